@@ -1,0 +1,42 @@
+// Lint: typescript-eslint's recommended rules plus Nx's module-boundary rule, which is
+// what keeps the dependency direction of DESIGN.md true: apps -> libs; training ->
+// models, data, collective; models, data and collective import none of each other.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import nx from '@nx/eslint-plugin';
+
+export default [
+  { ignores: ['**/dist/**', '**/node_modules/**', '.nx/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    plugins: { '@nx': nx },
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          allow: [],
+          depConstraints: [
+            { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'scope:models', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'scope:data', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'scope:collective', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'scope:infra', onlyDependOnLibsWithTags: [] },
+            {
+              sourceTag: 'scope:training',
+              onlyDependOnLibsWithTags: ['scope:models', 'scope:data', 'scope:collective', 'scope:shared'],
+            },
+            {
+              sourceTag: 'type:app',
+              onlyDependOnLibsWithTags: ['scope:shared', 'scope:models', 'scope:data', 'scope:collective', 'scope:training', 'scope:infra', 'scope:app'],
+            },
+            { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['*'] },
+          ],
+        },
+      ],
+    },
+  },
+];
