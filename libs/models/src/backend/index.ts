@@ -1,0 +1,4 @@
+export * from './tf';
+export * from './errors';
+export * from './init-backend';
+export * from './register-wasm-kernels';
