@@ -1,0 +1,111 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { resolveServices, type S3Config } from '@tensorfleet/infra';
+import { CoordinatorClient } from '../lib/api-client';
+import { appEntry, freePort, startProcess, waitUntil, type ManagedProcess } from '../lib/processes';
+
+export interface LocalClusterOptions {
+  /** Worker processes to start (one per core on a CPU host). Default 2. */
+  workers?: number;
+  /** Where process logs go. Default a new folder under the OS temp dir. */
+  logDir?: string;
+  /** Redis key prefix and BullMQ prefix of this cluster. Default `tf`. */
+  prefix?: string;
+  /** Extra environment for every worker (e.g. FLEET_BACKEND). */
+  workerEnv?: NodeJS.ProcessEnv;
+  /** Progress messages. */
+  log?: (msg: string) => void;
+}
+
+/**
+ * Redis, an S3 server, a coordinator and N workers on this machine, each a real process.
+ * Redis and S3 come from REDIS_URL / S3_ENDPOINT when set, otherwise private ones are
+ * started on free ports; `stop()` stops only what was started here.
+ */
+export class LocalCluster {
+  readonly workers: ManagedProcess[] = [];
+  private stopServices: () => Promise<void> = async () => undefined;
+  private nextWorker = 0;
+
+  private constructor(
+    readonly redisUrl: string,
+    readonly s3: S3Config,
+    readonly coordinator: ManagedProcess,
+    readonly client: CoordinatorClient,
+    readonly logDir: string,
+    readonly prefix: string,
+    private readonly opts: LocalClusterOptions,
+  ) {}
+
+  static async start(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
+    const log = opts.log ?? (() => undefined);
+    const logDir = opts.logDir ?? mkdtempSync(join(tmpdir(), 'tensorfleet-'));
+    const prefix = opts.prefix ?? 'tf';
+    log('starting Redis and the S3 server (or using REDIS_URL / S3_ENDPOINT)');
+    const services = await resolveServices({ label: 'cluster' });
+    let cluster: LocalCluster | undefined;
+    try {
+      const port = await freePort();
+      log(`starting the coordinator on http://127.0.0.1:${port}`);
+      const coordinator = startProcess('coordinator', appEntry('@tensorfleet/coordinator'), {
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        ...serviceEnv(services.redisUrl, services.s3, prefix),
+      }, logDir);
+      const client = new CoordinatorClient(`http://127.0.0.1:${port}`);
+      cluster = new LocalCluster(services.redisUrl, services.s3, coordinator, client, logDir, prefix, opts);
+      cluster.stopServices = services.stop;
+      await waitUntil('the coordinator to answer', async () => (await client.listWorkers(), true), 60_000, coordinator);
+      const n = opts.workers ?? 2;
+      log(`starting ${n} worker process${n === 1 ? '' : 'es'}`);
+      for (let i = 0; i < n; i++) cluster.addWorker();
+      await cluster.waitForWorkers(n);
+      return cluster;
+    } catch (e) {
+      if (cluster) await cluster.stop();
+      else await services.stop();
+      throw e;
+    }
+  }
+
+  /** Starts one more worker process; it registers itself in Redis. */
+  addWorker(env: NodeJS.ProcessEnv = {}): ManagedProcess {
+    const id = `worker-${this.nextWorker++}`;
+    const proc = startProcess(id, appEntry('@tensorfleet/worker'), {
+      WORKER_ID: `${this.prefix}-${id}-${process.pid}`,
+      ...serviceEnv(this.redisUrl, this.s3, this.prefix),
+      ...this.opts.workerEnv,
+      ...env,
+    }, this.logDir);
+    this.workers.push(proc);
+    return proc;
+  }
+
+  async waitForWorkers(n: number, timeoutMs = 60_000): Promise<void> {
+    await waitUntil(`${n} workers to register`, async () => {
+      const dead = this.workers.find((w) => !w.running);
+      if (dead) throw new Error(`${dead.name} exited during start-up; see ${dead.logFile}`);
+      const ws = await this.client.listWorkers();
+      return ws.filter((w) => w.alive && w.state === 'idle').length >= n;
+    }, timeoutMs);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.stop()));
+    await this.coordinator.stop();
+    await this.stopServices();
+  }
+}
+
+export function serviceEnv(redisUrl: string, s3: S3Config, prefix: string): NodeJS.ProcessEnv {
+  return {
+    REDIS_URL: redisUrl,
+    FLEET_PREFIX: prefix,
+    TF_S3: JSON.stringify(s3),
+    S3_ENDPOINT: `${s3.useSSL ? 'https' : 'http'}://${s3.endPoint}:${s3.port}`,
+    S3_ACCESS_KEY: s3.accessKey,
+    S3_SECRET_KEY: s3.secretKey,
+    S3_REGION: s3.region,
+  };
+}

@@ -1,0 +1,76 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { CoordinatorClient, ApiError } from '../lib/api-client';
+import { followJob } from '../cluster/follow-job';
+import { formatCell, printTable, progressBar, fail } from '../lib/output';
+
+const coordinatorOption = (cmd: Command) =>
+  cmd.option('--coordinator <url>', 'coordinator base URL', process.env.FLEET_COORDINATOR ?? 'http://127.0.0.1:3000');
+
+export function registerJobs(program: Command): void {
+  coordinatorOption(
+    program
+      .command('submit <spec>')
+      .description('submit a job spec (YAML or JSON) to the coordinator')
+      .option('--follow', 'follow the job with a progress bar until it ends')
+      .option('--json', 'print JSON'),
+  ).action(async (file: string, o) => {
+    const client = new CoordinatorClient(o.coordinator);
+    let spec: unknown;
+    try {
+      spec = parseYaml(readFileSync(file, 'utf8'));
+    } catch (e) {
+      fail(`cannot read ${file}: ${(e as Error).message}`);
+    }
+    const job = await client.submitJob(spec).catch(explain);
+    if (!o.follow) {
+      console.log(o.json ? JSON.stringify(job) : `submitted job ${job.id} (${job.state})`);
+      return;
+    }
+    console.error(`submitted job ${job.id}; following it (Ctrl-C stops following, not the job)`);
+    let bar: ReturnType<typeof progressBar> | undefined;
+    const end = await followJob(client, job.id, (j) => {
+      if (!j.totalSteps) return;
+      bar ??= progressBar(`job ${j.id}`, j.totalSteps, { loss: '', ips: '' }, `job ${j.id} |{bar}| step {value}/{total} | loss {loss} | {ips} img/s`);
+      bar.update(j.step ?? 0, { loss: formatCell(j.loss), ips: formatCell(j.imagesPerSec) });
+    }).finally(() => bar?.stop());
+    console.log(o.json ? JSON.stringify(end) : `job ${end.id}: ${end.state}${end.error ? ` (${end.error})` : ''}`);
+    if (end.state !== 'completed') process.exit(1);
+  });
+
+  coordinatorOption(program.command('jobs').description('list jobs').option('--json', 'print JSON')).action(async (o) => {
+    const jobs = await new CoordinatorClient(o.coordinator).listJobs().catch(explain);
+    if (o.json) return console.log(JSON.stringify(jobs, null, 2));
+    printTable(jobs.map((j) => ({
+      id: j.id, name: j.name ?? '', state: j.state, step: j.step ?? 0, total: j.totalSteps ?? 0,
+      loss: j.loss, 'img/s': j.imagesPerSec, error: j.error ?? '',
+    })));
+  });
+
+  coordinatorOption(program.command('job <id>').description('show one job').option('--json', 'print JSON')).action(async (id: string, o) => {
+    const job = await new CoordinatorClient(o.coordinator).getJob(id).catch(explain);
+    console.log(JSON.stringify(job, null, 2));
+  });
+
+  for (const action of ['cancel', 'pause', 'resume'] as const) {
+    coordinatorOption(program.command(`${action} <id>`).description(`${action} a job`)).action(async (id: string, o) => {
+      const job = await new CoordinatorClient(o.coordinator).jobAction(id, action).catch(explain);
+      console.log(`job ${job.id}: ${job.state}`);
+    });
+  }
+
+  coordinatorOption(program.command('workers').description('list registered workers').option('--json', 'print JSON')).action(async (o) => {
+    const ws = await new CoordinatorClient(o.coordinator).listWorkers().catch(explain);
+    if (o.json) return console.log(JSON.stringify(ws, null, 2));
+    printTable(ws.map((w) => ({
+      id: w.id, host: w.host, pid: w.pid, backend: w.backend, device: w.device,
+      alive: w.alive ? 'yes' : 'no', state: w.state, job: w.jobId ?? '', rank: w.rank ?? '',
+    })));
+  });
+}
+
+function explain(e: unknown): never {
+  if (e instanceof ApiError) fail(e.message);
+  fail((e as Error).message);
+}

@@ -1,0 +1,96 @@
+/** A small typed client of the coordinator's REST API (see /docs on a running coordinator). */
+export class CoordinatorClient {
+  constructor(readonly baseUrl: string) {}
+
+  async submitJob(spec: unknown): Promise<{ id: string; state: string }> {
+    return this.request('POST', '/jobs', spec);
+  }
+  async getJob(id: string): Promise<JobView> {
+    return this.request('GET', `/jobs/${encodeURIComponent(id)}`);
+  }
+  async listJobs(): Promise<JobView[]> {
+    return this.request('GET', '/jobs');
+  }
+  async listWorkers(): Promise<WorkerView[]> {
+    return this.request('GET', '/workers');
+  }
+  async jobAction(id: string, action: 'cancel' | 'pause' | 'resume'): Promise<JobView> {
+    return this.request('POST', `/jobs/${encodeURIComponent(id)}/${action}`);
+  }
+  async metrics(id: string, from = '-'): Promise<{ entries: MetricView[]; next: string }> {
+    return this.request('GET', `/jobs/${encodeURIComponent(id)}/metrics?from=${encodeURIComponent(from)}`);
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.baseUrl + path, {
+        method,
+        headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new Error(`cannot reach the coordinator at ${this.baseUrl} (${(e as Error).message}); start one with \`fleet coordinator\` or pass --coordinator URL`);
+    }
+    const text = await res.text();
+    const data = text ? JSON.parse(text) : undefined;
+    if (!res.ok) throw new ApiError(res.status, data);
+    return data as T;
+  }
+}
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly body: any) {
+    super(`coordinator answered ${status}: ${formatApiError(body)}`);
+  }
+}
+
+function formatApiError(body: any): string {
+  if (!body) return 'no body';
+  const msg = body.message;
+  if (Array.isArray(msg)) return msg.join('; ');
+  return typeof msg === 'string' ? msg : JSON.stringify(body);
+}
+
+export interface JobView {
+  id: string;
+  name?: string;
+  state: string;
+  step?: number;
+  totalSteps?: number;
+  epoch?: number;
+  loss?: number;
+  accuracy?: number;
+  evalLoss?: number;
+  evalAccuracy?: number;
+  imagesPerSec?: number;
+  error?: string;
+  lastCheckpoint?: string;
+  members?: unknown;
+  spec?: any;
+  createdAt?: number;
+  [k: string]: unknown;
+}
+
+export interface WorkerView {
+  id: string;
+  host: string;
+  pid: number;
+  backend: string;
+  device: string;
+  state: string;
+  alive: boolean;
+  jobId?: string;
+  rank?: number;
+  [k: string]: unknown;
+}
+
+export interface MetricView {
+  id: string;
+  kind: 'train' | 'eval';
+  step: number;
+  loss: number;
+  accuracy: number;
+  imagesPerSec: number;
+  [k: string]: unknown;
+}

@@ -1,0 +1,27 @@
+import { Command } from 'commander';
+import { registerDemo } from './commands/demo';
+import { registerJobs } from './commands/jobs';
+import { registerModels } from './commands/models';
+import { registerServices } from './commands/services';
+import { registerBench } from './commands/bench';
+import { registerData } from './commands/data';
+import { registerPredict } from './commands/predict';
+
+const program = new Command();
+program
+  .name('fleet')
+  .description('TensorFleet: distributed ResNet and AlexNet training across many workers')
+  .showHelpAfterError();
+registerDemo(program);
+registerJobs(program);
+registerModels(program);
+registerServices(program);
+registerBench(program);
+registerData(program);
+registerPredict(program);
+
+program.parseAsync(process.argv).catch((e) => {
+  console.error(`fleet: ${e instanceof Error ? e.message : e}`);
+  if (process.env.FLEET_DEBUG) console.error(e);
+  process.exit(1);
+});

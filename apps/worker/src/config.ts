@@ -1,0 +1,58 @@
+import { hostname } from 'node:os';
+
+/** Everything a worker process reads from its environment, read once at start-up. */
+export interface WorkerConfig {
+  /** Redis of the control plane. Env `REDIS_URL`; default redis://127.0.0.1:6379. */
+  redisUrl: string;
+  /** Key prefix in Redis. Env `FLEET_PREFIX`; default `tf`. */
+  prefix: string;
+  /** S3 endpoint and keys (datasets, checkpoints). Env `TF_S3` (JSON) or `S3_ENDPOINT` + keys. */
+  s3: { endPoint: string; port: number; useSSL: boolean; accessKey: string; secretKey: string; region: string };
+  /** Registry id. Env `WORKER_ID`; default `<hostname>-<pid>`. */
+  workerId: string;
+  /** Address the collective socket binds to. Env `FLEET_BIND_HOST`; default 127.0.0.1. */
+  bindHost: string;
+  /** Backend override (`tensorflow` | `wasm` | `cpu`). Env `FLEET_BACKEND`. */
+  backend?: 'tensorflow' | 'wasm' | 'cpu';
+  /** Heartbeat period; the alive key lives three periods. Env `FLEET_HEARTBEAT_MS`; default 2000. */
+  heartbeatMs: number;
+  /** Deadline of every collective operation. Env `FLEET_COLLECTIVE_TIMEOUT_MS`; default 60000. */
+  collectiveTimeoutMs: number;
+  /** Exit after this many runs (tests, demo); 0 = serve forever. Env `FLEET_MAX_RUNS`. */
+  maxRuns: number;
+}
+
+export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const backend = env.FLEET_BACKEND as WorkerConfig['backend'] | undefined;
+  if (backend && !['tensorflow', 'wasm', 'cpu'].includes(backend)) {
+    throw new Error(`FLEET_BACKEND=${backend} is not a backend: use tensorflow, wasm or cpu`);
+  }
+  return {
+    redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    prefix: env.FLEET_PREFIX ?? 'tf',
+    s3: s3FromEnv(env),
+    workerId: env.WORKER_ID ?? `${hostname()}-${process.pid}`,
+    bindHost: env.FLEET_BIND_HOST ?? '127.0.0.1',
+    backend,
+    heartbeatMs: Number(env.FLEET_HEARTBEAT_MS ?? 2000),
+    collectiveTimeoutMs: Number(env.FLEET_COLLECTIVE_TIMEOUT_MS ?? 60000),
+    maxRuns: Number(env.FLEET_MAX_RUNS ?? 0),
+  };
+}
+
+function s3FromEnv(env: NodeJS.ProcessEnv): WorkerConfig['s3'] {
+  if (env.TF_S3) return JSON.parse(env.TF_S3);
+  if (!env.S3_ENDPOINT) {
+    throw new Error('No object store configured: set S3_ENDPOINT (e.g. http://127.0.0.1:9000), S3_ACCESS_KEY and S3_SECRET_KEY');
+  }
+  const url = new URL(env.S3_ENDPOINT);
+  const useSSL = url.protocol === 'https:';
+  return {
+    endPoint: url.hostname,
+    port: Number(url.port || (useSSL ? 443 : 80)),
+    useSSL,
+    accessKey: env.S3_ACCESS_KEY ?? '',
+    secretKey: env.S3_SECRET_KEY ?? '',
+    region: env.S3_REGION ?? 'us-east-1',
+  };
+}

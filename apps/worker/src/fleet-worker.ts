@@ -1,0 +1,135 @@
+import { hostname } from 'node:os';
+import Redis from 'ioredis';
+import { ControlPlane, type Assignment, type WorkerCommand } from '@tensorfleet/control';
+import { CollectiveNode } from '@tensorfleet/collective';
+import { ObjectStore } from '@tensorfleet/data';
+import { initBackend, type BackendInfo } from '@tensorfleet/models';
+import type { WorkerConfig } from './config';
+import { runAssignment, type StopRequest } from './training-run';
+
+/**
+ * One worker process: picks a compute backend, binds its collective socket, registers in
+ * Redis with a heartbeat, and runs the assignments the coordinator pushes to its inbox,
+ * one at a time. Cancel and pause commands for the running job arrive on the same inbox
+ * while a run is in progress.
+ */
+export class FleetWorker {
+  private redis!: Redis;
+  private inbox!: Redis;
+  private control!: ControlPlane;
+  private node!: CollectiveNode;
+  private store!: ObjectStore;
+  private backend!: BackendInfo;
+  private heartbeat?: NodeJS.Timeout;
+  private closing = false;
+  private queue: Assignment[] = [];
+  private stops = new Map<string, StopRequest>();
+  private wake?: () => void;
+  private runs = 0;
+
+  constructor(private readonly cfg: WorkerConfig, private readonly log: (msg: string) => void = defaultLog(cfg.workerId)) {}
+
+  async start(): Promise<void> {
+    this.backend = await initBackend({ backend: this.cfg.backend });
+    this.log(`backend ${this.backend.name} (${this.backend.device}, ${this.backend.package})`);
+    this.redis = new Redis(this.cfg.redisUrl, { maxRetriesPerRequest: null });
+    this.inbox = this.redis.duplicate();
+    this.control = new ControlPlane(this.redis, { prefix: this.cfg.prefix });
+    this.store = new ObjectStore(this.cfg.s3);
+    this.node = await CollectiveNode.listen({ host: this.cfg.bindHost });
+    await this.control.registerWorker({
+      id: this.cfg.workerId,
+      host: hostname(),
+      pid: process.pid,
+      backend: this.backend.name,
+      device: this.backend.device,
+      address: this.node.address,
+      state: 'idle',
+    });
+    await this.control.heartbeat(this.cfg.workerId, this.cfg.heartbeatMs * 3);
+    this.heartbeat = setInterval(() => {
+      this.control.heartbeat(this.cfg.workerId, this.cfg.heartbeatMs * 3).catch((e) => this.log(`heartbeat failed: ${e.message}`));
+    }, this.cfg.heartbeatMs);
+    this.log(`registered as ${this.cfg.workerId}, collective at ${JSON.stringify(this.node.address)}`);
+    void this.readInbox();
+  }
+
+  /** Serves assignments until closed (or until `maxRuns` runs are done). */
+  async serve(): Promise<void> {
+    while (!this.closing) {
+      const a = this.queue.shift();
+      if (!a) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      await this.execute(a);
+      if (this.cfg.maxRuns > 0 && ++this.runs >= this.cfg.maxRuns) break;
+    }
+  }
+
+  private async execute(a: Assignment): Promise<void> {
+    const base = { rank: a.rank, workerId: this.cfg.workerId };
+    await this.control.markWorker(this.cfg.workerId, { state: 'busy', jobId: a.jobId, rank: a.rank });
+    try {
+      const outcome = await runAssignment(
+        {
+          workerId: this.cfg.workerId,
+          control: this.control,
+          store: this.store,
+          node: this.node,
+          collectiveTimeoutMs: this.cfg.collectiveTimeoutMs,
+          stopRequested: () => this.stops.get(a.jobId) ?? null,
+          log: this.log,
+        },
+        a,
+      );
+      const type = outcome.status === 'completed' ? 'rank-completed' : outcome.status === 'paused' ? 'rank-paused' : 'rank-cancelled';
+      await this.control.appendEvent(a.jobId, { type, ...base, step: outcome.step, weightsHash: outcome.weightsHash, checkpointKey: outcome.checkpointKey });
+      this.log(`job ${a.jobId}: ${outcome.status} at step ${outcome.step}${outcome.evalAccuracy !== undefined ? `, held-out accuracy ${(outcome.evalAccuracy * 100).toFixed(1)}%` : ''}`);
+    } catch (e) {
+      const err = e as Error;
+      this.log(`job ${a.jobId}: rank ${a.rank} failed: ${err.stack ?? err.message}`);
+      await this.control.appendEvent(a.jobId, { type: 'rank-failed', ...base, message: err.message }).catch(() => undefined);
+    } finally {
+      this.stops.delete(a.jobId);
+      await this.control.markWorker(this.cfg.workerId, { state: 'idle', jobId: '', rank: -1 }).catch(() => undefined);
+    }
+  }
+
+  private async readInbox(): Promise<void> {
+    while (!this.closing) {
+      let cmd: WorkerCommand | null;
+      try {
+        cmd = await this.control.nextCommand(this.cfg.workerId, 1, this.inbox);
+      } catch (e) {
+        if (this.closing) return;
+        this.log(`inbox read failed (${(e as Error).message}); retrying`);
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      if (!cmd) continue;
+      if (cmd.type === 'assign') {
+        this.queue.push(cmd.assignment);
+        this.wake?.();
+      } else if (cmd.type === 'cancel' || cmd.type === 'pause') {
+        this.stops.set(cmd.jobId, cmd.type);
+        this.queue = this.queue.filter((q) => q.jobId !== cmd!.jobId || cmd!.type !== 'cancel');
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.wake?.();
+    clearInterval(this.heartbeat);
+    await this.control?.unregisterWorker(this.cfg.workerId).catch(() => undefined);
+    this.inbox?.disconnect();
+    await this.redis?.quit().catch(() => undefined);
+    await this.node?.close();
+  }
+}
+
+function defaultLog(id: string) {
+  return (msg: string) => console.log(`${new Date().toISOString()} [worker ${id}] ${msg}`);
+}

@@ -1,0 +1,223 @@
+import { createHash } from 'node:crypto';
+import type { Assignment, ControlPlane, JobSpec } from '@tensorfleet/control';
+import type { CollectiveNode, Communicator } from '@tensorfleet/collective';
+import { ObjectStore, ShardLoader, readManifest, type DatasetManifest, type LoaderCursor } from '@tensorfleet/data';
+import { createModel, weightsToBytes, weightsFromBytes } from '@tensorfleet/models';
+import {
+  createTrainerFromSpec,
+  latestCheckpoint,
+  loadCheckpoint,
+  pruneCheckpoints,
+  saveCheckpoint,
+  type Trainer,
+} from '@tensorfleet/training';
+
+/** Why a run stopped before its last step. */
+export type StopRequest = 'cancel' | 'pause' | null;
+
+export interface RunOutcome {
+  status: 'completed' | 'paused' | 'cancelled';
+  step: number;
+  weightsHash: string;
+  evalLoss?: number;
+  evalAccuracy?: number;
+  checkpointKey?: string;
+}
+
+export interface RunContext {
+  workerId: string;
+  control: ControlPlane;
+  store: ObjectStore;
+  node: CollectiveNode;
+  collectiveTimeoutMs: number;
+  /** The latest stop request for this job seen in the worker's inbox. */
+  stopRequested: () => StopRequest;
+  log: (msg: string) => void;
+}
+
+/**
+ * Runs one rank of one job from its assignment to the end (or to a pause or cancel that
+ * every rank agrees on). Ranks agree on stopping through a small all-reduce each step,
+ * which also turns the per-rank loss and accuracy into global figures: a rank that saw
+ * the stop request first cannot leave its peers waiting in a collective.
+ */
+export async function runAssignment(ctx: RunContext, a: Assignment): Promise<RunOutcome> {
+  const { spec, rank, worldSize } = a;
+  const bucket = spec.dataset.bucket;
+  const manifest = await readManifest(ctx.store, bucket, spec.dataset.prefix);
+  const numClasses = spec.model.numClasses ?? manifest.classes.length;
+  const inputSize = spec.model.inputSize ?? manifest.imageSize?.[0];
+  const model = createModel(spec.model.name, { ...(spec.model.options ?? {}), numClasses, inputSize, seed: spec.seed });
+  const modelInput = model.inputs[0].shape[1] as number;
+  ctx.log(`job ${a.jobId}: rank ${rank}/${worldSize}, model ${spec.model.name} (${numClasses} classes, ${modelInput}px), run ${a.runId} epoch ${a.membershipEpoch}`);
+
+  let comm: Communicator | null = null;
+  try {
+    if (worldSize > 1) {
+      comm = await ctx.node.join({
+        runId: a.runId,
+        epoch: a.membershipEpoch,
+        rank,
+        worldSize,
+        peers: a.peers,
+        timeoutMs: ctx.collectiveTimeoutMs,
+      });
+    }
+    return await train(ctx, a, spec, manifest, model, modelInput, comm);
+  } finally {
+    await comm?.close();
+    model.dispose();
+  }
+}
+
+async function train(
+  ctx: RunContext,
+  a: Assignment,
+  spec: JobSpec,
+  manifest: DatasetManifest,
+  model: ReturnType<typeof createModel>,
+  inputSize: number,
+  comm: Communicator | null,
+): Promise<RunOutcome> {
+  const { rank, worldSize, jobId } = a;
+  const bucket = spec.dataset.bucket;
+  const makeLoader = (split: string, cursor?: LoaderCursor) =>
+    new ShardLoader({
+      store: ctx.store,
+      bucket,
+      prefix: spec.dataset.prefix,
+      split,
+      rank,
+      worldSize,
+      seed: spec.seed,
+      batchSize: spec.batchSize,
+      pipeline: split === 'train' ? (spec.augmentation ?? 'small') : evalPipeline(spec),
+      inputSize,
+      dropLast: split === 'train',
+      cursor,
+    });
+
+  // Resume: weights, optimizer and schedule from the last committed checkpoint, and this
+  // rank's data cursor, so the loader yields exactly what an uninterrupted run would have.
+  let cursor: LoaderCursor | undefined;
+  let startStep = 0;
+  const probe = makeLoader('train');
+  const stepsPerEpoch = probe.batchesPerEpoch();
+  if (stepsPerEpoch < 1) {
+    throw new Error(`dataset ${bucket}/${spec.dataset.prefix} has too few training samples for ${worldSize} ranks × batch ${spec.batchSize}`);
+  }
+  const totalSteps = spec.steps ?? (spec.epochs ?? 1) * stepsPerEpoch;
+  const trainer: Trainer = createTrainerFromSpec(spec, model, comm, { stepsPerEpoch, totalSteps });
+
+  if (a.resume) {
+    const ckpt = await loadCheckpoint(ctx.store, checkpointBucket(spec), a.resume.checkpointKey);
+    weightsFromBytes(model, ckpt.weights);
+    trainer.loadState(ckpt.optimizer, ckpt.state.trainer);
+    startStep = ckpt.state.step;
+    const cursors = ckpt.state.cursors as LoaderCursor[];
+    cursor = cursors.length === worldSize ? cursors[rank] : { epoch: ckpt.state.epoch, position: 0 };
+    ctx.log(`job ${jobId}: resumed from ${a.resume.checkpointKey} at step ${startStep}`);
+  } else {
+    await trainer.broadcastInitialState(0);
+  }
+
+  await ctx.control.appendEvent(jobId, { type: 'rank-started', rank, workerId: ctx.workerId, step: startStep });
+  let step = startStep;
+  let epoch = cursor?.epoch ?? Math.floor(step / stepsPerEpoch);
+  let lastCheckpointKey: string | undefined;
+  const interval = spec.checkpoint?.intervalSteps ?? 0;
+
+  const checkpoint = async (c: LoaderCursor) => {
+    // Every rank's cursor goes into state.json; rank 0 writes the checkpoint.
+    const cursors = comm ? ((await comm.allGather(c)) as LoaderCursor[]) : [c];
+    if (rank === 0) {
+      const key = await saveCheckpoint(ctx.store, checkpointBucket(spec), jobId, step, {
+        weights: weightsToBytes(model),
+        optimizer: trainer.optimizerBytes(),
+        state: {
+          epoch: c.epoch,
+          step,
+          cursors,
+          seed: spec.seed,
+          trainer: trainer.state(),
+          membership: { runId: a.runId, epoch: a.membershipEpoch, worldSize, workers: a.peers.length },
+        },
+      });
+      lastCheckpointKey = key;
+      await pruneCheckpoints(ctx.store, checkpointBucket(spec), jobId, spec.checkpoint?.keep ?? 3);
+      await ctx.control.updateJob(jobId, { lastCheckpoint: key });
+      await ctx.control.appendEvent(jobId, { type: 'checkpoint', rank, workerId: ctx.workerId, step, checkpointKey: key });
+    }
+    if (comm) await comm.barrier();
+  };
+
+  let stop: StopRequest = null;
+  training: while (step < totalSteps) {
+    const loader = makeLoader('train', cursor);
+    cursor = undefined;
+    for await (const batch of loader.batches(epoch)) {
+      const t0 = performance.now();
+      const r = await trainer.step(batch);
+      // [loss·n, correct, n, cancel, pause] summed over ranks: global metrics and the stop vote.
+      const mine = ctx.stopRequested();
+      const agg = Float32Array.of(r.loss * batch.size, r.accuracy * batch.size, batch.size, mine === 'cancel' ? 1 : 0, mine === 'pause' ? 1 : 0);
+      if (comm) await comm.allReduce(agg, { op: 'sum' });
+      step++;
+      const seconds = (performance.now() - t0) / 1000;
+      const loss = agg[0] / agg[2];
+      const accuracy = agg[1] / agg[2];
+      const imagesPerSec = agg[2] / seconds;
+      if (rank === 0) {
+        await ctx.control.appendMetric(jobId, { kind: 'train', step, epoch, loss, accuracy, lr: r.lr, imagesPerSec, rank, ts: Date.now() });
+        await ctx.control.updateJob(jobId, { step, epoch, loss, accuracy, imagesPerSec, totalSteps });
+      }
+      stop = agg[3] > 0 ? 'cancel' : agg[4] > 0 ? 'pause' : null;
+      const atInterval = interval > 0 && step % interval === 0;
+      if (atInterval || stop === 'pause') await checkpoint(batch.cursor);
+      if (stop || step >= totalSteps) break training;
+    }
+    epoch++;
+  }
+
+  if (stop === 'cancel') {
+    return { status: 'cancelled', step, weightsHash: hashWeights(model) };
+  }
+  if (stop === 'pause') {
+    return { status: 'paused', step, weightsHash: hashWeights(model), checkpointKey: lastCheckpointKey };
+  }
+
+  // Final checkpoint (so the run can be exported or fine-tuned), then held-out evaluation.
+  if (interval === 0 || step % interval !== 0) await checkpoint({ epoch, position: 0 });
+  let evalLoss: number | undefined;
+  let evalAccuracy: number | undefined;
+  if (spec.evaluation?.atEnd !== false && manifest.splits.val) {
+    const ev = await trainer.evaluate(makeLoader('val').batches(0));
+    evalLoss = ev.loss;
+    evalAccuracy = ev.accuracy;
+    if (rank === 0) {
+      await ctx.control.appendMetric(jobId, { kind: 'eval', step, epoch, loss: ev.loss, accuracy: ev.accuracy, lr: 0, imagesPerSec: 0, rank, ts: Date.now() });
+      await ctx.control.updateJob(jobId, { evalLoss: ev.loss, evalAccuracy: ev.accuracy });
+    }
+  }
+  return { status: 'completed', step, weightsHash: hashWeights(model), evalLoss, evalAccuracy, checkpointKey: lastCheckpointKey };
+}
+
+function evalPipeline(spec: JobSpec): 'eval' | 'none' {
+  return spec.augmentation === 'resnet' || spec.augmentation === 'alexnet' ? 'eval' : 'none';
+}
+
+/** Checkpoints live beside the dataset unless the spec names a bucket of their own. */
+export function checkpointBucket(spec: JobSpec): string {
+  return spec.checkpoint?.bucket ?? spec.dataset.bucket;
+}
+
+/** sha256 of every weight (trainable and not), in model order: equal hashes = identical replicas. */
+export function hashWeights(model: ReturnType<typeof createModel>): string {
+  const h = createHash('sha256');
+  for (const w of model.weights) {
+    const v = w.read();
+    const data = v.dataSync() as Float32Array;
+    h.update(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  }
+  return h.digest('hex');
+}
