@@ -20,14 +20,15 @@ export default [
         {
           allow: [],
           depConstraints: [
-            { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: [] },
-            { sourceTag: 'scope:models', onlyDependOnLibsWithTags: [] },
-            { sourceTag: 'scope:data', onlyDependOnLibsWithTags: [] },
-            { sourceTag: 'scope:collective', onlyDependOnLibsWithTags: [] },
+            // infra (service launchers) has no dependencies; specs of every lib may use it.
             { sourceTag: 'scope:infra', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:infra'] },
+            { sourceTag: 'scope:models', onlyDependOnLibsWithTags: ['scope:infra'] },
+            { sourceTag: 'scope:data', onlyDependOnLibsWithTags: ['scope:infra'] },
+            { sourceTag: 'scope:collective', onlyDependOnLibsWithTags: ['scope:infra'] },
             {
               sourceTag: 'scope:training',
-              onlyDependOnLibsWithTags: ['scope:models', 'scope:data', 'scope:collective', 'scope:shared'],
+              onlyDependOnLibsWithTags: ['scope:models', 'scope:data', 'scope:collective', 'scope:shared', 'scope:infra'],
             },
             {
               sourceTag: 'type:app',
