@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# A private redis-server on 127.0.0.1 without persistence, its files in DIR.
+#   redis.sh start DIR [PORT]   prints redis://127.0.0.1:PORT once it answers PING
+#   redis.sh stop DIR           stops only the redis-server this script started in DIR
+#   redis.sh status DIR         prints the URL and exits 0 when running, exits 3 otherwise
+source "$(dirname "$(readlink -f "$0")")/lib.sh"
+usage_dir "$@"
+CMD=$1; DIR=$(mkdir -p "$2" && readlink -f "$2"); PORT=${3:-}
+
+url() { echo "redis://127.0.0.1:$(cat "$DIR/redis.port")"; }
+# redis-server rewrites its command line to "redis-server 127.0.0.1:PORT": match the port.
+mine() { [ -s "$DIR/redis.port" ] && pid_alive redis "$(cat "$DIR/redis.port")"; }
+
+case "$CMD" in
+  start)
+    if mine; then url; exit 0; fi
+    ensure_packages redis-server:redis-server redis-cli:redis-tools
+    [ -n "$PORT" ] || PORT=$(free_port)
+    port_open "$PORT" && die "port $PORT is already taken: pass another PORT"
+    echo "$PORT" >"$DIR/redis.port"
+    spawn redis "$DIR/redis.log" redis-server --bind 127.0.0.1 --port "$PORT" \
+      --save '' --appendonly no --dir "$DIR" --protected-mode no --daemonize no
+    for i in $(seq 1 200); do
+      if [ "$(redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null)" = PONG ]; then url; exit 0; fi
+      mine || die "redis-server exited, see $DIR/redis.log"
+      sleep 0.05
+    done
+    stop_pid redis "$PORT"
+    die "redis-server did not answer PING within 10 s, see $DIR/redis.log"
+    ;;
+  stop) [ -s "$DIR/redis.port" ] && stop_pid redis "$(cat "$DIR/redis.port")"; rm -f "$DIR/redis.pid" ;;
+  status)
+    if mine && [ "$(redis-cli -p "$(cat "$DIR/redis.port")" ping 2>/dev/null)" = PONG ]; then
+      url
+    else
+      echo "not running"; exit 3
+    fi
+    ;;
+  *) die "unknown command '$CMD': use start|stop|status" ;;
+esac

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# A private single-node OpenStack Swift with the S3 API (s3api + tempauth) on 127.0.0.1,
+# everything in DIR: swift.conf, the four server confs, rings, one device, a private
+# memcached, logs (DIR/*.log) and PIDs (DIR/*.pid).
+#   swift.sh start DIR [PORT]   prints http://127.0.0.1:PORT once an S3 request succeeds
+#   swift.sh stop DIR           stops only the processes this script started in DIR
+#   swift.sh status DIR         prints the URL and exits 0 when running, exits 3 otherwise
+# SWIFT_LOG_LEVEL=INFO logs every request (default WARNING).
+# S3 credentials: access key test:tester, secret testing, region us-east-1, path-style.
+source "$(dirname "$(readlink -f "$0")")/lib.sh"
+usage_dir "$@"
+CMD=$1; DIR=$(mkdir -p "$2" && readlink -f "$2"); PORT=${3:-}
+HERE=$(dirname "$(readlink -f "$0")")
+PY=/usr/bin/python3   # Debian's python3-swift lives there, not in a pyenv/venv python
+SERVERS=(account container object proxy)
+ACCESS_KEY=test:tester SECRET_KEY=testing
+
+url() { echo "http://127.0.0.1:$(cat "$DIR/proxy.port")"; }
+
+# A signed (AWS v2) ListBuckets request: proves s3api, tempauth, memcached and the account
+# server all work, not merely that the proxy port accepts connections.
+s3_ping() {
+  local port=$1 date sig
+  date=$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S GMT')
+  sig=$(printf 'GET\n\n\n%s\n/' "$date" | openssl dgst -sha1 -hmac "$SECRET_KEY" -binary | base64)
+  curl -sf -o /dev/null --max-time 2 -H "Date: $date" -H "Authorization: AWS $ACCESS_KEY:$sig" \
+    "http://127.0.0.1:$port/"
+}
+
+stop_all() {
+  local s
+  for s in proxy object container account; do stop_pid "$s" "$DIR"; done
+  # memcached's command line does not mention DIR: it is recognised by its port
+  [ -s "$DIR/memcached.port" ] && stop_pid memcached "-p $(cat "$DIR/memcached.port")"
+  rm -f "$DIR/memcached.pid"
+}
+
+write_configs() {
+  local suffix prefix s
+  suffix=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  prefix=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  mkdir -p "$DIR/data/d1"
+  cat >"$DIR/swift.conf" <<CONF
+[swift-hash]
+swift_hash_path_suffix = $suffix
+swift_hash_path_prefix = $prefix
+
+[storage-policy:0]
+name = Policy-0
+default = yes
+CONF
+  for s in account container object; do
+    cat >"$DIR/$s-server.conf" <<CONF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = $(cat "$DIR/$s.port")
+workers = 0
+user = root
+swift_dir = $DIR
+devices = $DIR/data
+mount_check = false
+log_name = $s-server
+log_level = ${SWIFT_LOG_LEVEL:-WARNING}
+
+[pipeline:main]
+pipeline = $s-server
+
+[app:$s-server]
+use = egg:swift#$s
+
+[$s-replicator]
+[$s-auditor]
+[$s-updater]
+CONF
+  done
+  cat >"$DIR/proxy-server.conf" <<CONF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = $(cat "$DIR/proxy.port")
+workers = 0
+user = root
+swift_dir = $DIR
+log_name = proxy-server
+log_level = ${SWIFT_LOG_LEVEL:-WARNING}
+
+[pipeline:main]
+# s3api just before the auth filter; slo after it (multipart uploads are SLOs).
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth copy slo dlo proxy-logging proxy-server
+
+[app:proxy-server]
+use = egg:swift#proxy
+# s3api's first request for a new user needs the account to exist
+account_autocreate = true
+allow_account_management = true
+
+[filter:s3api]
+use = egg:swift#s3api
+location = us-east-1
+dns_compliant_bucket_names = true
+allow_multipart_uploads = true
+min_segment_size = 5242880
+# storage_domain left unset: path-style requests only (what minio does for an IP endpoint)
+
+[filter:tempauth]
+use = egg:swift#tempauth
+# S3 access key "test:tester", secret "testing"
+user_test_tester = testing .admin
+
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:$(cat "$DIR/memcached.port")
+
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:copy]
+use = egg:swift#copy
+[filter:slo]
+use = egg:swift#slo
+[filter:dlo]
+use = egg:swift#dlo
+CONF
+}
+
+build_rings() {
+  local s pids=()
+  for s in account container object; do
+    (
+      b="$DIR/$s.builder"
+      rm -f "$b" "$DIR/$s.ring.gz"
+      swift-ring-builder "$b" create 6 1 1 >/dev/null
+      swift-ring-builder "$b" add --region 1 --zone 1 --ip 127.0.0.1 \
+        --port "$(cat "$DIR/$s.port")" --device d1 --weight 100 >/dev/null
+      # exit 1 only warns (e.g. about balance); 2 is an error
+      swift-ring-builder "$b" rebalance >/dev/null || [ $? -eq 1 ]
+    ) >>"$DIR/rings.log" 2>&1 &
+    pids+=($!)
+  done
+  for s in "${pids[@]}"; do wait "$s" || die "swift-ring-builder failed, see $DIR/rings.log"; done
+}
+
+start() {
+  local s p i
+  if pid_alive proxy "$DIR"; then url; exit 0; fi
+  stop_all   # leftovers of a half-started instance
+  ensure_packages swift-proxy-server:swift-proxy swift-account-server:swift-account \
+    swift-container-server:swift-container swift-object-server:swift-object \
+    swift-ring-builder:swift memcached:memcached curl:curl openssl:openssl
+  [ -n "$PORT" ] || PORT=$(free_port)
+  port_open "$PORT" && die "port $PORT is already taken: pass another PORT"
+  TAKEN_PORTS_FILE="$DIR/.taken"; echo "x=$PORT" >"$TAKEN_PORTS_FILE"
+  echo "$PORT" >"$DIR/proxy.port"
+  for s in account container object memcached; do free_port >"$DIR/$s.port"; done
+  rm -f "$TAKEN_PORTS_FILE"
+  write_configs
+  build_rings
+  spawn memcached "$DIR/memcached.log" memcached -l 127.0.0.1 -p "$(cat "$DIR/memcached.port")" \
+    -U 0 -m 64 -t 1 -u root
+  for s in account container object proxy; do
+    spawn "$s" "$DIR/$s.log" "$PY" "$HERE/swift-server.py" "$s-server" "$DIR/$s-server.conf"
+  done
+  for i in $(seq 1 300); do
+    if s3_ping "$PORT"; then url; exit 0; fi
+    for s in account container object proxy; do
+      pid_alive "$s" "$DIR" || { stop_all; die "swift $s-server exited, see $DIR/$s.log"; }
+    done
+    sleep 0.1
+  done
+  stop_all
+  die "Swift did not answer an S3 request within 30 s, see $DIR/*.log"
+}
+
+case "$CMD" in
+  start) start ;;
+  stop) stop_all ;;
+  status)
+    if pid_alive proxy "$DIR" && s3_ping "$(cat "$DIR/proxy.port")"; then url; else echo "not running"; exit 3; fi
+    ;;
+  *) die "unknown command '$CMD': use start|stop|status" ;;
+esac

@@ -1,0 +1,49 @@
+/** Where and how to reach an S3 endpoint, in the shape minio's Client takes. */
+export interface S3Config {
+  endPoint: string;
+  port: number;
+  useSSL: boolean;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+}
+
+export interface RunningService {
+  url: string;
+  /** Stops what was started; idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** TCP port on 127.0.0.1. Default: a free one picked by the OS. */
+  port?: number;
+  /** Folder for config, data, logs and PIDs. Default: a new temp folder under os.tmpdir(), removed on stop. */
+  dir?: string;
+  /** Goes into the temp folder's name, to tell instances apart. Default: none. */
+  label?: string;
+  /** Called with progress lines (installing packages, started, stopped). Default: silent. */
+  onProgress?: (message: string) => void;
+}
+
+export interface RunningRedis extends RunningService {
+  port: number;
+  dir: string;
+}
+
+export interface RunningSwift extends RunningService {
+  config: S3Config;
+  dir: string;
+}
+
+/** What the rest of TensorFleet needs: a Redis URL and an S3 config. */
+export interface Services {
+  redisUrl: string;
+  s3: S3Config;
+  /** Stops only what was started for this object (nothing when both came from the environment). */
+  stop(): Promise<void>;
+}
+
+/** The credentials the private Swift's tempauth knows (see scripts/swift.sh). */
+export const SWIFT_ACCESS_KEY = 'test:tester';
+export const SWIFT_SECRET_KEY = 'testing';
+export const SWIFT_REGION = 'us-east-1';
