@@ -1,1 +1,7 @@
-export {};
+export { TrainingError, TrainingErrorCode } from './errors';
+export { Sgd, SgdOptions, SGD_DEFAULTS, resolveSgdOptions } from './optim/sgd';
+export { createLrSchedule, LrSchedule, LrScheduleContext, LrScheduleSpec, LrScheduleState, LrScheduleType } from './schedule/lr-schedule';
+export { Trainer, TrainerOptions, TrainBatch, StepResult, EvalResult, TrainerState } from './trainer/trainer';
+export { TrainerComm, WireFormat } from './trainer/comm';
+export { OutputKind } from './trainer/metrics';
+export { encodeTensors, decodeTensors, NamedArray } from './checkpoint/tensor-bytes';

@@ -1,0 +1,91 @@
+import * as tf from '@tensorflow/tfjs';
+import { TrainingError } from '../errors';
+
+/** SGD with momentum, PyTorch `torch.optim.SGD` semantics (dampening 0). */
+export interface SgdOptions {
+  /** Momentum μ; 0 turns the velocity buffers off. Default 0 (as PyTorch). */
+  momentum?: number;
+  /** L2 weight decay added to the gradient (g += wd·w). Default 0. */
+  weightDecay?: number;
+  /** Nesterov momentum (g + μ·v instead of v). Needs momentum > 0. Default false. */
+  nesterov?: boolean;
+  /**
+   * Decay every trainable variable. Default false: 1-D variables (biases, BN γ/β) are not
+   * decayed, as in Goyal et al. 2017 and timm; their decay only hurts accuracy.
+   */
+  decayAll?: boolean;
+}
+
+export const SGD_DEFAULTS: Required<SgdOptions> = { momentum: 0, weightDecay: 0, nesterov: false, decayAll: false };
+
+export function resolveSgdOptions(opts: SgdOptions = {}): Required<SgdOptions> {
+  const o = { ...SGD_DEFAULTS, ...opts };
+  if (!(o.momentum >= 0 && o.momentum < 1)) {
+    throw new TrainingError('INVALID_OPTIONS', `optimizer.momentum must be in [0, 1), got ${o.momentum}`);
+  }
+  if (!(o.weightDecay >= 0)) {
+    throw new TrainingError('INVALID_OPTIONS', `optimizer.weightDecay must be >= 0, got ${o.weightDecay}`);
+  }
+  if (o.nesterov && o.momentum === 0) {
+    throw new TrainingError('INVALID_OPTIONS', 'optimizer.nesterov needs momentum > 0: set a momentum or drop nesterov');
+  }
+  return o;
+}
+
+/**
+ * Applies SGD updates to a fixed list of tf variables, with one velocity buffer per
+ * variable. Every op is elementwise float32 in a fixed order, so identical inputs give
+ * bitwise identical weights on every rank.
+ */
+export class Sgd {
+  readonly options: Required<SgdOptions>;
+  /** Velocity buffers, in the order of `vars`; empty when momentum is 0. */
+  readonly slots: tf.Variable[];
+  private readonly decay: boolean[];
+
+  constructor(
+    private readonly vars: tf.Variable[],
+    opts: SgdOptions = {},
+  ) {
+    this.options = resolveSgdOptions(opts);
+    this.decay = vars.map((v) => this.options.weightDecay > 0 && (this.options.decayAll || v.rank > 1));
+    // Not trainable, so tf.variableGrads never differentiates through them.
+    this.slots = this.options.momentum > 0 ? vars.map((v) => zeroVariable(v)) : [];
+  }
+
+  /** w ← w − lr·update(g), for every variable; `grads[i]` pairs with `vars[i]`. */
+  apply(grads: tf.Tensor[], lr: number): void {
+    const { momentum, weightDecay, nesterov } = this.options;
+    tf.tidy(() => {
+      const lrT = tf.scalar(lr);
+      const muT = tf.scalar(momentum);
+      const wdT = tf.scalar(weightDecay);
+      this.vars.forEach((w, i) => {
+        let g = grads[i];
+        if (this.decay[i]) g = tf.add(g, tf.mul(w, wdT));
+        if (momentum > 0) {
+          const v = tf.add(tf.mul(this.slots[i], muT), g);
+          this.slots[i].assign(v);
+          g = nesterov ? tf.add(g, tf.mul(v, muT)) : v;
+        }
+        w.assign(tf.sub(w, tf.mul(g, lrT)));
+      });
+    });
+  }
+
+  /** Which variables get weight decay (same order as the variables). */
+  decayMask(): boolean[] {
+    return [...this.decay];
+  }
+
+  dispose(): void {
+    for (const s of this.slots) s.dispose();
+  }
+}
+
+function zeroVariable(like: tf.Tensor): tf.Variable {
+  const zeros = tf.zerosLike(like);
+  const v = tf.variable(zeros, false);
+  zeros.dispose();
+  return v;
+}

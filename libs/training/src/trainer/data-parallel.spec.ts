@@ -1,0 +1,117 @@
+// Data-parallel arithmetic without processes: ranks are Trainers in one process sharing an
+// in-process fake Communicator (testing/in-process-comm.ts). The fake is allowed here only
+// because the real ZeroMQ path is run by the cross-process e2e tests in test/.
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { Trainer } from './trainer';
+import { createLrSchedule } from '../schedule/lr-schedule';
+import { decodeTensors } from '../checkpoint/tensor-bytes';
+import { createInProcessGroup } from '../testing/in-process-comm';
+import { randomBatch, sliceBatch, tinyConvNet, weightsOf } from '../testing/fixtures';
+
+before(async () => {
+  await tf.setBackend('cpu');
+});
+
+const schedule = () =>
+  createLrSchedule({ type: 'step', lr: 0.2, stepSize: 1, gamma: 0.5, warmupSteps: 2 }, { stepsPerEpoch: 3, totalSteps: 6 });
+const optimizer = { momentum: 0.9, weightDecay: 1e-3, nesterov: true };
+
+describe('data-parallel Trainer', () => {
+  it('two ranks on half batches match one trainer on the combined batch (frozen BN)', async () => {
+    const comms = createInProcessGroup(2);
+    const ranks = comms.map((comm) => new Trainer({ model: tinyConvNet(42), optimizer, schedule: schedule(), comm, freezeBatchNorm: true }));
+    const single = new Trainer({ model: tinyConvNet(42), optimizer, schedule: schedule(), freezeBatchNorm: true });
+    assert.deepEqual(weightsOf(ranks[0].model), weightsOf(single.model), 'seeded builds must start identical');
+    for (let s = 0; s < 6; s++) {
+      const batch = randomBatch(1000 + s, 12, [8, 8, 3], 5);
+      const [r0, r1] = await Promise.all(ranks.map((t, r) => t.step(sliceBatch(batch, r * 6, r * 6 + 6))));
+      const one = await single.step(batch);
+      // Mean of the two half-batch losses is the full-batch loss.
+      assert.ok(Math.abs((r0.loss + r1.loss) / 2 - one.loss) < 1e-5 * one.loss, `step ${s} loss`);
+      assert.equal(r0.lr, one.lr);
+    }
+    const w0 = weightsOf(ranks[0].model);
+    const w1 = weightsOf(ranks[1].model);
+    assert.deepEqual(w0, w1, 'every rank must hold bitwise identical weights');
+    const ws = weightsOf(single.model);
+    let moved = 0;
+    ws.forEach((w, i) => {
+      let scale = 0;
+      for (const v of w) scale = Math.max(scale, Math.abs(v));
+      w.forEach((v, j) => {
+        assert.ok(Math.abs(w0[i][j] - v) <= 1e-5 * scale + 1e-7, `${single.model.weights[i].name}[${j}]: ${w0[i][j]} vs ${v}`);
+      });
+      if (i === 0) moved = Math.abs(w[0] - weightsOf(tinyConvNet(42))[0][0]);
+    });
+    assert.ok(moved > 1e-4, 'the weights did train');
+    [...ranks, single].forEach((t) => t.dispose());
+  });
+
+  it('ranks stay bitwise identical with BN in training mode (local batch statistics)', async () => {
+    const comms = createInProcessGroup(3);
+    const ranks = comms.map((comm) => new Trainer({ model: tinyConvNet(9), optimizer, schedule: schedule(), comm }));
+    for (let s = 0; s < 3; s++) {
+      await Promise.all(ranks.map((t, r) => t.step(randomBatch(10 * s + r, 4, [8, 8, 3], 5))));
+    }
+    const w = ranks.map((t) => weightsOf(t.model));
+    const trainable = ranks[0].model.weights.map((v) => v.trainable);
+    // Trainable weights are identical; BN moving stats follow each rank's own batches (as in PyTorch DDP).
+    w[0].forEach((v, i) => {
+      if (trainable[i]) {
+        assert.deepEqual(w[1][i], v);
+        assert.deepEqual(w[2][i], v);
+      }
+    });
+    ranks.forEach((t) => t.dispose());
+  });
+
+  it('broadcastInitialState copies weights, BN stats, velocity, step and schedule from the root', async () => {
+    const comms = createInProcessGroup(3);
+    const plateau = () => createLrSchedule({ type: 'plateau', lr: 0.1, patience: 0, gamma: 0.5 }, { stepsPerEpoch: 5, totalSteps: 50 });
+    const ranks = comms.map((comm, r) => new Trainer({ model: tinyConvNet(100 + r), optimizer, schedule: plateau(), comm }));
+    const velocity = (t: Trainer) => decodeTensors(t.optimizerBytes()).tensors.map((x) => x.values);
+    // Give rank 1 (the root) BN stats, velocity and a reduced lr the others lack.
+    const solo = new Trainer({ model: ranks[1].model, optimizer, schedule: ranks[1].schedule });
+    await solo.step(randomBatch(5, 4, [8, 8, 3], 5));
+    ranks[1].restore({ optimizer: solo.optimizerBytes(), state: solo.state() });
+    ranks[1].schedule.observe(1);
+    ranks[1].schedule.observe(2);
+    assert.equal(ranks[1].lr, 0.05);
+    assert.notDeepEqual(weightsOf(ranks[0].model), weightsOf(ranks[1].model));
+
+    await Promise.all(ranks.map((t) => t.broadcastInitialState(1)));
+    for (const r of [0, 2]) {
+      assert.deepEqual(weightsOf(ranks[r].model), weightsOf(ranks[1].model), `rank ${r} weights`);
+      assert.deepEqual(velocity(ranks[r]), velocity(ranks[1]), `rank ${r} velocity`);
+      assert.ok(velocity(ranks[r])[0].some((v) => v !== 0));
+      assert.deepEqual(ranks[r].state(), ranks[1].state(), `rank ${r} step + schedule`);
+      assert.equal(ranks[r].lr, 0.05);
+    }
+    // And they stay identical through a data-parallel step.
+    await Promise.all(ranks.map((t, r) => t.step(randomBatch(70 + r, 4, [8, 8, 3], 5))));
+    const trainable = ranks[0].model.weights.map((v) => v.trainable);
+    const w = ranks.map((t) => weightsOf(t.model).filter((_, i) => trainable[i]));
+    assert.deepEqual(w[0], w[1]);
+    assert.deepEqual(w[2], w[1]);
+    solo.sgd.dispose();
+    ranks.forEach((t) => t.dispose());
+  });
+
+  it('evaluate reports the global figures on every rank', async () => {
+    const comms = createInProcessGroup(2);
+    const ranks = comms.map((comm) => new Trainer({ model: tinyConvNet(4, 7), optimizer, schedule: schedule(), comm }));
+    const single = new Trainer({ model: tinyConvNet(4, 7), optimizer, schedule: schedule() });
+    const data = [randomBatch(1, 5, [8, 8, 3], 7), randomBatch(2, 3, [8, 8, 3], 7), randomBatch(3, 6, [8, 8, 3], 7)];
+    // Unequal shares: rank 0 gets one batch, rank 1 two.
+    const [e0, e1] = await Promise.all([ranks[0].evaluate([data[0]]), ranks[1].evaluate([data[1], data[2]])]);
+    const all = await single.evaluate(data);
+    assert.deepEqual(e0, e1);
+    assert.equal(e0.samples, 14);
+    assert.ok(Math.abs(e0.loss - all.loss) < 1e-6 * all.loss);
+    assert.equal(e0.accuracy, all.accuracy);
+    assert.equal(e0.top5, all.top5);
+    [...ranks, single].forEach((t) => t.dispose());
+  });
+});

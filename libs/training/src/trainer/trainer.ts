@@ -1,0 +1,289 @@
+import * as tf from '@tensorflow/tfjs';
+import { TrainingError } from '../errors';
+import { Sgd, SgdOptions } from '../optim/sgd';
+import { LrSchedule, LrScheduleState } from '../schedule/lr-schedule';
+import { decodeTensors, encodeTensors, NamedArray } from '../checkpoint/tensor-bytes';
+import { TrainerComm, WireFormat } from './comm';
+import { crossEntropy, detectOutputKind, OutputKind, topKCorrect } from './metrics';
+
+export interface TrainerOptions {
+  model: tf.LayersModel;
+  optimizer: SgdOptions;
+  schedule: LrSchedule;
+  /** Data-parallel group; null or omitted trains single-process. */
+  comm?: TrainerComm | null;
+  /**
+   * Run the model with `training: false` in the step: BN uses (and keeps) its moving
+   * statistics. Note this also turns dropout off. Default false.
+   */
+  freezeBatchNorm?: boolean;
+  /** Gradient bucket size for the all-reduce. Default: the communicator's own default. */
+  bucketBytes?: number;
+  /** Gradient wire format for the all-reduce. Default 'fp32'. */
+  wire?: WireFormat;
+  /** How to read the model output. Default: detected (softmax last layer → probabilities). */
+  output?: OutputKind;
+}
+
+export interface TrainBatch {
+  /** NHWC (or whatever the model's input is), float32, `size` samples. */
+  images: Float32Array;
+  labels: Int32Array;
+  size: number;
+}
+
+export interface StepResult {
+  /** Mean softmax cross-entropy over this rank's batch. */
+  loss: number;
+  /** Top-1 accuracy over this rank's batch. */
+  accuracy: number;
+  /** Learning rate used by this step. */
+  lr: number;
+  /** Updates done after this one. */
+  step: number;
+}
+
+export interface EvalResult {
+  /** Mean cross-entropy, top-1 and top-5 over every sample of every rank. */
+  loss: number;
+  accuracy: number;
+  top5: number;
+  samples: number;
+}
+
+/** JSON part of the trainer's state; the optimizer's velocity buffers are in `optimizerBytes()`. */
+export interface TrainerState {
+  step: number;
+  schedule: LrScheduleState;
+  optimizer: { type: 'sgd'; momentum: number; slots: number };
+}
+
+/**
+ * One model replica's training step. With a communicator, gradients are averaged across
+ * ranks before the (deterministic) SGD update, so every rank holds bitwise identical
+ * weights after each step, provided they started identical (`broadcastInitialState`).
+ */
+export class Trainer {
+  readonly model: tf.LayersModel;
+  readonly schedule: LrSchedule;
+  readonly sgd: Sgd;
+  private readonly comm: TrainerComm | null;
+  private readonly training: boolean;
+  private readonly wire: WireFormat;
+  private readonly bucketBytes: number | undefined;
+  private readonly outputKind: OutputKind;
+  private readonly vars: tf.Variable[];
+  private readonly gradBufs: Float32Array[];
+  private readonly inputShape: number[];
+  private readonly numClasses: number;
+  private steps = 0;
+
+  constructor(opts: TrainerOptions) {
+    if (!opts.model) throw new TrainingError('INVALID_OPTIONS', 'Trainer needs a model');
+    if (!opts.schedule) throw new TrainingError('INVALID_OPTIONS', 'Trainer needs an lr schedule (createLrSchedule)');
+    const wire = opts.wire ?? 'fp32';
+    if (!['fp32', 'fp16', 'bf16'].includes(wire)) {
+      throw new TrainingError('INVALID_OPTIONS', `wire must be fp32, fp16 or bf16, got ${String(wire)}`);
+    }
+    if (opts.bucketBytes !== undefined && !(Number.isInteger(opts.bucketBytes) && opts.bucketBytes > 0)) {
+      throw new TrainingError('INVALID_OPTIONS', `bucketBytes must be a positive integer, got ${opts.bucketBytes}`);
+    }
+    this.model = opts.model;
+    this.schedule = opts.schedule;
+    this.comm = opts.comm ?? null;
+    this.training = !(opts.freezeBatchNorm ?? false);
+    this.wire = wire;
+    this.bucketBytes = opts.bucketBytes;
+    this.outputKind = opts.output ?? detectOutputKind(opts.model);
+    this.vars = opts.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    if (this.vars.length === 0) throw new TrainingError('INVALID_OPTIONS', 'the model has no trainable weights');
+    this.gradBufs = this.vars.map((v) => new Float32Array(v.size));
+    this.sgd = new Sgd(this.vars, opts.optimizer);
+    const inShape = opts.model.inputs[0].shape;
+    const outShape = opts.model.outputs[0].shape;
+    if (inShape.slice(1).some((d) => d == null) || outShape.length !== 2 || outShape[1] == null) {
+      throw new TrainingError('INVALID_OPTIONS', `the model needs a fixed input shape and [batch, classes] output, got ${JSON.stringify(inShape)} → ${JSON.stringify(outShape)}`);
+    }
+    this.inputShape = inShape.slice(1) as number[];
+    this.numClasses = outShape[1];
+  }
+
+  /** Updates completed so far. */
+  get stepsDone(): number {
+    return this.steps;
+  }
+
+  /** Learning rate the next step will use. */
+  get lr(): number {
+    return this.schedule.lr(this.steps);
+  }
+
+  /** Forward, backward, gradient all-reduce (mean) and SGD update on one local batch. */
+  async step(batch: TrainBatch): Promise<StepResult> {
+    const lr = this.schedule.lr(this.steps);
+    const [x, y] = this.toTensors(batch);
+    // Everything the backward pass leaves behind, disposed in `finally` whatever happens.
+    const held: tf.Tensor[] = [x, y];
+    try {
+      let logits: tf.Tensor | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        const out = this.model.apply(x, { training: this.training }) as tf.Tensor;
+        logits = tf.keep(out);
+        return tf.mean(crossEntropy(out, y, this.outputKind)) as tf.Scalar;
+      }, this.vars);
+      held.push(value, ...Object.values(grads));
+      if (logits) held.push(logits);
+      const correct = tf.tidy(() => topKCorrect(logits as tf.Tensor, y, 1));
+      held.push(correct);
+      const [lossV, correctV, ...data] = await Promise.all([
+        value.data(),
+        correct.data(),
+        ...this.vars.map((v) => (grads[v.name] ? grads[v.name].data() : Promise.resolve(null))),
+      ]);
+      data.forEach((d, i) => (d ? this.gradBufs[i].set(d as Float32Array) : this.gradBufs[i].fill(0)));
+      tf.dispose(held.splice(2));
+
+      let reduced = this.gradBufs;
+      if (this.comm && this.comm.worldSize > 1) {
+        reduced = await this.comm.allReduceMany(this.gradBufs, { op: 'mean', wire: this.wire, bucketBytes: this.bucketBytes });
+      }
+      tf.tidy(() => this.sgd.apply(this.vars.map((v, i) => tf.tensor(reduced[i], v.shape, 'float32')), lr));
+      this.steps += 1;
+      return { loss: (lossV as Float32Array)[0], accuracy: (correctV as Float32Array)[0] / batch.size, lr, step: this.steps };
+    } finally {
+      tf.dispose(held);
+    }
+  }
+
+  /**
+   * Loss, top-1, top-5 over `batches` with `training: false`. In data-parallel mode the
+   * sums are all-reduced, so every rank returns the figure over all ranks' samples.
+   */
+  async evaluate(batches: AsyncIterable<TrainBatch> | Iterable<TrainBatch>): Promise<EvalResult> {
+    let lossSum = 0;
+    let top1 = 0;
+    let top5 = 0;
+    let n = 0;
+    for await (const batch of batches) {
+      const [x, y] = this.toTensors(batch);
+      try {
+        const sums = tf.tidy(() => {
+          const out = this.model.apply(x, { training: false }) as tf.Tensor;
+          return tf.stack([tf.sum(crossEntropy(out, y, this.outputKind)), topKCorrect(out, y, 1), topKCorrect(out, y, 5)]);
+        });
+        const v = await sums.data();
+        sums.dispose();
+        lossSum += v[0];
+        top1 += v[1];
+        top5 += v[2];
+        n += batch.size;
+      } finally {
+        tf.dispose([x, y]);
+      }
+    }
+    if (this.comm && this.comm.worldSize > 1) {
+      const all = await this.comm.allReduce(new Float32Array([lossSum, top1, top5, n]), { op: 'sum', wire: 'fp32' });
+      [lossSum, top1, top5, n] = [all[0], all[1], all[2], all[3]];
+    }
+    return n === 0 ? { loss: NaN, accuracy: NaN, top5: NaN, samples: 0 } : { loss: lossSum / n, accuracy: top1 / n, top5: top5 / n, samples: n };
+  }
+
+  /**
+   * Sends `root`'s weights (trainable and not, e.g. BN moving statistics), velocity
+   * buffers, step count and schedule state to every rank, so all start identical.
+   */
+  async broadcastInitialState(root = 0): Promise<void> {
+    if (!this.comm || this.comm.worldSize <= 1) return;
+    const payload = this.comm.rank === root ? this.packState() : null;
+    const bytes = await this.comm.broadcast(payload, root);
+    if (this.comm.rank !== root) this.unpackState(bytes);
+  }
+
+  state(): TrainerState {
+    return {
+      step: this.steps,
+      schedule: this.schedule.state(),
+      optimizer: { type: 'sgd', momentum: this.sgd.options.momentum, slots: this.sgd.slots.length },
+    };
+  }
+
+  /** Every model weight, trainable and not, in model.weights order (TFTB format). */
+  weightsBytes(): Uint8Array {
+    return encodeTensors(this.model.weights.map((w) => named(w.name, w.read())));
+  }
+
+  /** The optimizer's velocity buffers (TFTB format). */
+  optimizerBytes(): Uint8Array {
+    return encodeTensors(this.sgd.slots.map((s, i) => named(`${this.vars[i].name}/velocity`, s)), { type: 'sgd' });
+  }
+
+  /** Restores what `state()`, `weightsBytes()` and `optimizerBytes()` produced (each part optional). */
+  restore(parts: { state?: TrainerState; weights?: Uint8Array; optimizer?: Uint8Array }): void {
+    if (parts.weights) {
+      const { tensors } = decodeTensors(parts.weights);
+      assignAll(this.model.weights.map((w) => w.read() as tf.Variable), tensors, 'weights');
+    }
+    if (parts.optimizer) {
+      assignAll(this.sgd.slots, decodeTensors(parts.optimizer).tensors, 'optimizer');
+    }
+    if (parts.state) {
+      this.schedule.load(parts.state.schedule);
+      this.steps = parts.state.step;
+    }
+  }
+
+  dispose(): void {
+    this.sgd.dispose();
+  }
+
+  private packState(): Uint8Array {
+    const tensors = [
+      ...this.model.weights.map((w) => named(w.name, w.read())),
+      ...this.sgd.slots.map((s, i) => named(`${this.vars[i].name}/velocity`, s)),
+    ];
+    return encodeTensors(tensors, { step: this.steps, schedule: this.schedule.state(), weights: this.model.weights.length });
+  }
+
+  private unpackState(bytes: Uint8Array): void {
+    const { meta, tensors } = decodeTensors(bytes);
+    const m = meta as { step: number; schedule: LrScheduleState; weights: number };
+    const targets = [...this.model.weights.map((w) => w.read() as tf.Variable), ...this.sgd.slots];
+    if (m.weights !== this.model.weights.length) {
+      throw new TrainingError('STATE_MISMATCH', `root sent ${m.weights} model weights, this rank's model has ${this.model.weights.length}: every rank must build the same model and optimizer`);
+    }
+    assignAll(targets, tensors, 'broadcast state');
+    this.schedule.load(m.schedule);
+    this.steps = m.step;
+  }
+
+  private toTensors(batch: TrainBatch): [tf.Tensor, tf.Tensor1D] {
+    const per = this.inputShape.reduce((a, b) => a * b, 1);
+    if (!(Number.isInteger(batch.size) && batch.size > 0)) throw new TrainingError('INVALID_BATCH', `batch.size must be a positive integer, got ${batch.size}`);
+    if (batch.images.length !== batch.size * per) {
+      throw new TrainingError('INVALID_BATCH', `batch.images holds ${batch.images.length} values; ${batch.size} samples of [${this.inputShape}] need ${batch.size * per}`);
+    }
+    if (batch.labels.length !== batch.size) throw new TrainingError('INVALID_BATCH', `batch.labels holds ${batch.labels.length} labels for ${batch.size} samples`);
+    for (const l of batch.labels) {
+      if (!(l >= 0 && l < this.numClasses)) throw new TrainingError('INVALID_BATCH', `label ${l} is outside [0, ${this.numClasses}): does the dataset match the model's numClasses?`);
+    }
+    return [tf.tensor(batch.images, [batch.size, ...this.inputShape], 'float32'), tf.tensor1d(batch.labels, 'int32')];
+  }
+}
+
+function named(name: string, t: tf.Tensor): NamedArray {
+  return { name, shape: t.shape, values: new Float32Array(t.dataSync() as Float32Array) };
+}
+
+function assignAll(targets: tf.Variable[], tensors: NamedArray[], what: string): void {
+  if (targets.length !== tensors.length) {
+    throw new TrainingError('STATE_MISMATCH', `${what}: ${tensors.length} tensors for ${targets.length} variables; was it saved from the same model and optimizer?`);
+  }
+  targets.forEach((v, i) => {
+    const t = tensors[i];
+    if (t.shape.length !== v.shape.length || t.shape.some((d, j) => d !== v.shape[j])) {
+      throw new TrainingError('STATE_MISMATCH', `${what}: tensor ${i} (${t.name}) has shape [${t.shape}], variable ${v.name} has [${v.shape}]`);
+    }
+  });
+  // Fresh copies: the cpu backend keeps a reference to the array a tensor is built from.
+  targets.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(tensors[i].values.slice(), tensors[i].shape, 'float32'))));
+}
