@@ -1,1 +1,7 @@
-export {};
+export * from './job-spec.dto';
+export * from './job-spec';
+export * from './types';
+export * from './keys';
+export * from './errors';
+export { ControlPlane, newJobId, type ControlPlaneOptions } from './control-plane';
+export { CLAIM_WORKERS, RELEASE_WORKERS, TRANSITION_JOB } from './lua';

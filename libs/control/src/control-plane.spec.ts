@@ -1,0 +1,167 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { ControlPlane } from './control-plane';
+import { parseJobSpec, type JobSpec } from './job-spec';
+import { specPrefix, specRedis, type SpecRedis } from './spec-redis';
+import type { WorkerRegistration } from './types';
+
+let srv: SpecRedis;
+const conns: Redis[] = [];
+function plane(name: string, prefix = specPrefix(name)): ControlPlane {
+  const r = new Redis(srv.url);
+  conns.push(r);
+  return new ControlPlane(r, { prefix });
+}
+const reg = (id: string): WorkerRegistration => ({ id, host: 'h', pid: 1, backend: 'wasm', device: 'cpu', address: { tcp: `tcp://127.0.0.1:${id.length}` } });
+const spec = (): JobSpec => {
+  const r = parseJobSpec({ model: { name: 'resnet18' }, dataset: { bucket: 'b', prefix: 'p' }, parallelism: { dataParallel: 2 }, batchSize: 8, steps: 10, optimizer: { type: 'sgd', lr: 0.1 } });
+  assert.ok(r.spec);
+  return r.spec;
+};
+
+before(async () => { srv = await specRedis(); });
+after(async () => {
+  for (const c of conns) {
+    const keys = await c.keys('tftest:*');
+    if (keys.length) await c.del(...keys);
+    c.disconnect();
+  }
+  await srv.stop();
+});
+
+test('options are validated in the constructor', () => {
+  const r = new Redis(srv.url, { lazyConnect: true });
+  assert.throws(() => new ControlPlane(r, { prefix: '' }), /prefix/);
+  assert.throws(() => new ControlPlane(r, { heartbeatTtlSec: 0 }), /heartbeatTtlSec/);
+  r.disconnect();
+});
+
+test('registry: register, heartbeat TTL decides alive, mark, list sorted', async () => {
+  const cp = plane('registry');
+  await cp.registerWorker(reg('w2'));
+  await cp.registerWorker(reg('w1'));
+  await cp.heartbeat('w2', 1);
+  let ws = await cp.listWorkers();
+  assert.deepEqual(ws.map((w) => [w.id, w.alive, w.state, w.jobId, w.rank]), [['w1', true, 'idle', null, null], ['w2', true, 'idle', null, null]]);
+  assert.deepEqual(ws[0].address, { tcp: 'tcp://127.0.0.1:2' });
+  assert.equal(await cp.redis.hget(cp.keys.worker('w1'), 'state'), 'idle');
+  await cp.markWorker('w1', { state: 'busy', jobId: 'j', rank: 3 });
+  assert.deepEqual(await cp.getWorker('w1').then((w) => [w?.state, w?.jobId, w?.rank]), ['busy', 'j', 3]);
+  await new Promise((r) => setTimeout(r, 1200));
+  ws = await cp.listWorkers();
+  assert.deepEqual(ws.map((w) => w.alive), [true, false]);
+  await cp.unregisterWorker('w2');
+  assert.deepEqual((await cp.listWorkers()).map((w) => w.id), ['w1']);
+  assert.equal(await cp.getWorker('w2'), null);
+});
+
+test('claim (Lua): all or nothing, alive idle only, ranks by id, re-claim by the same job, release', async () => {
+  const cp = plane('claim');
+  for (const id of ['a', 'b', 'c', 'd']) await cp.registerWorker(reg(id));
+  await cp.redis.del(cp.keys.alive('b'));            // b is dead
+  await cp.markWorker('c', { state: 'busy', jobId: 'other', rank: 0 });
+  assert.equal(await cp.claimWorkers('j1', 3), null);   // only a and d qualify
+  assert.deepEqual((await cp.listWorkers()).map((w) => w.state), ['idle', 'idle', 'busy', 'idle'], 'a failed claim marks nothing');
+  assert.deepEqual(await cp.claimWorkers('j1', 2), ['a', 'd']);
+  assert.deepEqual((await cp.listWorkers()).filter((w) => w.jobId === 'j1').map((w) => [w.id, w.rank]), [['a', 0], ['d', 1]]);
+  // A coordinator that died after claiming gets the same workers back on its re-run.
+  assert.deepEqual(await cp.claimWorkers('j1', 2), ['a', 'd']);
+  assert.equal(await cp.claimWorkers('j2', 1), null);
+  assert.equal(await cp.releaseWorkers('j1', ['a', 'd', 'c']), 2, 'c holds another job and stays busy');
+  assert.deepEqual((await cp.listWorkers()).map((w) => [w.state, w.jobId]), [['idle', null], ['idle', null], ['busy', 'other'], ['idle', null]]);
+});
+
+test('claim: concurrent claimers over separate connections never share a worker', async () => {
+  const prefix = specPrefix('race');
+  const planes = Array.from({ length: 6 }, () => plane('race', prefix));
+  for (let i = 0; i < 5; i++) await planes[0].registerWorker(reg(`w${i}`));
+  const results = await Promise.all(Array.from({ length: 12 }, (_, i) => planes[i % planes.length].claimWorkers(`job${i}`, 2)));
+  const won = results.filter((r): r is string[] => r !== null);
+  assert.equal(won.length, 2, 'five workers make two gangs of two');
+  const ids = won.flat();
+  assert.equal(new Set(ids).size, ids.length);
+  const busy = (await planes[0].listWorkers()).filter((w) => w.state === 'busy');
+  assert.equal(busy.length, 4);
+});
+
+test('inbox: push, peek, BLPOP on a dedicated connection, timeout gives null', async () => {
+  const prefix = specPrefix('inbox');
+  const cp = plane('inbox', prefix);
+  const blocking = plane('inbox', prefix);
+  const waiting = blocking.nextCommand('w', 5);
+  await new Promise((r) => setTimeout(r, 50));
+  await cp.pushCommand('w', { type: 'cancel', jobId: 'j' });
+  assert.deepEqual(await waiting, { type: 'cancel', jobId: 'j' });
+  await cp.pushCommand('w', { type: 'pause', jobId: 'j' });
+  assert.deepEqual(await cp.peekCommands('w'), [{ type: 'pause', jobId: 'j' }]);
+  assert.deepEqual(await blocking.nextCommand('w', 1), { type: 'pause', jobId: 'j' });
+  const t0 = Date.now();
+  assert.equal(await blocking.nextCommand('w', 1), null);
+  assert.ok(Date.now() - t0 >= 900);
+});
+
+test('jobs: create, get, list newest first with state filter, update with null delete, CAS transition', async () => {
+  const cp = plane('jobs');
+  const j1 = await cp.createJob(spec(), { id: 'j1', now: 1000, totalSteps: 10 });
+  await cp.createJob(spec(), { id: 'j2', now: 2000 });
+  await assert.rejects(cp.createJob(spec(), { id: 'j1' }), /already exists/);
+  assert.deepEqual(await cp.getJob('j1'), j1);
+  assert.equal(j1.state, 'queued');
+  assert.deepEqual((await cp.listJobs()).map((j) => j.id), ['j2', 'j1']);
+  await cp.updateJob('j1', {
+    state: 'running', members: [{ rank: 0, workerId: 'a', address: 'x' }], lastCheckpoint: { checkpointKey: 'checkpoints/j1/5', step: 5 }, error: 'e',
+  });
+  await cp.updateJob('j1', { error: null });
+  const got = await cp.getJob('j1');
+  assert.equal(got?.state, 'running');
+  assert.equal(got?.error, undefined);
+  assert.deepEqual(got?.members, [{ rank: 0, workerId: 'a', address: 'x' }]);
+  assert.deepEqual(got?.lastCheckpoint, { checkpointKey: 'checkpoints/j1/5', step: 5 });
+  assert.deepEqual(got?.spec, spec());
+  assert.deepEqual((await cp.listJobs({ state: 'running' })).map((j) => j.id), ['j1']);
+  assert.deepEqual(await cp.transitionJob('j1', ['queued'], { state: 'cancelled' }), { ok: false, previous: 'running' });
+  assert.deepEqual(await cp.transitionJob('j1', ['queued', 'running'], { state: 'cancelled', finishedAt: 5, members: null }), { ok: true, previous: 'running' });
+  const c = await cp.getJob('j1');
+  assert.deepEqual([c?.state, c?.finishedAt, c?.members], ['cancelled', 5, undefined]);
+  assert.deepEqual(await cp.transitionJob('nope', ['queued'], { state: 'running' }), { ok: false, previous: null });
+  assert.equal(await cp.getJob('nope'), null);
+});
+
+test('metrics: exact round trip, exclusive cursor, rank 0 updates the record', async () => {
+  const cp = plane('metrics');
+  await cp.createJob(spec(), { id: 'm' });
+  const ids: string[] = [];
+  for (let step = 1; step <= 5; step++) {
+    ids.push(await cp.appendMetric('m', { kind: 'train', step, epoch: 0, loss: 2.5 / step, accuracy: step / 10, lr: 0.1, imagesPerSec: 100 + step, rank: 0, ts: step }));
+  }
+  await cp.appendMetric('m', { kind: 'train', step: 6, epoch: 0, loss: 99, accuracy: 0, rank: 1, ts: 6 });
+  await cp.appendMetric('m', { kind: 'eval', step: 5, epoch: 0, loss: 0.7, accuracy: 0.8, rank: 0, ts: 7 });
+  const all = await cp.readMetrics('m');
+  assert.equal(all.length, 7);
+  assert.equal(all[2].entry.loss, 2.5 / 3, 'numbers come back exactly');
+  const after2 = await cp.readMetrics('m', ids[1], 2);
+  assert.deepEqual(after2.map((e) => e.entry.step), [3, 4]);
+  const j = await cp.getJob('m');
+  assert.deepEqual([j?.step, j?.loss, j?.accuracy, j?.imagesPerSec, j?.evalLoss, j?.evalAccuracy], [5, 0.5, 0.5, 105, 0.7, 0.8]);
+});
+
+test('events: blocking read wakes on append; checkpoint events set lastCheckpoint; lastEventId', async () => {
+  const prefix = specPrefix('events');
+  const cp = plane('events', prefix);
+  const blocking = plane('events', prefix);
+  await cp.createJob(spec(), { id: 'e' });
+  assert.equal(await cp.lastEventId('e'), '0');
+  const t0 = Date.now();
+  const waiting = blocking.readEvents('e', '$', { blockMs: 5000 });
+  await new Promise((r) => setTimeout(r, 50));
+  await cp.appendEvent('e', { type: 'rank-started', rank: 1, workerId: 'w1', runId: 'r' });
+  const got = await waiting;
+  assert.ok(Date.now() - t0 < 2000);
+  assert.deepEqual(got.map((e) => [e.entry.type, e.entry.rank, e.entry.workerId, e.entry.runId]), [['rank-started', 1, 'w1', 'r']]);
+  const cpId = await cp.appendEvent('e', { type: 'checkpoint', rank: 0, step: 40, checkpointKey: 'checkpoints/e/40' });
+  assert.deepEqual((await cp.getJob('e'))?.lastCheckpoint, { checkpointKey: 'checkpoints/e/40', step: 40 });
+  assert.equal(await cp.lastEventId('e'), cpId);
+  assert.deepEqual((await cp.readEvents('e', got[0].id)).map((e) => e.id), [cpId]);
+  assert.deepEqual(await blocking.readEvents('e', cpId, { blockMs: 100 }), []);
+});

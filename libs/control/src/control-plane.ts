@@ -1,0 +1,353 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { ControlPlaneError } from './errors';
+import type { JobSpec } from './job-spec';
+import { ControlKeys } from './keys';
+import { CLAIM_WORKERS, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
+import type {
+  JobEvent, JobPatch, JobRecord, JobState, MetricEntry, StreamEntry, WorkerCommand, WorkerInfo,
+  WorkerRegistration, WorkerState,
+} from './types';
+
+export interface ControlPlaneOptions {
+  /** Prefix of every key. Default `tf:`. */
+  prefix?: string;
+  /** TTL of a worker's heartbeat key, seconds. Default 10 (workers refresh every 2 s). */
+  heartbeatTtlSec?: number;
+  /** Approximate cap of each job's metrics stream (XADD MAXLEN ~). Default 100000. */
+  metricsMaxLen?: number;
+  /** Approximate cap of each job's events stream. Default 10000. */
+  eventsMaxLen?: number;
+}
+
+const DEFAULTS: Required<ControlPlaneOptions> = { prefix: 'tf:', heartbeatTtlSec: 10, metricsMaxLen: 100_000, eventsMaxLen: 10_000 };
+
+const JSON_JOB_FIELDS = new Set(['spec', 'members', 'lastCheckpoint']);
+const NUMERIC_JOB_FIELDS = new Set([
+  'createdAt', 'startedAt', 'finishedAt', 'step', 'totalSteps', 'epoch', 'loss', 'accuracy', 'evalLoss',
+  'evalAccuracy', 'imagesPerSec', 'membershipEpoch', 'pauseRequested', 'attempt',
+]);
+
+/**
+ * The control plane in Redis: worker registry, worker inboxes, job records, metric and
+ * event streams. Stateless apart from the connection: any number of processes may use it.
+ *
+ * Blocking calls (nextCommand, readEvents with blockMs) hold the connection for the whole
+ * wait and delay every other command queued on it: give them a ControlPlane over a
+ * dedicated connection (`redis.duplicate()`), never the one the rest of the process uses.
+ */
+export class ControlPlane {
+  readonly keys: ControlKeys;
+  readonly options: Required<ControlPlaneOptions>;
+
+  constructor(readonly redis: Redis, opts: ControlPlaneOptions = {}) {
+    this.options = { ...DEFAULTS, ...stripUndefined(opts) };
+    const o = this.options;
+    if (!o.prefix || /\s/.test(o.prefix)) throw new ControlPlaneError(`prefix must be non-empty without spaces, got "${o.prefix}"`, 'BAD_OPTIONS');
+    for (const k of ['heartbeatTtlSec', 'metricsMaxLen', 'eventsMaxLen'] as const) {
+      if (!Number.isInteger(o[k]) || o[k] < 1) throw new ControlPlaneError(`${k} must be a positive integer, got ${o[k]}`, 'BAD_OPTIONS');
+    }
+    this.keys = new ControlKeys(o.prefix);
+  }
+
+  // ---- worker registry ----
+
+  /** Adds (or refreshes) a worker: idle, no job, heartbeat started. */
+  async registerWorker(reg: WorkerRegistration, now = Date.now()): Promise<WorkerInfo> {
+    if (!reg.id || /[\s:]/.test(reg.id)) throw new ControlPlaneError(`worker id must be non-empty without spaces or ":", got "${reg.id}"`, 'BAD_OPTIONS');
+    await this.redis.multi()
+      .sadd(this.keys.workers(), reg.id)
+      .del(this.keys.worker(reg.id))
+      .hset(this.keys.worker(reg.id), {
+        id: reg.id, host: reg.host, pid: String(reg.pid), backend: reg.backend, device: reg.device,
+        address: JSON.stringify(reg.address ?? null), state: 'idle', jobId: '', rank: '',
+        registeredAt: String(now), lastSeen: String(now),
+      })
+      .set(this.keys.alive(reg.id), String(now), 'EX', this.options.heartbeatTtlSec)
+      .exec().then(checkExec);
+    return { ...reg, state: 'idle', jobId: null, rank: null, registeredAt: now, lastSeen: now, alive: true };
+  }
+
+  /** Refreshes the heartbeat key (TTL heartbeatTtlSec unless given) and lastSeen. */
+  async heartbeat(workerId: string, ttlSec = this.options.heartbeatTtlSec): Promise<void> {
+    const now = Date.now();
+    await this.redis.multi()
+      .set(this.keys.alive(workerId), String(now), 'EX', ttlSec)
+      .hset(this.keys.worker(workerId), 'lastSeen', String(now))
+      .exec().then(checkExec);
+  }
+
+  async unregisterWorker(workerId: string): Promise<void> {
+    await this.redis.multi()
+      .srem(this.keys.workers(), workerId)
+      .del(this.keys.worker(workerId), this.keys.alive(workerId), this.keys.inbox(workerId))
+      .exec().then(checkExec);
+  }
+
+  async getWorker(workerId: string): Promise<WorkerInfo | null> {
+    const [[, h], [, alive]] = (await this.redis.multi()
+      .hgetall(this.keys.worker(workerId)).exists(this.keys.alive(workerId)).exec().then(checkExec)) as [unknown, unknown][];
+    return decodeWorker(h as Record<string, string>, alive === 1);
+  }
+
+  /** Every registered worker, sorted by id, with `alive` from its heartbeat key. */
+  async listWorkers(): Promise<WorkerInfo[]> {
+    const ids = (await this.redis.smembers(this.keys.workers())).sort();
+    if (!ids.length) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(this.keys.worker(id)).exists(this.keys.alive(id));
+    const res = checkExec(await pipe.exec());
+    const out: WorkerInfo[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const w = decodeWorker(res[2 * i][1] as Record<string, string>, res[2 * i + 1][1] === 1);
+      if (w) out.push(w);
+    }
+    return out;
+  }
+
+  /** Sets a worker's state and job (null clears jobId/rank). */
+  async markWorker(workerId: string, mark: { state: WorkerState; jobId?: string | null; rank?: number | null }): Promise<void> {
+    await this.redis.hset(this.keys.worker(workerId), {
+      state: mark.state,
+      jobId: mark.jobId ?? '',
+      rank: mark.rank === null || mark.rank === undefined ? '' : String(mark.rank),
+    });
+  }
+
+  /**
+   * Atomically claims `count` alive workers for a job (idle ones, or ones already
+   * claimed for this job), marking them busy with their rank. All or nothing: returns
+   * the worker ids in rank order, or null when too few are available.
+   */
+  async claimWorkers(jobId: string, count: number): Promise<string[] | null> {
+    const ids = (await this.redis.eval(CLAIM_WORKERS, 0, this.options.prefix, jobId, String(count))) as string[];
+    return ids.length === count ? ids : null;
+  }
+
+  /** Sets idle those of the workers that still hold jobId; returns how many. */
+  async releaseWorkers(jobId: string, workerIds: string[]): Promise<number> {
+    if (!workerIds.length) return 0;
+    return (await this.redis.eval(RELEASE_WORKERS, 0, this.options.prefix, jobId, ...workerIds)) as number;
+  }
+
+  // ---- worker inboxes ----
+
+  async pushCommand(workerId: string, cmd: WorkerCommand): Promise<void> {
+    await this.redis.rpush(this.keys.inbox(workerId), JSON.stringify(cmd));
+  }
+
+  /** BLPOP on the worker's inbox: blocks the connection (see the class note). 0 = forever. */
+  async nextCommand(workerId: string, timeoutSec: number): Promise<WorkerCommand | null> {
+    const r = await this.redis.blpop(this.keys.inbox(workerId), timeoutSec);
+    return r ? (JSON.parse(r[1]) as WorkerCommand) : null;
+  }
+
+  /** The pending commands of a worker's inbox, without removing them. */
+  async peekCommands(workerId: string): Promise<WorkerCommand[]> {
+    return (await this.redis.lrange(this.keys.inbox(workerId), 0, -1)).map((s) => JSON.parse(s) as WorkerCommand);
+  }
+
+  // ---- jobs ----
+
+  /** Records a new job as `queued`. */
+  async createJob(spec: JobSpec, opts: { id?: string; totalSteps?: number; now?: number } = {}): Promise<JobRecord> {
+    const now = opts.now ?? Date.now();
+    const id = opts.id ?? newJobId(now);
+    const rec: JobRecord = {
+      id, spec, state: 'queued', createdAt: now, membershipEpoch: 0, attempt: 1,
+      ...(opts.totalSteps !== undefined ? { totalSteps: opts.totalSteps } : {}),
+    };
+    const ok = await this.redis.hsetnx(this.keys.job(id), 'id', id);
+    if (!ok) throw new ControlPlaneError(`job ${id} already exists; pick another id`, 'BAD_OPTIONS');
+    await this.redis.multi()
+      .hset(this.keys.job(id), encodeJob(rec))
+      .zadd(this.keys.jobs(), now, id)
+      .exec().then(checkExec);
+    return rec;
+  }
+
+  async getJob(id: string): Promise<JobRecord | null> {
+    return decodeJob(await this.redis.hgetall(this.keys.job(id)));
+  }
+
+  /** Newest first. */
+  async listJobs(opts: { state?: JobState; limit?: number; offset?: number } = {}): Promise<JobRecord[]> {
+    const offset = opts.offset ?? 0;
+    const limit = opts.limit ?? 100;
+    // With a state filter, scan everything: the job count of one cluster is small.
+    const ids = opts.state
+      ? await this.redis.zrevrange(this.keys.jobs(), 0, -1)
+      : await this.redis.zrevrange(this.keys.jobs(), offset, offset + limit - 1);
+    if (!ids.length) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(this.keys.job(id));
+    let jobs = checkExec(await pipe.exec()).map(([, h]) => decodeJob(h as Record<string, string>)).filter((j): j is JobRecord => !!j);
+    if (opts.state) jobs = jobs.filter((j) => j.state === opts.state).slice(offset, offset + limit);
+    return jobs;
+  }
+
+  /** Writes the given fields; null deletes one. */
+  async updateJob(id: string, patch: JobPatch): Promise<void> {
+    const { set, del } = encodePatch(patch);
+    const m = this.redis.multi();
+    if (Object.keys(set).length) m.hset(this.keys.job(id), set);
+    if (del.length) m.hdel(this.keys.job(id), ...del);
+    await m.exec().then(checkExec);
+  }
+
+  /**
+   * Compare-and-set: applies the patch (which may set `state`) only if the job's state is
+   * one of `from`. Returns whether it applied and the state found.
+   */
+  async transitionJob(id: string, from: readonly JobState[], patch: JobPatch): Promise<{ ok: boolean; previous: JobState | null }> {
+    const { set, del } = encodePatch(patch);
+    const args: string[] = [from.join(',')];
+    for (const [k, v] of Object.entries(set)) args.push(k, v);
+    for (const k of del) args.push(k, '');
+    const [ok, prev] = (await this.redis.eval(TRANSITION_JOB, 1, this.keys.job(id), ...args)) as [number, string | null];
+    return { ok: ok === 1, previous: (prev || null) as JobState | null };
+  }
+
+  /** Removes a job's record and streams (not its checkpoints). */
+  async deleteJob(id: string): Promise<void> {
+    await this.redis.multi().zrem(this.keys.jobs(), id)
+      .del(this.keys.job(id), this.keys.metrics(id), this.keys.events(id)).exec().then(checkExec);
+  }
+
+  // ---- streams ----
+
+  /**
+   * Appends to the job's metrics stream and, in the same transaction, copies the figures
+   * onto the job record (train: step/epoch/loss/accuracy/imagesPerSec; eval:
+   * evalLoss/evalAccuracy), so the record always shows the latest. Rank 0 should write
+   * the all-reduced figures; other ranks' entries go to the stream only.
+   */
+  async appendMetric(jobId: string, m: MetricEntry): Promise<string> {
+    const multi = this.redis.multi()
+      .xadd(this.keys.metrics(jobId), 'MAXLEN', '~', String(this.options.metricsMaxLen), '*', ...encodeFields(m));
+    if (m.rank === 0) {
+      const p: JobPatch = m.kind === 'eval'
+        ? { evalLoss: m.loss, evalAccuracy: m.accuracy }
+        : { step: m.step, epoch: m.epoch, loss: m.loss, accuracy: m.accuracy, ...(m.imagesPerSec !== undefined ? { imagesPerSec: m.imagesPerSec } : {}) };
+      multi.hset(this.keys.job(jobId), encodePatch(p).set);
+    }
+    const res = checkExec(await multi.exec());
+    return res[0][1] as string;
+  }
+
+  /** Entries after `fromId` (exclusive; '0' = from the start), oldest first. */
+  async readMetrics(jobId: string, fromId = '0', count = 1000): Promise<StreamEntry<MetricEntry>[]> {
+    const r = await this.redis.xrange(this.keys.metrics(jobId), exclusive(fromId), '+', 'COUNT', count);
+    return r.map(([id, f]) => ({ id, entry: decodeFields(f) as MetricEntry }));
+  }
+
+  /**
+   * Appends to the job's events stream. A `checkpoint` event with checkpointKey and step
+   * also records it as the job's lastCheckpoint (same transaction).
+   */
+  async appendEvent(jobId: string, e: JobEvent): Promise<string> {
+    const ev = { ts: Date.now(), ...e };
+    const multi = this.redis.multi()
+      .xadd(this.keys.events(jobId), 'MAXLEN', '~', String(this.options.eventsMaxLen), '*', ...encodeFields(ev));
+    if (ev.type === 'checkpoint' && ev.checkpointKey && typeof ev.step === 'number') {
+      multi.hset(this.keys.job(jobId), 'lastCheckpoint', JSON.stringify({ checkpointKey: ev.checkpointKey, step: ev.step }));
+    }
+    const res = checkExec(await multi.exec());
+    return res[0][1] as string;
+  }
+
+  /**
+   * Events after `fromId` (exclusive; '0' = from the start). With blockMs, waits up to that
+   * long for the first new one (XREAD BLOCK: dedicated connection, see the class note).
+   */
+  async readEvents(jobId: string, fromId = '0', opts: { blockMs?: number; count?: number } = {}): Promise<StreamEntry<JobEvent>[]> {
+    const count = opts.count ?? 1000;
+    const r = opts.blockMs !== undefined
+      ? await this.redis.xread('COUNT', count, 'BLOCK', opts.blockMs, 'STREAMS', this.keys.events(jobId), fromId)
+      : await this.redis.xread('COUNT', count, 'STREAMS', this.keys.events(jobId), fromId);
+    if (!r) return [];
+    return r[0][1].map(([id, f]) => ({ id, entry: decodeFields(f) as JobEvent }));
+  }
+
+  /** Id of the newest event, or '0' when there is none: a cursor for "from now on". */
+  async lastEventId(jobId: string): Promise<string> {
+    const r = await this.redis.xrevrange(this.keys.events(jobId), '+', '-', 'COUNT', 1);
+    return r.length ? r[0][0] : '0';
+  }
+}
+
+export function newJobId(now = Date.now()): string {
+  return `job-${now.toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+function exclusive(id: string): string {
+  return id === '0' || id === '-' ? '-' : `(${id}`;
+}
+
+// Stream entries: one field per property, each value JSON (exact types back, any shape).
+function encodeFields(o: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out.push(k, JSON.stringify(v));
+  return out;
+}
+
+function decodeFields(f: string[]): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (let i = 0; i < f.length; i += 2) {
+    try { o[f[i]] = JSON.parse(f[i + 1]); } catch { o[f[i]] = f[i + 1]; }
+  }
+  return o;
+}
+
+function encodeJob(rec: JobRecord): Record<string, string> {
+  return encodePatch(rec as unknown as JobPatch).set;
+}
+
+function encodePatch(patch: JobPatch | Record<string, unknown>): { set: Record<string, string>; del: string[] } {
+  const set: Record<string, string> = {};
+  const del: string[] = [];
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) continue;
+    if (v === null) del.push(k);
+    else set[k] = JSON_JOB_FIELDS.has(k) ? JSON.stringify(v) : String(v);
+  }
+  return { set, del };
+}
+
+function decodeJob(h: Record<string, string>): JobRecord | null {
+  if (!h || !h.id || !h.spec) return null;
+  const o: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (v === '') continue;
+    if (JSON_JOB_FIELDS.has(k)) {
+      try { o[k] = JSON.parse(v); } catch { throw new ControlPlaneError(`job ${h.id}: field ${k} is not JSON`, 'BAD_RECORD'); }
+    } else if (NUMERIC_JOB_FIELDS.has(k)) o[k] = Number(v);
+    else o[k] = v;
+  }
+  o.membershipEpoch ??= 0;
+  o.attempt ??= 1;
+  return o as unknown as JobRecord;
+}
+
+function decodeWorker(h: Record<string, string>, alive: boolean): WorkerInfo | null {
+  if (!h || !h.id) return null;
+  let address: unknown = null;
+  try { address = JSON.parse(h.address ?? 'null'); } catch { address = h.address; }
+  return {
+    id: h.id, host: h.host ?? '', pid: Number(h.pid ?? 0), backend: h.backend ?? '', device: h.device ?? '', address,
+    state: h.state === 'busy' ? 'busy' : 'idle',
+    jobId: h.jobId || null,
+    rank: h.rank ? Number(h.rank) : null,
+    registeredAt: Number(h.registeredAt ?? 0), lastSeen: Number(h.lastSeen ?? 0), alive,
+  };
+}
+
+function checkExec(res: [Error | null, unknown][] | null): [Error | null, unknown][] {
+  if (!res) throw new ControlPlaneError('Redis transaction was aborted', 'BAD_RECORD');
+  for (const [err] of res) if (err) throw err;
+  return res;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,6 @@
+export class ControlPlaneError extends Error {
+  constructor(message: string, readonly code: 'BAD_OPTIONS' | 'NOT_FOUND' | 'BAD_RECORD') {
+    super(message);
+    this.name = 'ControlPlaneError';
+  }
+}

@@ -1,0 +1,193 @@
+import 'reflect-metadata';
+import { Type } from 'class-transformer';
+import {
+  ArrayMinSize, IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsNotEmpty, IsNumber, IsObject,
+  IsOptional, IsPositive, IsString, Matches, Max, Min, ValidateIf, ValidateNested,
+} from 'class-validator';
+
+// Plain class-validator classes: the worker and the CLI import this package, so no Nest
+// decorators here. The coordinator attaches the OpenAPI metadata (jobs/dto/job-spec.api.ts).
+
+export const MODEL_PARALLEL_KINDS = ['alexnet-columns', 'pipeline'] as const;
+export const LR_SCHEDULE_TYPES = ['constant', 'step', 'cosine', 'plateau'] as const;
+export const AUGMENTATIONS = ['resnet', 'alexnet', 'small', 'none'] as const;
+export const WIRE_FORMATS = ['fp32', 'fp16'] as const;
+export type ModelParallelKind = (typeof MODEL_PARALLEL_KINDS)[number];
+export type LrScheduleType = (typeof LR_SCHEDULE_TYPES)[number];
+export type Augmentation = (typeof AUGMENTATIONS)[number];
+export type WireFormat = (typeof WIRE_FORMATS)[number];
+
+export class ModelSpecDto {
+  /** A name from @tensorfleet/models' listModels() (checked by the coordinator). */
+  @IsString() @IsNotEmpty()
+  name!: string;
+
+  @IsOptional() @IsInt() @Min(2)
+  numClasses?: number;
+
+  @IsOptional() @IsInt() @Min(8)
+  inputSize?: number;
+
+  /** Variant options passed through to createModel(). */
+  @IsOptional() @IsObject()
+  options?: Record<string, unknown>;
+}
+
+export class DatasetSpecDto {
+  @IsString() @IsNotEmpty()
+  bucket!: string;
+
+  /** The manifest is `${prefix}/manifest.json`. */
+  @IsString() @Matches(/^[^/].*[^/]$|^[^/]$/, { message: 'prefix must not start or end with "/"' })
+  prefix!: string;
+}
+
+export class ModelParallelSpecDto {
+  @IsIn(MODEL_PARALLEL_KINDS)
+  kind!: ModelParallelKind;
+
+  /** Pipeline stages (default 2); alexnet-columns is always 2. */
+  @IsOptional() @IsInt() @Min(2)
+  stages?: number;
+
+  /** Micro-batches per batch for the pipeline (default 4, GPipe-style). */
+  @IsOptional() @IsInt() @Min(1)
+  microBatches?: number;
+}
+
+export class ParallelismSpecDto {
+  @IsInt() @Min(1)
+  dataParallel!: number;
+
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => ModelParallelSpecDto)
+  modelParallel?: ModelParallelSpecDto;
+}
+
+export class OptimizerSpecDto {
+  @IsIn(['sgd'])
+  type!: 'sgd';
+
+  @IsNumber() @IsPositive()
+  lr!: number;
+
+  /** Default 0.9. */
+  @IsOptional() @IsNumber() @Min(0) @Max(1)
+  momentum?: number;
+
+  /** Default 1e-4. */
+  @IsOptional() @IsNumber() @Min(0)
+  weightDecay?: number;
+
+  /** Default false. */
+  @IsOptional() @IsBoolean()
+  nesterov?: boolean;
+}
+
+export class LrScheduleSpecDto {
+  @IsIn(LR_SCHEDULE_TYPES)
+  type!: LrScheduleType;
+
+  /** Linear warm-up from lr/worldSize (or 0) to the scaled lr. Default 0. */
+  @IsOptional() @IsInt() @Min(0)
+  warmupSteps?: number;
+
+  /** `step`: multiply by gamma every stepSize steps (or at each milestone). */
+  @ValidateIf((o: LrScheduleSpecDto) => o.stepSize !== undefined || (o.type === 'step' && o.milestones === undefined))
+  @IsDefined({ message: 'a step schedule needs stepSize or milestones' }) @IsInt() @Min(1)
+  stepSize?: number;
+
+  /** Default 0.1 for `step` and `plateau`. */
+  @IsOptional() @IsNumber() @IsPositive() @Max(1)
+  gamma?: number;
+
+  @IsOptional() @IsArray() @ArrayMinSize(1) @IsInt({ each: true }) @Min(1, { each: true })
+  milestones?: number[];
+
+  /** `plateau`: evaluations without improvement before decaying. Default 5. */
+  @IsOptional() @IsInt() @Min(1)
+  patience?: number;
+
+  /** Linear scaling rule (Goyal et al. 2017): effective lr = lr × dataParallel. Default true. */
+  @IsOptional() @IsBoolean()
+  scaleWithWorldSize?: boolean;
+}
+
+export class CheckpointSpecDto {
+  /** Steps between checkpoints; 0 or absent: only at the end of each epoch and on pause. */
+  @IsOptional() @IsInt() @Min(0)
+  intervalSteps?: number;
+
+  /** Committed checkpoints to keep (default 3). */
+  @IsOptional() @IsInt() @Min(1)
+  keep?: number;
+
+  /** Bucket for `checkpoints/<job>/<step>/`. Default: dataset.bucket. */
+  @IsOptional() @IsString() @IsNotEmpty()
+  bucket?: string;
+}
+
+export class EvaluationSpecDto {
+  @IsOptional() @IsInt() @Min(1)
+  everyEpochs?: number;
+
+  /** Default true. */
+  @IsOptional() @IsBoolean()
+  atEnd?: boolean;
+}
+
+export class JobSpecDto {
+  @IsOptional() @IsString() @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, { message: 'name must be 1-63 characters of letters, digits, ".", "_" or "-"' })
+  name?: string;
+
+  @IsDefined() @IsObject() @ValidateNested() @Type(() => ModelSpecDto)
+  model!: ModelSpecDto;
+
+  @IsDefined() @IsObject() @ValidateNested() @Type(() => DatasetSpecDto)
+  dataset!: DatasetSpecDto;
+
+  @IsDefined() @IsObject() @ValidateNested() @Type(() => ParallelismSpecDto)
+  parallelism!: ParallelismSpecDto;
+
+  /** Per worker. */
+  @IsInt() @Min(1)
+  batchSize!: number;
+
+  @ValidateIf((o: JobSpecDto) => o.epochs !== undefined || o.steps === undefined)
+  @IsDefined({ message: 'give epochs or steps (or both)' }) @IsInt() @Min(1)
+  epochs?: number;
+
+  @IsOptional() @IsInt() @Min(1)
+  steps?: number;
+
+  @IsDefined() @IsObject() @ValidateNested() @Type(() => OptimizerSpecDto)
+  optimizer!: OptimizerSpecDto;
+
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => LrScheduleSpecDto)
+  lrSchedule?: LrScheduleSpecDto;
+
+  /** Default: the model family's pipeline (chosen by the worker). */
+  @IsOptional() @IsIn(AUGMENTATIONS)
+  augmentation?: Augmentation;
+
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => CheckpointSpecDto)
+  checkpoint?: CheckpointSpecDto;
+
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => EvaluationSpecDto)
+  evaluation?: EvaluationSpecDto;
+
+  /** Default false. */
+  @IsOptional() @IsBoolean()
+  freezeBatchNorm?: boolean;
+
+  /** Gradient wire format of the all-reduce. Default fp32. */
+  @IsOptional() @IsIn(WIRE_FORMATS)
+  wire?: WireFormat;
+
+  /** Default 0. */
+  @IsOptional() @IsInt() @Min(0)
+  seed?: number;
+
+  /** Higher runs first. Default 0. */
+  @IsOptional() @IsInt() @Min(-1000) @Max(1000)
+  priority?: number;
+}

@@ -1,0 +1,120 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseJobSpec, type FieldError } from './job-spec';
+
+const valid = () => ({
+  model: { name: 'resnet18', numClasses: 10 },
+  dataset: { bucket: 'data', prefix: 'cifar10' },
+  parallelism: { dataParallel: 2 },
+  batchSize: 32,
+  epochs: 1,
+  optimizer: { type: 'sgd', lr: 0.1 },
+});
+
+function errorsOf(input: unknown): FieldError[] {
+  const r = parseJobSpec(input);
+  assert.ok(r.errors, `expected errors, got spec ${JSON.stringify(r.spec)}`);
+  return r.errors;
+}
+const fields = (input: unknown) => errorsOf(input).map((e) => e.field);
+
+test('a minimal spec validates and gets every default', () => {
+  const r = parseJobSpec(valid());
+  assert.equal(r.errors, undefined);
+  assert.deepEqual(r.spec, {
+    model: { name: 'resnet18', numClasses: 10 },
+    dataset: { bucket: 'data', prefix: 'cifar10' },
+    parallelism: { dataParallel: 2 },
+    batchSize: 32,
+    epochs: 1,
+    optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4, nesterov: false },
+    lrSchedule: { type: 'constant', warmupSteps: 0, gamma: 0.1, patience: 5, scaleWithWorldSize: true },
+    checkpoint: { intervalSteps: 0, keep: 3, bucket: 'data' },
+    evaluation: { atEnd: true },
+    freezeBatchNorm: false,
+    wire: 'fp32',
+    seed: 0,
+    priority: 0,
+  });
+});
+
+test('given values win over defaults; pipeline and alexnet-columns fill their own', () => {
+  const r = parseJobSpec({
+    ...valid(), seed: 7, priority: 3, wire: 'fp16',
+    optimizer: { type: 'sgd', lr: 0.05, momentum: 0, weightDecay: 0, nesterov: true },
+    lrSchedule: { type: 'step', milestones: [30, 10], scaleWithWorldSize: false },
+    parallelism: { dataParallel: 1, modelParallel: { kind: 'pipeline' } },
+    evaluation: { atEnd: false, everyEpochs: 2 },
+  });
+  assert.ok(r.spec);
+  assert.deepEqual(r.spec.optimizer, { type: 'sgd', lr: 0.05, momentum: 0, weightDecay: 0, nesterov: true });
+  assert.deepEqual(r.spec.lrSchedule.milestones, [10, 30]);
+  assert.equal(r.spec.lrSchedule.scaleWithWorldSize, false);
+  assert.deepEqual(r.spec.parallelism.modelParallel, { kind: 'pipeline', stages: 2, microBatches: 4 });
+  assert.deepEqual(r.spec.evaluation, { atEnd: false, everyEpochs: 2 });
+  assert.equal(r.spec.seed, 7);
+  const cols = parseJobSpec({ ...valid(), parallelism: { dataParallel: 1, modelParallel: { kind: 'alexnet-columns', stages: 4 } } });
+  assert.deepEqual(cols.spec?.parallelism.modelParallel, { kind: 'alexnet-columns', stages: 2, microBatches: 1 });
+});
+
+test('missing model is named `model`', () => {
+  const { model: _m, ...rest } = valid();
+  assert.deepEqual(fields(rest), ['model']);
+  const s = errorsOf({ ...valid(), model: 'resnet18' });
+  assert.ok(s.some((e) => e.field === 'model' && /object/.test(e.message)), JSON.stringify(s));
+});
+
+test('negative or fractional batch size is named `batchSize`', () => {
+  const e = errorsOf({ ...valid(), batchSize: -1 });
+  assert.deepEqual(e.map((x) => x.field), ['batchSize']);
+  assert.match(e[0].message, /^batchSize must not be less than 1/);
+  assert.deepEqual(fields({ ...valid(), batchSize: 2.5 }), ['batchSize']);
+});
+
+test('nested fields are named by their dotted path', () => {
+  assert.deepEqual(fields({ ...valid(), optimizer: { type: 'sgd', lr: -0.1 } }), ['optimizer.lr']);
+  const e = errorsOf({ ...valid(), optimizer: { type: 'adam', lr: 0.1, momentum: 1.5 } });
+  assert.deepEqual(e.map((x) => x.field).sort(), ['optimizer.momentum', 'optimizer.type']);
+  assert.ok(e.every((x) => x.message.startsWith(x.field)), JSON.stringify(e));
+  assert.deepEqual(fields({ ...valid(), parallelism: { dataParallel: 0 } }), ['parallelism.dataParallel']);
+  assert.deepEqual(fields({ ...valid(), parallelism: { dataParallel: 1, modelParallel: { kind: 'tensor' } } }), ['parallelism.modelParallel.kind']);
+  assert.deepEqual(fields({ ...valid(), dataset: { bucket: 'b' } }), ['dataset.prefix']);
+  assert.deepEqual(fields({ ...valid(), lrSchedule: { type: 'step', milestones: [10, -1] } }), ['lrSchedule.milestones']);
+});
+
+test('cross-field rules: epochs or steps; a step schedule needs stepSize or milestones', () => {
+  const { epochs: _e, ...noLength } = valid();
+  const e = errorsOf(noLength);
+  assert.equal(e[0].field, 'epochs');
+  assert.match(e[0].message, /epochs or steps/);
+  assert.ok(parseJobSpec({ ...noLength, steps: 100 }).spec);
+  assert.deepEqual(fields({ ...valid(), lrSchedule: { type: 'step' } }), ['lrSchedule.stepSize']);
+  assert.ok(parseJobSpec({ ...valid(), lrSchedule: { type: 'step', stepSize: 30 } }).spec);
+});
+
+test('unknown fields are rejected by name (typos do not pass silently)', () => {
+  assert.deepEqual(fields({ ...valid(), epoch: 3 }), ['epoch']);
+  assert.deepEqual(fields({ ...valid(), optimizer: { type: 'sgd', lr: 0.1, moment: 0.9 } }), ['optimizer.moment']);
+  // model.options is free-form: variant options go through unchecked.
+  assert.ok(parseJobSpec({ ...valid(), model: { name: 'resnet50', options: { zeroInitResidual: true } } }).spec);
+});
+
+test('YAML and JSON text parse; non-objects and bad YAML are errors, not throws', () => {
+  const yaml = [
+    'model: { name: alexnet }',
+    'dataset: { bucket: data, prefix: imagenet/train }',
+    'parallelism: { dataParallel: 4 }',
+    'batchSize: 64',
+    'steps: 1000',
+    'optimizer: { type: sgd, lr: 0.01 }',
+    'augmentation: alexnet',
+  ].join('\n');
+  const r = parseJobSpec(yaml);
+  assert.equal(r.spec?.model.name, 'alexnet');
+  assert.equal(r.spec?.steps, 1000);
+  assert.equal(r.spec?.augmentation, 'alexnet');
+  assert.equal(parseJobSpec(JSON.stringify(valid())).spec?.batchSize, 32);
+  assert.deepEqual(fields('[1, 2]'), ['']);
+  assert.deepEqual(fields('model: [unclosed'), ['']);
+  assert.deepEqual(fields(null), ['']);
+});

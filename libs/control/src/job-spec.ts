@@ -1,0 +1,141 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync, type ValidationError, type ValidatorOptions } from 'class-validator';
+import { parse as parseYaml } from 'yaml';
+import {
+  JobSpecDto, type Augmentation, type LrScheduleType, type ModelParallelKind, type WireFormat,
+} from './job-spec.dto';
+
+/** A validated job spec with every default filled in: what assignments carry. */
+export interface JobSpec {
+  name?: string;
+  model: { name: string; numClasses?: number; inputSize?: number; options?: Record<string, unknown> };
+  dataset: { bucket: string; prefix: string };
+  parallelism: {
+    dataParallel: number;
+    modelParallel?: { kind: ModelParallelKind; stages: number; microBatches: number };
+  };
+  batchSize: number;
+  epochs?: number;
+  steps?: number;
+  optimizer: { type: 'sgd'; lr: number; momentum: number; weightDecay: number; nesterov: boolean };
+  lrSchedule: {
+    type: LrScheduleType; warmupSteps: number; stepSize?: number; gamma: number; milestones?: number[];
+    patience: number; scaleWithWorldSize: boolean;
+  };
+  augmentation?: Augmentation;
+  checkpoint: { intervalSteps: number; keep: number; bucket: string };
+  evaluation: { everyEpochs?: number; atEnd: boolean };
+  freezeBatchNorm: boolean;
+  wire: WireFormat;
+  seed: number;
+  priority: number;
+}
+
+export interface FieldError {
+  /** Dotted path into the spec, e.g. `optimizer.lr` or `lrSchedule.milestones.0`. */
+  field: string;
+  message: string;
+}
+
+export type ParseResult = { spec: JobSpec; errors?: undefined } | { spec?: undefined; errors: FieldError[] };
+
+/** Options every validator of a JobSpecDto uses (the coordinator's ValidationPipe too). */
+export const JOB_SPEC_VALIDATOR_OPTIONS: ValidatorOptions = {
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  forbidUnknownValues: true,
+  // One message per field: a missing number is "missing", not also "not an integer".
+  stopAtFirstError: true,
+};
+
+/** class-validator's error tree as one `field: message` entry per failed constraint. */
+export function flattenValidationErrors(errors: ValidationError[], parent = ''): FieldError[] {
+  const out: FieldError[] = [];
+  for (const e of errors) {
+    const field = parent ? `${parent}.${e.property}` : e.property;
+    for (const message of Object.values(e.constraints ?? {})) {
+      // class-validator words messages with the bare property name; keep the full path.
+      out.push({ field, message: message.startsWith(`${e.property} `) ? `${field}${message.slice(e.property.length)}` : message });
+    }
+    if (e.children?.length) out.push(...flattenValidationErrors(e.children, field));
+  }
+  return out;
+}
+
+/** Fills every default of a validated DTO into a plain JSON-safe JobSpec. */
+export function applyJobSpecDefaults(dto: JobSpecDto): JobSpec {
+  const mp = dto.parallelism.modelParallel;
+  const sched = dto.lrSchedule;
+  const spec: JobSpec = {
+    ...(dto.name !== undefined ? { name: dto.name } : {}),
+    model: strip({ name: dto.model.name, numClasses: dto.model.numClasses, inputSize: dto.model.inputSize, options: dto.model.options }),
+    dataset: { bucket: dto.dataset.bucket, prefix: dto.dataset.prefix },
+    parallelism: strip({
+      dataParallel: dto.parallelism.dataParallel,
+      modelParallel: mp && {
+        kind: mp.kind,
+        stages: mp.kind === 'alexnet-columns' ? 2 : (mp.stages ?? 2),
+        microBatches: mp.microBatches ?? (mp.kind === 'pipeline' ? 4 : 1),
+      },
+    }),
+    batchSize: dto.batchSize,
+    ...(dto.epochs !== undefined ? { epochs: dto.epochs } : {}),
+    ...(dto.steps !== undefined ? { steps: dto.steps } : {}),
+    optimizer: {
+      type: 'sgd', lr: dto.optimizer.lr, momentum: dto.optimizer.momentum ?? 0.9,
+      weightDecay: dto.optimizer.weightDecay ?? 1e-4, nesterov: dto.optimizer.nesterov ?? false,
+    },
+    lrSchedule: strip({
+      type: sched?.type ?? 'constant',
+      warmupSteps: sched?.warmupSteps ?? 0,
+      stepSize: sched?.stepSize,
+      gamma: sched?.gamma ?? 0.1,
+      milestones: sched?.milestones && [...sched.milestones].sort((a, b) => a - b),
+      patience: sched?.patience ?? 5,
+      scaleWithWorldSize: sched?.scaleWithWorldSize ?? true,
+    }),
+    ...(dto.augmentation !== undefined ? { augmentation: dto.augmentation } : {}),
+    checkpoint: {
+      intervalSteps: dto.checkpoint?.intervalSteps ?? 0,
+      keep: dto.checkpoint?.keep ?? 3,
+      bucket: dto.checkpoint?.bucket ?? dto.dataset.bucket,
+    },
+    evaluation: strip({ everyEpochs: dto.evaluation?.everyEpochs, atEnd: dto.evaluation?.atEnd ?? true }),
+    freezeBatchNorm: dto.freezeBatchNorm ?? false,
+    wire: dto.wire ?? 'fp32',
+    seed: dto.seed ?? 0,
+    priority: dto.priority ?? 0,
+  };
+  return spec;
+}
+
+/**
+ * Validates a job spec given as an object, or as YAML/JSON text (JSON is YAML), and fills
+ * the defaults. Never throws on bad input: every problem comes back as a FieldError.
+ */
+export function parseJobSpec(input: unknown): ParseResult {
+  let obj = input;
+  if (typeof input === 'string') {
+    try {
+      obj = parseYaml(input);
+    } catch (err) {
+      return { errors: [{ field: '', message: `not valid YAML/JSON: ${(err as Error).message}` }] };
+    }
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    return { errors: [{ field: '', message: 'a job spec must be an object' }] };
+  }
+  const dto = plainToInstance(JobSpecDto, obj);
+  const errors = flattenValidationErrors(validateSync(dto, JOB_SPEC_VALIDATOR_OPTIONS));
+  return errors.length ? { errors } : { spec: applyJobSpecDefaults(dto) };
+}
+
+/** Formats FieldErrors one per line, `field: message`. */
+export function formatFieldErrors(errors: FieldError[]): string {
+  return errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join('\n');
+}
+
+function strip<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}

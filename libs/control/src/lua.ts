@@ -1,0 +1,61 @@
+// Lua scripts run atomically in Redis: the only way two coordinator replicas can claim
+// workers or move a job's state without a race.
+
+/**
+ * Claims `count` alive workers for a job: first those already holding the job (a claim
+ * whose coordinator died before it recorded the run), then idle ones, in id order.
+ * All or nothing. KEYS: none (the layout is derived from ARGV[1], the prefix).
+ * ARGV: prefix, jobId, count. Returns the claimed ids in rank order, or {} if too few.
+ */
+export const CLAIM_WORKERS = `
+local prefix, jobId, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local ids = redis.call('SMEMBERS', prefix .. 'workers')
+table.sort(ids)
+local mine, idle = {}, {}
+for _, id in ipairs(ids) do
+  local wk = prefix .. 'worker:' .. id
+  if redis.call('EXISTS', wk .. ':alive') == 1 then
+    local f = redis.call('HMGET', wk, 'state', 'jobId')
+    if f[1] == 'busy' and f[2] == jobId then mine[#mine + 1] = id
+    elseif f[1] == 'idle' then idle[#idle + 1] = id end
+  end
+end
+local picked = {}
+for _, id in ipairs(mine) do if #picked < n then picked[#picked + 1] = id end end
+for _, id in ipairs(idle) do if #picked < n then picked[#picked + 1] = id end end
+if #picked < n then return {} end
+for rank, id in ipairs(picked) do
+  redis.call('HSET', prefix .. 'worker:' .. id, 'state', 'busy', 'jobId', jobId, 'rank', rank - 1)
+end
+return picked
+`;
+
+/** Sets idle the given workers still holding jobId. ARGV: prefix, jobId, ids... Returns how many. */
+export const RELEASE_WORKERS = `
+local prefix, jobId, released = ARGV[1], ARGV[2], 0
+for i = 3, #ARGV do
+  local wk = prefix .. 'worker:' .. ARGV[i]
+  if redis.call('HGET', wk, 'jobId') == jobId then
+    redis.call('HSET', wk, 'state', 'idle', 'jobId', '', 'rank', '')
+    released = released + 1
+  end
+end
+return released
+`;
+
+/**
+ * Compare-and-set of a job's state. KEYS[1] job hash. ARGV: comma-separated allowed
+ * current states, then field/value pairs to set ('' value deletes the field).
+ * Returns {1, old} on success, {0, current} otherwise ({0, false} when the job is missing).
+ */
+export const TRANSITION_JOB = `
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return {0, false} end
+local ok = false
+for s in string.gmatch(ARGV[1], '[^,]+') do if s == cur then ok = true end end
+if not ok then return {0, cur} end
+for i = 2, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return {1, cur}
+`;

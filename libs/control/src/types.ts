@@ -1,0 +1,128 @@
+import type { JobSpec } from './job-spec';
+
+/** A worker's collective endpoint (CollectiveNode.address); opaque JSON to the control plane. */
+export type PeerAddress = unknown;
+
+export type WorkerState = 'idle' | 'busy';
+
+/** What a worker tells the registry about itself. */
+export interface WorkerRegistration {
+  id: string;
+  host: string;
+  pid: number;
+  backend: string;
+  device: string;
+  address: PeerAddress;
+}
+
+export interface WorkerInfo extends WorkerRegistration {
+  state: WorkerState;
+  jobId: string | null;
+  rank: number | null;
+  registeredAt: number;
+  lastSeen: number;
+  /** The heartbeat key `worker:<id>:alive` exists (TTL not expired). */
+  alive: boolean;
+}
+
+export interface Assignment {
+  jobId: string;
+  runId: string;
+  membershipEpoch: number;
+  rank: number;
+  worldSize: number;
+  /** Every rank's address, in rank order. */
+  peers: PeerAddress[];
+  spec: JobSpec;
+  resume?: CheckpointRef;
+}
+
+export interface CheckpointRef {
+  /** Key prefix `checkpoints/<job>/<step>` in spec.checkpoint.bucket. */
+  checkpointKey: string;
+  step: number;
+}
+
+export type WorkerCommand =
+  | { type: 'assign'; assignment: Assignment }
+  | { type: 'cancel' | 'pause'; jobId: string; reason?: string };
+
+export type JobState = 'queued' | 'scheduled' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+export const JOB_STATES: readonly JobState[] = ['queued', 'scheduled', 'running', 'paused', 'completed', 'failed', 'cancelled'];
+export const TERMINAL_JOB_STATES: readonly JobState[] = ['completed', 'failed', 'cancelled'];
+
+export interface JobMember {
+  rank: number;
+  workerId: string;
+  address: PeerAddress;
+}
+
+export interface JobRecord {
+  id: string;
+  spec: JobSpec;
+  state: JobState;
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  step?: number;
+  totalSteps?: number;
+  epoch?: number;
+  loss?: number;
+  accuracy?: number;
+  evalLoss?: number;
+  evalAccuracy?: number;
+  imagesPerSec?: number;
+  error?: string;
+  /** Incremented by every assignment (every change of membership). */
+  membershipEpoch: number;
+  runId?: string;
+  members?: JobMember[];
+  lastCheckpoint?: CheckpointRef;
+  /** Events-stream id the current run's events start after (the scheduler's cursor). */
+  eventsFrom?: string;
+  /** Set by POST /jobs/:id/pause while the ranks are checkpointing. */
+  pauseRequested?: number;
+  /** How many times the job was put on the queue (1 at creation, +1 per resume). */
+  attempt: number;
+}
+
+/** Fields updateJob may write (id and createdAt are fixed at creation). */
+export type JobPatch = { [K in Exclude<keyof JobRecord, 'id' | 'createdAt'>]?: JobRecord[K] | null };
+
+export interface MetricEntry {
+  kind: 'train' | 'eval';
+  step: number;
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  lr?: number;
+  imagesPerSec?: number;
+  rank: number;
+  ts: number;
+  [extra: string]: unknown;
+}
+
+export type JobEventType =
+  | 'rank-started' | 'progress' | 'checkpoint' | 'rank-completed' | 'rank-failed' | 'rank-paused'
+  // written by the coordinator:
+  | 'job-state';
+
+export interface JobEvent {
+  type: JobEventType;
+  /** -1 for coordinator events. */
+  rank: number;
+  workerId?: string;
+  runId?: string;
+  step?: number;
+  message?: string;
+  checkpointKey?: string;
+  /** For `job-state`. */
+  state?: JobState;
+  ts?: number;
+  [extra: string]: unknown;
+}
+
+export interface StreamEntry<T> {
+  id: string;
+  entry: T;
+}
