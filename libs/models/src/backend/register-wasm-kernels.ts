@@ -1,4 +1,46 @@
+import { tf } from './tf';
+import { WasmOps } from './wasm-ops';
+import { conv2dBackpropFilterNhwc, conv2dBackpropInputNhwc, conv2dInfo } from './conv-grad-kernels';
+
+type KernelFunc = tf.KernelConfig['kernelFunc'];
+type Attrs = {
+  strides: [number, number] | number;
+  pad: unknown;
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: unknown;
+};
+
+let registered = false;
+
 /** Registers this project's kernels on the wasm backend (idempotent). */
 export function registerWasmKernels(): void {
-  // Filled in by the kernel commits.
+  if (registered) return;
+  const stockInput = tf.getKernel(tf.Conv2DBackpropInput, 'wasm')?.kernelFunc;
+  override(tf.Conv2DBackpropFilter, ({ inputs, backend, attrs }) => {
+    const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+    const a = attrs as unknown as Attrs & { filterShape: number[] };
+    if (a.dataFormat === 'NCHW') throw new Error('wasm Conv2DBackpropFilter supports NHWC only; use channelsLast');
+    return withOps(backend, (ops) => conv2dBackpropFilterNhwc(ops, x, dy, conv2dInfo(x.shape, a.filterShape, a)));
+  });
+  override(tf.Conv2DBackpropInput, (args) => {
+    const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+    const a = args.attrs as unknown as Attrs & { inputShape: number[] };
+    if (a.dataFormat === 'NCHW' && stockInput) return stockInput(args);
+    return withOps(args.backend, (ops) => conv2dBackpropInputNhwc(ops, dy, filter, conv2dInfo(a.inputShape, filter.shape, a)));
+  });
+  registered = true;
+}
+
+function withOps(backend: unknown, body: (ops: WasmOps) => tf.TensorInfo): tf.TensorInfo {
+  const ops = new WasmOps(backend as WasmOps['backend']);
+  try {
+    return ops.keep(body(ops));
+  } finally {
+    ops.dispose();
+  }
+}
+
+function override(kernelName: string, kernelFunc: KernelFunc): void {
+  if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
 }
