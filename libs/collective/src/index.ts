@@ -1,1 +1,5 @@
-export {};
+export { CollectiveNode, NodeStats } from './node';
+export { CollectiveError, CollectiveErrorCode } from './errors';
+export { DEFAULT_BUCKET_BYTES, planBuckets } from './bucketing';
+export { encodeF16, encodeBF16, decodeF16Into, decodeBF16Into, toF16, fromF16 } from './half';
+export * from './types';

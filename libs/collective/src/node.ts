@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zmq from 'zeromq';
+import { CommunicatorImpl, Frame } from './communicator';
+import { CollectiveError } from './errors';
+import { decodeHeader, hashRunId, Header } from './header';
+import { hostId, primaryIPv4 } from './host-id';
+import { Communicator, JoinOptions, ListenOptions, PeerAddress } from './types';
+
+const DEFAULTS = { timeoutMs: 60_000, pieceElements: 262_144 };
+/** Frames for an epoch not joined yet are kept, up to this many (a fast peer may start first). */
+const MAX_PENDING = 100_000;
+
+export interface NodeStats {
+  /** Frames of an epoch older than the newest joined for their run, dropped. */
+  staleDropped: number;
+  /** Frames that are not ours (bad magic/version), dropped. */
+  foreignDropped: number;
+}
+
+/**
+ * One per worker process: binds a PULL socket (tcp and ipc) once, runs the single receive
+ * loop, and hands frames to the communicator of their (run, epoch).
+ */
+export class CollectiveNode {
+  readonly stats: NodeStats = { staleDropped: 0, foreignDropped: 0 };
+  private readonly comms = new Map<string, CommunicatorImpl>();
+  private readonly newestEpoch = new Map<number, number>();
+  private readonly pending = new Map<string, Frame[]>();
+  private pendingCount = 0;
+  private closed = false;
+  private readonly loop: Promise<void>;
+
+  private constructor(
+    private readonly pull: zmq.Pull,
+    readonly address: PeerAddress,
+    private readonly ipcPath: string | null,
+  ) {
+    this.loop = this.receive();
+  }
+
+  static async listen(opts: ListenOptions = {}): Promise<CollectiveNode> {
+    const o = { host: process.env.FLEET_COLLECTIVE_HOST ?? '0.0.0.0', port: 0, ipc: true, ...opts };
+    if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new RangeError(`port must be 0..65535, got ${o.port}`);
+    const pull = new zmq.Pull({ receiveHighWaterMark: 0, linger: 0 });
+    let ipcPath: string | null = null;
+    try {
+      await pull.bind(`tcp://${o.host}:${o.port === 0 ? '*' : o.port}`);
+      const bound = pull.lastEndpoint!; // tcp://0.0.0.0:PORT
+      const port = Number(bound.slice(bound.lastIndexOf(':') + 1));
+      const wildcard = o.host === '0.0.0.0' || o.host === '*' || o.host === '::';
+      const adv = o.advertiseHost ?? (wildcard ? primaryIPv4() : o.host);
+      if (o.ipc) {
+        ipcPath = path.join(os.tmpdir(), `tf-coll-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
+        await pull.bind(`ipc://${ipcPath}`);
+      }
+      return new CollectiveNode(pull, { hostId: hostId(), tcp: `tcp://${adv}:${port}`, ipc: ipcPath ? `ipc://${ipcPath}` : null }, ipcPath);
+    } catch (err) {
+      pull.close();
+      throw err;
+    }
+  }
+
+  /** Forms the communicator of one membership epoch; resolves once every rank has greeted. */
+  async join(opts: JoinOptions): Promise<Communicator> {
+    if (this.closed) throw new CollectiveError('CLOSED', [], 'node closed; listen again');
+    const o = { ...DEFAULTS, ...opts };
+    if (!o.runId) throw new TypeError('join: runId is required');
+    if (!Number.isInteger(o.worldSize) || o.worldSize < 1 || o.worldSize > 65535) throw new RangeError(`join: worldSize must be 1..65535, got ${o.worldSize}`);
+    if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw new RangeError(`join: rank must be in [0, ${o.worldSize}), got ${o.rank}`);
+    if (!Number.isInteger(o.epoch) || o.epoch < 0 || o.epoch > 0xffffffff) throw new RangeError(`join: epoch must be a uint32, got ${o.epoch}`);
+    if (!Array.isArray(o.peers) || o.peers.length !== o.worldSize) throw new RangeError(`join: peers must list ${o.worldSize} addresses (one per rank), got ${o.peers?.length}`);
+    if (!(o.timeoutMs > 0)) throw new RangeError(`join: timeoutMs must be > 0, got ${o.timeoutMs}`);
+    if (!Number.isInteger(o.pieceElements) || o.pieceElements < 1) throw new RangeError(`join: pieceElements must be a positive integer`);
+    const runHash = hashRunId(o.runId);
+    const newest = this.newestEpoch.get(runHash);
+    if (newest !== undefined && o.epoch <= newest) {
+      throw new CollectiveError('EPOCH_MISMATCH', [o.rank], `epoch ${o.epoch} of run ${o.runId} is not newer than epoch ${newest} already joined here`);
+    }
+    this.newestEpoch.set(runHash, o.epoch);
+    const key = `${runHash}:${o.epoch}`;
+    const comm = new CommunicatorImpl({
+      ...o,
+      runHash,
+      self: this.address,
+      onClosed: () => this.comms.delete(key),
+    });
+    this.comms.set(key, comm);
+    for (const [k, frames] of this.pending) {
+      const [rh, ep] = k.split(':').map(Number);
+      if (rh !== runHash || ep > o.epoch) continue;
+      this.pending.delete(k);
+      this.pendingCount -= frames.length;
+      if (ep === o.epoch) for (const f of frames) comm.deliver(f.h, f.p);
+      else this.stats.staleDropped += frames.length;
+    }
+    try {
+      await comm.handshake();
+    } catch (err) {
+      await comm.close();
+      throw err;
+    }
+    return comm;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.comms.values()].map((c) => c.close()));
+    this.pull.close();
+    await this.loop.catch(() => undefined);
+    if (this.ipcPath) {
+      try {
+        unlinkSync(this.ipcPath);
+      } catch {
+        // ZeroMQ may have removed it already
+      }
+    }
+  }
+
+  private async receive(): Promise<void> {
+    try {
+      for await (const [head, payload] of this.pull) {
+        const h = decodeHeader(head);
+        if (!h) {
+          this.stats.foreignDropped++;
+          continue;
+        }
+        this.dispatch(h, payload);
+      }
+    } catch (err) {
+      if (!this.closed) throw err;
+    }
+  }
+
+  private dispatch(h: Header, p: Buffer | undefined): void {
+    const key = `${h.runHash}:${h.epoch}`;
+    const comm = this.comms.get(key);
+    if (comm) return comm.deliver(h, p);
+    const newest = this.newestEpoch.get(h.runHash);
+    if (newest !== undefined && h.epoch <= newest) {
+      this.stats.staleDropped++; // an older epoch, or one already closed here
+      return;
+    }
+    if (this.pendingCount >= MAX_PENDING) return;
+    const q = this.pending.get(key);
+    if (q) q.push({ h, p });
+    else this.pending.set(key, [{ h, p }]);
+    this.pendingCount++;
+  }
+}

@@ -1,0 +1,63 @@
+import * as zmq from 'zeromq';
+
+export interface PeerLinkOptions {
+  endpoint: string;
+  heartbeatMs: number;
+  onDisconnect: () => void;
+}
+
+export type Payload = Buffer | Uint8Array | Uint16Array | Float32Array;
+
+/**
+ * Outgoing PUSH socket to one peer. zeromq.js allows one send in flight per socket, so sends
+ * are chained; payloads are handed over without copying.
+ */
+export class PeerLink {
+  private readonly push: zmq.Push;
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+  private connected = false;
+  error: unknown = null;
+
+  constructor(opts: PeerLinkOptions) {
+    this.push = new zmq.Push({
+      sendHighWaterMark: 0, // payloads are zero-copy and bounded by the operation's size
+      linger: 0,
+      heartbeatInterval: opts.heartbeatMs,
+      heartbeatTimeout: opts.heartbeatMs * 4,
+      heartbeatTimeToLive: opts.heartbeatMs * 4,
+    });
+    this.push.events.on('connect', () => {
+      this.connected = true;
+    });
+    this.push.events.on('disconnect', () => {
+      if (this.connected && !this.closed) opts.onDisconnect();
+    });
+    this.push.connect(opts.endpoint);
+  }
+
+  send(header: Buffer, payload?: Payload): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const frames = payload ? [header, payload] : [header];
+    const next = this.chain.then(() => (this.closed ? undefined : this.push.send(frames)));
+    this.chain = next.catch((err) => {
+      this.error ??= err;
+    });
+    return this.chain;
+  }
+
+  /** Waits (at most `ms`) until queued sends are handed to ZeroMQ. */
+  async flush(ms: number): Promise<void> {
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([this.chain, new Promise<void>((res) => (t = setTimeout(res, ms)))]);
+    clearTimeout(t);
+  }
+
+  close(lingerMs: number): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.push.linger = lingerMs;
+    this.push.events.close();
+    this.push.close();
+  }
+}

@@ -1,0 +1,104 @@
+import { ackKey, CommunicatorImpl, dataKey, OpCtx } from './communicator';
+import { decodeBF16Into, decodeF16Into, encodeBF16, encodeF16 } from './half';
+import { mod, RingLayout } from './partition';
+import { Payload } from './peer-link';
+import { AllReduceOptions, FrameType, OpKind, WireType } from './types';
+
+const WIRE: Record<string, WireType> = { fp32: WireType.F32, fp16: WireType.F16, bf16: WireType.BF16 };
+
+/** Float32 (or Uint16 for half wires) view of a received frame, copying only if misaligned. */
+function view(p: Buffer, wire: WireType): Float32Array | Uint16Array {
+  const el = wire === WireType.F32 ? 4 : 2;
+  if (p.byteOffset % el !== 0) p = Buffer.from(p);
+  return wire === WireType.F32 ? new Float32Array(p.buffer, p.byteOffset, p.length / 4) : new Uint16Array(p.buffer, p.byteOffset, p.length / 2);
+}
+
+function encode(v: Float32Array, wire: WireType): Payload {
+  if (wire === WireType.F32) return v;
+  return wire === WireType.F16 ? encodeF16(v) : encodeBF16(v);
+}
+
+/** dst (+)= decoded src. */
+function absorb(src: Float32Array | Uint16Array, dst: Float32Array, wire: WireType, add: boolean): void {
+  if (wire === WireType.F32) {
+    const s = src as Float32Array;
+    if (add) for (let i = 0; i < s.length; i++) dst[i] += s[i];
+    else dst.set(s);
+  } else if (wire === WireType.F16) decodeF16Into(src as Uint16Array, dst, add);
+  else decodeBF16Into(src as Uint16Array, dst, add);
+}
+
+/**
+ * Ring all-reduce: reduce-scatter then all-gather, n-1 steps each. Every segment is cut into
+ * pieces and each piece is forwarded as soon as it has been added, so sends, receives and
+ * additions overlap. Only the owner of a segment computes its final value; the others copy
+ * it, so the result is bitwise identical on every rank.
+ */
+export async function ringAllReduce(c: CommunicatorImpl, buf: Float32Array, opts: AllReduceOptions): Promise<Float32Array> {
+  if (!(buf instanceof Float32Array)) throw new TypeError('allReduce takes a Float32Array');
+  const op = opts.op ?? 'sum';
+  if (op !== 'sum' && op !== 'mean') throw new TypeError(`allReduce op must be 'sum' or 'mean', got ${String(op)}`);
+  const wire = WIRE[opts.wire ?? 'fp32'];
+  if (wire === undefined) throw new TypeError(`allReduce wire must be 'fp32', 'fp16' or 'bf16', got ${String(opts.wire)}`);
+  const n = c.worldSize;
+  const r = c.rank;
+  const ctx = c.beginOp(OpKind.AllReduce, buf.length, wire, opts.timeoutMs);
+  try {
+    if (n === 1) return buf; // nothing travels, so nothing is rounded to the wire format
+    await ring(c, ctx, buf, n, r, wire, op === 'mean');
+    return buf;
+  } finally {
+    c.endOp(ctx);
+  }
+}
+
+async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: number, r: number, wire: WireType, mean: boolean): Promise<void> {
+  const L = new RingLayout(buf.length, n, c.pieceElements);
+  const K = L.pieces;
+  const right = (r + 1) % n;
+  const left = (r - 1 + n) % n;
+  const el = wire === WireType.F32 ? 4 : 2;
+  const piece = (seg: number, j: number) => {
+    const [s, e] = L.piece(seg, j);
+    return buf.subarray(s, e);
+  };
+  const send = (step: number, j: number, payload: Payload) => c.sendFrame(right, FrameType.Data, ctx, step, j, 0, ctx.total, payload);
+
+  // reduce-scatter: step s sends segment r-s and adds segment r-s-1 arriving from the left
+  for (let j = 0; j < K; j++) send(0, j, encode(piece(r, j), wire));
+  for (let s = 0; s < n - 1; s++) {
+    const seg = mod(r - s - 1, n);
+    for (let j = 0; j < K; j++) {
+      const v = piece(seg, j);
+      const p = c.check(await c.wait(dataKey(ctx.seq, s, j, left), left, ctx), ctx, v.length * el);
+      absorb(view(p, wire), v, wire, true);
+      if (s < n - 2) {
+        send(s + 1, j, encode(v, wire));
+        continue;
+      }
+      // segment r+1 is now complete here: finish it and start the all-gather with it
+      if (mean) for (let i = 0; i < v.length; i++) v[i] /= n;
+      if (wire === WireType.F32) send(n - 1, j, v);
+      else {
+        const enc = encode(v, wire) as Uint16Array;
+        absorb(enc, v, wire, false); // keep exactly what the others will receive
+        send(n - 1, j, enc);
+      }
+    }
+  }
+  // all-gather: step s stores segment r-s and forwards the received frame as it is
+  for (let s = 0; s < n - 1; s++) {
+    const seg = mod(r - s, n);
+    const step = n - 1 + s;
+    for (let j = 0; j < K; j++) {
+      const v = piece(seg, j);
+      const p = c.check(await c.wait(dataKey(ctx.seq, step, j, left), left, ctx), ctx, v.length * el);
+      absorb(view(p, wire), v, wire, false);
+      if (s < n - 2) send(step + 1, j, p);
+    }
+    if (s === 0 && wire === WireType.F32) c.sendFrame(left, FrameType.Ack, ctx, 0, 0, 0, ctx.total);
+  }
+  // Our first all-gather frames point into `buf` (zero copy); the caller may write to `buf`
+  // as soon as we return, so wait until the right neighbour has them.
+  if (wire === WireType.F32) c.check(await c.wait(ackKey(ctx.seq, right), right, ctx), ctx, 0);
+}

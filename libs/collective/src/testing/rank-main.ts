@@ -1,0 +1,126 @@
+import * as zmq from 'zeromq';
+import { encodeHeader, hashRunId } from '../header';
+import { FrameType, OpKind, Wire, WireType } from '../types';
+import { serveRank, ScenarioEnv } from './child-runtime';
+import { check, fill, hashOf } from './data';
+
+/** Relative tolerance per unit of sum|x| for n ranks (a rounding per hop, plus one). */
+function tolerance(wire: Wire, n: number): [number, number] {
+  const u = wire === 'fp16' ? 2 ** -11 : wire === 'bf16' ? 2 ** -8 : 2 ** -24;
+  return [(n + 1) * u, wire === 'fp16' ? (n + 1) * 2 ** -24 : 0];
+}
+
+function commOf(env: ScenarioEnv) {
+  if (!env.comm) throw new Error('join first');
+  return env.comm;
+}
+
+const scenarios = {
+  /** params: { cases: { len, op, wire }[], seed } */
+  async allreduce(env: ScenarioEnv, p: { cases: { len: number; op: 'sum' | 'mean'; wire: Wire }[]; seed: number }) {
+    const c = commOf(env);
+    const out = [];
+    for (const [k, cs] of p.cases.entries()) {
+      const seed = p.seed + k;
+      const buf = fill(new Float32Array(cs.len), seed, c.rank);
+      const t0 = performance.now();
+      const res = await c.allReduce(buf, { op: cs.op, wire: cs.wire });
+      const ms = performance.now() - t0;
+      const [rel, abs] = tolerance(cs.wire, c.worldSize);
+      out.push({ ...cs, same: res === buf, ms, ...check(res, seed, c.worldSize, cs.op === 'mean', rel, abs) });
+    }
+    return out;
+  },
+
+  /** Bucketed all-reduce of many tensors; checked per tensor. */
+  async many(env: ScenarioEnv, p: { lengths: number[]; bucketBytes: number; seed: number }) {
+    const c = commOf(env);
+    const bufs = p.lengths.map((len, k) => fill(new Float32Array(len), p.seed + k, c.rank));
+    const res = await c.allReduceMany(bufs, { bucketBytes: p.bucketBytes });
+    const [rel] = tolerance('fp32', c.worldSize);
+    return res.map((b, k) => ({ inPlace: b === bufs[k], ...check(b, p.seed + k, c.worldSize, false, rel, 0) }));
+  },
+
+  /** Broadcast (small and multi-piece), barrier, all-gather and tagged point-to-point around the ring. */
+  async collectives(env: ScenarioEnv, p: { bigBytes: number; root: number }) {
+    const c = commOf(env);
+    const n = c.worldSize;
+    const small = c.rank === p.root ? new Uint8Array([1, 2, 3, c.rank]) : null;
+    const gotSmall = Array.from(await c.broadcast(small, p.root));
+    const big = c.rank === p.root ? fill(new Float32Array(p.bigBytes / 4), 99, p.root) : null;
+    const gotBig = await c.broadcast(big, p.root);
+    const empty = await c.broadcast(c.rank === 0 ? new Uint8Array(0) : null, 0);
+    await c.barrier();
+    const gathered = await c.allGather({ rank: c.rank, loss: c.rank * 0.5 });
+    let ring: number[] = [];
+    if (n > 1) {
+      const right = (c.rank + 1) % n;
+      const left = (c.rank - 1 + n) % n;
+      // two tags in flight, received in the opposite order they were sent
+      await c.send(right, 7, new Float32Array([c.rank, 7]));
+      await c.send(right, 8, new Float32Array([c.rank, 8]));
+      await c.send(right, 8, new Float32Array([c.rank, 9]));
+      const b8a = await c.recv(left, 8);
+      const b8b = await c.recv(left, 8);
+      const b7 = await c.recv(left, 7);
+      const f = (u: Uint8Array) => Array.from(new Float32Array(u.slice().buffer));
+      ring = [...f(b7), ...f(b8a), ...f(b8b)];
+    }
+    return { gotSmall, bigHash: hashOf(gotBig), bigLen: gotBig.length, emptyLen: empty.length, gathered, ring };
+  },
+
+  /** All-reduces a large buffer in a loop until something fails; reports the error and its latency. */
+  async loop(env: ScenarioEnv, p: { len: number; iters: number }) {
+    const c = commOf(env);
+    const buf = new Float32Array(p.len).fill(1);
+    let t0 = 0;
+    for (let i = 0; i < p.iters; i++) {
+      t0 = performance.now();
+      buf.fill(1);
+      await c.allReduce(buf);
+      if (buf[0] !== c.worldSize) throw new Error(`wrong sum ${buf[0]}`);
+      if (i === 0) env.emit({ iter: 0 });
+    }
+    return { done: p.iters, lastMs: performance.now() - t0 };
+  },
+
+  /** Blocks the event loop for `ms` (a stalled rank), then calls allReduce. */
+  async busy(env: ScenarioEnv, p: { ms: number }) {
+    const c = commOf(env);
+    const end = Date.now() + p.ms;
+    while (Date.now() < end);
+    return c.allReduce(new Float32Array(4)).then(
+      () => 'ok',
+      (e) => ({ code: e.code, ranks: e.ranks }),
+    );
+  },
+
+  /** Calls allReduce with a length of its own, to provoke a mismatch. */
+  async lengths(env: ScenarioEnv, p: { len: number }) {
+    await commOf(env).allReduce(new Float32Array(p.len));
+    return 'ok';
+  },
+
+  /** Sends frames claiming to be from `fromRank` of an old epoch, shaped like the next all-reduce's. */
+  async injectStale(env: ScenarioEnv, p: { to: string; runId: string; epoch: number; fromRank: number; seqs: number[]; len: number; pieces: number }) {
+    const push = new zmq.Push({ linger: 2000 });
+    push.connect(p.to);
+    const junk = new Float32Array(p.len).fill(1e6);
+    for (const seq of p.seqs) {
+      for (let step = 0; step < 8; step++) {
+        for (let piece = 0; piece < p.pieces; piece++) {
+          const h = encodeHeader({ type: FrameType.Data, runHash: hashRunId(p.runId), epoch: p.epoch, seq, src: p.fromRank, op: OpKind.AllReduce, wire: WireType.F32, step, piece, tag: 0, total: p.len });
+          await push.send([h, junk]);
+        }
+      }
+    }
+    push.close();
+    return 'sent';
+  },
+
+  async stats(env: ScenarioEnv) {
+    return env.node.stats;
+  },
+};
+
+void serveRank(scenarios);

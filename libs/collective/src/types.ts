@@ -1,0 +1,101 @@
+/** Frame types on the wire. One enum so the receive loop dispatches on a single byte. */
+export enum FrameType {
+  Hello = 1,
+  Data = 2,
+  Ack = 3,
+  P2P = 4,
+  Abort = 5,
+  Report = 6,
+  Bye = 7,
+}
+
+/** The collective a Data frame belongs to; compared across ranks to catch mismatched calls. */
+export enum OpKind {
+  None = 0,
+  AllReduce = 1,
+  Broadcast = 2,
+  Barrier = 3,
+  AllGather = 4,
+}
+
+/** Element encoding of a payload on the wire. */
+export enum WireType {
+  Bytes = 0,
+  F32 = 1,
+  F16 = 2,
+  BF16 = 3,
+}
+
+export type Wire = 'fp32' | 'fp16' | 'bf16';
+export type ReduceOp = 'sum' | 'mean';
+
+/** Where a node listens; JSON-serialisable, goes into the worker registry. */
+export interface PeerAddress {
+  /** Same hostId => peers talk over ipc:// instead of tcp://. */
+  hostId: string;
+  tcp: string;
+  ipc: string | null;
+}
+
+export interface ListenOptions {
+  /** Interface to bind tcp on. Default '0.0.0.0' (env FLEET_COLLECTIVE_HOST). */
+  host?: string;
+  /** Port; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Host name or IP others dial; default `host`, or the first non-internal IPv4 when `host` is a wildcard. */
+  advertiseHost?: string;
+  /** Also bind an ipc:// endpoint under os.tmpdir(). Default true. */
+  ipc?: boolean;
+}
+
+export interface JoinOptions {
+  runId: string;
+  /** Membership epoch; every change of membership makes a new one. */
+  epoch: number;
+  rank: number;
+  worldSize: number;
+  /** Addresses of every rank, index = rank (our own included). */
+  peers: PeerAddress[];
+  /** Deadline of every operation, join included. Default 60000 ms. */
+  timeoutMs?: number;
+  /** Elements per pipelined piece of a ring step. Default 262144 (1 MB of fp32). */
+  pieceElements?: number;
+  /** Optional observer for diagnostics; the library logs nothing itself. */
+  onEvent?: (e: CollectiveEvent) => void;
+}
+
+export interface CollectiveEvent {
+  kind: 'peer-disconnect' | 'abort-sent' | 'abort-received' | 'stale-dropped' | 'failed';
+  rank?: number;
+  detail?: string;
+}
+
+export interface AllReduceOptions {
+  /** Default 'sum'. */
+  op?: ReduceOp;
+  /** Encoding on the wire; additions always happen in fp32. Default 'fp32'. */
+  wire?: Wire;
+  /** Overrides the communicator's deadline for this call. */
+  timeoutMs?: number;
+}
+
+export interface AllReduceManyOptions extends AllReduceOptions {
+  /** Bucket size for tensor fusion. Default 25 MB (as PyTorch DDP). */
+  bucketBytes?: number;
+}
+
+export interface Communicator {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly epoch: number;
+  readonly runId: string;
+  allReduce(buf: Float32Array, opts?: AllReduceOptions): Promise<Float32Array>;
+  allReduceMany(bufs: Float32Array[], opts?: AllReduceManyOptions): Promise<Float32Array[]>;
+  broadcast(buf: Uint8Array | Float32Array | null, root: number, opts?: { timeoutMs?: number }): Promise<Uint8Array>;
+  barrier(opts?: { timeoutMs?: number }): Promise<void>;
+  allGather(value: unknown, opts?: { timeoutMs?: number }): Promise<unknown[]>;
+  /** Zero-copy: do not modify `buf` after the call (tfjs dataSync() arrays are fresh each time). */
+  send(peer: number, tag: number, buf: Uint8Array | Float32Array): Promise<void>;
+  recv(peer: number, tag: number, opts?: { timeoutMs?: number }): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
