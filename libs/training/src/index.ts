@@ -5,3 +5,18 @@ export { Trainer, TrainerOptions, TrainBatch, StepResult, EvalResult, TrainerSta
 export { TrainerComm, WireFormat } from './trainer/comm';
 export { OutputKind } from './trainer/metrics';
 export { encodeTensors, decodeTensors, NamedArray } from './checkpoint/tensor-bytes';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  listCheckpoints,
+  latestCheckpoint,
+  pruneCheckpoints,
+  checkpointKey,
+  checkpointPrefix,
+  CheckpointStore,
+  CheckpointState,
+  CheckpointParts,
+  CheckpointPart,
+  CheckpointManifest,
+  LoadedCheckpoint,
+} from './checkpoint/checkpoint';
