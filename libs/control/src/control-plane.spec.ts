@@ -13,7 +13,7 @@ function plane(name: string, prefix = specPrefix(name)): ControlPlane {
   conns.push(r);
   return new ControlPlane(r, { prefix });
 }
-const reg = (id: string): WorkerRegistration => ({ id, host: 'h', pid: 1, backend: 'wasm', device: 'cpu', address: { tcp: `tcp://127.0.0.1:${id.length}` } });
+const reg = (id: string): WorkerRegistration => ({ id, host: 'h', pid: 1, backend: 'wasm', device: 'cpu', address: { hostId: 'h', tcp: `tcp://127.0.0.1:${id.length}`, ipc: null } });
 const spec = (): JobSpec => {
   const r = parseJobSpec({ model: { name: 'resnet18' }, dataset: { bucket: 'b', prefix: 'p' }, parallelism: { dataParallel: 2 }, batchSize: 8, steps: 10, optimizer: { type: 'sgd', lr: 0.1 } });
   assert.ok(r.spec);
@@ -33,7 +33,9 @@ after(async () => {
 test('options are validated in the constructor', () => {
   const r = new Redis(srv.url, { lazyConnect: true });
   assert.throws(() => new ControlPlane(r, { prefix: '' }), /prefix/);
-  assert.throws(() => new ControlPlane(r, { heartbeatTtlSec: 0 }), /heartbeatTtlSec/);
+  assert.throws(() => new ControlPlane(r, { heartbeatTtlMs: 0 }), /heartbeatTtlMs/);
+  assert.equal(new ControlPlane(r, { prefix: 'fleet' }).keys.worker('w'), 'fleet:worker:w');
+  assert.equal(new ControlPlane(r).keys.alive('w'), 'tf:worker:w:alive');
   r.disconnect();
 });
 
@@ -41,14 +43,16 @@ test('registry: register, heartbeat TTL decides alive, mark, list sorted', async
   const cp = plane('registry');
   await cp.registerWorker(reg('w2'));
   await cp.registerWorker(reg('w1'));
-  await cp.heartbeat('w2', 1);
+  await cp.heartbeat('w2', 300);
   let ws = await cp.listWorkers();
   assert.deepEqual(ws.map((w) => [w.id, w.alive, w.state, w.jobId, w.rank]), [['w1', true, 'idle', null, null], ['w2', true, 'idle', null, null]]);
-  assert.deepEqual(ws[0].address, { tcp: 'tcp://127.0.0.1:2' });
+  assert.deepEqual(ws[0].address, { hostId: 'h', tcp: 'tcp://127.0.0.1:2', ipc: null });
   assert.equal(await cp.redis.hget(cp.keys.worker('w1'), 'state'), 'idle');
   await cp.markWorker('w1', { state: 'busy', jobId: 'j', rank: 3 });
   assert.deepEqual(await cp.getWorker('w1').then((w) => [w?.state, w?.jobId, w?.rank]), ['busy', 'j', 3]);
-  await new Promise((r) => setTimeout(r, 1200));
+  await cp.markWorker('w1', { state: 'idle', jobId: '', rank: -1 });
+  assert.deepEqual(await cp.getWorker('w1').then((w) => [w?.state, w?.jobId, w?.rank]), ['idle', null, null]);
+  await new Promise((r) => setTimeout(r, 400));
   ws = await cp.listWorkers();
   assert.deepEqual(ws.map((w) => w.alive), [true, false]);
   await cp.unregisterWorker('w2');
@@ -95,7 +99,7 @@ test('inbox: push, peek, BLPOP on a dedicated connection, timeout gives null', a
   assert.deepEqual(await waiting, { type: 'cancel', jobId: 'j' });
   await cp.pushCommand('w', { type: 'pause', jobId: 'j' });
   assert.deepEqual(await cp.peekCommands('w'), [{ type: 'pause', jobId: 'j' }]);
-  assert.deepEqual(await blocking.nextCommand('w', 1), { type: 'pause', jobId: 'j' });
+  assert.deepEqual(await cp.nextCommand('w', 1, blocking.redis), { type: 'pause', jobId: 'j' });
   const t0 = Date.now();
   assert.equal(await blocking.nextCommand('w', 1), null);
   assert.ok(Date.now() - t0 >= 900);
@@ -110,14 +114,14 @@ test('jobs: create, get, list newest first with state filter, update with null d
   assert.equal(j1.state, 'queued');
   assert.deepEqual((await cp.listJobs()).map((j) => j.id), ['j2', 'j1']);
   await cp.updateJob('j1', {
-    state: 'running', members: [{ rank: 0, workerId: 'a', address: 'x' }], lastCheckpoint: { checkpointKey: 'checkpoints/j1/5', step: 5 }, error: 'e',
+    state: 'running', members: [{ rank: 0, workerId: 'a', address: { hostId: 'h', tcp: 'x', ipc: null } }], lastCheckpoint: 'checkpoints/j1/5', error: 'e',
   });
   await cp.updateJob('j1', { error: null });
   const got = await cp.getJob('j1');
   assert.equal(got?.state, 'running');
   assert.equal(got?.error, undefined);
-  assert.deepEqual(got?.members, [{ rank: 0, workerId: 'a', address: 'x' }]);
-  assert.deepEqual(got?.lastCheckpoint, { checkpointKey: 'checkpoints/j1/5', step: 5 });
+  assert.deepEqual(got?.members, [{ rank: 0, workerId: 'a', address: { hostId: 'h', tcp: 'x', ipc: null } }]);
+  assert.equal(got?.lastCheckpoint, 'checkpoints/j1/5');
   assert.deepEqual(got?.spec, spec());
   assert.deepEqual((await cp.listJobs({ state: 'running' })).map((j) => j.id), ['j1']);
   assert.deepEqual(await cp.transitionJob('j1', ['queued'], { state: 'cancelled' }), { ok: false, previous: 'running' });
@@ -139,9 +143,11 @@ test('metrics: exact round trip, exclusive cursor, rank 0 updates the record', a
   await cp.appendMetric('m', { kind: 'eval', step: 5, epoch: 0, loss: 0.7, accuracy: 0.8, rank: 0, ts: 7 });
   const all = await cp.readMetrics('m');
   assert.equal(all.length, 7);
-  assert.equal(all[2].entry.loss, 2.5 / 3, 'numbers come back exactly');
+  assert.equal(all[2].loss, 2.5 / 3, 'numbers come back exactly');
+  assert.equal(all[2].id, ids[2]);
   const after2 = await cp.readMetrics('m', ids[1], 2);
-  assert.deepEqual(after2.map((e) => e.entry.step), [3, 4]);
+  assert.deepEqual(after2.map((e) => e.step), [3, 4]);
+  assert.equal((await cp.readMetrics('m', '-', 1))[0].step, 1);
   const j = await cp.getJob('m');
   assert.deepEqual([j?.step, j?.loss, j?.accuracy, j?.imagesPerSec, j?.evalLoss, j?.evalAccuracy], [5, 0.5, 0.5, 105, 0.7, 0.8]);
 });
@@ -158,10 +164,12 @@ test('events: blocking read wakes on append; checkpoint events set lastCheckpoin
   await cp.appendEvent('e', { type: 'rank-started', rank: 1, workerId: 'w1', runId: 'r' });
   const got = await waiting;
   assert.ok(Date.now() - t0 < 2000);
-  assert.deepEqual(got.map((e) => [e.entry.type, e.entry.rank, e.entry.workerId, e.entry.runId]), [['rank-started', 1, 'w1', 'r']]);
+  assert.deepEqual(got.map((e) => [e.type, e.rank, e.workerId, e.runId]), [['rank-started', 1, 'w1', 'r']]);
   const cpId = await cp.appendEvent('e', { type: 'checkpoint', rank: 0, step: 40, checkpointKey: 'checkpoints/e/40' });
-  assert.deepEqual((await cp.getJob('e'))?.lastCheckpoint, { checkpointKey: 'checkpoints/e/40', step: 40 });
+  assert.equal((await cp.getJob('e'))?.lastCheckpoint, 'checkpoints/e/40');
   assert.equal(await cp.lastEventId('e'), cpId);
-  assert.deepEqual((await cp.readEvents('e', got[0].id)).map((e) => e.id), [cpId]);
+  assert.deepEqual((await cp.readEvents('e', got[0].id!)).map((e) => e.id), [cpId]);
+  assert.deepEqual((await cp.readEvents('e', '-', 1)).map((e) => [e.type, e.id]), [['rank-started', got[0].id]]);
+  assert.equal((await cp.readEvents('e', '0'))[1].checkpointKey, 'checkpoints/e/40');
   assert.deepEqual(await blocking.readEvents('e', cpId, { blockMs: 100 }), []);
 });

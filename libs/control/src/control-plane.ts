@@ -5,24 +5,24 @@ import type { JobSpec } from './job-spec';
 import { ControlKeys } from './keys';
 import { CLAIM_WORKERS, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
 import type {
-  JobEvent, JobPatch, JobRecord, JobState, MetricEntry, StreamEntry, WorkerCommand, WorkerInfo,
+  JobEvent, JobPatch, JobRecord, JobState, MetricEntry, PeerAddress, WorkerCommand, WorkerInfo,
   WorkerRegistration, WorkerState,
 } from './types';
 
 export interface ControlPlaneOptions {
-  /** Prefix of every key. Default `tf:`. */
+  /** Prefix of every key; a missing trailing ':' is added (`tf` = `tf:`). Default `tf:`. */
   prefix?: string;
-  /** TTL of a worker's heartbeat key, seconds. Default 10 (workers refresh every 2 s). */
-  heartbeatTtlSec?: number;
+  /** TTL of a worker's heartbeat key, ms. Default 10000 (workers refresh every 2 s). */
+  heartbeatTtlMs?: number;
   /** Approximate cap of each job's metrics stream (XADD MAXLEN ~). Default 100000. */
   metricsMaxLen?: number;
   /** Approximate cap of each job's events stream. Default 10000. */
   eventsMaxLen?: number;
 }
 
-const DEFAULTS: Required<ControlPlaneOptions> = { prefix: 'tf:', heartbeatTtlSec: 10, metricsMaxLen: 100_000, eventsMaxLen: 10_000 };
+const DEFAULTS: Required<ControlPlaneOptions> = { prefix: 'tf:', heartbeatTtlMs: 10_000, metricsMaxLen: 100_000, eventsMaxLen: 10_000 };
 
-const JSON_JOB_FIELDS = new Set(['spec', 'members', 'lastCheckpoint']);
+const JSON_JOB_FIELDS = new Set(['spec', 'members']);
 const NUMERIC_JOB_FIELDS = new Set([
   'createdAt', 'startedAt', 'finishedAt', 'step', 'totalSteps', 'epoch', 'loss', 'accuracy', 'evalLoss',
   'evalAccuracy', 'imagesPerSec', 'membershipEpoch', 'pauseRequested', 'attempt',
@@ -41,10 +41,11 @@ export class ControlPlane {
   readonly options: Required<ControlPlaneOptions>;
 
   constructor(readonly redis: Redis, opts: ControlPlaneOptions = {}) {
-    this.options = { ...DEFAULTS, ...stripUndefined(opts) };
-    const o = this.options;
+    const o = { ...DEFAULTS, ...stripUndefined(opts) };
     if (!o.prefix || /\s/.test(o.prefix)) throw new ControlPlaneError(`prefix must be non-empty without spaces, got "${o.prefix}"`, 'BAD_OPTIONS');
-    for (const k of ['heartbeatTtlSec', 'metricsMaxLen', 'eventsMaxLen'] as const) {
+    if (!o.prefix.endsWith(':')) o.prefix += ':';
+    this.options = o;
+    for (const k of ['heartbeatTtlMs', 'metricsMaxLen', 'eventsMaxLen'] as const) {
       if (!Number.isInteger(o[k]) || o[k] < 1) throw new ControlPlaneError(`${k} must be a positive integer, got ${o[k]}`, 'BAD_OPTIONS');
     }
     this.keys = new ControlKeys(o.prefix);
@@ -63,16 +64,16 @@ export class ControlPlane {
         address: JSON.stringify(reg.address ?? null), state: 'idle', jobId: '', rank: '',
         registeredAt: String(now), lastSeen: String(now),
       })
-      .set(this.keys.alive(reg.id), String(now), 'EX', this.options.heartbeatTtlSec)
+      .set(this.keys.alive(reg.id), String(now), 'PX', this.options.heartbeatTtlMs)
       .exec().then(checkExec);
     return { ...reg, state: 'idle', jobId: null, rank: null, registeredAt: now, lastSeen: now, alive: true };
   }
 
-  /** Refreshes the heartbeat key (TTL heartbeatTtlSec unless given) and lastSeen. */
-  async heartbeat(workerId: string, ttlSec = this.options.heartbeatTtlSec): Promise<void> {
+  /** Refreshes the heartbeat key (TTL heartbeatTtlMs unless given) and lastSeen. */
+  async heartbeat(workerId: string, ttlMs = this.options.heartbeatTtlMs): Promise<void> {
     const now = Date.now();
     await this.redis.multi()
-      .set(this.keys.alive(workerId), String(now), 'EX', ttlSec)
+      .set(this.keys.alive(workerId), String(now), 'PX', Math.max(1, Math.round(ttlMs)))
       .hset(this.keys.worker(workerId), 'lastSeen', String(now))
       .exec().then(checkExec);
   }
@@ -105,12 +106,12 @@ export class ControlPlane {
     return out;
   }
 
-  /** Sets a worker's state and job (null clears jobId/rank). */
+  /** Sets a worker's state and job (null, '' or a negative rank clears jobId/rank). */
   async markWorker(workerId: string, mark: { state: WorkerState; jobId?: string | null; rank?: number | null }): Promise<void> {
     await this.redis.hset(this.keys.worker(workerId), {
       state: mark.state,
       jobId: mark.jobId ?? '',
-      rank: mark.rank === null || mark.rank === undefined ? '' : String(mark.rank),
+      rank: mark.rank === null || mark.rank === undefined || mark.rank < 0 ? '' : String(mark.rank),
     });
   }
 
@@ -120,14 +121,14 @@ export class ControlPlane {
    * the worker ids in rank order, or null when too few are available.
    */
   async claimWorkers(jobId: string, count: number): Promise<string[] | null> {
-    const ids = (await this.redis.eval(CLAIM_WORKERS, 0, this.options.prefix, jobId, String(count))) as string[];
+    const ids = (await this.redis.eval(CLAIM_WORKERS, 0, this.keys.prefix, jobId, String(count))) as string[];
     return ids.length === count ? ids : null;
   }
 
   /** Sets idle those of the workers that still hold jobId; returns how many. */
   async releaseWorkers(jobId: string, workerIds: string[]): Promise<number> {
     if (!workerIds.length) return 0;
-    return (await this.redis.eval(RELEASE_WORKERS, 0, this.options.prefix, jobId, ...workerIds)) as number;
+    return (await this.redis.eval(RELEASE_WORKERS, 0, this.keys.prefix, jobId, ...workerIds)) as number;
   }
 
   // ---- worker inboxes ----
@@ -136,9 +137,12 @@ export class ControlPlane {
     await this.redis.rpush(this.keys.inbox(workerId), JSON.stringify(cmd));
   }
 
-  /** BLPOP on the worker's inbox: blocks the connection (see the class note). 0 = forever. */
-  async nextCommand(workerId: string, timeoutSec: number): Promise<WorkerCommand | null> {
-    const r = await this.redis.blpop(this.keys.inbox(workerId), timeoutSec);
+  /**
+   * BLPOP on the worker's inbox, on `conn` (a dedicated connection) or else this plane's
+   * own one, which it then blocks (see the class note). timeoutSec 0 = forever.
+   */
+  async nextCommand(workerId: string, timeoutSec: number, conn: Redis = this.redis): Promise<WorkerCommand | null> {
+    const r = await conn.blpop(this.keys.inbox(workerId), timeoutSec);
     return r ? (JSON.parse(r[1]) as WorkerCommand) : null;
   }
 
@@ -223,8 +227,9 @@ export class ControlPlane {
    * the all-reduced figures; other ranks' entries go to the stream only.
    */
   async appendMetric(jobId: string, m: MetricEntry): Promise<string> {
+    const { id: _id, ...fields } = m as MetricEntry & { id?: string };
     const multi = this.redis.multi()
-      .xadd(this.keys.metrics(jobId), 'MAXLEN', '~', String(this.options.metricsMaxLen), '*', ...encodeFields(m));
+      .xadd(this.keys.metrics(jobId), 'MAXLEN', '~', String(this.options.metricsMaxLen), '*', ...encodeFields(fields));
     if (m.rank === 0) {
       const p: JobPatch = m.kind === 'eval'
         ? { evalLoss: m.loss, evalAccuracy: m.accuracy }
@@ -236,9 +241,9 @@ export class ControlPlane {
   }
 
   /** Entries after `fromId` (exclusive; '0' = from the start), oldest first. */
-  async readMetrics(jobId: string, fromId = '0', count = 1000): Promise<StreamEntry<MetricEntry>[]> {
+  async readMetrics(jobId: string, fromId = '0', count = 1000): Promise<(MetricEntry & { id: string })[]> {
     const r = await this.redis.xrange(this.keys.metrics(jobId), exclusive(fromId), '+', 'COUNT', count);
-    return r.map(([id, f]) => ({ id, entry: decodeFields(f) as MetricEntry }));
+    return r.map(([id, f]) => ({ ...(decodeFields(f) as MetricEntry), id }));
   }
 
   /**
@@ -246,27 +251,32 @@ export class ControlPlane {
    * also records it as the job's lastCheckpoint (same transaction).
    */
   async appendEvent(jobId: string, e: JobEvent): Promise<string> {
-    const ev = { ts: Date.now(), ...e };
+    const { id: _id, ...rest } = e;
+    const ev = { ts: Date.now(), ...rest };
     const multi = this.redis.multi()
       .xadd(this.keys.events(jobId), 'MAXLEN', '~', String(this.options.eventsMaxLen), '*', ...encodeFields(ev));
     if (ev.type === 'checkpoint' && ev.checkpointKey && typeof ev.step === 'number') {
-      multi.hset(this.keys.job(jobId), 'lastCheckpoint', JSON.stringify({ checkpointKey: ev.checkpointKey, step: ev.step }));
+      multi.hset(this.keys.job(jobId), 'lastCheckpoint', ev.checkpointKey);
     }
     const res = checkExec(await multi.exec());
     return res[0][1] as string;
   }
 
   /**
-   * Events after `fromId` (exclusive; '0' = from the start). With blockMs, waits up to that
-   * long for the first new one (XREAD BLOCK: dedicated connection, see the class note).
+   * Events after `fromId` (exclusive; '0' or '-' = from the start, '$' = only new ones),
+   * each with its stream `id`. Third argument: a count, or { count, blockMs }: with
+   * blockMs, waits up to that long for the first new one (XREAD BLOCK: dedicated
+   * connection, see the class note).
    */
-  async readEvents(jobId: string, fromId = '0', opts: { blockMs?: number; count?: number } = {}): Promise<StreamEntry<JobEvent>[]> {
-    const count = opts.count ?? 1000;
-    const r = opts.blockMs !== undefined
-      ? await this.redis.xread('COUNT', count, 'BLOCK', opts.blockMs, 'STREAMS', this.keys.events(jobId), fromId)
-      : await this.redis.xread('COUNT', count, 'STREAMS', this.keys.events(jobId), fromId);
+  async readEvents(jobId: string, fromId = '0', opts: number | { blockMs?: number; count?: number } = {}): Promise<JobEvent[]> {
+    const o = typeof opts === 'number' ? { count: opts } : opts;
+    const count = o.count ?? 1000;
+    const from = fromId === '-' ? '0' : fromId;
+    const r = o.blockMs !== undefined
+      ? await this.redis.xread('COUNT', count, 'BLOCK', o.blockMs, 'STREAMS', this.keys.events(jobId), from)
+      : await this.redis.xread('COUNT', count, 'STREAMS', this.keys.events(jobId), from);
     if (!r) return [];
-    return r[0][1].map(([id, f]) => ({ id, entry: decodeFields(f) as JobEvent }));
+    return r[0][1].map(([id, f]) => ({ ...(decodeFields(f) as JobEvent), id }));
   }
 
   /** Id of the newest event, or '0' when there is none: a cursor for "from now on". */
@@ -331,10 +341,10 @@ function decodeJob(h: Record<string, string>): JobRecord | null {
 
 function decodeWorker(h: Record<string, string>, alive: boolean): WorkerInfo | null {
   if (!h || !h.id) return null;
-  let address: unknown = null;
-  try { address = JSON.parse(h.address ?? 'null'); } catch { address = h.address; }
+  let address: PeerAddress | null = null;
+  try { address = JSON.parse(h.address ?? 'null') as PeerAddress | null; } catch { address = null; }
   return {
-    id: h.id, host: h.host ?? '', pid: Number(h.pid ?? 0), backend: h.backend ?? '', device: h.device ?? '', address,
+    id: h.id, host: h.host ?? '', pid: Number(h.pid ?? 0), backend: h.backend ?? '', device: h.device ?? '', address: address as PeerAddress,
     state: h.state === 'busy' ? 'busy' : 'idle',
     jobId: h.jobId || null,
     rank: h.rank ? Number(h.rank) : null,

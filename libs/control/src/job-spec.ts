@@ -54,8 +54,8 @@ export function flattenValidationErrors(errors: ValidationError[], parent = ''):
   for (const e of errors) {
     const field = parent ? `${parent}.${e.property}` : e.property;
     for (const message of Object.values(e.constraints ?? {})) {
-      // class-validator words messages with the bare property name; keep the full path.
-      out.push({ field, message: message.startsWith(`${e.property} `) ? `${field}${message.slice(e.property.length)}` : message });
+      // class-validator starts messages with the bare property name; the field says it already.
+      out.push({ field, message: message.startsWith(`${e.property} `) ? message.slice(e.property.length + 1) : message });
     }
     if (e.children?.length) out.push(...flattenValidationErrors(e.children, field));
   }

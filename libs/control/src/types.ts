@@ -1,13 +1,22 @@
 import type { JobSpec } from './job-spec';
 
-/** A worker's collective endpoint (CollectiveNode.address); opaque JSON to the control plane. */
-export type PeerAddress = unknown;
+/**
+ * A worker's collective endpoint (CollectiveNode.address), opaque to the control plane.
+ * Same shape as @tensorfleet/collective's PeerAddress, which control may not import.
+ */
+export interface PeerAddress {
+  hostId: string;
+  tcp: string;
+  ipc: string | null;
+}
 
 export type WorkerState = 'idle' | 'busy';
 
 /** What a worker tells the registry about itself. */
 export interface WorkerRegistration {
   id: string;
+  /** Ignored: a (re-)registered worker is always idle. */
+  state?: WorkerState;
   host: string;
   pid: number;
   backend: string;
@@ -36,6 +45,9 @@ export interface Assignment {
   spec: JobSpec;
   resume?: CheckpointRef;
 }
+
+/** `checkpoints/<job>/<step>`: the key prefix of a committed checkpoint. */
+export type CheckpointKey = string;
 
 export interface CheckpointRef {
   /** Key prefix `checkpoints/<job>/<step>` in spec.checkpoint.bucket. */
@@ -77,7 +89,8 @@ export interface JobRecord {
   membershipEpoch: number;
   runId?: string;
   members?: JobMember[];
-  lastCheckpoint?: CheckpointRef;
+  /** Key prefix of the newest committed checkpoint, `checkpoints/<job>/<step>`. */
+  lastCheckpoint?: CheckpointKey;
   /** Events-stream id the current run's events start after (the scheduler's cursor). */
   eventsFrom?: string;
   /** Set by POST /jobs/:id/pause while the ranks are checkpointing. */
@@ -103,11 +116,13 @@ export interface MetricEntry {
 }
 
 export type JobEventType =
-  | 'rank-started' | 'progress' | 'checkpoint' | 'rank-completed' | 'rank-failed' | 'rank-paused'
+  | 'rank-started' | 'progress' | 'checkpoint' | 'rank-completed' | 'rank-failed' | 'rank-paused' | 'rank-cancelled'
   // written by the coordinator:
   | 'job-state';
 
 export interface JobEvent {
+  /** Stream id, set on events read back (readEvents). */
+  id?: string;
   type: JobEventType;
   /** -1 for coordinator events. */
   rank: number;
@@ -122,7 +137,3 @@ export interface JobEvent {
   [extra: string]: unknown;
 }
 
-export interface StreamEntry<T> {
-  id: string;
-  entry: T;
-}
