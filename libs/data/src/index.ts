@@ -1,1 +1,15 @@
-export {};
+export * from './errors';
+export * from './rng';
+export * from './store/object-store';
+export * from './manifest';
+export * from './tar/tar-writer';
+export * from './tar/tar-parser';
+export * from './shards/shard-writer';
+export * from './stats/eigen';
+export * from './stats/pixel-stats';
+export * from './synthetic';
+export * from './loader/augment';
+export * from './loader/plan';
+export * from './loader/decode-pool';
+export { ShardReader } from './loader/shard-reader';
+export * from './loader/shard-loader';

@@ -1,0 +1,62 @@
+import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
+import { cpus } from 'node:os';
+// Loaded in the main thread before any worker so the native module registers once per process.
+import 'sharp';
+import { AugmentConfig, decodeAugment } from './augment';
+
+export function defaultDecodeThreads(): number {
+  return Math.max(1, cpus().length - 1);
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, { resolve: (d: Float32Array) => void; reject: (e: Error) => void }>;
+}
+
+/** decode + augment in worker_threads (or in this thread with threads = 0); results keep their callers' promises. */
+export class DecodePool {
+  private readonly slots: Slot[] = [];
+  private nextId = 0;
+  private closed = false;
+
+  constructor(readonly threads: number, private readonly cfg: AugmentConfig) {
+    for (let i = 0; i < threads; i++) {
+      const worker = new Worker(join(__dirname, 'decode-worker.js'), { workerData: cfg });
+      worker.unref();
+      const slot: Slot = { worker, pending: new Map() };
+      worker.on('message', (m: { id: number; data?: Float32Array; error?: string }) => {
+        const p = slot.pending.get(m.id);
+        if (!p) return;
+        slot.pending.delete(m.id);
+        if (m.data) p.resolve(m.data);
+        else p.reject(new Error(m.error ?? 'decode failed'));
+      });
+      worker.on('error', (err) => {
+        for (const p of slot.pending.values()) p.reject(err);
+        slot.pending.clear();
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  run(bytes: Uint8Array, seed: number): Promise<Float32Array> {
+    if (this.closed) return Promise.reject(new Error('DecodePool is closed'));
+    if (this.slots.length === 0) return decodeAugment(bytes, seed, this.cfg);
+    let slot = this.slots[0];
+    for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      // Copy: the tar chunk the bytes point into is shared with other samples.
+      const copy = new Uint8Array(bytes);
+      slot.worker.postMessage({ id, bytes: copy, seed }, [copy.buffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}

@@ -1,0 +1,56 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { planRank, shuffleBufferOrder, minRankSamples, shardPermutation } from './plan';
+import { SplitInfo } from '../manifest';
+import { Rng } from '../rng';
+
+function split(sizes: number[]): SplitInfo {
+  return { shards: sizes.map((samples, i) => ({ key: `s${i}`, samples, bytes: 0 })), samples: sizes.reduce((a, x) => a + x, 0) };
+}
+
+test('ranks 1..4 get disjoint parts whose union is the split (whole shards and sample striding)', () => {
+  for (const sizes of [[10, 10, 10, 10, 10, 10, 10, 3], [7, 5], [9]]) {
+    const sp = split(sizes);
+    for (let n = 1; n <= 4; n++) {
+      for (const epoch of [0, 1]) {
+        const seen = new Map<number, number>();
+        for (let r = 0; r < n; r++) {
+          const p = planRank(sp, { seed: 5, epoch, rank: r, worldSize: n, shuffle: true, shuffleBuffer: 4 });
+          assert.deepEqual([...p.order].sort((a, b) => a - b), [...p.slots].sort((a, b) => a - b), 'shuffle buffer permutes');
+          for (const s of p.slots) {
+            assert.ok(!seen.has(s), `slot ${s} on ranks ${seen.get(s)} and ${r} (n=${n}, sizes=${sizes})`);
+            seen.set(s, r);
+          }
+          assert.ok(p.slots.length >= minRankSamples(sp, n), 'minRankSamples is a lower bound');
+        }
+        assert.equal(seen.size, sp.samples);
+      }
+    }
+  }
+});
+
+test('minRankSamples is the smallest share in the worst permutation', () => {
+  assert.equal(minRankSamples(split([10, 10, 10, 3]), 3), 3);
+  assert.equal(minRankSamples(split([10, 10, 10, 3]), 2), 13);
+  assert.equal(minRankSamples(split([7, 5]), 3), 4);
+  assert.equal(minRankSamples(split([7, 5]), 2), 5);
+});
+
+test('same seed same order; another epoch or seed another order', () => {
+  const sp = split([10, 10, 10, 10, 10, 10]);
+  const o = (seed: number, epoch: number) => planRank(sp, { seed, epoch, rank: 1, worldSize: 2, shuffle: true, shuffleBuffer: 8 }).order;
+  assert.deepEqual(o(1, 0), o(1, 0));
+  assert.notDeepEqual(o(1, 0), o(1, 1));
+  assert.notDeepEqual(o(1, 0), o(2, 0));
+  assert.deepEqual(shardPermutation(6, 3, 4, false), [0, 1, 2, 3, 4, 5]);
+});
+
+test('shuffle buffer: a permutation that mixes beyond neighbours but only within the buffer reach', () => {
+  const stream = Array.from({ length: 1000 }, (_, i) => i);
+  const out = shuffleBufferOrder(stream, 50, new Rng(3));
+  assert.deepEqual([...out].sort((a, b) => a - b), stream);
+  // element emitted at output position k was read at stream position <= k + 49
+  out.forEach((x, k) => assert.ok(x <= k + 49, `${x} at ${k}`));
+  const displaced = out.filter((x, k) => Math.abs(x - k) > 5).length;
+  assert.ok(displaced > 800, `only ${displaced} moved`);
+});

@@ -1,0 +1,93 @@
+import { SplitInfo } from '../manifest';
+import { Rng, hashSeed } from '../rng';
+
+/** Which samples a rank reads in an epoch, in order, before its shuffle buffer. */
+export interface RankPlan {
+  /** Shard indices (into split.shards) this rank reads, in stream order. */
+  shards: number[];
+  /** Global slot ids (shard offset + index in shard) in stream order. */
+  slots: number[];
+  /** Slot ids after the shuffle buffer: the order samples come out in. */
+  order: number[];
+}
+
+export interface PlanOptions {
+  seed: number;
+  epoch: number;
+  rank: number;
+  worldSize: number;
+  shuffle: boolean;
+  shuffleBuffer: number;
+}
+
+export function shardOffsets(split: SplitInfo): number[] {
+  const off: number[] = [];
+  let n = 0;
+  for (const s of split.shards) {
+    off.push(n);
+    n += s.samples;
+  }
+  return off;
+}
+
+/** The permutation of shard indices for an epoch, the same on every rank. */
+export function shardPermutation(numShards: number, seed: number, epoch: number, shuffle: boolean): number[] {
+  const p = Array.from({ length: numShards }, (_, i) => i);
+  return shuffle ? new Rng(hashSeed(seed, epoch, 0x5a4d)).shuffle(p) : p;
+}
+
+/**
+ * Whole shards round-robin over the epoch's permutation when there are at least worldSize
+ * shards; otherwise every rank reads every shard and takes every worldSize-th sample.
+ * Either way ranks are disjoint and together cover the split.
+ */
+export function planRank(split: SplitInfo, o: PlanOptions): RankPlan {
+  const perm = shardPermutation(split.shards.length, o.seed, o.epoch, o.shuffle);
+  const off = shardOffsets(split);
+  const slotsOf = (s: number) => Array.from({ length: split.shards[s].samples }, (_, i) => off[s] + i);
+  let shards: number[];
+  let slots: number[];
+  if (split.shards.length >= o.worldSize) {
+    shards = perm.filter((_, i) => i % o.worldSize === o.rank);
+    slots = shards.flatMap(slotsOf);
+  } else {
+    shards = perm;
+    slots = perm.flatMap(slotsOf).filter((_, i) => i % o.worldSize === o.rank);
+  }
+  const order = o.shuffle ? shuffleBufferOrder(slots, o.shuffleBuffer, new Rng(hashSeed(o.seed, o.epoch, o.rank, o.worldSize, 0xb0f))) : slots;
+  return { shards, slots, order };
+}
+
+/** The order a streaming shuffle buffer of `size` emits `stream` in (WebDataset-style). */
+export function shuffleBufferOrder<T>(stream: T[], size: number, rng: Rng): T[] {
+  const buf: T[] = [];
+  const out: T[] = [];
+  for (const x of stream) {
+    if (buf.length < size) {
+      buf.push(x);
+      continue;
+    }
+    const j = rng.int(size);
+    out.push(buf[j]);
+    buf[j] = x;
+  }
+  while (buf.length) {
+    const j = rng.int(buf.length);
+    out.push(buf[j]);
+    buf[j] = buf[buf.length - 1];
+    buf.pop();
+  }
+  return out;
+}
+
+/**
+ * A lower bound on any rank's samples in any epoch, from the manifest alone: with whole
+ * shards every rank gets at least floor(S/n) shards, so at least the floor(S/n) smallest.
+ */
+export function minRankSamples(split: SplitInfo, worldSize: number): number {
+  if (split.shards.length >= worldSize) {
+    const sizes = split.shards.map((s) => s.samples).sort((a, b) => a - b);
+    return sizes.slice(0, Math.floor(sizes.length / worldSize)).reduce((a, x) => a + x, 0);
+  }
+  return Math.floor(split.samples / worldSize);
+}

@@ -1,0 +1,267 @@
+import { ObjectStore } from '../store/object-store';
+import { DatasetManifest, SplitInfo, readManifest } from '../manifest';
+import { DataError, badOption } from '../errors';
+import { hashSeed } from '../rng';
+import { Pipeline, PIPELINES } from './augment';
+import { DecodePool, defaultDecodeThreads } from './decode-pool';
+import { planRank, minRankSamples, shardOffsets } from './plan';
+import { ShardReader } from './shard-reader';
+
+/** position = this rank's sample slots consumed in the epoch (corrupt ones included). */
+export interface LoaderCursor {
+  epoch: number;
+  position: number;
+  /** Batches yielded so far in the epoch; derived as position / batchSize when absent. */
+  batches?: number;
+}
+
+export interface Batch {
+  /** NHWC, normalised with the manifest mean/std. */
+  images: Float32Array;
+  labels: Int32Array;
+  size: number;
+  /** Where a loader resumes to yield the batches after this one. */
+  cursor: LoaderCursor;
+  /** Sample keys, in batch order. */
+  keys: string[];
+}
+
+export interface ShardLoaderOptions {
+  store: ObjectStore;
+  bucket: string;
+  prefix: string;
+  split: string;
+  rank: number;
+  worldSize: number;
+  seed: number;
+  batchSize: number;
+  pipeline: Pipeline;
+  inputSize: number;
+  /** Drop the last partial batch. Default true for 'train', false otherwise. */
+  dropLast?: boolean;
+  /** Batches decoded ahead of the consumer. Default 2. */
+  prefetch?: number;
+  /** Resume point; applies to batches(cursor.epoch). */
+  cursor?: LoaderCursor;
+  /** worker_threads decoding; 0 decodes in this thread. Default cores - 1, at least 1. */
+  decodeThreads?: number;
+  /** Shuffle shard order and samples. Default true for 'train', false otherwise. */
+  shuffle?: boolean;
+  /** Shuffle buffer, in samples. Default 1000. */
+  shuffleBuffer?: number;
+  /** Manifest already read (saves a request); read from the store otherwise. */
+  manifest?: DatasetManifest;
+}
+
+export interface LoaderStats {
+  /** Samples yielded. */
+  samples: number;
+  /** Samples skipped as missing or undecodable. */
+  corrupt: number;
+  /** The first corrupt sample keys (at most 100). */
+  corruptKeys: string[];
+  /** Shards that ended early or had a bad header. */
+  corruptShards: string[];
+  bytesRead: number;
+}
+
+const MAX_CORRUPT_KEYS = 100;
+
+/**
+ * Streams one rank's part of a split as augmented, normalised batches. The batches depend
+ * only on (manifest, seed, epoch, rank, worldSize, options): any process regenerates them
+ * bit for bit, and every rank yields exactly batchesPerEpoch() batches per epoch.
+ */
+export class ShardLoader {
+  private readonly o: Required<Omit<ShardLoaderOptions, 'cursor' | 'manifest'>> & Pick<ShardLoaderOptions, 'cursor' | 'manifest'>;
+  private manifest: DatasetManifest | null;
+  readonly stats: LoaderStats = { samples: 0, corrupt: 0, corruptKeys: [], corruptShards: [], bytesRead: 0 };
+
+  constructor(opts: ShardLoaderOptions) {
+    const train = opts.split === 'train';
+    this.o = { dropLast: train, prefetch: 2, decodeThreads: defaultDecodeThreads(), shuffle: train, shuffleBuffer: 1000, ...opts };
+    const o = this.o;
+    if (!o.store) throw badOption('store', o.store, 'an ObjectStore');
+    if (!Number.isInteger(o.worldSize) || o.worldSize < 1) throw badOption('worldSize', o.worldSize, 'an integer >= 1');
+    if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw badOption('rank', o.rank, `an integer in [0, ${o.worldSize})`);
+    if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw badOption('batchSize', o.batchSize, 'an integer >= 1');
+    if (!Number.isInteger(o.inputSize) || o.inputSize < 1) throw badOption('inputSize', o.inputSize, 'an integer >= 1');
+    if (!PIPELINES.includes(o.pipeline)) throw badOption('pipeline', o.pipeline, `one of ${PIPELINES.join(', ')}`);
+    if (!Number.isInteger(o.prefetch) || o.prefetch < 0) throw badOption('prefetch', o.prefetch, 'an integer >= 0');
+    if (!Number.isInteger(o.decodeThreads) || o.decodeThreads < 0) throw badOption('decodeThreads', o.decodeThreads, 'an integer >= 0');
+    if (!Number.isInteger(o.shuffleBuffer) || o.shuffleBuffer < 1) throw badOption('shuffleBuffer', o.shuffleBuffer, 'an integer >= 1');
+    if (!Number.isInteger(o.seed)) throw badOption('seed', o.seed, 'an integer');
+    if (o.cursor && !(Number.isInteger(o.cursor.epoch) && Number.isInteger(o.cursor.position) && o.cursor.position >= 0)) {
+      throw badOption('cursor', o.cursor, '{ epoch, position } with non-negative integers');
+    }
+    this.manifest = o.manifest ?? null;
+    if (this.manifest) this.splitInfo(this.manifest);
+  }
+
+  /** Reads the manifest if not given; call before batchesPerEpoch() in that case. */
+  async init(): Promise<DatasetManifest> {
+    if (!this.manifest) {
+      const m = await readManifest(this.o.store, this.o.bucket, this.o.prefix);
+      this.splitInfo(m);
+      this.manifest = m;
+    }
+    return this.manifest;
+  }
+
+  private splitInfo(m: DatasetManifest): SplitInfo {
+    const s = m.splits[this.o.split];
+    if (!s) throw new DataError('BAD_OPTIONS', `dataset ${m.name} has no split '${this.o.split}' (it has ${Object.keys(m.splits).join(', ')})`);
+    if (minRankSamples(s, this.o.worldSize) === 0) {
+      throw new DataError('BAD_OPTIONS', `split '${this.o.split}' (${s.samples} samples in ${s.shards.length} shards) cannot feed ${this.o.worldSize} ranks: use fewer ranks`);
+    }
+    return s;
+  }
+
+  /** The same on every rank: the smallest rank's share, so synchronous ranks step together. */
+  batchesPerEpoch(): number {
+    if (!this.manifest) throw new DataError('BAD_OPTIONS', 'call await loader.init() (or pass manifest) before batchesPerEpoch()');
+    const m = minRankSamples(this.splitInfo(this.manifest), this.o.worldSize);
+    return this.o.dropLast ? Math.floor(m / this.o.batchSize) : Math.ceil(m / this.o.batchSize);
+  }
+
+  /** Samples each rank yields per epoch. */
+  samplesPerEpoch(): number {
+    const m = minRankSamples(this.splitInfo(this.manifest!), this.o.worldSize);
+    return this.o.dropLast ? this.batchesPerEpoch() * this.o.batchSize : m;
+  }
+
+  private collectReaderStats(r: ShardReader): void {
+    this.stats.bytesRead += r.bytesRead;
+    for (const k of r.corruptShards) if (!this.stats.corruptShards.includes(k)) this.stats.corruptShards.push(k);
+  }
+
+  async *batches(epoch: number): AsyncGenerator<Batch> {
+    const m = await this.init();
+    const o = this.o;
+    const split = this.splitInfo(m);
+    const total = this.samplesPerEpoch();
+    const nBatches = this.batchesPerEpoch();
+    const plan = planRank(split, { seed: o.seed, epoch, rank: o.rank, worldSize: o.worldSize, shuffle: o.shuffle, shuffleBuffer: o.shuffleBuffer });
+    const resume = o.cursor && o.cursor.epoch === epoch ? o.cursor : null;
+    let position = resume ? resume.position : 0;
+    let batchIndex = resume ? resume.batches ?? Math.floor(resume.position / o.batchSize) : 0;
+    let yielded = resume ? Math.min(total, batchIndex * o.batchSize) : 0;
+    if (batchIndex >= nBatches) return;
+
+    const pool = new DecodePool(o.decodeThreads, { pipeline: o.pipeline, inputSize: o.inputSize, mean: m.mean, std: m.std, pca: m.pca });
+    const offsets = shardOffsets(split);
+    const L = plan.order.length;
+    const window = Math.max(1, (o.prefetch + 1) * o.batchSize);
+    type Item = { position: number; key: string; label: number; result: Promise<Float32Array | Error> };
+    const queue: Item[] = [];
+    let reader: ShardReader | null = null;
+    let readerPass = -1;
+    let stopped = false;
+    let pumpError: unknown = null;
+    let pumpDone = false;
+    let produced = position;
+    let consecutiveBad = 0;
+    let corruptThisCall = 0;
+    // Positions needed if nothing more turns out corrupt; grows with every corrupt sample found.
+    const baseLimit = position + (total - yielded);
+    let wakePump: (() => void) | null = null;
+    let wakeConsumer: (() => void) | null = null;
+    const notifyPump = () => {
+      const w = wakePump;
+      wakePump = null;
+      w?.();
+    };
+    const notifyConsumer = () => {
+      const w = wakeConsumer;
+      wakeConsumer = null;
+      w?.();
+    };
+
+    const readerFor = (p: number): ShardReader => {
+      const pass = Math.floor(p / L);
+      if (pass !== readerPass) {
+        if (reader) this.collectReaderStats(reader);
+        reader?.close();
+        const wanted = new Set(plan.order.slice(p - pass * L));
+        reader = new ShardReader(o.store, o.bucket, split.shards, offsets, plan.shards, wanted);
+        readerPass = pass;
+      }
+      return reader!;
+    };
+
+    // Producer: fetch samples in output order and start decoding up to `window` ahead.
+    const pump = (async () => {
+      try {
+        while (!stopped) {
+          if (queue.length >= window || produced >= baseLimit + corruptThisCall) {
+            await new Promise<void>((r) => (wakePump = r));
+            continue;
+          }
+          const p = produced++;
+          // Past the rank's own samples (p >= L) only when corrupt ones were skipped: wrap to its start.
+          const sample = await readerFor(p).get(plan.order[p % L]);
+          if (stopped) break;
+          consecutiveBad = sample.image ? 0 : consecutiveBad + 1;
+          if (consecutiveBad > L) throw new DataError('TAR_CORRUPT', `no readable sample in split '${o.split}' for rank ${o.rank}: re-ingest the dataset`);
+          const result: Promise<Float32Array | Error> = sample.image
+            ? pool.run(sample.image, hashSeed(o.seed, epoch, o.rank, o.worldSize, p, 0xa06)).catch((e: Error) => e)
+            : Promise.resolve(new Error(sample.reason ?? 'missing'));
+          queue.push({ position: p, key: sample.key, label: sample.label, result });
+          notifyConsumer();
+        }
+      } catch (err) {
+        pumpError = err;
+      } finally {
+        pumpDone = true;
+        notifyConsumer();
+      }
+    })();
+
+    const size = o.inputSize * o.inputSize * 3;
+    try {
+      while (batchIndex < nBatches) {
+        const bs = Math.min(o.batchSize, total - yielded);
+        const images = new Float32Array(bs * size);
+        const labels = new Int32Array(bs);
+        const keys: string[] = [];
+        let n = 0;
+        while (n < bs) {
+          while (queue.length === 0) {
+            if (pumpError) throw pumpError;
+            if (pumpDone) throw new Error('loader producer stopped early');
+            await new Promise<void>((r) => (wakeConsumer = r));
+          }
+          const item = queue.shift()!;
+          notifyPump();
+          const r = await item.result;
+          position = item.position + 1;
+          if (r instanceof Error) {
+            corruptThisCall++;
+            notifyPump();
+            this.stats.corrupt++;
+            if (this.stats.corruptKeys.length < MAX_CORRUPT_KEYS) this.stats.corruptKeys.push(item.key);
+            continue;
+          }
+          images.set(r, n * size);
+          labels[n] = item.label;
+          keys.push(item.key);
+          n++;
+        }
+        batchIndex++;
+        yielded += bs;
+        this.stats.samples += bs;
+        yield { images, labels, size: bs, cursor: { epoch, position, batches: batchIndex }, keys };
+      }
+    } finally {
+      stopped = true;
+      notifyPump();
+      await pump;
+      const r = reader as ShardReader | null;
+      if (r) {
+        this.collectReaderStats(r);
+        r.close();
+      }
+      await pool.close();
+    }
+  }
+}

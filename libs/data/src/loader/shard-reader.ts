@@ -1,0 +1,189 @@
+import { Readable } from 'node:stream';
+import { ObjectStore } from '../store/object-store';
+import { ShardInfo } from '../manifest';
+import { DataError } from '../errors';
+import { parseTar, groupSamples, WdsSample } from '../tar/tar-parser';
+
+/** Starts downloading at once and buffers everything, so the next shard arrives while this one is parsed. */
+class EagerDownload {
+  private chunks: Buffer[] = [];
+  private done = false;
+  private err: unknown = null;
+  private wake: (() => void) | null = null;
+  private stream: Readable | null = null;
+  bytes = 0;
+
+  constructor(open: Promise<Readable>) {
+    open
+      .then(async (s) => {
+        this.stream = s;
+        for await (const c of s) {
+          this.chunks.push(c as Buffer);
+          this.bytes += (c as Buffer).length;
+          this.notify();
+        }
+      })
+      .catch((e) => {
+        this.err = e;
+      })
+      .finally(() => {
+        this.done = true;
+        this.notify();
+      });
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  async *chunksIter(): AsyncGenerator<Buffer> {
+    for (;;) {
+      if (this.chunks.length) {
+        yield this.chunks.shift()!;
+        continue;
+      }
+      if (this.err) throw this.err;
+      if (this.done) return;
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+
+  close(): void {
+    this.chunks = [];
+    this.stream?.destroy();
+  }
+}
+
+/** image is null when the sample is missing or malformed (reason says why). */
+export interface RawSample {
+  key: string;
+  image: Buffer | null;
+  label: number;
+  reason?: string;
+}
+
+/**
+ * Serves samples by slot id, reading the rank's shards in stream order, keeping only the
+ * slots still wanted, and downloading the next shard that has any while this one is parsed.
+ * A slot whose sample is missing (truncated tar) or malformed comes back as null.
+ */
+export class ShardReader {
+  private readonly held = new Map<number, RawSample>();
+  private readonly wantedShards: number[];
+  private next = 0;
+  private current: AsyncGenerator<WdsSample> | null = null;
+  private currentShard = -1;
+  private currentIndex = 0;
+  private downloads = new Map<number, EagerDownload>();
+  readonly corruptShards: string[] = [];
+  bytesRead = 0;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly bucket: string,
+    private readonly shards: ShardInfo[],
+    private readonly offsets: number[],
+    streamOrder: number[],
+    private readonly wanted: Set<number>,
+  ) {
+    this.wantedShards = streamOrder.filter((s) => {
+      for (let i = 0; i < shards[s].samples; i++) if (wanted.has(offsets[s] + i)) return true;
+      return false;
+    });
+  }
+
+  async get(slot: number): Promise<RawSample> {
+    for (;;) {
+      const s = this.held.get(slot);
+      if (s) {
+        this.held.delete(slot);
+        this.wanted.delete(slot);
+        return s;
+      }
+      if (!this.wanted.has(slot) || !(await this.advance())) {
+        this.wanted.delete(slot);
+        return this.missing(slot, 'not found in any shard');
+      }
+    }
+  }
+
+  private missing(slot: number, reason: string): RawSample {
+    let s = 0;
+    while (s + 1 < this.offsets.length && this.offsets[s + 1] <= slot) s++;
+    return { key: `${this.shards[s].key}#${slot - this.offsets[s]}`, image: null, label: -1, reason };
+  }
+
+  /** Reads one more sample (or finishes a shard); false when nothing is left to read. */
+  private async advance(): Promise<boolean> {
+    if (!this.current) {
+      if (this.next >= this.wantedShards.length) return false;
+      this.currentShard = this.wantedShards[this.next++];
+      this.currentIndex = 0;
+      const dl = this.download(this.currentShard);
+      if (this.next < this.wantedShards.length) this.download(this.wantedShards[this.next]);
+      const info = this.shards[this.currentShard];
+      this.current = groupSamples(parseTar(dl.chunksIter(), info.key));
+      return true;
+    }
+    const shard = this.currentShard;
+    let r: IteratorResult<WdsSample>;
+    try {
+      r = await this.current.next();
+    } catch (err) {
+      if (!(err instanceof DataError)) throw err;
+      this.corruptShards.push(this.shards[shard].key);
+      r = { done: true, value: undefined };
+    }
+    if (r.done) {
+      this.finishShard(shard);
+      return true;
+    }
+    const idx = this.currentIndex++;
+    const slot = this.offsets[shard] + idx;
+    if (idx < this.shards[shard].samples && this.wanted.has(slot)) this.held.set(slot, toRaw(r.value, this.shards[shard].key));
+    return true;
+  }
+
+  private finishShard(shard: number): void {
+    this.current = null;
+    const dl = this.downloads.get(shard);
+    if (dl) this.bytesRead += dl.bytes;
+    dl?.close();
+    this.downloads.delete(shard);
+    // Slots of this shard that never came are missing: hand them out as null.
+    for (let i = 0; i < this.shards[shard].samples; i++) {
+      const slot = this.offsets[shard] + i;
+      if (this.wanted.has(slot) && !this.held.has(slot)) this.held.set(slot, this.missing(slot, 'missing from a truncated or corrupt shard'));
+    }
+  }
+
+  private download(shard: number): EagerDownload {
+    let dl = this.downloads.get(shard);
+    if (!dl) {
+      dl = new EagerDownload(this.store.getObject(this.bucket, this.shards[shard].key));
+      this.downloads.set(shard, dl);
+    }
+    return dl;
+  }
+
+  close(): void {
+    void this.current?.return(undefined).catch(() => undefined);
+    for (const d of this.downloads.values()) d.close();
+    this.downloads.clear();
+    this.held.clear();
+  }
+}
+
+const IMAGE_EXTS = ['jpg', 'jpeg', 'png', 'webp', 'ppm', 'pgm', 'tif', 'tiff'];
+
+function toRaw(s: WdsSample, shardKey: string): RawSample {
+  const key = `${shardKey}/${s.key}`;
+  const ext = IMAGE_EXTS.find((e) => s.files.has(e));
+  const cls = s.files.get('cls');
+  if (!ext || !cls) return { key, image: null, label: -1, reason: 'sample lacks an image or a .cls entry' };
+  const label = Number.parseInt(cls.toString('utf8').trim(), 10);
+  if (!Number.isInteger(label) || label < 0) return { key, image: null, label: -1, reason: 'bad .cls' };
+  return { key: s.key, image: s.files.get(ext)!, label };
+}

@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import * as Minio from 'minio';
+import { DataError } from '../errors';
+
+/** Same shape as @tensorfleet/infra's S3Config (kept here so data imports no other lib). */
+export interface S3Config {
+  endPoint: string;
+  port: number;
+  useSSL: boolean;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  etag: string;
+}
+
+/** Objects at least this large go up in parts (minio does the multipart upload). */
+const PART_SIZE = 16 * 1024 * 1024;
+
+/** A thin layer over minio's Client with the handful of calls datasets and checkpoints need. */
+export class ObjectStore {
+  readonly client: Minio.Client;
+
+  constructor(readonly cfg: S3Config) {
+    if (!cfg || !cfg.endPoint || !cfg.port) throw new DataError('BAD_OPTIONS', 'ObjectStore needs an S3Config with endPoint and port (see @tensorfleet/infra resolveServices())');
+    this.client = new Minio.Client({
+      endPoint: cfg.endPoint,
+      port: cfg.port,
+      useSSL: cfg.useSSL,
+      accessKey: cfg.accessKey,
+      secretKey: cfg.secretKey,
+      region: cfg.region,
+      pathStyle: true,
+      partSize: PART_SIZE,
+    });
+  }
+
+  async ensureBucket(bucket: string): Promise<void> {
+    if (await this.client.bucketExists(bucket)) return;
+    try {
+      await this.client.makeBucket(bucket, this.cfg.region);
+    } catch (err) {
+      // Another process may have created it in between.
+      if (!(await this.client.bucketExists(bucket))) throw err;
+    }
+  }
+
+  /** Buffers go up in one request below PART_SIZE, in parts above; streams always stream. */
+  async putObject(bucket: string, key: string, body: Buffer | Uint8Array | Readable, meta: Record<string, string> = {}): Promise<void> {
+    if (body instanceof Readable) {
+      await this.client.putObject(bucket, key, body, undefined, meta);
+      return;
+    }
+    const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    await this.client.putObject(bucket, key, buf, buf.length, meta);
+  }
+
+  async getObject(bucket: string, key: string): Promise<Readable> {
+    return this.client.getObject(bucket, key);
+  }
+
+  async getBuffer(bucket: string, key: string): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const c of await this.getObject(bucket, key)) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  /** Size, etag and user metadata (lower-case keys without the x-amz-meta- prefix), or null. */
+  async stat(bucket: string, key: string): Promise<{ size: number; etag: string; meta: Record<string, string> } | null> {
+    try {
+      const s = await this.client.statObject(bucket, key);
+      const meta: Record<string, string> = {};
+      for (const [k, v] of Object.entries(s.metaData ?? {})) meta[k.toLowerCase().replace(/^x-amz-meta-/, '')] = String(v);
+      return { size: s.size, etag: s.etag, meta };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async exists(bucket: string, key: string): Promise<boolean> {
+    return (await this.stat(bucket, key)) !== null;
+  }
+
+  async list(bucket: string, prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    const stream = this.client.listObjectsV2(bucket, prefix, true);
+    for await (const o of stream as AsyncIterable<{ name?: string; size: number; etag?: string }>) {
+      if (o.name) out.push({ key: o.name, size: o.size, etag: o.etag ?? '' });
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async remove(bucket: string, key: string): Promise<void> {
+    await this.client.removeObject(bucket, key);
+  }
+
+  /** Removes every object under prefix, then the bucket if prefix is ''. For test cleanup. */
+  async removeAll(bucket: string, prefix = ''): Promise<void> {
+    if (!(await this.client.bucketExists(bucket))) return;
+    const keys = (await this.list(bucket, prefix)).map((o) => o.key);
+    for (let i = 0; i < keys.length; i += 500) await this.client.removeObjects(bucket, keys.slice(i, i + 500));
+    if (prefix === '') await this.client.removeBucket(bucket);
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code === 'NotFound' || code === 'NoSuchKey' || code === 'NoSuchBucket';
+}
+
+export function sha1(buf: Uint8Array): string {
+  return createHash('sha1').update(buf).digest('hex');
+}
