@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -59,6 +59,18 @@ function hookExit(): void {
   }
 }
 
+/** The last lines of every log in DIR, for an error message (the folder may be removed next). */
+function logTails(dir: string): string {
+  if (!existsSync(dir)) return '';
+  return readdirSync(dir)
+    .filter((n) => n.endsWith('.log'))
+    .map((n) => {
+      const lines = readFileSync(join(dir, n), 'utf8').trim().split('\n').slice(-5).join('\n');
+      return lines ? `\n--- ${n}\n${lines}` : '';
+    })
+    .join('');
+}
+
 export interface ScriptService {
   url: string;
   port: number;
@@ -93,7 +105,10 @@ export async function startScriptService(script: string, kind: string, opts: Sta
     } catch (err) {
       const stderr = (err as { stderr?: string }).stderr ?? String(err);
       if (opts.port === undefined && attempt < 3 && stderr.includes('already taken')) continue;
-      throw new InfraError('START_FAILED', `${kind} did not start in ${dir} (logs there): ${stderr}`);
+      const logs = logTails(dir);
+      spawnSync('bash', [join(SCRIPTS_DIR, script), 'stop', dir], { timeout: STOP_TIMEOUT_MS, stdio: 'ignore' });
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+      throw new InfraError('START_FAILED', `${kind} did not start${ownDir ? '' : ` in ${dir}`}: ${stderr}${logs}`);
     }
   }
   progress(`${kind} up at ${url} in ${Date.now() - t0} ms (dir ${dir})`);

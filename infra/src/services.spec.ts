@@ -167,7 +167,9 @@ describe('private Redis and Swift', () => {
   it('rejects a port that is already taken, naming it', async () => {
     const a = await startRedis({ label: 'taken' });
     toStop.push(a.stop);
-    await assert.rejects(startRedis({ port: a.port }), (e: unknown) => e instanceof InfraError && e.code === 'START_FAILED' && e.message.includes(`port ${a.port}`));
+    const label = testId('taken');
+    await assert.rejects(startRedis({ port: a.port, label }), (e: unknown) => e instanceof InfraError && e.code === 'START_FAILED' && e.message.includes(`port ${a.port}`));
+    assert.deepEqual(readdirSync(tmpdir()).filter((n) => n.includes(label)), [], 'the failed start removes its temp folder');
     await a.stop();
   });
 
