@@ -20,3 +20,4 @@ export {
   CheckpointManifest,
   LoadedCheckpoint,
 } from './checkpoint/checkpoint';
+export { createTrainerFromSpec, TrainerJobSpec, TrainerFromSpecOptions } from './from-spec';

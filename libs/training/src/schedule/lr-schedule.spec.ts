@@ -21,8 +21,11 @@ describe('createLrSchedule', () => {
 
   it('multistep: gamma at each milestone epoch (ResNet: 30, 60, 80)', () => {
     const c = { stepsPerEpoch: 5, totalSteps: 450 };
-    close(lrsAt({ type: 'multistep', lr: 0.1, milestones: [30, 60, 80] }, [0, 149, 150, 299, 300, 399, 400, 449], c),
-      [0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001]);
+    const expected = [0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001];
+    const at = [0, 149, 150, 299, 300, 399, 400, 449];
+    close(lrsAt({ type: 'multistep', lr: 0.1, milestones: [30, 60, 80] }, at, c), expected);
+    // The job spec's `step` with milestones means the same.
+    close(lrsAt({ type: 'step', lr: 0.1, milestones: [30, 60, 80] }, at, c), expected);
   });
 
   it('cosine: half-cosine from the peak at the end of warmup to 0 at totalSteps', () => {
@@ -79,6 +82,7 @@ describe('createLrSchedule', () => {
 
   it('rejects invalid specs with messages that name the field', () => {
     assert.throws(() => createLrSchedule({ type: 'step', lr: 0.1 }, ctx), /stepSize/);
+    assert.throws(() => createLrSchedule({ type: 'step', lr: 0.1, stepSize: 2, milestones: [3] }, ctx), /not both/);
     assert.throws(() => createLrSchedule({ type: 'multistep', lr: 0.1, milestones: [30, 20] }, ctx), /milestones/);
     assert.throws(() => createLrSchedule({ type: 'cosine', lr: 0.1, warmupSteps: 100 }, ctx), /totalSteps/);
     assert.throws(() => createLrSchedule({ type: 'warm' as never, lr: 0.1 }, ctx), /type must be/);

@@ -15,9 +15,9 @@ export interface LrScheduleSpec {
    * otherwise 0 (as timm).
    */
   warmupStartFactor?: number;
-  /** `step`: decay every `stepSize` epochs. */
+  /** `step`: decay by gamma every `stepSize` epochs. */
   stepSize?: number;
-  /** `multistep` (or `step`): epochs at which the lr is multiplied by gamma. */
+  /** `multistep`, or `step` without stepSize: epochs at which the lr is multiplied by gamma. */
   milestones?: number[];
   /** Decay factor for step, multistep and plateau. Default 0.1. */
   gamma?: number;
@@ -106,17 +106,19 @@ export function createLrSchedule(spec: LrScheduleSpec, ctx: LrScheduleContext): 
     case 'constant':
       main = () => 1;
       break;
-    case 'step': {
-      if (spec.milestones !== undefined) invalid('type "step" takes stepSize; use type "multistep" for milestones');
-      const stepSize = spec.stepSize;
-      if (!(stepSize !== undefined && Number.isInteger(stepSize) && stepSize > 0)) invalid(`type "step" needs stepSize (epochs, integer > 0), got ${stepSize}`);
-      main = (step) => Math.pow(gamma, Math.floor(epochOf(step) / stepSize));
-      break;
-    }
+    case 'step':
     case 'multistep': {
+      // `step` with milestones is multistep (the job spec has only `step`).
       const ms = spec.milestones;
+      if (spec.type === 'step' && ms === undefined) {
+        const stepSize = spec.stepSize;
+        if (!(stepSize !== undefined && Number.isInteger(stepSize) && stepSize > 0)) invalid(`type "step" needs stepSize (epochs, integer > 0) or milestones, got ${stepSize}`);
+        main = (step) => Math.pow(gamma, Math.floor(epochOf(step) / stepSize));
+        break;
+      }
+      if (spec.stepSize !== undefined) invalid('give either stepSize or milestones, not both');
       if (!ms || ms.length === 0 || ms.some((m, i) => !Number.isInteger(m) || m <= 0 || (i > 0 && m <= ms[i - 1]))) {
-        invalid(`type "multistep" needs milestones: increasing positive integer epochs, got ${JSON.stringify(ms)}`);
+        invalid(`milestones must be increasing positive integer epochs, got ${JSON.stringify(ms)}`);
       }
       main = (step) => Math.pow(gamma, ms.filter((m) => epochOf(step) >= m).length);
       break;

@@ -1,0 +1,59 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { JobSpec } from '@tensorfleet/control';
+import { TrainingError } from './errors';
+import { createLrSchedule } from './schedule/lr-schedule';
+import { Trainer } from './trainer/trainer';
+import { TrainerComm } from './trainer/comm';
+
+/** The job-spec fields the trainer reads. */
+export type TrainerJobSpec = Pick<JobSpec, 'optimizer' | 'lrSchedule' | 'freezeBatchNorm' | 'wire' | 'batchSize' | 'epochs' | 'steps'>;
+
+export interface TrainerFromSpecOptions {
+  /** Optimizer steps per epoch on each rank (from the loader: floor(rank samples / batchSize)). */
+  stepsPerEpoch: number;
+  /** Gradient bucket size for the all-reduce. Default: the communicator's. */
+  bucketBytes?: number;
+  /** Batch size the spec's lr refers to under the linear scaling rule. Default 256 (Goyal et al. 2017). */
+  referenceBatch?: number;
+}
+
+/**
+ * Builds the Trainer a job spec describes: SGD (momentum, weight decay, nesterov), the LR
+ * schedule over `steps` (or `epochs × stepsPerEpoch`) with warmup and the linear scaling
+ * rule over the communicator's world size, freezeBatchNorm and the gradient wire format.
+ */
+export function createTrainerFromSpec(
+  spec: TrainerJobSpec,
+  model: tf.LayersModel,
+  comm: TrainerComm | null,
+  opts: TrainerFromSpecOptions,
+): Trainer {
+  if (spec.optimizer.type !== 'sgd') {
+    throw new TrainingError('INVALID_OPTIONS', `optimizer.type "${String(spec.optimizer.type)}" is not supported: only "sgd"`);
+  }
+  const totalSteps = spec.steps ?? (spec.epochs !== undefined ? spec.epochs * opts.stepsPerEpoch : undefined);
+  if (totalSteps === undefined) throw new TrainingError('INVALID_OPTIONS', 'the job spec needs epochs or steps');
+  const s = spec.lrSchedule;
+  const schedule = createLrSchedule(
+    {
+      type: s.type,
+      lr: spec.optimizer.lr,
+      warmupSteps: s.warmupSteps,
+      stepSize: s.stepSize,
+      milestones: s.milestones,
+      gamma: s.gamma,
+      patience: s.patience,
+      scaleWithWorldSize: s.scaleWithWorldSize,
+    },
+    { stepsPerEpoch: opts.stepsPerEpoch, totalSteps, worldSize: comm?.worldSize ?? 1, baseBatch: spec.batchSize, referenceBatch: opts.referenceBatch },
+  );
+  return new Trainer({
+    model,
+    optimizer: { momentum: spec.optimizer.momentum, weightDecay: spec.optimizer.weightDecay, nesterov: spec.optimizer.nesterov },
+    schedule,
+    comm,
+    freezeBatchNorm: spec.freezeBatchNorm,
+    wire: spec.wire,
+    bucketBytes: opts.bucketBytes,
+  });
+}
