@@ -1,3 +1,5 @@
+import type { Communicator } from '@tensorfleet/collective';
+
 /**
  * The part of @tensorfleet/collective's `Communicator` the trainer uses. Declared
  * structurally so a real Communicator fits as is and the trainer needs nothing else.
@@ -14,3 +16,7 @@ export interface TrainerComm {
 }
 
 export type WireFormat = 'fp32' | 'fp16' | 'bf16';
+
+// Compile-time check: a real Communicator must keep fitting TrainerComm.
+const fits = (c: Communicator): TrainerComm => c;
+void fits;

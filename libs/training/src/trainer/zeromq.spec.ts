@@ -1,0 +1,61 @@
+// The Trainer over the real ZeroMQ collective: two CollectiveNodes in this process on
+// 127.0.0.1 (real sockets, real ring all-reduce). Cross-process runs are in test/.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { CollectiveNode, Communicator } from '@tensorfleet/collective';
+import { Trainer } from './trainer';
+import { createLrSchedule } from '../schedule/lr-schedule';
+import { randomBatch, sliceBatch, tinyConvNet, weightsOf } from '../testing/fixtures';
+
+let nodes: CollectiveNode[] = [];
+let epoch = 1;
+
+before(async () => {
+  await tf.setBackend('cpu');
+  nodes = await Promise.all([0, 1].map(() => CollectiveNode.listen({ host: '127.0.0.1', ipc: false })));
+});
+
+after(async () => {
+  await Promise.all(nodes.map((n) => n.close()));
+});
+
+async function group(): Promise<Communicator[]> {
+  const e = epoch++;
+  const peers = nodes.map((n) => n.address);
+  return Promise.all(nodes.map((n, rank) => n.join({ runId: 'training-spec', epoch: e, rank, worldSize: 2, peers, timeoutMs: 10000 })));
+}
+
+const schedule = () => createLrSchedule({ type: 'cosine', lr: 0.3, warmupSteps: 1 }, { stepsPerEpoch: 4, totalSteps: 8 });
+const optimizer = { momentum: 0.9, weightDecay: 1e-3 };
+
+describe('Trainer over ZeroMQ', () => {
+  for (const wire of ['fp32', 'fp16'] as const) {
+    it(`${wire}: broadcast start, steps keep ranks bitwise identical and match the combined batch`, async () => {
+      const comms = await group();
+      // Different seeds: only broadcastInitialState makes them start alike.
+      const ranks = comms.map((comm, r) => new Trainer({ model: tinyConvNet(60 + r), optimizer, schedule: schedule(), comm, wire, freezeBatchNorm: true }));
+      const single = new Trainer({ model: tinyConvNet(60), optimizer, schedule: schedule(), freezeBatchNorm: true });
+      await Promise.all(ranks.map((t) => t.broadcastInitialState(0)));
+      assert.deepEqual(weightsOf(ranks[1].model), weightsOf(single.model));
+      for (let s = 0; s < 4; s++) {
+        const batch = randomBatch(300 + s, 8, [8, 8, 3], 5);
+        await Promise.all(ranks.map((t, r) => t.step(sliceBatch(batch, r * 4, r * 4 + 4))));
+        await single.step(batch);
+      }
+      const [w0, w1, ws] = [...ranks, single].map((t) => weightsOf(t.model));
+      assert.deepEqual(w0, w1, 'ranks bitwise identical');
+      // fp16 gradients on the wire: ~1e-3 relative per step instead of float32 rounding.
+      const rtol = wire === 'fp32' ? 1e-5 : 5e-3;
+      ws.forEach((w, i) => {
+        const scale = w.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        w.forEach((v, j) => assert.ok(Math.abs(w0[i][j] - v) <= rtol * scale, `${wire} ${i}[${j}] ${w0[i][j]} vs ${v}`));
+      });
+      const evals = await Promise.all(ranks.map((t, r) => t.evaluate([randomBatch(900 + r, 3 + r, [8, 8, 3], 5)])));
+      assert.deepEqual(evals[0], evals[1]);
+      assert.equal(evals[0].samples, 7);
+      await Promise.all(comms.map((c) => c.close()));
+      [...ranks, single].forEach((t) => t.dispose());
+    });
+  }
+});
