@@ -370,7 +370,8 @@ export class CommunicatorImpl implements Communicator {
     if (this.suspecting) clearTimeout(this.suspecting.timer);
     if (propagate) {
       const payload = Buffer.from(JSON.stringify({ code: err.code, ranks: err.ranks, message: err.message }));
-      for (let r = 0; r < this.worldSize; r++) if (r !== this.rank && !err.ranks.includes(r)) this.sendFrame(r, FrameType.Abort, null, 0, 0, 0, 0, payload);
+      // the named ranks too: a stalled one must learn it was dropped rather than judge on its own
+      for (let r = 0; r < this.worldSize; r++) if (r !== this.rank) this.sendFrame(r, FrameType.Abort, null, 0, 0, 0, 0, payload);
       this.s.onEvent?.({ kind: 'abort-sent', detail: err.code });
     }
     this.rejectAll(err);

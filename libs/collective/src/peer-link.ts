@@ -57,7 +57,6 @@ export class PeerLink {
     if (this.closed) return;
     this.closed = true;
     this.push.linger = lingerMs;
-    this.push.events.close();
     this.push.close();
   }
 }

@@ -77,7 +77,11 @@ const scenarios = {
     for (let i = 0; i < p.iters; i++) {
       t0 = performance.now();
       buf.fill(1);
-      await c.allReduce(buf);
+      try {
+        await c.allReduce(buf);
+      } catch (e: any) {
+        return { iter: i, code: e.code, ranks: e.ranks, opMs: performance.now() - t0 };
+      }
       if (buf[0] !== c.worldSize) throw new Error(`wrong sum ${buf[0]}`);
       if (i === 0) env.emit({ iter: 0 });
     }

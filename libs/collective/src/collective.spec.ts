@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { joinAll, RankProcess, Reply, runAll, spawnRanks, SpawnOptions } from './testing/harness';
+
+const RANK_MAIN = path.join(__dirname, 'testing', 'rank-main.js');
+let runCounter = 0;
+const runId = () => `spec-${process.pid}-${++runCounter}`;
+
+async function withRanks<T>(n: number, fn: (p: RankProcess[]) => Promise<T>, opts?: SpawnOptions): Promise<T> {
+  const procs = await spawnRanks(RANK_MAIN, n, opts);
+  try {
+    return await fn(procs);
+  } finally {
+    await Promise.all(procs.map((p) => p.exit()));
+  }
+}
+
+function ok(replies: Reply[]): any[] {
+  for (const r of replies) assert.ok(r.ok, `rank failed: ${r.error?.message}\n${r.error?.stack ?? ''}`);
+  return replies.map((r) => r.result);
+}
+
+/** Every case within tolerance of the float64 reference and bitwise equal on every rank. */
+function assertAllReduce(results: any[][]): void {
+  const n = results.length;
+  results[0].forEach((c0: any, k: number) => {
+    for (let r = 0; r < n; r++) {
+      const c = results[r][k];
+      assert.ok(c.worst <= 1, `n=${n} len=${c.len} ${c.op} ${c.wire} rank ${r}: error ${c.maxErr} is ${c.worst}x the tolerance`);
+      assert.equal(c.same, true, 'allReduce works in place');
+      assert.equal(c.hash, c0.hash, `n=${n} len=${c.len} ${c.op} ${c.wire}: rank ${r} differs from rank 0`);
+    }
+  });
+}
+
+const cases = (n: number) =>
+  [0, 1, 7919, 1000 * n + 1, 3 * 262144 + 5].flatMap((len) => [
+    { len, op: 'sum', wire: 'fp32' },
+    { len, op: 'mean', wire: 'fp32' },
+  ]);
+
+test('world sizes 1 to 8 over ipc: all-reduce, bucketing, broadcast, barrier, all-gather, send/recv', async () => {
+  for (let n = 1; n <= 8; n++) {
+    await withRanks(n, async (procs) => {
+      await joinAll(procs, runId(), 1);
+      assertAllReduce(ok(await runAll(procs, 'allreduce', () => ({ seed: n * 100, cases: cases(n) }))));
+      const many = ok(await runAll(procs, 'many', () => ({ lengths: [1, 10, 0, 1000, 70000, 3, 5, 20000], bucketBytes: 64 * 1024, seed: 3 })));
+      for (const res of many) {
+        res.forEach((t: any, k: number) => {
+          assert.ok(t.inPlace && t.worst <= 1, `many: tensor ${k} off by ${t.maxErr}`);
+          assert.equal(t.hash, many[0][k].hash);
+        });
+      }
+      const root = n - 1;
+      const col = ok(await runAll(procs, 'collectives', () => ({ bigBytes: 3 * 1024 * 1024 + 12, root })));
+      col.forEach((c, r) => {
+        assert.deepEqual(c.gotSmall, [1, 2, 3, root]);
+        assert.equal(c.bigLen, 3 * 1024 * 1024 + 12);
+        assert.equal(c.bigHash, col[0].bigHash);
+        assert.equal(c.emptyLen, 0);
+        assert.deepEqual(c.gathered, procs.map((_, k) => ({ rank: k, loss: k * 0.5 })));
+        const left = (r - 1 + n) % n;
+        assert.deepEqual(c.ring, n === 1 ? [] : [left, 7, left, 8, left, 9]);
+      });
+    });
+  }
+});
+
+test('tcp between "hosts" (FLEET_HOST_ID) and a mixed ipc/tcp world, fp16 and bf16 on the wire', async () => {
+  for (const [n, host] of [
+    [3, (r: number) => `host-${r}`],
+    [4, (r: number) => `host-${r % 2}`],
+  ] as const) {
+    await withRanks(
+      n,
+      async (procs) => {
+        const transports = procs.map((p) => p.address.tcp.startsWith('tcp://127.0.0.1:'));
+        assert.ok(transports.every(Boolean));
+        await joinAll(procs, runId(), 3);
+        const cs = [...cases(n), ...[1, 7919, 1000003].flatMap((len) => ['fp16', 'bf16'].map((wire) => ({ len, op: 'sum', wire })))];
+        assertAllReduce(ok(await runAll(procs, 'allreduce', () => ({ seed: 7, cases: cs }))));
+      },
+      { env: (r) => ({ FLEET_HOST_ID: host(r) }) },
+    );
+  }
+});
+
+test('100 M elements, world size 2', async () => {
+  await withRanks(2, async (procs) => {
+    await joinAll(procs, runId(), 1, 60_000);
+    assertAllReduce(ok(await runAll(procs, 'allreduce', () => ({ seed: 11, cases: [{ len: 100_000_000, op: 'sum', wire: 'fp32' }] }))));
+  });
+});
+
+test('a rank killed during an all-reduce: typed PEER_LOST on every survivor within the deadline, then a new epoch works and stale frames are dropped', async () => {
+  await withRanks(4, async (procs) => {
+    const run = runId();
+    const timeoutMs = 5000;
+    await joinAll(procs, run, 1, timeoutMs);
+    const loops = procs.map((p) => p.request({ cmd: 'run', scenario: 'loop', params: { len: 4_000_000, iters: 100000 } }));
+    loops[2].catch(() => undefined); // it is killed
+    while (!procs.every((p) => p.events.length > 0)) await new Promise((r) => setTimeout(r, 10));
+    await procs[2].kill('SIGKILL');
+    const survivors = [procs[0], procs[1], procs[3]];
+    const res = await Promise.all([loops[0], loops[1], loops[3]]);
+    for (const r of res) {
+      assert.ok(r.ok);
+      assert.equal(r.result.code, 'PEER_LOST', JSON.stringify(r.result));
+      assert.deepEqual(r.result.ranks, [2]);
+      assert.ok(r.result.opMs < timeoutMs, `failed after ${r.result.opMs} ms`);
+    }
+    ok(await Promise.all(survivors.map((p) => p.request({ cmd: 'close' }))));
+    await joinAll(survivors, run, 2, timeoutMs);
+    // frames of epoch 1, shaped like the next all-reduce, sent to each survivor before it runs
+    ok(
+      await Promise.all(
+        survivors.map((p, r) => p.request({ cmd: 'run', scenario: 'injectStale', params: { to: survivors[(r + 1) % 3].address.ipc, runId: run, epoch: 1, fromRank: r, seqs: [1, 2], len: 4, pieces: 1 } })),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    assertAllReduce(ok(await runAll(survivors, 'allreduce', () => ({ seed: 5, cases: [{ len: 4, op: 'sum', wire: 'fp32' }, { len: 30001, op: 'mean', wire: 'fp32' }] }))));
+    const stats = ok(await runAll(survivors, 'stats'));
+    for (const s of stats) assert.ok(s.staleDropped >= 16, `stale frames dropped: ${s.staleDropped}`);
+  });
+});
+
+test('a stalled rank is named by a TIMEOUT on every rank, within the deadline', async () => {
+  await withRanks(3, async (procs) => {
+    const timeoutMs = 1500;
+    await joinAll(procs, runId(), 1, timeoutMs);
+    const t0 = Date.now();
+    const res = ok(await runAll(procs, 'busy', (r) => ({ ms: r === 1 ? 3000 : 0 })));
+    for (const [r, x] of res.entries()) {
+      assert.deepEqual(x, { code: 'TIMEOUT', ranks: [1] }, `rank ${r}`);
+    }
+    assert.ok(Date.now() - t0 < 3000 + timeoutMs + 1000);
+  });
+});
+
+test('ranks calling with different lengths get MISMATCH, not a wrong sum', async () => {
+  await withRanks(2, async (procs) => {
+    await joinAll(procs, runId(), 1, 5000);
+    const res = await runAll(procs, 'lengths', (r) => ({ len: r === 0 ? 100 : 101 }));
+    for (const r of res) {
+      assert.equal(r.ok, false);
+      assert.equal(r.error?.code, 'MISMATCH', r.error?.message);
+    }
+  });
+});

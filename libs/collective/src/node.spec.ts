@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CollectiveError, CollectiveNode } from './index';
+
+test('world size 1 in process; epochs must grow; close is idempotent and later calls fail CLOSED', async () => {
+  const node = await CollectiveNode.listen({ host: '127.0.0.1' });
+  try {
+    assert.match(node.address.tcp, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(node.address.ipc ?? '', /^ipc:\/\//);
+    const base = { runId: 'r', rank: 0, worldSize: 1, peers: [node.address] };
+    const comm = await node.join({ ...base, epoch: 2 });
+    const buf = new Float32Array([1, 2, 3]);
+    assert.equal(await comm.allReduce(buf, { op: 'mean' }), buf);
+    assert.deepEqual(Array.from(buf), [1, 2, 3]);
+    assert.deepEqual(await comm.allGather({ a: 1 }), [{ a: 1 }]);
+    assert.deepEqual(Array.from(await comm.broadcast(new Uint8Array([4]), 0)), [4]);
+    await comm.barrier();
+    await assert.rejects(node.join({ ...base, epoch: 2 }), (e: CollectiveError) => e.code === 'EPOCH_MISMATCH');
+    await assert.rejects(node.join({ ...base, epoch: 1 }), (e: CollectiveError) => e.code === 'EPOCH_MISMATCH');
+    await assert.rejects(node.join({ ...base, rank: 1 }  as never), RangeError);
+    await comm.close();
+    await comm.close();
+    await assert.rejects(comm.allReduce(buf), (e: CollectiveError) => e.code === 'CLOSED');
+    const next = await node.join({ ...base, epoch: 3 });
+    assert.equal(next.epoch, 3);
+  } finally {
+    await node.close();
+    await node.close();
+  }
+});
+
+test('join times out naming the rank that never came', async () => {
+  const a = await CollectiveNode.listen({ host: '127.0.0.1' });
+  const b = await CollectiveNode.listen({ host: '127.0.0.1' });
+  try {
+    const t0 = Date.now();
+    await assert.rejects(
+      a.join({ runId: 'x', epoch: 1, rank: 0, worldSize: 2, peers: [a.address, b.address], timeoutMs: 500 }),
+      (e: CollectiveError) => e.code === 'TIMEOUT' && e.ranks.join() === '1',
+    );
+    assert.ok(Date.now() - t0 < 1500);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
