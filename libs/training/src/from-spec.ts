@@ -11,6 +11,8 @@ export type TrainerJobSpec = Pick<JobSpec, 'optimizer' | 'lrSchedule' | 'freezeB
 export interface TrainerFromSpecOptions {
   /** Optimizer steps per epoch on each rank (from the loader: floor(rank samples / batchSize)). */
   stepsPerEpoch: number;
+  /** Steps of the whole run. Default: spec.steps, else spec.epochs × stepsPerEpoch. */
+  totalSteps?: number;
   /** Gradient bucket size for the all-reduce. Default: the communicator's. */
   bucketBytes?: number;
   /** Batch size the spec's lr refers to under the linear scaling rule. Default 256 (Goyal et al. 2017). */
@@ -31,7 +33,7 @@ export function createTrainerFromSpec(
   if (spec.optimizer.type !== 'sgd') {
     throw new TrainingError('INVALID_OPTIONS', `optimizer.type "${String(spec.optimizer.type)}" is not supported: only "sgd"`);
   }
-  const totalSteps = spec.steps ?? (spec.epochs !== undefined ? spec.epochs * opts.stepsPerEpoch : undefined);
+  const totalSteps = opts.totalSteps ?? spec.steps ?? (spec.epochs !== undefined ? spec.epochs * opts.stepsPerEpoch : undefined);
   if (totalSteps === undefined) throw new TrainingError('INVALID_OPTIONS', 'the job spec needs epochs or steps');
   const s = spec.lrSchedule;
   const schedule = createLrSchedule(

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { ObjectStore } from '@tensorfleet/data';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- specs start their own S3 via infra (docs/contracts.md)
 import { testId, testServices } from '@tensorfleet/infra';
 import { CheckpointState, latestCheckpoint, listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from './checkpoint';
 import { TrainingError } from '../errors';
@@ -112,7 +111,8 @@ describe('checkpoints in S3', () => {
     assert.ok(latest);
     const ck = await loadCheckpoint(store, bucket, latest.key);
     const resumed = make();
-    resumed.restore({ weights: ck.weights, optimizer: ck.optimizer, state: ck.state.trainer as ReturnType<Trainer['state']> });
+    resumed.restore({ weights: ck.weights });
+    resumed.loadState(ck.optimizer, ck.state.trainer);
     assert.equal(resumed.stepsDone, 3);
     assert.equal(resumed.lr, 0.05);
     for (let s = 3; s < 5; s++) {

@@ -232,6 +232,21 @@ export class Trainer {
     }
   }
 
+  /**
+   * Resume from a checkpoint: velocity buffers (`optimizerBytes()`) and the JSON
+   * `state()` (step count, schedule state). Model weights are restored separately.
+   */
+  loadState(optimizer: Uint8Array, state: unknown): void {
+    const s = state as Partial<TrainerState> | null;
+    if (!s || typeof s !== 'object' || !Number.isInteger(s.step) || !s.schedule || typeof s.schedule !== 'object') {
+      throw new TrainingError('STATE_MISMATCH', 'trainer state must be what Trainer.state() returned ({ step, schedule, optimizer }); check state.json\'s "trainer" field');
+    }
+    if (s.optimizer && s.optimizer.slots !== this.sgd.slots.length) {
+      throw new TrainingError('STATE_MISMATCH', `checkpoint has ${s.optimizer.slots} velocity buffers, this optimizer ${this.sgd.slots.length}: was momentum changed between runs?`);
+    }
+    this.restore({ optimizer, state: s as TrainerState });
+  }
+
   dispose(): void {
     this.sgd.dispose();
   }
