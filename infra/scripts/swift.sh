@@ -130,20 +130,8 @@ CONF
 }
 
 build_rings() {
-  local s pids=()
-  for s in account container object; do
-    (
-      b="$DIR/$s.builder"
-      rm -f "$b" "$DIR/$s.ring.gz"
-      swift-ring-builder "$b" create 6 1 1 >/dev/null
-      swift-ring-builder "$b" add --region 1 --zone 1 --ip 127.0.0.1 \
-        --port "$(cat "$DIR/$s.port")" --device d1 --weight 100 >/dev/null
-      # exit 1 only warns (e.g. about balance); 2 is an error
-      swift-ring-builder "$b" rebalance >/dev/null || [ $? -eq 1 ]
-    ) >>"$DIR/rings.log" 2>&1 &
-    pids+=($!)
-  done
-  for s in "${pids[@]}"; do wait "$s" || die "swift-ring-builder failed, see $DIR/rings.log"; done
+  "$PY" "$HERE/swift-rings.py" "$DIR" "$(cat "$DIR/account.port")" "$(cat "$DIR/container.port")" \
+    "$(cat "$DIR/object.port")" >>"$DIR/rings.log" 2>&1 || die "building the rings failed, see $DIR/rings.log"
 }
 
 start() {
