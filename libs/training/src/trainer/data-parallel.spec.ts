@@ -49,22 +49,33 @@ describe('data-parallel Trainer', () => {
     [...ranks, single].forEach((t) => t.dispose());
   });
 
-  it('ranks stay bitwise identical with BN in training mode (local batch statistics)', async () => {
+  it('BN in training mode: moving stats averaged across ranks, every weight bitwise identical', async () => {
     const comms = createInProcessGroup(3);
     const ranks = comms.map((comm) => new Trainer({ model: tinyConvNet(9), optimizer, schedule: schedule(), comm }));
-    for (let s = 0; s < 3; s++) {
-      await Promise.all(ranks.map((t, r) => t.step(randomBatch(10 * s + r, 4, [8, 8, 3], 5))));
-    }
+    const batches = [0, 1, 2].map((r) => randomBatch(10 + r, 4, [8, 8, 3], 5));
+    // Reference for the statistics: each rank's batch alone from the same start.
+    const solo = batches.map(() => new Trainer({ model: tinyConvNet(9), optimizer, schedule: schedule() }));
+    await Promise.all(ranks.map((t, r) => t.step(batches[r])));
+    for (const [r, t] of solo.entries()) await t.step(batches[r]);
     const w = ranks.map((t) => weightsOf(t.model));
-    const trainable = ranks[0].model.weights.map((v) => v.trainable);
-    // Trainable weights are identical; BN moving stats follow each rank's own batches (as in PyTorch DDP).
-    w[0].forEach((v, i) => {
-      if (trainable[i]) {
-        assert.deepEqual(w[1][i], v);
-        assert.deepEqual(w[2][i], v);
-      }
-    });
-    ranks.forEach((t) => t.dispose());
+    assert.deepEqual(w[1], w[0]);
+    assert.deepEqual(w[2], w[0]);
+    const stats = ranks[0].model.weights.map((v, i) => [v.name, i] as const).filter(([n]) => /moving_/.test(n)).map(([, i]) => i);
+    assert.equal(stats.length, 2);
+    for (const i of stats) {
+      const per = solo.map((t) => weightsOf(t.model)[i]);
+      w[0][i].forEach((v, c) => {
+        const mean = (per[0][c] + per[1][c] + per[2][c]) / 3;
+        assert.ok(Math.abs(v - mean) <= 1e-6 * Math.max(1, Math.abs(mean)), `${ranks[0].model.weights[i].name}[${c}] ${v} vs ${mean}`);
+      });
+      assert.notDeepEqual(per[0], per[1], 'ranks saw different batch statistics');
+    }
+    // With syncing off the stats stay per rank.
+    const comms2 = createInProcessGroup(2);
+    const unsynced = comms2.map((comm) => new Trainer({ model: tinyConvNet(9), optimizer, schedule: schedule(), comm, syncBatchNormStats: 'none' }));
+    await Promise.all(unsynced.map((t, r) => t.step(batches[r])));
+    assert.notDeepEqual(weightsOf(unsynced[0].model)[stats[0]], weightsOf(unsynced[1].model)[stats[0]]);
+    [...ranks, ...solo, ...unsynced].forEach((t) => t.dispose());
   });
 
   it('broadcastInitialState copies weights, BN stats, velocity, step and schedule from the root', async () => {

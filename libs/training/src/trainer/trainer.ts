@@ -23,6 +23,14 @@ export interface TrainerOptions {
   wire?: WireFormat;
   /** How to read the model output. Default: detected (softmax last layer → probabilities). */
   output?: OutputKind;
+  /**
+   * With BN in training mode each rank's moving statistics follow its own batches;
+   * 'mean' averages them across ranks after every step (in fp32, in the gradient
+   * all-reduce when the wire is fp32), which equals updating them with the ranks' mean
+   * batch statistics and keeps every weight, trainable or not, bitwise identical across
+   * ranks. 'none' leaves them per rank. Default 'mean'.
+   */
+  syncBatchNormStats?: 'mean' | 'none';
 }
 
 export interface TrainBatch {
@@ -73,6 +81,8 @@ export class Trainer {
   private readonly bucketBytes: number | undefined;
   private readonly outputKind: OutputKind;
   private readonly vars: tf.Variable[];
+  /** BN moving mean/variance variables synchronised after each step (empty when not needed). */
+  private readonly bnStats: tf.Variable[];
   private readonly gradBufs: Float32Array[];
   private readonly inputShape: number[];
   private readonly numClasses: number;
@@ -98,6 +108,12 @@ export class Trainer {
     this.vars = opts.model.trainableWeights.map((w) => w.read() as tf.Variable);
     if (this.vars.length === 0) throw new TrainingError('INVALID_OPTIONS', 'the model has no trainable weights');
     this.gradBufs = this.vars.map((v) => new Float32Array(v.size));
+    const sync = opts.syncBatchNormStats ?? 'mean';
+    if (sync !== 'mean' && sync !== 'none') throw new TrainingError('INVALID_OPTIONS', `syncBatchNormStats must be 'mean' or 'none', got ${String(sync)}`);
+    this.bnStats =
+      sync === 'mean' && this.training
+        ? opts.model.nonTrainableWeights.filter((w) => /moving_(mean|variance)(_\d+)?$/.test(w.originalName)).map((w) => w.read() as tf.Variable)
+        : [];
     this.sgd = new Sgd(this.vars, opts.optimizer);
     const inShape = opts.model.inputs[0].shape;
     const outShape = opts.model.outputs[0].shape;
@@ -145,7 +161,17 @@ export class Trainer {
 
       let reduced = this.gradBufs;
       if (this.comm && this.comm.worldSize > 1) {
-        reduced = await this.comm.allReduceMany(this.gradBufs, { op: 'mean', wire: this.wire, bucketBytes: this.bucketBytes });
+        const stats = this.bnStats.map((v) => new Float32Array(v.dataSync() as Float32Array));
+        const opts = { op: 'mean' as const, wire: this.wire, bucketBytes: this.bucketBytes };
+        if (stats.length > 0 && this.wire === 'fp32') {
+          const all = await this.comm.allReduceMany([...this.gradBufs, ...stats], opts);
+          reduced = all.slice(0, this.gradBufs.length);
+          this.assignStats(all.slice(this.gradBufs.length));
+        } else {
+          reduced = await this.comm.allReduceMany(this.gradBufs, opts);
+          // Moving variances are not worth rounding to 16 bits.
+          if (stats.length > 0) this.assignStats(await this.comm.allReduceMany(stats, { ...opts, wire: 'fp32' }));
+        }
       }
       tf.tidy(() => this.sgd.apply(this.vars.map((v, i) => tf.tensor(reduced[i], v.shape, 'float32')), lr));
       this.steps += 1;
@@ -249,6 +275,11 @@ export class Trainer {
 
   dispose(): void {
     this.sgd.dispose();
+  }
+
+  private assignStats(values: Float32Array[]): void {
+    // Copies: the cpu backend would keep a reference to the array otherwise.
+    this.bnStats.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(values[i].slice(), v.shape, 'float32'))));
   }
 
   private packState(): Uint8Array {

@@ -58,4 +58,17 @@ describe('Trainer over ZeroMQ', () => {
       [...ranks, single].forEach((t) => t.dispose());
     });
   }
+
+  it('BN in training mode with fp16 gradients: every weight, moving stats included, identical on both ranks', async () => {
+    const comms = await group();
+    const ranks = comms.map((comm, r) => new Trainer({ model: tinyConvNet(70 + r), optimizer, schedule: schedule(), comm, wire: 'fp16' }));
+    await Promise.all(ranks.map((t) => t.broadcastInitialState(1)));
+    for (let s = 0; s < 3; s++) await Promise.all(ranks.map((t, r) => t.step(randomBatch(500 + 2 * s + r, 4, [8, 8, 3], 5))));
+    const [w0, w1] = ranks.map((t) => weightsOf(t.model));
+    assert.deepEqual(w0, w1);
+    const mm = ranks[0].model.weights.findIndex((w) => /moving_mean/.test(w.name));
+    assert.ok(w0[mm].some((v) => v !== 0), 'moving mean trained');
+    await Promise.all(comms.map((c) => c.close()));
+    ranks.forEach((t) => t.dispose());
+  });
 });
