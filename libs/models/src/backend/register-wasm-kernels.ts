@@ -1,6 +1,8 @@
 import { tf } from './tf';
 import { WasmOps } from './wasm-ops';
 import { conv2dBackpropFilterNhwc, conv2dBackpropInputNhwc, conv2dInfo } from './conv-grad-kernels';
+import { batchNormKernel, leadingReduceKernel, sharingIdentityKernel } from './reduce-kernels';
+import { BROADCAST_CHANNELS, broadcastChannelsKernel, fusedBatchNormGrad, meanGrad } from './batch-norm-grad';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 type Attrs = {
@@ -28,7 +30,23 @@ export function registerWasmKernels(): void {
     if (a.dataFormat === 'NCHW' && stockInput) return stockInput(args);
     return withOps(args.backend, (ops) => conv2dBackpropInputNhwc(ops, dy, filter, conv2dInfo(a.inputShape, filter.shape, a)));
   });
+  const stock = (name: string) => tf.getKernel(name, 'wasm')?.kernelFunc;
+  override(tf.Sum, leadingReduceKernel(false, stock(tf.Sum)));
+  override(tf.Mean, leadingReduceKernel(true, stock(tf.Mean)));
+  override(tf.Identity, sharingIdentityKernel(stock(tf.Identity)));
+  override(tf.Cast, sharingIdentityKernel(stock(tf.Cast)));
+  override(tf.FusedBatchNorm, batchNormKernel(stock(tf.FusedBatchNorm)));
+  override(BROADCAST_CHANNELS, broadcastChannelsKernel);
+  // Gradients are global; on other backends these delegate to the stock ones.
+  tf.registerGradient(fusedBatchNormGrad(mustGradient(tf.FusedBatchNorm)));
+  tf.registerGradient(meanGrad(mustGradient(tf.Mean)));
   registered = true;
+}
+
+function mustGradient(kernelName: string): tf.GradConfig {
+  const g = tf.getGradient(kernelName);
+  if (!g) throw new Error(`tfjs has no gradient for ${kernelName}; expected @tensorflow/tfjs 4.x`);
+  return g;
 }
 
 function withOps(backend: unknown, body: (ops: WasmOps) => tf.TensorInfo): tf.TensorInfo {
@@ -41,6 +59,8 @@ function withOps(backend: unknown, body: (ops: WasmOps) => tf.TensorInfo): tf.Te
 }
 
 function override(kernelName: string, kernelFunc: KernelFunc): void {
-  if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
-  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+  const stock = tf.getKernel(kernelName, 'wasm');
+  if (stock) tf.unregisterKernel(kernelName, 'wasm');
+  // The stock setupFunc binds the wasm exports our fallbacks still call.
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc, setupFunc: stock?.setupFunc });
 }

@@ -1,0 +1,74 @@
+import { tf } from './tf';
+import { WasmBackend, leadingAxes, withHeap } from './heap';
+
+/** Kernel: attrs.shape filled with v (length C) repeated over the leading axes, times attrs.scale. */
+export const BROADCAST_CHANNELS = 'FleetBroadcastChannels';
+
+export const broadcastChannelsKernel: tf.KernelConfig['kernelFunc'] = ({ inputs, backend, attrs }) => {
+  const { v } = inputs as Record<string, tf.TensorInfo>;
+  const { shape, scale } = attrs as unknown as { shape: number[]; scale: number };
+  const b = backend as WasmBackend;
+  const out = b.makeOutput(shape, 'float32');
+  withHeap(b, [v, out], ([vv, ov]) => {
+    const c = vv.length;
+    const row = new Float32Array(c);
+    for (let j = 0; j < c; j++) row[j] = vv[j] * scale;
+    for (let base = 0; base < ov.length; base += c) ov.set(row, base);
+  });
+  return out;
+};
+
+/**
+ * FusedBatchNorm gradient without Tile: on wasm, per-channel sums as matrix products and one
+ * broadcast multiply for dx; other backends keep the stock gradient (the reference).
+ */
+export function fusedBatchNormGrad(stock: tf.GradConfig): tf.GradConfig {
+  return {
+    ...stock,
+    gradFunc: (dy, saved, attrs) => {
+      const [x, mean, variance, scale] = saved as tf.Tensor[];
+      const c = x.shape[x.shape.length - 1];
+      const perChannel = (t: tf.Tensor | undefined) => !t || (t.size === c && t.shape[t.rank - 1] === c);
+      if (tf.getBackend() !== 'wasm' || !perChannel(mean) || !perChannel(variance) || !perChannel(scale)) {
+        return stock.gradFunc(dy, saved, attrs);
+      }
+      const d = dy as tf.Tensor;
+      const eps = (attrs as { varianceEpsilon: number }).varianceEpsilon;
+      const m = tf.reshape(mean, [c]);
+      const rstd = tf.rsqrt(tf.add(tf.reshape(variance, [c]), eps));
+      const gamma = scale ? tf.reshape(scale, [c]) : tf.onesLike(rstd);
+      const lead = x.shape.slice(0, -1).map((_, i) => i);
+      const sumDy = tf.sum(d, lead);
+      const sumDyXmu = tf.sum(tf.mul(d, tf.sub(x, m)), lead);
+      const gRstd = tf.mul(gamma, rstd);
+      return {
+        x: () => tf.mul(d, gRstd),
+        mean: () => tf.reshape(tf.neg(tf.mul(gRstd, sumDy)), mean.shape),
+        variance: () => tf.reshape(tf.mul(tf.mul(gRstd, tf.mul(tf.square(rstd), -0.5)), sumDyXmu), variance.shape),
+        scale: () => tf.reshape(tf.mul(rstd, sumDyXmu), scale ? scale.shape : [c]),
+        offset: () => tf.reshape(sumDy, scale ? scale.shape : [c]),
+      };
+    },
+  };
+}
+
+/** Mean gradient over leading axes as one broadcast write (stock: ones(x.shape) · dy / n). */
+export function meanGrad(stock: tf.GradConfig): tf.GradConfig {
+  return {
+    ...stock,
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved as tf.Tensor[];
+      const axes = tf.util.parseAxisParam((attrs as { axis: number | number[] }).axis, x.shape);
+      const k = leadingAxes(axes, x.rank);
+      if (tf.getBackend() !== 'wasm' || k === 0 || x.dtype !== 'float32') return stock.gradFunc(dy, saved, attrs);
+      const rows = x.shape.slice(0, k).reduce((a, b) => a * b, 1);
+      return {
+        x: () =>
+          tf.engine().runKernel(BROADCAST_CHANNELS, { v: dy as tf.Tensor }, {
+            shape: x.shape,
+            scale: 1 / rows,
+          } as never) as tf.Tensor,
+      };
+    },
+  };
+}

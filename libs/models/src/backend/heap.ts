@@ -1,0 +1,23 @@
+import { tf } from './tf';
+
+/** The parts of tfjs-backend-wasm's BackendWasm the JavaScript kernels use. */
+export interface WasmBackend extends tf.KernelBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+  incRef(dataId: object): void;
+}
+
+/**
+ * Runs body on Float32Array views of the wasm heap. Views are taken after every output is
+ * allocated because an allocation may grow (and detach) the heap.
+ */
+export function withHeap<T>(backend: WasmBackend, tensors: tf.TensorInfo[], body: (views: Float32Array[]) => T): T {
+  return body(tensors.map((t) => backend.typedArrayFromHeap(t)));
+}
+
+/** Number of leading axes reduced when `axes` is exactly [0, 1, …, k-1]; 0 otherwise. */
+export function leadingAxes(axes: number[], rank: number): number {
+  const sorted = [...axes].sort((a, b) => a - b);
+  for (let i = 0; i < sorted.length; i++) if (sorted[i] !== i) return 0;
+  return sorted.length < rank ? sorted.length : 0;
+}
