@@ -60,10 +60,14 @@ describe('data-parallel Trainer', () => {
     const w = ranks.map((t) => weightsOf(t.model));
     assert.deepEqual(w[1], w[0]);
     assert.deepEqual(w[2], w[0]);
+    const tensors = tf.memory().numTensors;
+    await Promise.all(ranks.map((t, r) => t.step(batches[(r + 1) % 3])));
+    assert.equal(tf.memory().numTensors, tensors, 'the data-parallel step (with BN sync) leaks no tensors');
     const stats = ranks[0].model.weights.map((v, i) => [v.name, i] as const).filter(([n]) => /moving_/.test(n)).map(([, i]) => i);
     assert.equal(stats.length, 2);
     for (const i of stats) {
       const per = solo.map((t) => weightsOf(t.model)[i]);
+      // (w holds the state after the first step, where the reference applies.)
       w[0][i].forEach((v, c) => {
         const mean = (per[0][c] + per[1][c] + per[2][c]) / 3;
         assert.ok(Math.abs(v - mean) <= 1e-6 * Math.max(1, Math.abs(mean)), `${ranks[0].model.weights[i].name}[${c}] ${v} vs ${mean}`);
