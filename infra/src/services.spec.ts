@@ -127,6 +127,8 @@ describe('private Redis and Swift', () => {
     const stat = await s3.statObject(bucket, 'big/blob.bin');
     assert.equal(stat.size, big.length);
     assert.equal(sha(await readAll(await s3.getObject(bucket, 'big/blob.bin'))), sha(big));
+    // the parts live in Swift's `<bucket>+segments` container, which S3 listings hide
+    assert.deepEqual((await s3.listBuckets()).map((b) => b.name).filter((n) => n.startsWith(bucket)), [bucket]);
 
     const names: string[] = [];
     for await (const o of s3.listObjectsV2(bucket, '', true)) names.push((o as { name: string }).name);
