@@ -74,4 +74,5 @@ stop_pid() {
 
 usage_dir() {
   [ $# -ge 2 ] || die "usage: $(basename "$0") start|stop|status DIR [PORT]"
+  case "$1" in start | stop | status) ;; *) die "unknown command '$1': use start|stop|status" ;; esac
 }
