@@ -1,6 +1,6 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '@tensorfleet/models';
 import { parseJobSpec, type JobSpec } from '@tensorfleet/control';
 import { createTrainerFromSpec } from './from-spec';
 import { createInProcessGroup } from './testing/in-process-comm';

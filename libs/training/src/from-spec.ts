@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import type { tf } from '@tensorfleet/models';
 import type { JobSpec } from '@tensorfleet/control';
 import { TrainingError } from './errors';
 import { createLrSchedule } from './schedule/lr-schedule';

@@ -4,7 +4,6 @@ export { createLrSchedule, LrSchedule, LrScheduleContext, LrScheduleSpec, LrSche
 export { Trainer, TrainerOptions, TrainBatch, StepResult, EvalResult, TrainerState } from './trainer/trainer';
 export { TrainerComm, WireFormat } from './trainer/comm';
 export { OutputKind } from './trainer/metrics';
-export { encodeTensors, decodeTensors, NamedArray } from './checkpoint/tensor-bytes';
 export {
   saveCheckpoint,
   loadCheckpoint,

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '@tensorfleet/models';
 import { ObjectStore } from '@tensorfleet/data';
 import { testId, testServices } from '@tensorfleet/infra';
 import { CheckpointState, latestCheckpoint, listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from './checkpoint';

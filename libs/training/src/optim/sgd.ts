@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '@tensorfleet/models';
 import { TrainingError } from '../errors';
 
 /** SGD with momentum, PyTorch `torch.optim.SGD` semantics (dampening 0). */

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '@tensorfleet/models';
 import { TrainBatch } from '../trainer/trainer';
 
 /** Deterministic uniform [0, 1) generator (mulberry32), for test data only. */
@@ -27,15 +27,15 @@ export function sliceBatch(b: TrainBatch, from: number, to: number): TrainBatch 
   return { images: b.images.slice(from * per, to * per), labels: b.labels.slice(from, to), size: to - from };
 }
 
-/** Conv → BN → ReLU → global pool → dense; every initializer seeded so two builds are identical. */
+/** Conv → BN → ReLU → global pool → dense; named layers and seeded initializers, so two builds are identical. */
 export function tinyConvNet(seed: number, numClasses = 5, inputShape: [number, number, number] = [8, 8, 3]): tf.LayersModel {
   return tf.sequential({
     layers: [
-      tf.layers.conv2d({ inputShape, filters: 4, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed }) }),
-      tf.layers.batchNormalization({ momentum: 0.9 }),
-      tf.layers.activation({ activation: 'relu' }),
-      tf.layers.globalAveragePooling2d({}),
-      tf.layers.dense({ units: numClasses, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }), biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed + 2 }) }),
+      tf.layers.conv2d({ name: 'conv', inputShape, filters: 4, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed }) }),
+      tf.layers.batchNormalization({ name: 'bn', momentum: 0.9 }),
+      tf.layers.activation({ name: 'relu', activation: 'relu' }),
+      tf.layers.globalAveragePooling2d({ name: 'pool' }),
+      tf.layers.dense({ name: 'fc', units: numClasses, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }), biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed + 2 }) }),
     ],
   });
 }

@@ -3,10 +3,9 @@
 // because the real ZeroMQ path is run by the cross-process e2e tests in test/.
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import { tf, tensorsFromBytes } from '@tensorfleet/models';
 import { Trainer } from './trainer';
 import { createLrSchedule } from '../schedule/lr-schedule';
-import { decodeTensors } from '../checkpoint/tensor-bytes';
 import { createInProcessGroup } from '../testing/in-process-comm';
 import { randomBatch, sliceBatch, tinyConvNet, weightsOf } from '../testing/fixtures';
 
@@ -86,7 +85,7 @@ describe('data-parallel Trainer', () => {
     const comms = createInProcessGroup(3);
     const plateau = () => createLrSchedule({ type: 'plateau', lr: 0.1, patience: 0, gamma: 0.5 }, { stepsPerEpoch: 5, totalSteps: 50 });
     const ranks = comms.map((comm, r) => new Trainer({ model: tinyConvNet(100 + r), optimizer, schedule: plateau(), comm }));
-    const velocity = (t: Trainer) => decodeTensors(t.optimizerBytes()).tensors.map((x) => x.values);
+    const velocity = (t: Trainer) => Object.values(tensorsFromBytes(t.optimizerBytes())).map((x) => x.data);
     // Give rank 1 (the root) BN stats, velocity and a reduced lr the others lack.
     const solo = new Trainer({ model: ranks[1].model, optimizer, schedule: ranks[1].schedule });
     await solo.step(randomBatch(5, 4, [8, 8, 3], 5));

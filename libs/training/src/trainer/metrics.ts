@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '@tensorfleet/models';
 
 /** How the model's output is to be read: raw logits, or probabilities from a final softmax. */
 export type OutputKind = 'logits' | 'probabilities';

@@ -1,6 +1,6 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '@tensorfleet/models';
 import { Trainer } from './trainer';
 import { createLrSchedule } from '../schedule/lr-schedule';
 import { randomBatch, tinyConvNet, weightsOf } from '../testing/fixtures';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf, tensorsFromBytes, tensorsToBytes, weightsFromBytes, weightsToBytes } from '@tensorfleet/models';
 import { TrainingError } from '../errors';
 import { Sgd, SgdOptions } from '../optim/sgd';
 import { LrSchedule, LrScheduleState } from '../schedule/lr-schedule';
@@ -81,6 +81,8 @@ export class Trainer {
   private readonly bucketBytes: number | undefined;
   private readonly outputKind: OutputKind;
   private readonly vars: tf.Variable[];
+  /** Stable names of the trainable weights (layer/weight), which key the velocity buffers. */
+  private readonly varNames: string[];
   /** BN moving mean/variance variables synchronised after each step (empty when not needed). */
   private readonly bnStats: tf.Variable[];
   private readonly gradBufs: Float32Array[];
@@ -106,6 +108,7 @@ export class Trainer {
     this.bucketBytes = opts.bucketBytes;
     this.outputKind = opts.output ?? detectOutputKind(opts.model);
     this.vars = opts.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    this.varNames = opts.model.trainableWeights.map((w) => w.originalName);
     if (this.vars.length === 0) throw new TrainingError('INVALID_OPTIONS', 'the model has no trainable weights');
     this.gradBufs = this.vars.map((v) => new Float32Array(v.size));
     const sync = opts.syncBatchNormStats ?? 'mean';
@@ -233,24 +236,28 @@ export class Trainer {
     };
   }
 
-  /** Every model weight, trainable and not, in model.weights order (TFTB format). */
+  /** Every model weight, trainable and not: @tensorfleet/models' weightsToBytes. */
   weightsBytes(): Uint8Array {
-    return encodeTensors(this.model.weights.map((w) => named(w.name, w.read())));
+    return weightsToBytes(this.model);
   }
 
-  /** The optimizer's velocity buffers (TFTB format). */
+  /** The optimizer's velocity buffers, keyed `<weight>/velocity` (models' tensorsToBytes format). */
   optimizerBytes(): Uint8Array {
-    return encodeTensors(this.sgd.slots.map((s, i) => named(`${this.vars[i].name}/velocity`, s)), { type: 'sgd' });
+    return tensorsToBytes(Object.fromEntries(this.sgd.slots.map((s, i) => [`${this.varNames[i]}/velocity`, s])));
   }
 
   /** Restores what `state()`, `weightsBytes()` and `optimizerBytes()` produced (each part optional). */
   restore(parts: { state?: TrainerState; weights?: Uint8Array; optimizer?: Uint8Array }): void {
-    if (parts.weights) {
-      const { tensors } = decodeTensors(parts.weights);
-      assignAll(this.model.weights.map((w) => w.read() as tf.Variable), tensors, 'weights');
-    }
+    if (parts.weights) weightsFromBytes(this.model, parts.weights);
     if (parts.optimizer) {
-      assignAll(this.sgd.slots, decodeTensors(parts.optimizer).tensors, 'optimizer');
+      const stored = tensorsFromBytes(parts.optimizer);
+      const names = this.sgd.slots.map((_, i) => `${this.varNames[i]}/velocity`);
+      const extra = Object.keys(stored).filter((n) => !names.includes(n));
+      const missing = names.filter((n) => !(n in stored));
+      if (extra.length || missing.length) {
+        throw new TrainingError('STATE_MISMATCH', `optimizer state does not fit this model/optimizer: missing ${missing.slice(0, 3).join(', ') || 'none'}, unexpected ${extra.slice(0, 3).join(', ') || 'none'} (was momentum or the model changed?)`);
+      }
+      assignAll(this.sgd.slots, names.map((n) => ({ name: n, shape: stored[n].shape, values: stored[n].data as Float32Array })), 'optimizer');
     }
     if (parts.state) {
       this.schedule.load(parts.state.schedule);

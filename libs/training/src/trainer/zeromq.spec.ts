@@ -2,7 +2,7 @@
 // 127.0.0.1 (real sockets, real ring all-reduce). Cross-process runs are in test/.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '@tensorfleet/models';
 import { CollectiveNode, Communicator } from '@tensorfleet/collective';
 import { Trainer } from './trainer';
 import { createLrSchedule } from '../schedule/lr-schedule';
