@@ -1,3 +1,4 @@
 export * from './backend';
 export * from './zoo';
 export * from './io';
+export * from './bench';

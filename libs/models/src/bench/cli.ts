@@ -1,0 +1,39 @@
+import { DEFAULT_TRAIN_BENCH, TrainBenchModel, TrainBenchOptions, formatTrainBench, runTrainBench } from './train-bench';
+
+const USAGE = `usage: train-bench [--json] [--profile] [--steps N] [--warmup N] [--model NAME@SIZE:BATCH ...]
+  default models: ${DEFAULT_TRAIN_BENCH.map((m) => `${m.name}@${m.inputSize}:${m.batchSize}`).join(' ')}`;
+
+/** Parses train-bench command-line arguments (also what `fleet bench train` accepts). */
+export function parseTrainBenchArgs(argv: string[]): TrainBenchOptions & { json: boolean } {
+  const out: TrainBenchOptions & { json: boolean } = { json: false };
+  const models: TrainBenchModel[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (a === '--json') out.json = true;
+    else if (a === '--profile') out.profile = true;
+    else if (a === '--steps') out.steps = Number(next());
+    else if (a === '--warmup') out.warmup = Number(next());
+    else if (a === '--model') {
+      const spec = next();
+      const m = /^([\w-]+)@(\d+):(\d+)$/.exec(spec);
+      if (!m) throw new Error(`--model ${spec}: expected NAME@SIZE:BATCH, e.g. resnet20@32:64\n${USAGE}`);
+      models.push({ name: m[1], inputSize: Number(m[2]), batchSize: Number(m[3]) });
+    } else throw new Error(`unknown argument ${a}\n${USAGE}`);
+  }
+  if (models.length) out.models = models;
+  return out;
+}
+
+export async function trainBenchMain(argv: string[]): Promise<void> {
+  const { json, ...opts } = parseTrainBenchArgs(argv);
+  const rows = await runTrainBench({
+    ...opts,
+    onRow: json ? undefined : (r) => process.stderr.write(`${r.model} b${r.batch}: ${r.imagesPerSec} img/s\n`),
+  });
+  process.stdout.write(json ? `${JSON.stringify(rows, null, 2)}\n` : `${formatTrainBench(rows)}\n`);
+}

@@ -1,0 +1,2 @@
+export * from './train-bench';
+export * from './cli';

@@ -1,0 +1,191 @@
+import { tf, initBackend, BackendInfo, BackendName } from '../backend';
+import { createModel } from '../zoo';
+
+export interface TrainBenchModel {
+  name: string;
+  inputSize: number;
+  batchSize: number;
+}
+
+export interface TrainBenchOptions {
+  /** Default DEFAULT_TRAIN_BENCH: ResNet-20 32×32 b64; ResNet-18, ResNet-50, AlexNet 224×224 b16. */
+  models?: TrainBenchModel[];
+  /** Timed training steps per model. Default 3. */
+  steps?: number;
+  /** Untimed steps first (operator caches, JIT). Default 1. */
+  warmup?: number;
+  /** Also time forward passes alone, to split a step into forward and backward+update. Default true. */
+  split?: boolean;
+  /** Profile one step per kernel (tf.profile). Default false. */
+  profile?: boolean;
+  /** Backend to benchmark; default as initBackend (FLEET_BACKEND, else the first that loads). */
+  backend?: BackendName;
+  numClasses?: number;
+  /** Called with each row as soon as it is measured. */
+  onRow?: (row: TrainBenchRow) => void;
+}
+
+export interface KernelTime {
+  name: string;
+  ms: number;
+  calls: number;
+}
+
+export interface TrainBenchRow {
+  model: string;
+  inputSize: number;
+  batch: number;
+  backend: string;
+  device: string;
+  threads: number;
+  imagesPerSec: number;
+  msPerStep: number;
+  /**
+   * Process CPU time per step. On a shared machine wall time includes waiting for a core;
+   * batch · 1000 / cpuMsPerStep is the rate the step would run at on an idle core.
+   */
+  cpuMsPerStep: number;
+  forwardMs?: number;
+  /** Backward pass and SGD-momentum update: msPerStep − forwardMs. */
+  backwardMs?: number;
+  kernels?: KernelTime[];
+}
+
+export const DEFAULT_TRAIN_BENCH: readonly TrainBenchModel[] = [
+  { name: 'resnet20', inputSize: 32, batchSize: 64 },
+  { name: 'resnet18', inputSize: 224, batchSize: 16 },
+  { name: 'resnet50', inputSize: 224, batchSize: 16 },
+  { name: 'alexnet', inputSize: 224, batchSize: 16 },
+];
+
+const DEFAULTS = { steps: 3, warmup: 1, split: true, profile: false, numClasses: 1000 };
+
+/**
+ * Images per second of a full training step (forward, softmax cross-entropy, backward,
+ * SGD with momentum 0.9) on random data, per model and batch size, on this process's backend.
+ */
+export async function runTrainBench(opts: TrainBenchOptions = {}): Promise<TrainBenchRow[]> {
+  const o = { ...DEFAULTS, ...opts };
+  for (const key of ['steps', 'warmup'] as const) {
+    if (!Number.isInteger(o[key]) || o[key] < (key === 'steps' ? 1 : 0)) {
+      throw new RangeError(`runTrainBench: ${key} must be an integer ≥ ${key === 'steps' ? 1 : 0}, got ${o[key]}`);
+    }
+  }
+  const info = await initBackend(o.backend ? { backend: o.backend } : {});
+  const rows: TrainBenchRow[] = [];
+  for (const m of o.models ?? DEFAULT_TRAIN_BENCH) {
+    const row = await benchOne(m, info, o);
+    rows.push(row);
+    o.onRow?.(row);
+  }
+  return rows;
+}
+
+async function benchOne(m: TrainBenchModel, info: BackendInfo, o: typeof DEFAULTS & TrainBenchOptions): Promise<TrainBenchRow> {
+  const numClasses = m.name.startsWith('resnet') && m.inputSize <= 64 ? 10 : o.numClasses;
+  const model = createModel(m.name, { inputSize: m.inputSize, numClasses, seed: 1 });
+  const x = tf.randomNormal([m.batchSize, m.inputSize, m.inputSize, 3]);
+  const y = tf.oneHot(tf.randomUniform([m.batchSize], 0, numClasses, 'int32'), numClasses);
+  const optimizer = tf.train.momentum(0.01, 0.9);
+  const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  const lossOf = () => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
+  const step = () => {
+    const loss = optimizer.minimize(lossOf, true, vars)!;
+    loss.dataSync();
+    loss.dispose();
+  };
+  const forward = () => {
+    const out = tf.tidy(() => lossOf());
+    out.dataSync();
+    out.dispose();
+  };
+  try {
+    for (let i = 0; i < o.warmup; i++) step();
+    const { wallMs: msPerStep, cpuMs } = timeMs(step, o.steps);
+    const row: TrainBenchRow = {
+      model: m.name,
+      inputSize: m.inputSize,
+      batch: m.batchSize,
+      backend: info.name,
+      device: info.device,
+      threads: info.threads,
+      imagesPerSec: round((m.batchSize * 1000) / msPerStep),
+      msPerStep: round(msPerStep),
+      cpuMsPerStep: round(cpuMs),
+    };
+    if (o.split) {
+      const forwardMs = timeMs(forward, o.steps).wallMs;
+      row.forwardMs = round(forwardMs);
+      row.backwardMs = round(Math.max(0, msPerStep - forwardMs));
+    }
+    if (o.profile) row.kernels = await profileStep(step);
+    return row;
+  } finally {
+    tf.dispose([x, y]);
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+async function profileStep(step: () => void): Promise<KernelTime[]> {
+  const info = await tf.profile(step);
+  const byName = new Map<string, KernelTime>();
+  for (const k of info.kernels) {
+    // Ops that wrap kernels (e.g. fusedConv2d__op) would count their kernels twice.
+    if (k.name.endsWith('__op')) continue;
+    const t = byName.get(k.name) ?? { name: k.name, ms: 0, calls: 0 };
+    t.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    t.calls++;
+    byName.set(k.name, t);
+  }
+  return [...byName.values()].map((t) => ({ ...t, ms: round(t.ms) })).sort((a, b) => b.ms - a.ms);
+}
+
+function timeMs(fn: () => void, n: number): { wallMs: number; cpuMs: number } {
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) fn();
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6 / n;
+  const cpu = process.cpuUsage(cpu0);
+  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000 / n };
+}
+
+function round(v: number): number {
+  return Math.round(v * 10) / 10;
+}
+
+/** Fixed-width table of rows (and the top kernels of profiled rows). */
+export function formatTrainBench(rows: TrainBenchRow[]): string {
+  const head = ['model', 'input', 'batch', 'backend', 'img/s', 'ms/step', 'cpu ms/step', 'fwd ms', 'bwd+upd ms'];
+  const body = rows.map((r) => [
+    r.model,
+    `${r.inputSize}`,
+    `${r.batch}`,
+    `${r.backend}/${r.device}×${r.threads}`,
+    r.imagesPerSec.toFixed(1),
+    r.msPerStep.toFixed(0),
+    r.cpuMsPerStep.toFixed(0),
+    r.forwardMs?.toFixed(0) ?? '',
+    r.backwardMs?.toFixed(0) ?? '',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const out = [line(head), ...body.map(line)];
+  for (const r of rows) {
+    if (!r.kernels) continue;
+    const total = r.kernels.reduce((a, k) => a + k.ms, 0);
+    out.push('', `${r.model} b${r.batch}: kernel time per step ${total.toFixed(0)} ms`);
+    for (const k of r.kernels.slice(0, 15)) {
+      out.push(`  ${k.name.padEnd(26)} ${k.ms.toFixed(1).padStart(8)} ms ${((100 * k.ms) / total).toFixed(1).padStart(5)}%  ${k.calls} calls`);
+    }
+  }
+  return out.join('\n');
+}
+
+if (require.main === module) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('./cli') as typeof import('./cli')).trainBenchMain(process.argv.slice(2)).catch((err: Error) => {
+    process.stderr.write(`${err.message}\n`);
+    process.exitCode = 1;
+  });
+}
