@@ -45,6 +45,21 @@ export function trimSlash(prefix: string): string {
   return prefix.replace(/^\/+|\/+$/g, '');
 }
 
+/**
+ * Manifests this process has read or written, so a ShardLoader can answer batchesPerEpoch()
+ * synchronously right after construction. A dataset rewritten at the same prefix by another
+ * process is not seen here: pass `manifest` to the loader (or call init()) then.
+ */
+const known = new Map<string, DatasetManifest>();
+
+function cacheKey(store: ObjectStore, bucket: string, prefix: string): string {
+  return `${store.cfg.endPoint}:${store.cfg.port}/${bucket}/${trimSlash(prefix)}`;
+}
+
+export function cachedManifest(store: ObjectStore, bucket: string, prefix: string): DatasetManifest | null {
+  return known.get(cacheKey(store, bucket, prefix)) ?? null;
+}
+
 export async function readManifest(store: ObjectStore, bucket: string, prefix: string): Promise<DatasetManifest> {
   const key = manifestKey(prefix);
   let buf: Buffer;
@@ -59,6 +74,7 @@ export async function readManifest(store: ObjectStore, bucket: string, prefix: s
   }
   const m = JSON.parse(buf.toString('utf8')) as DatasetManifest;
   validateManifest(m, `s3://${bucket}/${key}`);
+  known.set(cacheKey(store, bucket, prefix), m);
   return m;
 }
 
@@ -66,6 +82,7 @@ export async function readManifest(store: ObjectStore, bucket: string, prefix: s
 export async function writeManifest(store: ObjectStore, bucket: string, prefix: string, m: DatasetManifest): Promise<void> {
   validateManifest(m, 'manifest to write');
   await store.putObject(bucket, manifestKey(prefix), Buffer.from(JSON.stringify(m, null, 1)), { 'Content-Type': 'application/json' });
+  known.set(cacheKey(store, bucket, prefix), JSON.parse(JSON.stringify(m)) as DatasetManifest);
 }
 
 export function validateManifest(m: DatasetManifest, where: string): void {

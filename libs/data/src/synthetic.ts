@@ -69,10 +69,15 @@ export async function writeSyntheticDataset(store: ObjectStore, opts: SyntheticD
     for (let c = 0; c < numClasses; c++) for (let i = 0; i < perClass; i++) labels.push(c);
     new Rng(hashSeed(seed, salt, 0)).shuffle(labels);
     const writer = new ShardWriter(store, { bucket: opts.bucket, prefix: opts.prefix, split, maxSamples: samplesPerShard, skipExisting: false });
-    for (let i = 0; i < labels.length; i++) {
-      const px = syntheticImage(labels[i], numClasses, h, w, new Rng(hashSeed(seed, salt, i + 1)));
-      if (split === 'train') stats.add(px, 3);
-      await writer.add({ key: `${split}_${String(i).padStart(8, '0')}`, image: await encodeRaw(px, h, w, 3, format), ext: format, label: labels[i] });
+    // Encode a group at a time (sharp runs them in parallel), add in order.
+    for (let g = 0; g < labels.length; g += 32) {
+      const idx = Array.from({ length: Math.min(32, labels.length - g) }, (_, k) => g + k);
+      const pixels = idx.map((i) => syntheticImage(labels[i], numClasses, h, w, new Rng(hashSeed(seed, salt, i + 1))));
+      const encoded = await Promise.all(pixels.map((px) => encodeRaw(px, h, w, 3, format)));
+      for (let k = 0; k < idx.length; k++) {
+        if (split === 'train') stats.add(pixels[k], 3);
+        await writer.add({ key: `${split}_${String(idx[k]).padStart(8, '0')}`, image: encoded[k], ext: format, label: labels[idx[k]] });
+      }
     }
     const shards = await writer.close();
     splits[split] = { shards, samples: labels.length };

@@ -36,8 +36,10 @@ export interface IngestProgress {
 
 export interface IngestOptions extends ImageNetOptions {
   format: IngestFormat;
-  /** Dataset root on local disk. */
-  path: string;
+  /** Dataset root on local disk (or `source`). */
+  path?: string;
+  /** Alias of path. */
+  source?: string;
   /** Where to write: a store, or the S3 config to open one. */
   store?: ObjectStore;
   s3?: S3Config;
@@ -110,7 +112,8 @@ interface Prepared {
  * deterministic, so a rerun skips every shard already uploaded whole; the manifest goes last.
  */
 export async function ingestDataset(opts: IngestOptions): Promise<IngestResult> {
-  const o = { ...DEFAULTS, ...opts };
+  const o = { ...DEFAULTS, ...opts, path: opts.path ?? opts.source };
+  if (!o.path) throw badOption('path', o.path, 'the dataset root on local disk');
   if (!INGEST_FORMATS.includes(o.format)) throw badOption('format', o.format, `one of ${INGEST_FORMATS.join(', ')}`);
   if (!o.bucket) throw badOption('bucket', o.bucket, 'a bucket name');
   if (!trimSlash(o.prefix ?? '')) throw badOption('prefix', o.prefix, 'a non-empty key prefix');

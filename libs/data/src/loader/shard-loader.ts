@@ -1,5 +1,5 @@
 import { ObjectStore } from '../store/object-store';
-import { DatasetManifest, SplitInfo, readManifest } from '../manifest';
+import { DatasetManifest, SplitInfo, readManifest, cachedManifest } from '../manifest';
 import { DataError, badOption } from '../errors';
 import { hashSeed } from '../rng';
 import { Pipeline, PIPELINES } from './augment';
@@ -49,7 +49,7 @@ export interface ShardLoaderOptions {
   shuffle?: boolean;
   /** Shuffle buffer, in samples. Default 1000. */
   shuffleBuffer?: number;
-  /** Manifest already read (saves a request); read from the store otherwise. */
+  /** The dataset's manifest. Default: the one this process last read or wrote for bucket/prefix, else read by init() / batches(). */
   manifest?: DatasetManifest;
 }
 
@@ -94,11 +94,11 @@ export class ShardLoader {
     if (o.cursor && !(Number.isInteger(o.cursor.epoch) && Number.isInteger(o.cursor.position) && o.cursor.position >= 0)) {
       throw badOption('cursor', o.cursor, '{ epoch, position } with non-negative integers');
     }
-    this.manifest = o.manifest ?? null;
+    this.manifest = o.manifest ?? cachedManifest(o.store, o.bucket, o.prefix);
     if (this.manifest) this.splitInfo(this.manifest);
   }
 
-  /** Reads the manifest if not given; call before batchesPerEpoch() in that case. */
+  /** Reads the manifest unless given or already known in this process; needed before batchesPerEpoch() only then. */
   async init(): Promise<DatasetManifest> {
     if (!this.manifest) {
       const m = await readManifest(this.o.store, this.o.bucket, this.o.prefix);
@@ -119,7 +119,7 @@ export class ShardLoader {
 
   /** The same on every rank: the smallest rank's share, so synchronous ranks step together. */
   batchesPerEpoch(): number {
-    if (!this.manifest) throw new DataError('BAD_OPTIONS', 'call await loader.init() (or pass manifest) before batchesPerEpoch()');
+    if (!this.manifest) throw new DataError('BAD_OPTIONS', `the manifest of s3://${this.o.bucket}/${this.o.prefix} is not loaded in this process: await loader.init() (or readManifest, or pass the manifest option) before batchesPerEpoch()`);
     const m = minRankSamples(this.splitInfo(this.manifest), this.o.worldSize);
     return this.o.dropLast ? Math.floor(m / this.o.batchSize) : Math.ceil(m / this.o.batchSize);
   }

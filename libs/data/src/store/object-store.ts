@@ -57,7 +57,10 @@ export class ObjectStore {
       return;
     }
     const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    await this.client.putObject(bucket, key, buf, buf.length, meta);
+    // minio sends any Buffer in one request; a sized stream of small chunks goes up in parts
+    // (its part splitter passes one big chunk through whole).
+    const src = buf.length > PART_SIZE ? Readable.from(chunksOf(buf, 1 << 20)) : buf;
+    await this.client.putObject(bucket, key, src, buf.length, meta);
   }
 
   async getObject(bucket: string, key: string): Promise<Readable> {
@@ -107,6 +110,10 @@ export class ObjectStore {
     for (let i = 0; i < keys.length; i += 500) await this.client.removeObjects(bucket, keys.slice(i, i + 500));
     if (prefix === '') await this.client.removeBucket(bucket);
   }
+}
+
+function* chunksOf(buf: Buffer, n: number): Generator<Buffer> {
+  for (let o = 0; o < buf.length; o += n) yield buf.subarray(o, o + n);
 }
 
 export function isNotFound(err: unknown): boolean {
