@@ -173,3 +173,16 @@ test('events: blocking read wakes on append; checkpoint events set lastCheckpoin
   assert.equal((await cp.readEvents('e', '0'))[1].checkpointKey, 'checkpoints/e/40');
   assert.deepEqual(await blocking.readEvents('e', cpId, { blockMs: 100 }), []);
 });
+
+test('dispatchIfState: commands and patch go out together, only from the expected state', async () => {
+  const cp = plane('dispatch');
+  await cp.createJob(spec(), { id: 'd' });
+  const cmd = (jobId: string) => ({ type: 'cancel' as const, jobId });
+  assert.deepEqual(await cp.dispatchIfState('d', 'scheduled', { state: 'running' }, [{ workerId: 'a', cmd: cmd('d') }]), { ok: false, previous: 'queued' });
+  assert.deepEqual(await cp.peekCommands('a'), []);
+  await cp.updateJob('d', { state: 'scheduled' });
+  const r = await cp.dispatchIfState('d', 'scheduled', { state: 'running', startedAt: 9 }, [{ workerId: 'a', cmd: cmd('d') }, { workerId: 'b', cmd: cmd('d') }]);
+  assert.deepEqual(r, { ok: true, previous: 'scheduled' });
+  assert.deepEqual([await cp.peekCommands('a'), await cp.peekCommands('b')], [[cmd('d')], [cmd('d')]]);
+  assert.deepEqual(await cp.getJob('d').then((j) => [j?.state, j?.startedAt]), ['running', 9]);
+});

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { ControlPlaneError } from './errors';
 import type { JobSpec } from './job-spec';
 import { ControlKeys } from './keys';
-import { CLAIM_WORKERS, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
+import { CLAIM_WORKERS, DISPATCH_IF_STATE, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
 import type {
   JobEvent, JobPatch, JobRecord, JobState, MetricEntry, PeerAddress, WorkerCommand, WorkerInfo,
   WorkerRegistration, WorkerState,
@@ -209,6 +209,21 @@ export class ControlPlane {
     for (const [k, v] of Object.entries(set)) args.push(k, v);
     for (const k of del) args.push(k, '');
     const [ok, prev] = (await this.redis.eval(TRANSITION_JOB, 1, this.keys.job(id), ...args)) as [number, string | null];
+    return { ok: ok === 1, previous: (prev || null) as JobState | null };
+  }
+
+  /**
+   * Atomically, if the job's state is `expected`: applies the patch and pushes each
+   * command to its worker's inbox. Nothing happens otherwise (e.g. cancelled meanwhile).
+   */
+  async dispatchIfState(
+    id: string, expected: JobState, patch: JobPatch, commands: { workerId: string; cmd: WorkerCommand }[],
+  ): Promise<{ ok: boolean; previous: JobState | null }> {
+    const { set } = encodePatch(patch);
+    const fields = Object.entries(set);
+    const args: string[] = [expected, String(fields.length), ...fields.flat()];
+    for (const c of commands) args.push(this.keys.inbox(c.workerId), JSON.stringify(c.cmd));
+    const [ok, prev] = (await this.redis.eval(DISPATCH_IF_STATE, 1, this.keys.job(id), ...args)) as [number, string | null];
     return { ok: ok === 1, previous: (prev || null) as JobState | null };
   }
 

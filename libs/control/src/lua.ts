@@ -59,3 +59,18 @@ for i = 2, #ARGV, 2 do
 end
 return {1, cur}
 `;
+
+/**
+ * Pushes commands to inboxes and patches the job, only if its state is ARGV[1]: the
+ * assignments of a run go out together with `state = running`, or not at all.
+ * KEYS[1] job hash. ARGV: expected state, field count n, n field/value pairs, then
+ * inbox-key/payload pairs. Returns {1, state} or {0, current state or false}.
+ */
+export const DISPATCH_IF_STATE = `
+local cur = redis.call('HGET', KEYS[1], 'state')
+if cur ~= ARGV[1] then return {0, cur} end
+local i = 3
+for _ = 1, tonumber(ARGV[2]) do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
+while i <= #ARGV do redis.call('RPUSH', ARGV[i], ARGV[i + 1]); i = i + 2 end
+return {1, cur}
+`;

@@ -1,0 +1,40 @@
+import { BadGatewayException, Injectable, NotFoundException } from '@nestjs/common';
+import { ControlPlane } from '@tensorfleet/control';
+import { isNotFound, ObjectStore } from '@tensorfleet/data';
+import { listCheckpoints, type CheckpointManifest } from '@tensorfleet/training';
+
+export interface CheckpointView {
+  step: number;
+  epoch: number;
+  /** `checkpoints/<job>/<step>`: what resume and export take. */
+  key: string;
+  bucket: string;
+  createdAt: string;
+  bytes: number;
+}
+
+/**
+ * Committed checkpoints of a job: folders `checkpoints/<job>/<step>/` with a manifest
+ * whose parts are all there, in spec.checkpoint.bucket (default: the dataset's bucket).
+ */
+@Injectable()
+export class CheckpointsService {
+  constructor(private readonly control: ControlPlane, private readonly store: ObjectStore) {}
+
+  async list(jobId: string): Promise<CheckpointView[]> {
+    const job = await this.control.getJob(jobId);
+    if (!job) throw new NotFoundException(`no job ${jobId}; GET /jobs lists them`);
+    const bucket = job.spec.checkpoint?.bucket ?? job.spec.dataset.bucket;
+    let found: CheckpointManifest[];
+    try {
+      found = await listCheckpoints(this.store, bucket, jobId);
+    } catch (e) {
+      if (isNotFound(e)) return [];
+      throw new BadGatewayException(`object store error listing s3://${bucket}/checkpoints/${jobId}/: ${(e as Error).message}`);
+    }
+    return found.map((m) => ({
+      step: m.step, epoch: m.epoch, key: m.key, bucket, createdAt: m.createdAt,
+      bytes: m.parts.weights.bytes + m.parts.optimizer.bytes + m.parts.state.bytes,
+    }));
+  }
+}

@@ -1,0 +1,83 @@
+import { redisUrlFromEnv, s3ConfigFromEnv, type S3Config } from '@tensorfleet/infra';
+
+/** Everything the coordinator is configured with; injected as COORDINATOR_CONFIG. */
+export interface CoordinatorOptions {
+  /** HTTP port; 0 picks a free one. Default 3000. */
+  port?: number;
+  /** Interface to listen on. Default 0.0.0.0. */
+  host?: string;
+  /** Redis of the control plane (required). */
+  redisUrl: string;
+  /** Object store with datasets and checkpoints (required). */
+  s3: S3Config;
+  /** Redis key prefix of the control plane and BullMQ queue prefix. Default `tf`. */
+  prefix?: string;
+  /** BullMQ queue name. Default `tensorfleet-jobs`. */
+  queueName?: string;
+  /** Jobs the scheduler follows at once (BullMQ worker concurrency). Default 8. */
+  concurrency?: number;
+  /** First wait between attempts to claim workers; doubles up to claimMaxBackoffMs. Default 250. */
+  claimBackoffMs?: number;
+  /** Default 5000. */
+  claimMaxBackoffMs?: number;
+  /** How often a running job's events and members' heartbeats are checked. Default 500 ms. */
+  followPollMs?: number;
+  /** BullMQ lock of an active job; a dead coordinator's jobs are re-run after it. Default 30000. */
+  lockDurationMs?: number;
+  /** Serve Swagger UI at /docs and the document at /docs-json. Default true. */
+  swagger?: boolean;
+  /** Where log lines go. Default: Nest's console logger (errors and warnings only if `quiet`). */
+  quiet?: boolean;
+}
+
+export type CoordinatorConfig = Required<CoordinatorOptions>;
+
+export const COORDINATOR_CONFIG = Symbol('COORDINATOR_CONFIG');
+
+const DEFAULTS: Omit<CoordinatorConfig, 'redisUrl' | 's3'> = {
+  port: 3000, host: '0.0.0.0', prefix: 'tf', queueName: 'tensorfleet-jobs', concurrency: 8,
+  claimBackoffMs: 250, claimMaxBackoffMs: 5000, followPollMs: 500, lockDurationMs: 30_000, swagger: true, quiet: false,
+};
+
+export class CoordinatorConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CoordinatorConfigError';
+  }
+}
+
+/** Merges the defaults once and rejects what cannot work, saying what to set. */
+export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorConfig {
+  const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  const c = { ...DEFAULTS, ...defined } as CoordinatorConfig;
+  if (!c.redisUrl || !/^rediss?:\/\//.test(c.redisUrl)) throw new CoordinatorConfigError(`redisUrl must be a redis:// URL (env REDIS_URL), got "${c.redisUrl}"`);
+  if (!c.s3 || !c.s3.endPoint || !c.s3.port) throw new CoordinatorConfigError('s3 needs endPoint and port: set S3_ENDPOINT/S3_ACCESS_KEY/S3_SECRET_KEY or TF_S3 (JSON S3Config)');
+  if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new CoordinatorConfigError(`port must be 0..65535, got ${c.port}`);
+  if (!c.prefix || /[\s:]/.test(c.prefix.replace(/:$/, ''))) throw new CoordinatorConfigError(`prefix must be non-empty without spaces, got "${c.prefix}"`);
+  if (!c.queueName || c.queueName.includes(':')) throw new CoordinatorConfigError(`queueName must be non-empty without ":", got "${c.queueName}"`);
+  for (const k of ['concurrency', 'claimBackoffMs', 'claimMaxBackoffMs', 'followPollMs', 'lockDurationMs'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < 1) throw new CoordinatorConfigError(`${k} must be a positive integer, got ${c[k]}`);
+  }
+  c.prefix = c.prefix.replace(/:$/, '');
+  return c;
+}
+
+/**
+ * The process environment as coordinator options: PORT, HOST, REDIS_URL, TF_S3 (JSON
+ * S3Config) or S3_ENDPOINT + S3_ACCESS_KEY + S3_SECRET_KEY [+ S3_REGION], FLEET_PREFIX,
+ * FLEET_QUEUE, FLEET_CONCURRENCY.
+ */
+export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): CoordinatorOptions {
+  const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
+  let s3: S3Config | null = null;
+  if (env.TF_S3) {
+    try { s3 = JSON.parse(env.TF_S3) as S3Config; } catch { throw new CoordinatorConfigError('TF_S3 is not JSON: give an S3Config { endPoint, port, useSSL, accessKey, secretKey, region }'); }
+  } else s3 = s3ConfigFromEnv(env);
+  const redisUrl = redisUrlFromEnv(env);
+  if (!redisUrl) throw new CoordinatorConfigError('REDIS_URL is not set: e.g. REDIS_URL=redis://127.0.0.1:6379');
+  if (!s3) throw new CoordinatorConfigError('no object store: set S3_ENDPOINT (e.g. http://127.0.0.1:9000), S3_ACCESS_KEY and S3_SECRET_KEY, or TF_S3');
+  return {
+    port: num(env.PORT), host: env.HOST || undefined, redisUrl, s3, prefix: env.FLEET_PREFIX || undefined,
+    queueName: env.FLEET_QUEUE || undefined, concurrency: num(env.FLEET_CONCURRENCY),
+  };
+}

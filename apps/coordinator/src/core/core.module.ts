@@ -1,0 +1,36 @@
+import { Global, Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { ControlPlane } from '@tensorfleet/control';
+import { ObjectStore } from '@tensorfleet/data';
+import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/coordinator-config';
+import { ModelCatalog } from './model-catalog';
+
+export const REDIS = Symbol('REDIS');
+
+@Injectable()
+class RedisCloser implements OnApplicationShutdown {
+  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+/** What every domain module uses: config, the Redis connection, the control plane, S3, the model registry. */
+@Global()
+@Module({})
+export class CoreModule {
+  static forRoot(config: CoordinatorConfig): DynamicModule {
+    return {
+      module: CoreModule,
+      providers: [
+        { provide: COORDINATOR_CONFIG, useValue: config },
+        { provide: REDIS, useFactory: () => new Redis(config.redisUrl, { maxRetriesPerRequest: null }) },
+        RedisCloser,
+        { provide: ControlPlane, inject: [REDIS], useFactory: (redis: Redis) => new ControlPlane(redis, { prefix: config.prefix }) },
+        { provide: ObjectStore, useFactory: () => new ObjectStore(config.s3) },
+        ModelCatalog,
+      ],
+      exports: [COORDINATOR_CONFIG, REDIS, ControlPlane, ObjectStore, ModelCatalog],
+    };
+  }
+}

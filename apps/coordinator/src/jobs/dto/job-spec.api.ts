@@ -1,0 +1,86 @@
+import { ApiProperty, type ApiPropertyOptions } from '@nestjs/swagger';
+import {
+  AUGMENTATIONS, CheckpointSpecDto, DatasetSpecDto, EvaluationSpecDto, JobSpecDto, LR_SCHEDULE_TYPES, LrScheduleSpecDto,
+  MODEL_PARALLEL_KINDS, ModelParallelSpecDto, ModelSpecDto, OptimizerSpecDto, ParallelismSpecDto, WIRE_FORMATS,
+} from '@tensorfleet/control';
+
+// The job spec classes live in @tensorfleet/control without Nest decorators (the worker
+// and the CLI import them); the OpenAPI metadata is attached to the same classes here.
+type Props = Record<string, ApiPropertyOptions>;
+const opt = (o: ApiPropertyOptions): ApiPropertyOptions => ({ required: false, ...o }) as ApiPropertyOptions;
+
+const DOCS: [Function, Props][] = [
+  [ModelSpecDto, {
+    name: { type: String, description: 'A registered model (@tensorfleet/models listModels(), as fleet models prints them)', example: 'resnet18' },
+    numClasses: opt({ type: Number, minimum: 2, description: 'Default: the dataset manifest\'s class count' }),
+    inputSize: opt({ type: Number, minimum: 8, description: 'Default: the model\'s' }),
+    options: opt({ type: Object, description: 'Variant options passed to createModel()' }),
+  }],
+  [DatasetSpecDto, {
+    bucket: { type: String, example: 'datasets' },
+    prefix: { type: String, description: 'The manifest is `${prefix}/manifest.json`', example: 'cifar10' },
+  }],
+  [ModelParallelSpecDto, {
+    kind: { enum: [...MODEL_PARALLEL_KINDS] },
+    stages: opt({ type: Number, minimum: 2, description: 'pipeline: default 2; alexnet-columns: always 2' }),
+    microBatches: opt({ type: Number, minimum: 1, description: 'pipeline: default 4' }),
+  }],
+  [ParallelismSpecDto, {
+    dataParallel: { type: Number, minimum: 1, description: 'World size: workers gang-scheduled together', example: 2 },
+    modelParallel: opt({ type: () => ModelParallelSpecDto }),
+  }],
+  [OptimizerSpecDto, {
+    type: { enum: ['sgd'] },
+    lr: { type: Number, exclusiveMinimum: true, minimum: 0, example: 0.1 },
+    momentum: opt({ type: Number, minimum: 0, maximum: 1, default: 0.9 }),
+    weightDecay: opt({ type: Number, minimum: 0, default: 1e-4 }),
+    nesterov: opt({ type: Boolean, default: false }),
+  }],
+  [LrScheduleSpecDto, {
+    type: { enum: [...LR_SCHEDULE_TYPES] },
+    warmupSteps: opt({ type: Number, minimum: 0, default: 0 }),
+    stepSize: opt({ type: Number, minimum: 1, description: 'step: decay every stepSize steps (or give milestones)' }),
+    gamma: opt({ type: Number, default: 0.1 }),
+    milestones: opt({ type: [Number] }),
+    patience: opt({ type: Number, minimum: 1, default: 5, description: 'plateau' }),
+    scaleWithWorldSize: opt({ type: Boolean, default: true, description: 'Linear scaling rule: lr × dataParallel' }),
+  }],
+  [CheckpointSpecDto, {
+    intervalSteps: opt({ type: Number, minimum: 0, default: 0, description: '0: at epoch ends and on pause only' }),
+    keep: opt({ type: Number, minimum: 1, default: 3 }),
+    bucket: opt({ type: String, description: 'Default: dataset.bucket' }),
+  }],
+  [EvaluationSpecDto, {
+    everyEpochs: opt({ type: Number, minimum: 1 }),
+    atEnd: opt({ type: Boolean, default: true }),
+  }],
+  [JobSpecDto, {
+    name: opt({ type: String, example: 'cifar-resnet18' }),
+    model: { type: () => ModelSpecDto },
+    dataset: { type: () => DatasetSpecDto },
+    parallelism: { type: () => ParallelismSpecDto },
+    batchSize: { type: Number, minimum: 1, description: 'Per worker', example: 32 },
+    epochs: opt({ type: Number, minimum: 1, description: 'Give epochs or steps (or both; steps wins)' }),
+    steps: opt({ type: Number, minimum: 1 }),
+    optimizer: { type: () => OptimizerSpecDto },
+    lrSchedule: opt({ type: () => LrScheduleSpecDto }),
+    augmentation: opt({ enum: [...AUGMENTATIONS], description: 'Default: the model family\'s' }),
+    checkpoint: opt({ type: () => CheckpointSpecDto }),
+    evaluation: opt({ type: () => EvaluationSpecDto }),
+    freezeBatchNorm: opt({ type: Boolean, default: false }),
+    wire: opt({ enum: [...WIRE_FORMATS], default: 'fp32' }),
+    seed: opt({ type: Number, minimum: 0, default: 0 }),
+    priority: opt({ type: Number, minimum: -1000, maximum: 1000, default: 0, description: 'Higher runs first' }),
+  }],
+];
+
+let applied = false;
+
+/** Attaches @ApiProperty metadata to the control package's job spec classes (once). */
+export function documentJobSpec(): void {
+  if (applied) return;
+  applied = true;
+  for (const [cls, props] of DOCS) {
+    for (const [key, o] of Object.entries(props)) ApiProperty(o)(cls.prototype as object, key);
+  }
+}

@@ -1,0 +1,36 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import type { JobMember, JobRecord, JobSpec, JobState } from '@tensorfleet/control';
+import { JOB_STATES } from '@tensorfleet/control';
+
+/** A job as the API shows it: the Redis record, flat, with numbers as numbers. */
+export class JobView {
+  @ApiProperty() id!: string;
+  @ApiPropertyOptional() name?: string;
+  @ApiProperty({ enum: [...JOB_STATES] }) state!: JobState;
+  @ApiProperty() createdAt!: number;
+  @ApiPropertyOptional() startedAt?: number;
+  @ApiPropertyOptional() finishedAt?: number;
+  @ApiPropertyOptional() step?: number;
+  @ApiPropertyOptional() totalSteps?: number;
+  @ApiPropertyOptional({ description: 'step / totalSteps, 0..1' }) progress?: number;
+  @ApiPropertyOptional() epoch?: number;
+  @ApiPropertyOptional() loss?: number;
+  @ApiPropertyOptional() accuracy?: number;
+  @ApiPropertyOptional() evalLoss?: number;
+  @ApiPropertyOptional() evalAccuracy?: number;
+  @ApiPropertyOptional() imagesPerSec?: number;
+  @ApiPropertyOptional() error?: string;
+  @ApiPropertyOptional({ description: 'checkpoints/<job>/<step>' }) lastCheckpoint?: string;
+  @ApiPropertyOptional({ description: 'Rank → worker of the current run' }) members?: JobMember[];
+  @ApiProperty() membershipEpoch!: number;
+  @ApiPropertyOptional() runId?: string;
+  @ApiPropertyOptional({ description: 'Set while a pause is being carried out' }) pauseRequested?: number;
+  @ApiProperty() attempt!: number;
+  @ApiProperty({ description: 'The validated spec with every default filled in' }) spec!: JobSpec;
+}
+
+export function toJobView(r: JobRecord): JobView {
+  const { eventsFrom: _e, ...rest } = r;
+  const progress = r.step !== undefined && r.totalSteps ? Math.min(1, r.step / r.totalSteps) : undefined;
+  return { ...rest, ...(r.spec.name ? { name: r.spec.name } : {}), ...(progress !== undefined ? { progress } : {}) };
+}

@@ -1,0 +1,80 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Sse, type MessageEvent } from '@nestjs/common';
+import { ApiBadRequestResponse, ApiBody, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import type { Observable } from 'rxjs';
+import { JOB_STATES, JobSpecDto, type JobState } from '@tensorfleet/control';
+import { documentJobSpec } from './dto/job-spec.api';
+import { JobView, toJobView } from './dto/job-view';
+import { JobStreamService } from './job-stream.service';
+import { specValidationPipe } from './job-validation';
+import { JobsService } from './jobs.service';
+
+documentJobSpec();
+
+@ApiTags('jobs')
+@Controller('jobs')
+export class JobsController {
+  constructor(private readonly jobs: JobsService, private readonly stream: JobStreamService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Submit a training job' })
+  @ApiBody({ type: JobSpecDto })
+  @ApiOkResponse({ type: JobView })
+  @ApiBadRequestResponse({ description: '`message`: ["field: problem"], `fields`: dotted names (e.g. optimizer.lr, model.name, dataset)' })
+  async submit(@Body(specValidationPipe()) dto: JobSpecDto): Promise<JobView> {
+    return toJobView(await this.jobs.submit(dto));
+  }
+
+  @Get()
+  @ApiQuery({ name: 'state', required: false, enum: [...JOB_STATES] })
+  @ApiOkResponse({ type: [JobView] })
+  async list(@Query('state') state?: JobState): Promise<JobView[]> {
+    return (await this.jobs.list(state)).map(toJobView);
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ type: JobView })
+  async get(@Param('id') id: string): Promise<JobView> {
+    return toJobView(await this.jobs.get(id));
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @ApiOkResponse({ type: JobView })
+  async cancel(@Param('id') id: string): Promise<JobView> {
+    return toJobView(await this.jobs.cancel(id));
+  }
+
+  @Post(':id/pause')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Pause: the ranks checkpoint and stop; state becomes paused when they have' })
+  @ApiOkResponse({ type: JobView })
+  async pause(@Param('id') id: string): Promise<JobView> {
+    return toJobView(await this.jobs.pause(id));
+  }
+
+  @Post(':id/resume')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Re-queue a paused or failed job; it resumes from its last checkpoint' })
+  @ApiOkResponse({ type: JobView })
+  async resume(@Param('id') id: string): Promise<JobView> {
+    return toJobView(await this.jobs.resume(id));
+  }
+
+  @Get(':id/metrics')
+  @ApiOperation({ summary: 'Metric entries after `from` (exclusive; 0 or - = from the start); `next` continues' })
+  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'count', required: false })
+  async metrics(@Param('id') id: string, @Query('from') from = '0', @Query('count') count = '1000'): Promise<{ entries: Record<string, unknown>[]; next: string }> {
+    await this.jobs.get(id);
+    return this.stream.metrics(id, from || '0', Math.max(1, Math.min(10_000, Number(count) || 1000)));
+  }
+
+  @Sse(':id/events')
+  @ApiOperation({ summary: 'Server-Sent Events: `event` (job events), `metric` (new metrics), `job` (record changes)' })
+  @ApiQuery({ name: 'from', required: false, description: 'events after this id; default 0 (all)' })
+  @ApiQuery({ name: 'metricsFrom', required: false, description: 'metrics after this id; default $ (new ones only)' })
+  async events(@Param('id') id: string, @Query('from') from = '0', @Query('metricsFrom') metricsFrom = '$'): Promise<Observable<MessageEvent>> {
+    await this.jobs.get(id);
+    return this.stream.feed(id, from, metricsFrom);
+  }
+}

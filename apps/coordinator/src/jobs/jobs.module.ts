@@ -1,0 +1,8 @@
+import { Module } from '@nestjs/common';
+import { SchedulerModule } from '../scheduler/scheduler.module';
+import { JobStreamService } from './job-stream.service';
+import { JobsController } from './jobs.controller';
+import { JobsService } from './jobs.service';
+
+@Module({ imports: [SchedulerModule], controllers: [JobsController], providers: [JobsService, JobStreamService], exports: [JobsService] })
+export class JobsModule {}

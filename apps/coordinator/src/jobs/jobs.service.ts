@@ -1,0 +1,118 @@
+import { BadGatewayException, ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import { applyJobSpecDefaults, ControlPlane, type JobSpecDto, type JobRecord, type JobSpec, type JobState } from '@tensorfleet/control';
+import { isNotFound, ObjectStore, readManifest, type DatasetManifest } from '@tensorfleet/data';
+import { ModelCatalog } from '../core/model-catalog';
+import { SchedulerService } from '../scheduler/scheduler.service';
+import { fieldErrors } from './job-validation';
+
+@Injectable()
+export class JobsService {
+  constructor(
+    private readonly control: ControlPlane,
+    private readonly store: ObjectStore,
+    private readonly models: ModelCatalog,
+    private readonly scheduler: SchedulerService,
+  ) {}
+
+  /**
+   * Checks what the DTO cannot (the model is registered, the dataset's manifest exists and
+   * has enough training samples), then records the job and queues it. Nothing is written
+   * before every check passed.
+   */
+  async submit(dto: JobSpecDto): Promise<JobRecord> {
+    const spec = applyJobSpecDefaults(dto);
+    if (!this.models.get(spec.model.name)) {
+      const names = this.models.list().map((m) => m.name).join(', ');
+      throw fieldErrors([{ field: 'model.name', message: `"${spec.model.name}" is not a registered model; known: ${names}` }]);
+    }
+    const manifest = await this.manifest(spec);
+    const samples = manifest.splits.train?.samples ?? 0;
+    const perStep = spec.batchSize * spec.parallelism.dataParallel;
+    if (samples < perStep) {
+      throw fieldErrors([{ field: 'batchSize', message: `batchSize × dataParallel = ${perStep} is more than the ${samples} training samples of s3://${spec.dataset.bucket}/${spec.dataset.prefix}` }]);
+    }
+    const totalSteps = spec.steps ?? (spec.epochs ?? 1) * Math.floor(samples / perStep);
+    const job = await this.control.createJob(spec, { totalSteps });
+    try {
+      await this.scheduler.enqueue(job);
+    } catch (e) {
+      await this.control.transitionJob(job.id, ['queued'], { state: 'failed', error: `could not be queued: ${(e as Error).message}`, finishedAt: Date.now() });
+      throw new ServiceUnavailableException(`job ${job.id} could not be queued: ${(e as Error).message}`);
+    }
+    return job;
+  }
+
+  list(state?: JobState): Promise<JobRecord[]> {
+    return this.control.listJobs({ state, limit: 1000 });
+  }
+
+  async get(id: string): Promise<JobRecord> {
+    const job = await this.control.getJob(id);
+    if (!job) throw new NotFoundException(`no job ${id}; GET /jobs lists them`);
+    return job;
+  }
+
+  /** Any job not yet ended; the running ranks get `cancel`. */
+  async cancel(id: string): Promise<JobRecord> {
+    const job = await this.get(id);
+    const r = await this.control.transitionJob(id, ['queued', 'scheduled', 'running', 'paused'], { state: 'cancelled', finishedAt: Date.now(), pauseRequested: null });
+    if (!r.ok) throw new ConflictException(`job ${id} is ${r.previous}: nothing to cancel`);
+    if (r.previous === 'running') await this.tell(job, 'cancel', 'cancelled through the API');
+    await this.control.appendEvent(id, { type: 'job-state', rank: -1, state: 'cancelled', message: 'cancelled through the API' });
+    return this.get(id);
+  }
+
+  /**
+   * A queued job is paused at once. A running one gets `pause`: its ranks checkpoint and
+   * stop, and the scheduler marks it paused when all of them have (pauseRequested meanwhile).
+   */
+  async pause(id: string): Promise<JobRecord> {
+    const job = await this.get(id);
+    const now = await this.control.transitionJob(id, ['queued', 'scheduled'], { state: 'paused', pauseRequested: null });
+    if (now.ok) {
+      await this.control.appendEvent(id, { type: 'job-state', rank: -1, state: 'paused', message: 'paused before it started' });
+      return this.get(id);
+    }
+    const later = await this.control.transitionJob(id, ['running'], { pauseRequested: Date.now() });
+    if (!later.ok) throw new ConflictException(`job ${id} is ${later.previous}: only queued or running jobs can be paused`);
+    await this.tell(job, 'pause', 'paused through the API');
+    return this.get(id);
+  }
+
+  /** A paused or failed job goes back on the queue; its ranks resume from lastCheckpoint. */
+  async resume(id: string): Promise<JobRecord> {
+    const job = await this.get(id);
+    const r = await this.control.transitionJob(id, ['paused', 'failed'], {
+      state: 'queued', attempt: job.attempt + 1, error: null, finishedAt: null, pauseRequested: null, members: null, runId: null,
+    });
+    if (!r.ok) {
+      const why = r.previous === 'running' && job.pauseRequested ? ' (still pausing: wait for state paused)' : '';
+      throw new ConflictException(`job ${id} is ${r.previous}${why}: only paused or failed jobs can be resumed`);
+    }
+    const queued = await this.get(id);
+    await this.scheduler.enqueue(queued);
+    await this.control.appendEvent(id, { type: 'job-state', rank: -1, state: 'queued', message: job.lastCheckpoint ? `resumes from ${job.lastCheckpoint}` : 'restarts from step 0 (no checkpoint)' });
+    return queued;
+  }
+
+  private async tell(job: JobRecord, type: 'cancel' | 'pause', reason: string): Promise<void> {
+    for (const m of job.members ?? []) await this.control.pushCommand(m.workerId, { type, jobId: job.id, reason });
+  }
+
+  private async manifest(spec: JobSpec): Promise<DatasetManifest> {
+    const where = `s3://${spec.dataset.bucket}/${spec.dataset.prefix}/manifest.json`;
+    let exists: boolean;
+    try {
+      exists = await this.store.exists(spec.dataset.bucket, `${spec.dataset.prefix}/manifest.json`);
+    } catch (e) {
+      if (!isNotFound(e)) throw new BadGatewayException(`object store error looking for ${where}: ${(e as Error).message}`);
+      exists = false;
+    }
+    if (!exists) throw fieldErrors([{ field: 'dataset', message: `no dataset manifest at ${where}; ingest one with \`fleet ingest\`` }]);
+    try {
+      return await readManifest(this.store, spec.dataset.bucket, spec.dataset.prefix);
+    } catch (e) {
+      throw fieldErrors([{ field: 'dataset', message: `${where} is not a usable manifest: ${(e as Error).message}` }]);
+    }
+  }
+}

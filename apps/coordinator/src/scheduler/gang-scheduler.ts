@@ -1,0 +1,199 @@
+import { randomBytes } from 'node:crypto';
+import type {
+  Assignment, ControlPlane, JobEvent, JobMember, JobRecord, JobState, WorkerCommand,
+} from '@tensorfleet/control';
+
+export interface GangSchedulerOptions {
+  /** First wait between claim attempts; doubles up to claimMaxBackoffMs. */
+  claimBackoffMs: number;
+  claimMaxBackoffMs: number;
+  /** Period of a running job's event and heartbeat checks. */
+  followPollMs: number;
+  /** Where the scheduler says what it did. Default: nothing. */
+  log?: (msg: string) => void;
+}
+
+/** How a run of a job ended, from the scheduler's point of view. */
+export type RunOutcome = JobState | 'gone' | 'shutdown';
+
+/** Thrown inside a loop when the coordinator shuts down: the job stays active and is re-run elsewhere. */
+class Shutdown extends Error {}
+
+const ACTIVE: readonly JobState[] = ['queued', 'scheduled', 'running'];
+
+/**
+ * Gang scheduling of one job: wait for `dataParallel` alive idle workers, claim them all
+ * at once (Lua, so replicas never share a worker), dispatch the assignments together with
+ * `running`, then follow the events until every rank has ended, one failed, or a member
+ * stopped heartbeating. Everything it knows is read back from Redis on each call, so a
+ * re-run for the same job (another replica, a restarted coordinator, BullMQ's stalled-job
+ * recovery) picks up where the last one was.
+ */
+export class GangScheduler {
+  private closing = false;
+  private readonly log: (msg: string) => void;
+
+  constructor(private readonly control: ControlPlane, private readonly opts: GangSchedulerOptions) {
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  /** Loops stop at their next wait; their jobs stay running in Redis for the next coordinator. */
+  close(): void {
+    this.closing = true;
+  }
+
+  async run(jobId: string): Promise<RunOutcome> {
+    try {
+      let backoff = this.opts.claimBackoffMs;
+      for (;;) {
+        const job = await this.control.getJob(jobId);
+        if (!job) return 'gone';
+        if (job.state === 'running') return await this.follow(job);
+        if (job.state === 'scheduled') {
+          // A claim whose dispatch never happened (the dispatch is atomic with `running`):
+          // give the workers back and start over.
+          await this.control.releaseWorkers(jobId, (job.members ?? []).map((m) => m.workerId));
+          await this.control.transitionJob(jobId, ['scheduled'], { state: 'queued', members: null, runId: null });
+          continue;
+        }
+        if (job.state !== 'queued') return job.state;
+        if (await this.tryStart(job)) {
+          backoff = this.opts.claimBackoffMs;
+          continue;
+        }
+        await this.sleep(backoff);
+        backoff = Math.min(backoff * 2, this.opts.claimMaxBackoffMs);
+      }
+    } catch (e) {
+      if (e instanceof Shutdown) return 'shutdown';
+      throw e;
+    }
+  }
+
+  /** Claims and dispatches; false when too few workers are free (the job stays queued). */
+  private async tryStart(job: JobRecord): Promise<boolean> {
+    const n = job.spec.parallelism.dataParallel;
+    const ids = await this.control.claimWorkers(job.id, n);
+    if (!ids) return false;
+    const workers = await Promise.all(ids.map((id) => this.control.getWorker(id)));
+    const members: JobMember[] = ids.map((workerId, rank) => ({ rank, workerId, address: workers[rank]!.address }));
+    const membershipEpoch = job.membershipEpoch + 1;
+    const runId = `${job.id}.${membershipEpoch}.${randomBytes(3).toString('hex')}`;
+    const eventsFrom = await this.control.lastEventId(job.id);
+    const scheduled = await this.control.transitionJob(job.id, ['queued'], {
+      state: 'scheduled', members, runId, membershipEpoch, eventsFrom, error: null, finishedAt: null, pauseRequested: null,
+    });
+    if (!scheduled.ok) {
+      await this.control.releaseWorkers(job.id, ids);
+      return true; // state changed under us (cancel, pause): the loop reads it again
+    }
+    const resume = job.lastCheckpoint ? { checkpointKey: job.lastCheckpoint, step: stepOf(job.lastCheckpoint) } : undefined;
+    const commands = members.map((m) => {
+      const assignment: Assignment = {
+        jobId: job.id, runId, membershipEpoch, rank: m.rank, worldSize: n,
+        peers: members.map((p) => p.address), spec: job.spec, ...(resume ? { resume } : {}),
+      };
+      return { workerId: m.workerId, cmd: { type: 'assign', assignment } as WorkerCommand };
+    });
+    const sent = await this.control.dispatchIfState(job.id, 'scheduled', { state: 'running', startedAt: Date.now() }, commands);
+    if (!sent.ok) {
+      await this.control.releaseWorkers(job.id, ids);
+      return true;
+    }
+    await this.stateEvent(job.id, 'running', `ranks ${members.map((m) => `${m.rank}=${m.workerId}`).join(', ')}${resume ? `, resuming from ${resume.checkpointKey}` : ''}`);
+    this.log(`job ${job.id}: running on ${ids.join(', ')} (run ${runId})`);
+    return true;
+  }
+
+  /** Follows a running job until it ends. */
+  private async follow(job: JobRecord): Promise<RunOutcome> {
+    const members = job.members ?? [];
+    const worldSize = members.length;
+    const ended = new Map<number, JobEvent>();
+    let cursor = job.eventsFrom ?? '0';
+    const take = (events: JobEvent[]): JobEvent | null => {
+      for (const e of events) {
+        cursor = e.id ?? cursor;
+        if (e.runId !== undefined && e.runId !== job.runId) continue;
+        if (e.type === 'rank-failed') return e;
+        if (e.type === 'rank-completed' || e.type === 'rank-paused' || e.type === 'rank-cancelled') ended.set(e.rank, e);
+      }
+      return null;
+    };
+    for (;;) {
+      const failed = take(await this.control.readEvents(job.id, cursor));
+      if (failed) {
+        const who = members.find((m) => m.rank === failed.rank);
+        const error = `rank ${failed.rank} (worker ${failed.workerId ?? who?.workerId ?? '?'}) failed: ${failed.message ?? 'no message'}`;
+        return this.endFailed(job, members, error, [failed.rank]);
+      }
+      if (ended.size >= worldSize) return this.endAll(job, [...ended.values()]);
+
+      const current = await this.control.getJob(job.id);
+      if (!current) return 'gone';
+      if (current.state !== 'running' || current.runId !== job.runId) return current.state;
+
+      const lost = await this.lostMembers(members, ended);
+      if (lost.length) {
+        // A rank may have finished and gone away between our two reads: read once more.
+        if (take(await this.control.readEvents(job.id, cursor)) === null) {
+          const still = lost.filter((m) => !ended.has(m.rank));
+          if (still.length) {
+            const error = still.map((m) => `worker ${m.workerId} (rank ${m.rank}) stopped heartbeating`).join('; ') + ': lost, the run cannot continue';
+            return this.endFailed(job, members, error, still.map((m) => m.rank));
+          }
+        }
+        continue;
+      }
+      await this.sleep(this.opts.followPollMs);
+    }
+  }
+
+  private async lostMembers(members: JobMember[], ended: Map<number, JobEvent>): Promise<JobMember[]> {
+    const pipe = this.control.redis.pipeline();
+    for (const m of members) pipe.exists(this.control.keys.alive(m.workerId));
+    const res = (await pipe.exec()) ?? [];
+    return members.filter((m, i) => !ended.has(m.rank) && res[i]?.[1] !== 1);
+  }
+
+  private async endAll(job: JobRecord, events: JobEvent[]): Promise<RunOutcome> {
+    const kinds = new Set(events.map((e) => e.type));
+    const state: JobState = kinds.has('rank-cancelled') ? 'cancelled' : kinds.has('rank-paused') ? 'paused' : 'completed';
+    const done = await this.control.transitionJob(job.id, ['running'], { state, finishedAt: state === 'paused' ? null : Date.now(), pauseRequested: null });
+    if (!done.ok) return done.previous ?? 'gone';
+    await this.stateEvent(job.id, state);
+    this.log(`job ${job.id}: ${state}`);
+    return state;
+  }
+
+  private async endFailed(job: JobRecord, members: JobMember[], error: string, culprits: number[]): Promise<RunOutcome> {
+    const done = await this.control.transitionJob(job.id, ['running'], { state: 'failed', error, finishedAt: Date.now() });
+    if (!done.ok) return done.previous ?? 'gone';
+    for (const m of members) {
+      if (!culprits.includes(m.rank)) await this.control.pushCommand(m.workerId, { type: 'cancel', jobId: job.id, reason: error });
+    }
+    await this.stateEvent(job.id, 'failed', error);
+    this.log(`job ${job.id}: failed: ${error}`);
+    return 'failed';
+  }
+
+  private async stateEvent(jobId: string, state: JobState, message?: string): Promise<void> {
+    await this.control.appendEvent(jobId, { type: 'job-state', rank: -1, state, ...(message ? { message } : {}) });
+  }
+
+  private async sleep(ms: number): Promise<void> {
+    if (this.closing) throw new Shutdown();
+    await new Promise((r) => setTimeout(r, ms));
+    if (this.closing) throw new Shutdown();
+  }
+}
+
+export function isActive(state: JobState): boolean {
+  return ACTIVE.includes(state);
+}
+
+/** The step of `checkpoints/<job>/<step>`. */
+export function stepOf(checkpointKey: string): number {
+  const n = Number(checkpointKey.replace(/\/+$/, '').split('/').pop());
+  return Number.isInteger(n) ? n : 0;
+}
