@@ -5,6 +5,7 @@ import { CollectiveNode } from '@tensorfleet/collective';
 import { ObjectStore } from '@tensorfleet/data';
 import { initBackend, type BackendInfo } from '@tensorfleet/models';
 import type { WorkerConfig } from './config';
+import { HeartbeatThread } from './heartbeat-thread';
 import { runAssignment, type StopRequest } from './training-run';
 
 /**
@@ -20,7 +21,7 @@ export class FleetWorker {
   private node!: CollectiveNode;
   private store!: ObjectStore;
   private backend!: BackendInfo;
-  private heartbeat?: NodeJS.Timeout;
+  private heartbeat?: HeartbeatThread;
   private closing = false;
   private queue: Assignment[] = [];
   private stops = new Map<string, StopRequest>();
@@ -47,9 +48,13 @@ export class FleetWorker {
       state: 'idle',
     });
     await this.control.heartbeat(this.cfg.workerId, this.cfg.heartbeatMs * 3);
-    this.heartbeat = setInterval(() => {
-      this.control.heartbeat(this.cfg.workerId, this.cfg.heartbeatMs * 3).catch((e) => this.log(`heartbeat failed: ${e.message}`));
-    }, this.cfg.heartbeatMs);
+    this.heartbeat = new HeartbeatThread({
+      redisUrl: this.cfg.redisUrl,
+      prefix: this.cfg.prefix,
+      workerId: this.cfg.workerId,
+      intervalMs: this.cfg.heartbeatMs,
+      ttlMs: this.cfg.heartbeatMs * 3,
+    });
     this.log(`registered as ${this.cfg.workerId}, collective at ${JSON.stringify(this.node.address)}`);
     void this.readInbox();
   }
@@ -122,7 +127,7 @@ export class FleetWorker {
     if (this.closing) return;
     this.closing = true;
     this.wake?.();
-    clearInterval(this.heartbeat);
+    await this.heartbeat?.stop();
     await this.control?.unregisterWorker(this.cfg.workerId).catch(() => undefined);
     this.inbox?.disconnect();
     await this.redis?.quit().catch(() => undefined);

@@ -153,5 +153,5 @@ function concat(parts: Batch[]): Batch {
     io += p.images.length;
     lo += p.labels.length;
   }
-  return { images, labels, size, cursor: parts[0].cursor };
+  return { images, labels, size, keys: parts.flatMap((p) => p.keys), cursor: parts[0].cursor };
 }

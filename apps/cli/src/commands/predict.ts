@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { createModel, initBackend, loadExportedModel, predictTopK, preprocessImage } from '@tensorfleet/models';
+import { createModel, initBackend, loadExportedModel, predictImage } from '@tensorfleet/models';
 import { printTable } from '../lib/output';
 
 export function registerPredict(program: Command): void {
@@ -15,11 +15,9 @@ export function registerPredict(program: Command): void {
       const isDir = (() => { try { return require('node:fs').statSync(`${modelArg}/model.json`).isFile(); } catch { return false; } })();
       const model = isDir ? await loadExportedModel(modelArg) : createModel(modelArg, { inputSize: o.inputSize });
       if (!isDir) console.error(`fleet: ${modelArg} is not an exported model folder: using freshly initialised weights (export a trained model to predict meaningfully)`);
-      const inputSize = model.inputs[0].shape[1] as number;
       const classNames = o.classes ? readFileSync(o.classes, 'utf8').split('\n').filter(Boolean) : undefined;
-      const input = await preprocessImage(readFileSync(imagePath), { inputSize });
-      const top = await predictTopK(model, input, 5, classNames);
+      const top = await predictImage(model, readFileSync(imagePath), { k: 5, classNames });
       if (o.json) return console.log(JSON.stringify(top, null, 2));
-      printTable(top.map((t: any, i: number) => ({ rank: i + 1, class: t.className ?? t.classId, id: t.classId, probability: t.probability })));
+      printTable(top.map((t, i) => ({ rank: i + 1, class: t.className, id: t.classIndex, probability: t.probability })));
     });
 }

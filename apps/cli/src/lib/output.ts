@@ -32,8 +32,8 @@ export function progressBar(label: string, total: number, fields: Record<string,
     return {
       update(value: number, f: Record<string, string> = {}) {
         const pct = Math.floor((100 * value) / Math.max(1, total));
-        if (pct >= last + 10 || value === total) {
-          last = pct;
+        if (pct >= last + 10 || (value === total && last < 100)) {
+          last = value === total ? 100 : pct;
           console.error(`${label} ${value}/${total} (${pct}%) ${Object.entries(f).map(([k, v]) => `${k} ${v}`).join(' ')}`);
         }
       },

@@ -1,0 +1,43 @@
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import Redis from 'ioredis';
+import { ControlPlane } from '@tensorfleet/control';
+
+/**
+ * The heartbeat runs on a thread of its own with its own Redis connection: a training
+ * step on the wasm backend is synchronous and can hold the main event loop for many
+ * seconds (ResNet-50 on one core), and a busy worker must not be declared lost. The
+ * thread dies with the process, so a crashed or killed worker still stops heartbeating.
+ */
+export class HeartbeatThread {
+  private readonly thread: Worker;
+
+  constructor(opts: { redisUrl: string; prefix: string; workerId: string; intervalMs: number; ttlMs: number }) {
+    this.thread = new Worker(__filename, { workerData: opts });
+    this.thread.unref();
+    this.thread.on('error', (e) => console.error(`[heartbeat] thread failed: ${e.message}`));
+  }
+
+  async stop(): Promise<void> {
+    this.thread.postMessage('stop');
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => { void this.thread.terminate().then(() => resolve()); }, 1000);
+      this.thread.once('exit', () => { clearTimeout(t); resolve(); });
+    });
+  }
+}
+
+if (!isMainThread && workerData?.workerId) {
+  const { redisUrl, prefix, workerId, intervalMs, ttlMs } = workerData as { redisUrl: string; prefix: string; workerId: string; intervalMs: number; ttlMs: number };
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const control = new ControlPlane(redis, { prefix });
+  const beat = () => control.heartbeat(workerId, ttlMs).catch((e) => console.error(`[heartbeat] ${workerId}: ${e.message}`));
+  void beat();
+  const timer = setInterval(beat, intervalMs);
+  parentPort!.on('message', (m) => {
+    if (m === 'stop') {
+      clearInterval(timer);
+      redis.disconnect();
+      process.exit(0);
+    }
+  });
+}
