@@ -15,7 +15,7 @@ function plane(name: string, prefix = specPrefix(name)): ControlPlane {
 }
 const reg = (id: string): WorkerRegistration => ({ id, host: 'h', pid: 1, backend: 'wasm', device: 'cpu', address: { hostId: 'h', tcp: `tcp://127.0.0.1:${id.length}`, ipc: null } });
 const spec = (): JobSpec => {
-  const r = parseJobSpec({ model: { name: 'resnet18' }, dataset: { bucket: 'b', prefix: 'p' }, parallelism: { dataParallel: 2 }, batchSize: 8, steps: 10, optimizer: { type: 'sgd', lr: 0.1 } });
+  const r = parseJobSpec({ model: { name: 'resnet18' }, dataset: { bucket: 'bkt', prefix: 'p' }, parallelism: { dataParallel: 2 }, batchSize: 8, steps: 10, optimizer: { type: 'sgd', lr: 0.1 } });
   assert.ok(r.spec);
   return r.spec;
 };

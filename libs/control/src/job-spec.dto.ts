@@ -33,8 +33,11 @@ export class ModelSpecDto {
   options?: Record<string, unknown>;
 }
 
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const BUCKET_MESSAGE = 'must be an S3 bucket name: 3-63 lower-case letters, digits, "." or "-"';
+
 export class DatasetSpecDto {
-  @IsString() @IsNotEmpty()
+  @IsString() @Matches(BUCKET, { message: BUCKET_MESSAGE })
   bucket!: string;
 
   /** The manifest is `${prefix}/manifest.json`. */
@@ -122,7 +125,7 @@ export class CheckpointSpecDto {
   keep?: number;
 
   /** Bucket for `checkpoints/<job>/<step>/`. Default: dataset.bucket. */
-  @IsOptional() @IsString() @IsNotEmpty()
+  @IsOptional() @IsString() @Matches(BUCKET, { message: BUCKET_MESSAGE })
   bucket?: string;
 }
 

@@ -79,7 +79,9 @@ test('nested fields are named by their dotted path', () => {
   assert.equal(formatFieldErrors([e.find((x) => x.field === 'optimizer.momentum')!]), 'optimizer.momentum: must not be greater than 1');
   assert.deepEqual(fields({ ...valid(), parallelism: { dataParallel: 0 } }), ['parallelism.dataParallel']);
   assert.deepEqual(fields({ ...valid(), parallelism: { dataParallel: 1, modelParallel: { kind: 'tensor' } } }), ['parallelism.modelParallel.kind']);
-  assert.deepEqual(fields({ ...valid(), dataset: { bucket: 'b' } }), ['dataset.prefix']);
+  assert.deepEqual(fields({ ...valid(), dataset: { bucket: 'data' } }), ['dataset.prefix']);
+  assert.deepEqual(fields({ ...valid(), dataset: { bucket: 'x', prefix: 'p' } }), ['dataset.bucket']);
+  assert.deepEqual(fields({ ...valid(), checkpoint: { bucket: 'Bad_Bucket' } }), ['checkpoint.bucket']);
   assert.deepEqual(fields({ ...valid(), lrSchedule: { type: 'step', milestones: [10, -1] } }), ['lrSchedule.milestones']);
 });
 

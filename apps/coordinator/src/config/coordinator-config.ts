@@ -69,12 +69,12 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
  */
 export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): CoordinatorOptions {
   const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
+  const redisUrl = redisUrlFromEnv(env);
+  if (!redisUrl) throw new CoordinatorConfigError('REDIS_URL is not set: e.g. REDIS_URL=redis://127.0.0.1:6379');
   let s3: S3Config | null = null;
   if (env.TF_S3) {
     try { s3 = JSON.parse(env.TF_S3) as S3Config; } catch { throw new CoordinatorConfigError('TF_S3 is not JSON: give an S3Config { endPoint, port, useSSL, accessKey, secretKey, region }'); }
   } else s3 = s3ConfigFromEnv(env);
-  const redisUrl = redisUrlFromEnv(env);
-  if (!redisUrl) throw new CoordinatorConfigError('REDIS_URL is not set: e.g. REDIS_URL=redis://127.0.0.1:6379');
   if (!s3) throw new CoordinatorConfigError('no object store: set S3_ENDPOINT (e.g. http://127.0.0.1:9000), S3_ACCESS_KEY and S3_SECRET_KEY, or TF_S3');
   return {
     port: num(env.PORT), host: env.HOST || undefined, redisUrl, s3, prefix: env.FLEET_PREFIX || undefined,

@@ -105,6 +105,9 @@ export class JobsService {
     try {
       exists = await this.store.exists(spec.dataset.bucket, `${spec.dataset.prefix}/manifest.json`);
     } catch (e) {
+      if (/InvalidBucketName/.test((e as Error).name) || (e as { code?: string }).code === 'InvalidBucketName') {
+        throw fieldErrors([{ field: 'dataset', message: `${(e as Error).message} (looking for ${where})` }]);
+      }
       if (!isNotFound(e)) throw new BadGatewayException(`object store error looking for ${where}: ${(e as Error).message}`);
       exists = false;
     }

@@ -14,7 +14,7 @@ export interface GangSchedulerOptions {
 }
 
 /** How a run of a job ended, from the scheduler's point of view. */
-export type RunOutcome = JobState | 'gone' | 'shutdown';
+export type RunOutcome = JobState | 'gone' | 'shutdown' | 'superseded';
 
 /** Thrown inside a loop when the coordinator shuts down: the job stays active and is re-run elsewhere. */
 class Shutdown extends Error {}
@@ -42,12 +42,17 @@ export class GangScheduler {
     this.closing = true;
   }
 
-  async run(jobId: string): Promise<RunOutcome> {
+  /**
+   * Schedules and follows one job until it ends. With `attempt`, a run for an older
+   * queueing of the job (a resume re-queued it meanwhile) stops at once.
+   */
+  async run(jobId: string, attempt?: number): Promise<RunOutcome> {
     try {
       let backoff = this.opts.claimBackoffMs;
       for (;;) {
         const job = await this.control.getJob(jobId);
         if (!job) return 'gone';
+        if (attempt !== undefined && job.attempt !== attempt) return 'superseded';
         if (job.state === 'running') return await this.follow(job);
         if (job.state === 'scheduled') {
           // A claim whose dispatch never happened (the dispatch is atomic with `running`):
@@ -84,8 +89,12 @@ export class GangScheduler {
       state: 'scheduled', members, runId, membershipEpoch, eventsFrom, error: null, finishedAt: null, pauseRequested: null,
     });
     if (!scheduled.ok) {
-      await this.control.releaseWorkers(job.id, ids);
-      return true; // state changed under us (cancel, pause): the loop reads it again
+      // The state changed under us (cancel, pause, or another replica scheduled it with
+      // these very workers: claims by the same job share them). Give back only ours.
+      const now = await this.control.getJob(job.id);
+      const theirs = new Set(now && (now.state === 'scheduled' || now.state === 'running') ? (now.members ?? []).map((m) => m.workerId) : []);
+      await this.control.releaseWorkers(job.id, ids.filter((w) => !theirs.has(w)));
+      return true;
     }
     const resume = job.lastCheckpoint ? { checkpointKey: job.lastCheckpoint, step: stepOf(job.lastCheckpoint) } : undefined;
     const commands = members.map((m) => {

@@ -7,6 +7,8 @@ import { GangScheduler, isActive } from './gang-scheduler';
 
 export interface QueuedJobData {
   jobId: string;
+  /** JobRecord.attempt when queued: an older queueing that is still around does nothing. */
+  attempt?: number;
 }
 
 /**
@@ -56,7 +58,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
 
   /** Puts a job (state queued in Redis) on the BullMQ queue; higher spec.priority runs first. */
   async enqueue(job: JobRecord): Promise<void> {
-    await this.queue.add('train', { jobId: job.id }, {
+    await this.queue.add('train', { jobId: job.id, attempt: job.attempt }, {
       jobId: queueJobId(job),
       // BullMQ: 1 is the highest priority; spec.priority is -1000..1000, higher first.
       priority: 1001 - job.spec.priority,
@@ -70,7 +72,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     let outcome;
     for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
       try {
-        outcome = await this.gang.run(job.data.jobId);
+        outcome = await this.gang.run(job.data.jobId, job.data.attempt);
         break;
       } catch (e) {
         if (this.closed) return new Promise<string>(() => undefined);

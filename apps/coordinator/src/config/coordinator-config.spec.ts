@@ -1,0 +1,26 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { coordinatorOptionsFromEnv, resolveCoordinatorConfig } from './coordinator-config';
+
+const s3 = { endPoint: '127.0.0.1', port: 9000, useSSL: false, accessKey: 'a', secretKey: 's', region: 'us-east-1' };
+
+test('defaults are merged once and bad values rejected with what to set', () => {
+  const c = resolveCoordinatorConfig({ redisUrl: 'redis://127.0.0.1:6379', s3 });
+  assert.equal(c.port, 3000);
+  assert.equal(c.prefix, 'tf');
+  assert.equal(c.queueName, 'tensorfleet-jobs');
+  assert.equal(resolveCoordinatorConfig({ redisUrl: 'redis://x', s3, prefix: 'fleet:' }).prefix, 'fleet');
+  assert.throws(() => resolveCoordinatorConfig({ redisUrl: 'http://x', s3 }), /REDIS_URL/);
+  assert.throws(() => resolveCoordinatorConfig({ redisUrl: 'redis://x', s3, concurrency: 0 }), /concurrency/);
+  assert.throws(() => resolveCoordinatorConfig({ redisUrl: 'redis://x', s3, queueName: 'a:b' }), /queueName/);
+});
+
+test('environment: S3_* or TF_S3, PORT, FLEET_PREFIX', () => {
+  const o = coordinatorOptionsFromEnv({ REDIS_URL: 'redis://r:1', S3_ENDPOINT: 'http://s3:9000', S3_ACCESS_KEY: 'k', S3_SECRET_KEY: 's', PORT: '0', FLEET_PREFIX: 'x' });
+  assert.deepEqual([o.redisUrl, o.s3.endPoint, o.s3.port, o.port, o.prefix], ['redis://r:1', 's3', 9000, 0, 'x']);
+  const j = coordinatorOptionsFromEnv({ REDIS_URL: 'redis://r:1', TF_S3: JSON.stringify(s3) });
+  assert.deepEqual(j.s3, s3);
+  assert.throws(() => coordinatorOptionsFromEnv({ S3_ENDPOINT: 'http://s3:9000' }), /REDIS_URL/);
+  assert.throws(() => coordinatorOptionsFromEnv({ REDIS_URL: 'redis://r:1' }), /S3_ENDPOINT/);
+  assert.throws(() => coordinatorOptionsFromEnv({ REDIS_URL: 'redis://r:1', TF_S3: '{' }), /TF_S3/);
+});

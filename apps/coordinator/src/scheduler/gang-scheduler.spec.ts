@@ -1,0 +1,153 @@
+// The gang scheduler against a real Redis, without Nest or BullMQ: claims, dispatch,
+// the ways a run ends, and two schedulers (replicas) competing for the same workers.
+// Worker entries are registry records written with ControlPlane (see app.e2e.spec.ts).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { ControlPlane, parseJobSpec, type JobSpec, type WorkerCommand } from '@tensorfleet/control';
+import { startRedis, testId } from '@tensorfleet/infra';
+import { GangScheduler, stepOf } from './gang-scheduler';
+
+let url: string;
+let stopRedis: () => Promise<void> = async () => undefined;
+const conns: Redis[] = [];
+const schedulers: GangScheduler[] = [];
+
+before(async () => {
+  if (process.env.TF_TEST_REDIS_URL) url = process.env.TF_TEST_REDIS_URL;
+  else {
+    const r = await startRedis({ label: 'gang-spec' });
+    url = r.url;
+    stopRedis = () => r.stop();
+  }
+});
+after(async () => {
+  for (const s of schedulers) s.close();
+  for (const c of conns) {
+    const keys = await c.keys('tf-gang-*');
+    if (keys.length) await c.del(...keys);
+    c.disconnect();
+  }
+  await stopRedis();
+});
+
+function setup(): { control: ControlPlane; gang: () => GangScheduler } {
+  const prefix = testId('gang');
+  const redis = new Redis(url);
+  conns.push(redis);
+  const control = new ControlPlane(redis, { prefix });
+  return {
+    control,
+    gang: () => {
+      const r = new Redis(url);
+      conns.push(r);
+      const g = new GangScheduler(new ControlPlane(r, { prefix }), { claimBackoffMs: 20, claimMaxBackoffMs: 100, followPollMs: 30 });
+      schedulers.push(g);
+      return g;
+    },
+  };
+}
+
+function spec(dataParallel: number): JobSpec {
+  const r = parseJobSpec({ model: { name: 'resnet18' }, dataset: { bucket: 'bkt', prefix: 'p' }, parallelism: { dataParallel }, batchSize: 2, steps: 5, optimizer: { type: 'sgd', lr: 0.1 } });
+  assert.ok(r.spec);
+  return r.spec;
+}
+
+async function workers(control: ControlPlane, ids: string[]): Promise<void> {
+  for (const id of ids) {
+    await control.registerWorker({ id, host: 'h', pid: 1, backend: 'cpu', device: 'cpu', address: { hostId: 'h', tcp: `tcp://${id}`, ipc: null } });
+    await control.heartbeat(id, 60_000);
+  }
+}
+
+async function assignsOf(control: ControlPlane, ids: string[]): Promise<Extract<WorkerCommand, { type: 'assign' }>[]> {
+  for (let i = 0; i < 200; i++) {
+    const all = (await Promise.all(ids.map((id) => control.peekCommands(id)))).flat().filter((c) => c.type === 'assign');
+    if (all.length >= ids.length) return all as Extract<WorkerCommand, { type: 'assign' }>[];
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no assignments for ${ids.join(', ')}`);
+}
+
+test('a rank-failed event fails the job naming rank and worker; the other ranks get cancel', async () => {
+  const { control, gang } = setup();
+  await workers(control, ['a', 'b', 'c']);
+  const job = await control.createJob(spec(3), { id: 'j' });
+  const running = gang().run(job.id);
+  const assigns = await assignsOf(control, ['a', 'b', 'c']);
+  assert.deepEqual(assigns.map((x) => x.assignment.rank), [0, 1, 2]);
+  const runId = assigns[0].assignment.runId;
+  // An event of another run is ignored; this run's rank-failed ends it.
+  await control.appendEvent(job.id, { type: 'rank-failed', rank: 0, workerId: 'a', runId: 'old-run', message: 'stale' });
+  await control.appendEvent(job.id, { type: 'rank-completed', rank: 0, workerId: 'a', runId });
+  await control.appendEvent(job.id, { type: 'rank-failed', rank: 1, workerId: 'b', runId, message: 'out of memory' });
+  assert.equal(await running, 'failed');
+  const j = await control.getJob(job.id);
+  assert.equal(j?.error, 'rank 1 (worker b) failed: out of memory');
+  assert.deepEqual((await control.peekCommands('a')).map((c) => c.type), ['assign', 'cancel']);
+  assert.deepEqual((await control.peekCommands('b')).map((c) => c.type), ['assign']);
+  assert.deepEqual((await control.peekCommands('c')).map((c) => c.type), ['assign', 'cancel']);
+});
+
+test('two schedulers racing for the same workers: each worker is assigned once, the other job waits queued', async () => {
+  const { control, gang } = setup();
+  await workers(control, ['a', 'b', 'c']);
+  await control.createJob(spec(2), { id: 'j1' });
+  await control.createJob(spec(2), { id: 'j2' });
+  const g1 = gang();
+  const g2 = gang();
+  const r1 = g1.run('j1');
+  const r2 = g2.run('j2');
+  await new Promise((r) => setTimeout(r, 300));
+  const states = [(await control.getJob('j1'))!.state, (await control.getJob('j2'))!.state].sort();
+  assert.deepEqual(states, ['queued', 'running']);
+  const inboxes = await Promise.all(['a', 'b', 'c'].map((id) => control.peekCommands(id)));
+  assert.equal(inboxes.flat().length, 2);
+  assert.ok(inboxes.every((c) => c.length <= 1));
+  // The running one completes: its workers go idle (as real workers do) and the other runs.
+  const first = states[1] === 'running' && (await control.getJob('j1'))!.state === 'running' ? 'j1' : 'j2';
+  const second = first === 'j1' ? 'j2' : 'j1';
+  const members = (await control.getJob(first))!.members!;
+  for (const m of members) {
+    await control.appendEvent(first, { type: 'rank-completed', rank: m.rank, workerId: m.workerId });
+    await control.markWorker(m.workerId, { state: 'idle', jobId: '', rank: -1 });
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await control.getJob(first))!.state, 'completed');
+  assert.equal((await control.getJob(second))!.state, 'running');
+  const next = (await control.getJob(second))!.members!;
+  for (const m of next) await control.appendEvent(second, { type: 'rank-cancelled', rank: m.rank, workerId: m.workerId });
+  assert.deepEqual((await Promise.all([r1, r2])).sort(), ['cancelled', 'completed']);
+});
+
+test('a re-run finds the job running and follows it; a stale queueing does nothing; close() stops a waiting run', async () => {
+  const { control, gang } = setup();
+  await workers(control, ['a']);
+  await control.createJob(spec(1), { id: 'j' });
+  const g1 = gang();
+  void g1.run('j');
+  const [assign] = await assignsOf(control, ['a']);
+  g1.close();
+  const g2 = gang();
+  assert.equal(await g2.run('j', 7), 'superseded');
+  const again = g2.run('j', 1);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual((await control.peekCommands('a')).length, 1, 'no second assignment');
+  await control.appendEvent('j', { type: 'rank-paused', rank: 0, workerId: 'a', runId: assign.assignment.runId });
+  assert.equal(await again, 'paused');
+
+  await control.createJob(spec(5), { id: 'big' });
+  const g3 = gang();
+  const waiting = g3.run('big');
+  await new Promise((r) => setTimeout(r, 100));
+  g3.close();
+  assert.equal(await waiting, 'shutdown');
+  assert.equal((await control.getJob('big'))!.state, 'queued');
+});
+
+test('stepOf reads the step of a checkpoint key', () => {
+  assert.equal(stepOf('checkpoints/job-1/120'), 120);
+  assert.equal(stepOf('checkpoints/job-1/120/'), 120);
+  assert.equal(stepOf('weird'), 0);
+});
