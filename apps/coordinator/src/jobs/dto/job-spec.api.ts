@@ -9,7 +9,7 @@ import {
 type Props = Record<string, ApiPropertyOptions>;
 const opt = (o: ApiPropertyOptions): ApiPropertyOptions => ({ required: false, ...o }) as ApiPropertyOptions;
 
-const DOCS: [Function, Props][] = [
+const DOCS: [abstract new (...args: never[]) => object, Props][] = [
   [ModelSpecDto, {
     name: { type: String, description: 'A registered model (@tensorfleet/models listModels(), as fleet models prints them)', example: 'resnet18' },
     numClasses: opt({ type: Number, minimum: 2, description: 'Default: the dataset manifest\'s class count' }),
