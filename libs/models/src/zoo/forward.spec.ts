@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { countMacs, countParams, createModel, describeModel, listModels } from '..';
+
+before(async () => {
+  await tf.setBackend('cpu');
+});
+
+/** Smallest input ≥ 32 the architecture accepts (AlexNet needs ~64), found from the configs alone. */
+function smallInput(name: string): number {
+  for (let s = 32; s < 256; s++) {
+    try {
+      describeModel(name, { inputSize: s });
+      return s;
+    } catch {
+      /* too small */
+    }
+  }
+  throw new Error(`no input size below 256 works for ${name}`);
+}
+
+// Walks the registry as timm's and torchvision's tests do: every model builds, runs forward on
+// the cpu backend and agrees with the weight-free description of it.
+for (const info of listModels()) {
+  test(`${info.name}: forward shape, finite logits, params and MACs equal the analytic counts`, () => {
+    const inputSize = smallInput(info.name);
+    const numClasses = 7;
+    const model = createModel(info.name, { inputSize, numClasses, seed: 1 });
+    try {
+      const y = tf.tidy(() => model.predict(tf.randomUniform([2, inputSize, inputSize, 3], -1, 1, 'float32', 2)) as tf.Tensor);
+      assert.deepEqual(y.shape, [2, numClasses]);
+      assert.ok(Array.from(y.dataSync()).every(Number.isFinite), 'finite logits');
+      y.dispose();
+      const d = describeModel(info.name, { inputSize, numClasses });
+      assert.equal(countParams(model), d.params);
+      assert.equal(countMacs(model, inputSize), d.macs);
+      const names = model.layers.map((l) => l.name);
+      assert.equal(new Set(names).size, names.length, 'unique layer names');
+      if (info.name === 'alexnet_paper') {
+        for (const c of [0, 1]) for (const n of [1, 2, 3, 4, 5]) assert.ok(names.includes(`col${c}_conv${n}`), `col${c}_conv${n}`);
+        // conv2/4/5 see their own column only: 48, 192, 192 input channels; conv3 sees both: 256.
+        const cin = (n: string) => model.getLayer(n).getWeights()[0].shape[2];
+        assert.deepEqual(['col1_conv2', 'col1_conv3', 'col1_conv4', 'col1_conv5'].map(cin), [48, 256, 192, 192]);
+        assert.equal((model.getLayer('col0_conv4').input as tf.SymbolicTensor).sourceLayer.name, 'col0_relu3');
+      }
+    } finally {
+      model.dispose();
+    }
+  });
+}
