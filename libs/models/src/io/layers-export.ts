@@ -11,6 +11,8 @@ export interface ExportMetadata {
   inputSize?: number;
   mean?: [number, number, number];
   std?: [number, number, number];
+  /** Centre-crop fraction for preprocessing (0.875 ImageNet eval, 1 for CIFAR). */
+  cropFraction?: number;
   [key: string]: unknown;
 }
 

@@ -33,10 +33,12 @@ export function predictTopK(model: tf.LayersModel, image: tf.Tensor | Float32Arr
 export async function predictImage(
   model: tf.LayersModel,
   image: Uint8Array,
-  opts: { k?: number; classNames?: string[]; mean?: [number, number, number]; std?: [number, number, number] } = {},
+  opts: { k?: number; classNames?: string[]; mean?: [number, number, number]; std?: [number, number, number]; cropFraction?: number } = {},
 ): Promise<Prediction[]> {
   const meta = (model.getUserDefinedMetadata() ?? {}) as ExportMetadata;
   const inputSize = model.inputs[0].shape[1] as number;
-  const { data } = await preprocessImage(image, { inputSize, mean: opts.mean ?? meta.mean, std: opts.std ?? meta.std });
+  const { data } = await preprocessImage(image, {
+    inputSize, mean: opts.mean ?? meta.mean, std: opts.std ?? meta.std, cropFraction: opts.cropFraction ?? meta.cropFraction,
+  });
   return predictTopK(model, data, opts.k ?? 5, opts.classNames ?? meta.classNames);
 }
