@@ -278,6 +278,7 @@ describe('coordinator e2e', () => {
     assert.match(body, /event: metric\nid: [\d-]+\ndata: \{"kind":"train","step":3/);
     assert.match(body, /event: event\n[^\n]*\ndata: \{[^\n]*"state":"completed"/);
     assert.match(body, /event: job\n/);
+    assert.match(body, /event: end\n(id: [^\n]*\n)?data: \{"state":"completed"\}\n\n$/, 'the last message tells EventSource to close');
     assert.equal((await http('GET', '/jobs/nope')).status, 404);
 
     // Checkpoints: only folders with a manifest whose parts are complete count.

@@ -127,6 +127,7 @@ export const DASHBOARD_HTML = `<!doctype html>
       source.addEventListener('metric', function (e) { addMetric(JSON.parse(e.data)); draw(); });
       source.addEventListener('job', function (e) { var j = JSON.parse(e.data); $('detail').textContent = j.state + ' · step ' + (j.step || 0) + '/' + (j.totalSteps || '?') + (j.evalAccuracy != null ? ' · eval acc ' + (j.evalAccuracy * 100).toFixed(1) + '%' : '') + (j.error ? ' · ' + j.error : ''); });
       source.addEventListener('event', function (e) { var ev = JSON.parse(e.data); if (ev.type === 'job-state') refresh(); });
+      source.addEventListener('end', function () { source.close(); refresh(); });
     }).catch(function (e) { $('detail').textContent = e.message; });
     refresh();
   }

@@ -5,8 +5,9 @@ import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/coordinato
 
 /**
  * A job's live feed for Server-Sent Events: `event` (the events stream), `metric` (the
- * metrics stream) and `job` (the record, when it changes). Polls Redis without blocking,
- * so a thousand watchers cost no connections; ends after the job has ended.
+ * metrics stream), `job` (the record, when it changes) and `end` (the job has ended or
+ * does not exist; the stream closes). Polls Redis without blocking, so a thousand
+ * watchers cost no connections.
  */
 @Injectable()
 export class JobStreamService {
@@ -29,7 +30,7 @@ export class JobStreamService {
         while (!stopped) {
           const job = await this.control.getJob(id);
           if (!job) {
-            sub.next({ type: 'error', data: { message: `no job ${id}` } });
+            sub.next({ type: 'end', data: { state: null, message: `no job ${id}` } });
             break;
           }
           const events = await this.control.readEvents(id, ev);
@@ -44,7 +45,11 @@ export class JobStreamService {
           lastJob = snapshot;
           // One more round after the end, for the last metrics written after the state.
           if (TERMINAL_JOB_STATES.includes(job.state)) {
-            if (endedAt) break;
+            if (endedAt) {
+              // Tells EventSource clients to close instead of reconnecting.
+              sub.next({ type: 'end', data: { state: job.state } });
+              break;
+            }
             endedAt = Date.now();
           }
           await new Promise((r) => setTimeout(r, this.cfg.followPollMs));

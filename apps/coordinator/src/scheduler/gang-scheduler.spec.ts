@@ -146,6 +146,33 @@ test('a re-run finds the job running and follows it; a stale queueing does nothi
   assert.equal((await control.getJob('big'))!.state, 'queued');
 });
 
+test('a waiting job of higher priority goes first; one larger than the cluster does not block', async () => {
+  const { control, gang } = setup();
+  await workers(control, ['a', 'b']);
+  await control.markWorker('b', { state: 'busy', jobId: 'elsewhere', rank: 0 });
+  const lowSpec = { ...spec(1), priority: 0 };
+  const highSpec = { ...spec(2), priority: 10 };
+  const hugeSpec = { ...spec(3), priority: 100 };
+  await control.createJob(hugeSpec, { id: 'huge' });   // 3 ranks, 2 workers alive: cannot run, must not block
+  await control.createJob(highSpec, { id: 'high' });
+  await control.createJob(lowSpec, { id: 'low' });
+  const low = gang().run('low');
+  const high = gang().run('high');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual([(await control.getJob('high'))!.state, (await control.getJob('low'))!.state], ['queued', 'queued'], 'low waits although a is idle');
+  await control.markWorker('b', { state: 'idle', jobId: '', rank: -1 });
+  const [ha, hb] = await assignsOf(control, ['a', 'b']);
+  assert.deepEqual([ha.assignment.jobId, hb.assignment.jobId], ['high', 'high']);
+  for (const r of [0, 1]) await control.appendEvent('high', { type: 'rank-completed', rank: r, workerId: r ? 'b' : 'a' });
+  assert.equal(await high, 'completed');
+  await control.markWorker('a', { state: 'idle', jobId: '', rank: -1 });
+  await control.markWorker('b', { state: 'idle', jobId: '', rank: -1 });
+  for (let i = 0; i < 100 && (await control.getJob('low'))!.state !== 'running'; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal((await control.getJob('low'))!.state, 'running');
+  await control.updateJob('low', { state: 'cancelled' });
+  assert.equal(await low, 'cancelled');
+});
+
 test('stepOf reads the step of a checkpoint key', () => {
   assert.equal(stepOf('checkpoints/job-1/120'), 120);
   assert.equal(stepOf('checkpoints/job-1/120/'), 120);

@@ -75,9 +75,13 @@ export class GangScheduler {
     }
   }
 
-  /** Claims and dispatches; false when too few workers are free (the job stays queued). */
+  /**
+   * Claims and dispatches; false when too few workers are free or a job of higher
+   * priority is waiting for them (the job stays queued).
+   */
   private async tryStart(job: JobRecord): Promise<boolean> {
     const n = job.spec.parallelism.dataParallel;
+    if (await this.outranked(job)) return false;
     const ids = await this.control.claimWorkers(job.id, n);
     if (!ids) return false;
     const workers = await Promise.all(ids.map((id) => this.control.getWorker(id)));
@@ -112,6 +116,18 @@ export class GangScheduler {
     await this.stateEvent(job.id, 'running', `ranks ${members.map((m) => `${m.rank}=${m.workerId}`).join(', ')}${resume ? `, resuming from ${resume.checkpointKey}` : ''}`);
     this.log(`job ${job.id}: running on ${ids.join(', ')} (run ${runId})`);
     return true;
+  }
+
+  /**
+   * A queued job of higher priority that the cluster could run (its gang is no larger than
+   * the alive workers) goes first, even if this one would fit now. Equal priorities do
+   * not wait for each other: a small job may start while a larger one waits.
+   */
+  private async outranked(job: JobRecord): Promise<boolean> {
+    const queued = await this.control.listJobs({ state: 'queued', limit: 10_000 });
+    if (!queued.some((o) => o.spec.priority > job.spec.priority)) return false;
+    const alive = (await this.control.listWorkers()).filter((w) => w.alive).length;
+    return queued.some((o) => o.id !== job.id && o.spec.priority > job.spec.priority && o.spec.parallelism.dataParallel <= alive);
   }
 
   /** Follows a running job until it ends. */
