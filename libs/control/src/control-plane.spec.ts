@@ -9,6 +9,7 @@ import type { WorkerRegistration } from './types';
 let srv: SpecRedis;
 const conns: Redis[] = [];
 function plane(name: string, prefix = specPrefix(name)): ControlPlane {
+  prefixes.add(prefix);
   const r = new Redis(srv.url);
   conns.push(r);
   return new ControlPlane(r, { prefix });
@@ -21,10 +22,13 @@ const spec = (): JobSpec => {
 };
 
 before(async () => { srv = await specRedis(); });
+const prefixes = new Set<string>();
 after(async () => {
   for (const c of conns) {
-    const keys = await c.keys('tftest:*');
-    if (keys.length) await c.del(...keys);
+    for (const p of prefixes) {
+      const keys = await c.keys(`${p}*`);
+      if (keys.length) await c.del(...keys);
+    }
     c.disconnect();
   }
   await srv.stop();
@@ -43,7 +47,7 @@ test('registry: register, heartbeat TTL decides alive, mark, list sorted', async
   const cp = plane('registry');
   await cp.registerWorker(reg('w2'));
   await cp.registerWorker(reg('w1'));
-  await cp.heartbeat('w2', 300);
+  await cp.heartbeat('w2', 1000);
   let ws = await cp.listWorkers();
   assert.deepEqual(ws.map((w) => [w.id, w.alive, w.state, w.jobId, w.rank]), [['w1', true, 'idle', null, null], ['w2', true, 'idle', null, null]]);
   assert.deepEqual(ws[0].address, { hostId: 'h', tcp: 'tcp://127.0.0.1:2', ipc: null });
@@ -52,7 +56,7 @@ test('registry: register, heartbeat TTL decides alive, mark, list sorted', async
   assert.deepEqual(await cp.getWorker('w1').then((w) => [w?.state, w?.jobId, w?.rank]), ['busy', 'j', 3]);
   await cp.markWorker('w1', { state: 'idle', jobId: '', rank: -1 });
   assert.deepEqual(await cp.getWorker('w1').then((w) => [w?.state, w?.jobId, w?.rank]), ['idle', null, null]);
-  await new Promise((r) => setTimeout(r, 400));
+  await new Promise((r) => setTimeout(r, 1100));
   ws = await cp.listWorkers();
   assert.deepEqual(ws.map((w) => w.alive), [true, false]);
   await cp.unregisterWorker('w2');
