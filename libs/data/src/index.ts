@@ -19,3 +19,4 @@ export { cifar10Source, cifar100Source } from './ingest/cifar';
 export { idxSource, parseIdx } from './ingest/idx';
 export { folderSource } from './ingest/folder';
 export * from './ingest/ingest';
+export { runDataBench, formatBenchTable, DataBenchOptions, DataBenchRow, DataBenchResult } from './bench/data-bench';

@@ -1,0 +1,143 @@
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import sharp from 'sharp';
+import { ObjectStore, S3Config } from '../store/object-store';
+import { ingestDataset } from '../ingest/ingest';
+import { ShardLoader } from '../loader/shard-loader';
+import { Rng } from '../rng';
+import { badOption } from '../errors';
+
+export interface DataBenchOptions {
+  s3?: S3Config;
+  store?: ObjectStore;
+  /** Generated ImageNet-sized (~500×375) JPEGs. Default 512. */
+  images?: number;
+  /** Decode thread counts for the loader rows. Default [1, all cores]. */
+  threads?: number[];
+  /** Default 32. */
+  batchSize?: number;
+  /** Default 224. */
+  inputSize?: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+export interface DataBenchRow {
+  stage: 'ingest' | 'loader';
+  /** loader: decode threads; ingest: validation concurrency. */
+  threads: number;
+  images: number;
+  seconds: number;
+  imagesPerSec: number;
+  mbPerSec: number;
+  /** imagesPerSec / cores busy (the decode threads for the loader). */
+  imagesPerSecPerCore: number;
+}
+
+export interface DataBenchResult {
+  rows: DataBenchRow[];
+  cores: number;
+  imageBytesMean: number;
+  note: string;
+}
+
+const W = 500;
+const H = 375;
+
+/** Noisy textured JPEGs, each distinct, about the size and entropy of an average ImageNet photo. */
+async function makeImages(dir: string, n: number, classes: number): Promise<number> {
+  const rng = new Rng(12345);
+  const bases: Buffer[] = [];
+  for (let b = 0; b < 8; b++) {
+    const px = Buffer.alloc((W + 40) * (H + 40) * 3);
+    const fx = rng.uniform(0.01, 0.05), fy = rng.uniform(0.01, 0.05);
+    for (let y = 0; y < H + 40; y++) {
+      for (let x = 0; x < W + 40; x++) {
+        const v = 128 + 60 * Math.sin(fx * x + 3 * Math.sin(fy * y)) ;
+        for (let c = 0; c < 3; c++) px[(y * (W + 40) + x) * 3 + c] = Math.max(0, Math.min(255, v + (c - 1) * 30 * Math.cos(fy * x) + rng.normal() * 18));
+      }
+    }
+    bases.push(px);
+  }
+  let bytes = 0;
+  for (let c = 0; c < classes; c++) await mkdir(join(dir, `class${c}`), { recursive: true });
+  for (let i = 0; i < n; i += 16) {
+    const jobs = Array.from({ length: Math.min(16, n - i) }, async (_, k) => {
+      const j = i + k;
+      const jpg = await sharp(bases[j % 8], { raw: { width: W + 40, height: H + 40, channels: 3 } })
+        .extract({ left: Math.floor(j / 8) % 40, top: Math.floor(j / 320) % 40, width: W, height: H })
+        .jpeg({ quality: 90 })
+        .toBuffer();
+      await writeFile(join(dir, `class${j % classes}`, `img${String(j).padStart(6, '0')}.jpg`), jpg);
+      return jpg.length;
+    });
+    for (const b of await Promise.all(jobs)) bytes += b;
+  }
+  return bytes;
+}
+
+/** Ingestion MB/s to S3 and loader images/s (decode + ResNet augmentation + batching). */
+export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchResult> {
+  const cores = cpus().length;
+  const o = { images: 512, threads: [1, cores], batchSize: 32, inputSize: 224, ...opts, log: opts.log ?? (() => undefined) };
+  if (!(o.images >= o.batchSize)) throw badOption('images', o.images, `at least batchSize (${o.batchSize})`);
+  const store = o.store ?? (o.s3 ? new ObjectStore(o.s3) : null);
+  if (!store) throw badOption('s3', undefined, 'an S3Config or an ObjectStore');
+  const dir = await mkdtemp(join(tmpdir(), 'tf-data-bench-'));
+  const bucket = `tf-data-bench-${randomBytes(4).toString('hex')}`;
+  const rows: DataBenchRow[] = [];
+  try {
+    o.log(`generating ${o.images} ${W}x${H} JPEGs in ${dir}`);
+    const srcBytes = await makeImages(dir, o.images, 10);
+    o.log('ingesting');
+    const t0 = process.hrtime.bigint();
+    const ing = await ingestDataset({ format: 'folder', path: dir, store, bucket, prefix: 'bench', shardBytes: 8 * 1024 * 1024 });
+    const sec = Number(process.hrtime.bigint() - t0) / 1e9;
+    rows.push({ stage: 'ingest', threads: 2 * cores, images: ing.images, seconds: sec, imagesPerSec: ing.images / sec, mbPerSec: ing.bytes / 1e6 / sec, imagesPerSecPerCore: ing.images / sec / cores });
+    for (const threads of o.threads) {
+      o.log(`loader with ${threads} decode thread(s)`);
+      const l = new ShardLoader({ store, bucket, prefix: 'bench', split: 'train', rank: 0, worldSize: 1, seed: 1, batchSize: o.batchSize, pipeline: 'resnet', inputSize: o.inputSize, decodeThreads: threads, prefetch: 4 });
+      const t1 = process.hrtime.bigint();
+      let n = 0;
+      for await (const b of l.batches(0)) n += b.size;
+      const s = Number(process.hrtime.bigint() - t1) / 1e9;
+      rows.push({ stage: 'loader', threads, images: n, seconds: s, imagesPerSec: n / s, mbPerSec: l.stats.bytesRead / 1e6 / s, imagesPerSecPerCore: n / s / Math.max(1, threads) });
+    }
+    return { rows, cores, imageBytesMean: srcBytes / o.images, note: `${cores} cores shared with other work; loader = fetch + decode + random-resized crop ${o.inputSize} + flip + normalise + batch ${o.batchSize}` };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await store.removeAll(bucket).catch(() => undefined);
+  }
+}
+
+export function formatBenchTable(r: DataBenchResult): string {
+  const head = ['stage', 'threads', 'images', 'seconds', 'images/s', 'MB/s', 'images/s/core'];
+  const lines = r.rows.map((x) => [x.stage, String(x.threads), String(x.images), x.seconds.toFixed(2), x.imagesPerSec.toFixed(1), x.mbPerSec.toFixed(1), x.imagesPerSecPerCore.toFixed(1)]);
+  const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (l: string[]) => l.map((c, i) => c.padStart(w[i])).join('  ');
+  return [fmt(head), ...lines.map(fmt), `mean JPEG ${(r.imageBytesMean / 1024).toFixed(0)} KiB; ${r.note}`].join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const images = args.includes('--images') ? Number(args[args.indexOf('--images') + 1]) : undefined;
+  // Only this command-line entry point needs services; the library itself never imports infra.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { resolveServices } = require('@tensorfleet/infra') as { resolveServices(o?: { label?: string }): Promise<{ s3: S3Config; stop(): Promise<void> }> };
+  const services = await resolveServices({ label: 'data-bench' });
+  try {
+    const r = await runDataBench({ s3: services.s3, images, log: args.includes('--json') ? undefined : (l) => console.error(`# ${l}`) });
+    console.log(args.includes('--json') ? JSON.stringify(r, null, 2) : formatBenchTable(r));
+  } finally {
+    await services.stop();
+  }
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
