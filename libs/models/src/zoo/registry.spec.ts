@@ -77,6 +77,9 @@ test('listModels is fast, computed without weights, and reports defaults', () =>
   assert.equal(r20.defaultInputSize, 32);
   assert.equal(r20.numClasses, 10);
   assert.equal(models.find((m) => m.name === 'alexnet_paper')!.defaultInputSize, 227);
+  // torchvision AlexNet: 11×11/4 pad 2, three 3×3/2 pools: 63 → 15 → 7 → 3 → 1.
+  assert.equal(models.find((m) => m.name === 'alexnet')!.minInputSize, 63);
+  assert.throws(() => describeModel('alexnet', { inputSize: 62 }), /INPUT_TOO_SMALL|use a larger inputSize/);
 });
 
 test('numClasses and inputSize change the head and MACs, not the body', () => {

@@ -27,6 +27,8 @@ export interface ModelInfo {
   /** Multiply-adds per image (conv + dense) at the default input size. */
   macs: number;
   defaultInputSize: number;
+  /** Smallest input side the architecture accepts (every feature map at least 1×1). */
+  minInputSize: number;
   numClasses: number;
   description: string;
 }
@@ -106,9 +108,36 @@ export function describeModel(name: string, opts: CreateModelOptions = {}): Mode
   return {
     name, family: e.builder.family, description: e.description,
     params: g.params, macs: g.macs, state: g.state,
-    defaultInputSize: defaults.inputSize, numClasses: o.numClasses, inputSize: o.inputSize,
+    defaultInputSize: defaults.inputSize, minInputSize: minInputSize(name, { ...opts, inputSize: undefined }), numClasses: o.numClasses, inputSize: o.inputSize,
     outputShape: out.shape, layers: g.layers,
   };
+}
+
+function fits(name: string, opts: CreateModelOptions, inputSize: number): boolean {
+  try {
+    entry(name).builder.build(new ShapeGraph(), resolveOptions(name, { ...opts, inputSize }));
+    return true;
+  } catch (e) {
+    if (e instanceof ModelError && e.code === 'INPUT_TOO_SMALL') return false;
+    throw e;
+  }
+}
+
+/** Smallest square input the model accepts, by bisection over the shape graph. */
+export function minInputSize(name: string, opts: CreateModelOptions = {}): number {
+  let lo = 1;
+  let hi = 16;
+  while (!fits(name, opts, hi)) {
+    lo = hi + 1;
+    hi *= 2;
+    if (hi > 1 << 16) throw new ModelError('INVALID_OPTION', `model ${name} accepts no input up to ${hi}px`);
+  }
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fits(name, opts, mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return hi;
 }
 
 /** Builds the tfjs layers model. Its output is logits (no softmax), as torchvision's. */
