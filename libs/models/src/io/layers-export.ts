@@ -42,7 +42,7 @@ export async function serializeLayersModel(model: tf.LayersModel, metadata?: Exp
     convertedBy: artifacts.convertedBy ?? null,
     weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs }],
     ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
-    ...(metadata ? { userDefinedMetadata: metadata as {} } : {}),
+    ...(metadata ? { userDefinedMetadata: metadata as tf.io.ModelJSON["userDefinedMetadata"] } : {}),
   };
   return { modelJson: JSON.stringify(modelJson), weightsBin: new Uint8Array(weightData) };
 }

@@ -83,3 +83,12 @@ function alexnetPaper<T>(g: Graph<T>, o: AlexNetOptions): T {
   }
   return g.dense(x, { name: 'fc8', units: o.numClasses, init: paperWeights, biasInit: bias(false) });
 }
+
+/** alexnet_paper layers that join the two columns: where column workers exchange activations. */
+export const ALEXNET_PAPER_EXCHANGES = ['conv3_input', 'fc6_input', 'fc7_input', 'fc8_input'] as const;
+
+/** The column (0 or 1) a layer of alexnet_paper belongs to; 'shared' for the input, the exchanges and fc8. */
+export function alexnetColumnOf(layerName: string): 0 | 1 | 'shared' {
+  const m = /^col([01])_/.exec(layerName);
+  return m ? (Number(m[1]) as 0 | 1) : 'shared';
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { countMacs, countParams, createModel, describeModel, listModels } from '..';
+import { ALEXNET_PAPER_EXCHANGES, alexnetColumnOf, countMacs, countParams, createModel, describeModel, listModels } from '..';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -29,7 +29,17 @@ for (const info of listModels()) {
         // conv2/4/5 see their own column only: 48, 192, 192 input channels; conv3 sees both: 256.
         const cin = (n: string) => model.getLayer(n).getWeights()[0].shape[2];
         assert.deepEqual(['col1_conv2', 'col1_conv3', 'col1_conv4', 'col1_conv5'].map(cin), [48, 256, 192, 192]);
-        assert.equal((model.getLayer('col0_conv4').input as tf.SymbolicTensor).sourceLayer.name, 'col0_relu3');
+        // A column's layers read only their own column or an exchange; exchanges join both columns.
+        for (const layer of model.layers) {
+          const inbound = layer.inboundNodes.flatMap((n) => n.inboundLayers.map((l) => l.name));
+          const col = alexnetColumnOf(layer.name);
+          if (col !== 'shared') {
+            assert.ok(inbound.every((n) => alexnetColumnOf(n) === col || (ALEXNET_PAPER_EXCHANGES as readonly string[]).includes(n) || n === 'input'), `${layer.name} reads ${inbound}`);
+          } else if ((ALEXNET_PAPER_EXCHANGES as readonly string[]).includes(layer.name)) {
+            assert.deepEqual(inbound.map(alexnetColumnOf), [0, 1], layer.name);
+          }
+        }
+        assert.deepEqual(model.layers.filter((l) => alexnetColumnOf(l.name) === 'shared').map((l) => l.name).sort(), ['fc8', 'input', ...ALEXNET_PAPER_EXCHANGES].sort());
       }
     } finally {
       model.dispose();
