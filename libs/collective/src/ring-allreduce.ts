@@ -18,12 +18,16 @@ function encode(v: Float32Array, wire: WireType): Payload {
   return wire === WireType.F16 ? encodeF16(v) : encodeBF16(v);
 }
 
-/** dst (+)= decoded src. */
+function addF32(dst: Float32Array, src: Float32Array): void {
+  const n = src.length;
+  for (let i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/** dst (+)= decoded src; kept monomorphic per wire type so V8 optimises the loops. */
 function absorb(src: Float32Array | Uint16Array, dst: Float32Array, wire: WireType, add: boolean): void {
   if (wire === WireType.F32) {
-    const s = src as Float32Array;
-    if (add) for (let i = 0; i < s.length; i++) dst[i] += s[i];
-    else dst.set(s);
+    if (add) addF32(dst, src as Float32Array);
+    else dst.set(src as Float32Array);
   } else if (wire === WireType.F16) decodeF16Into(src as Uint16Array, dst, add);
   else decodeBF16Into(src as Uint16Array, dst, add);
 }

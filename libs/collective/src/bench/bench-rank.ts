@@ -1,0 +1,70 @@
+// Child process of the all-reduce benchmark: one per rank (see allreduce-bench.ts).
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zmq from 'zeromq';
+import { serveRank, ScenarioEnv } from '../testing/child-runtime';
+
+let rawPull: zmq.Pull | null = null;
+let rawDone: Promise<{ bytes: number; seconds: number }> | null = null;
+
+function itersFor(bytes: number, fixed?: number): number {
+  if (fixed) return fixed;
+  return Math.max(3, Math.min(50, Math.floor(2 ** 30 / Math.max(bytes, 1))));
+}
+
+const scenarios = {
+  /** Binds a raw PULL and counts `count` messages in the background. */
+  async rawBind(_env: ScenarioEnv, p: { transport: 'ipc' | 'tcp'; count: number }) {
+    rawPull = new zmq.Pull({ receiveHighWaterMark: 0, linger: 0 });
+    const ep = p.transport === 'ipc' ? `ipc://${path.join(os.tmpdir(), `tf-raw-${process.pid}-${Date.now()}.sock`)}` : 'tcp://127.0.0.1:*';
+    await rawPull.bind(ep);
+    const pull = rawPull;
+    rawDone = (async () => {
+      let n = 0;
+      let bytes = 0;
+      let t0 = 0;
+      for await (const [m] of pull) {
+        if (n === 0) t0 = performance.now();
+        else bytes += m.length; // the first message only starts the clock
+        if (++n === p.count) break;
+      }
+      return { bytes, seconds: (performance.now() - t0) / 1000 };
+    })();
+    return pull.lastEndpoint;
+  },
+  async rawWait() {
+    const r = await rawDone!;
+    rawPull!.close();
+    return r;
+  },
+  async rawSend(_env: ScenarioEnv, p: { to: string; bytes: number; count: number }) {
+    const push = new zmq.Push({ sendHighWaterMark: 0, linger: 5000 });
+    push.connect(p.to);
+    const buf = Buffer.alloc(p.bytes, 1);
+    for (let i = 0; i < p.count; i++) await push.send(buf);
+    push.close();
+    return 'sent';
+  },
+
+  /** Times allReduce per size; every rank reports its mean time, rank 0 the max over ranks. */
+  async allreduce(env: ScenarioEnv, p: { sizes: number[]; iters?: number; warmup: number }) {
+    const c = env.comm!;
+    const rows = [];
+    for (const bytes of p.sizes) {
+      const buf = new Float32Array(Math.floor(bytes / 4)).fill(1);
+      const iters = itersFor(bytes, p.iters);
+      for (let i = 0; i < p.warmup; i++) await c.allReduce(buf);
+      await c.barrier();
+      const t0 = performance.now();
+      for (let i = 0; i < iters; i++) await c.allReduce(buf);
+      const sec = (performance.now() - t0) / 1000 / iters;
+      const all = (await c.allGather(sec)) as number[];
+      const row = { bytes: buf.length * 4, elements: buf.length, iters, seconds: Math.max(...all) };
+      if (c.rank === 0) env.emit(row);
+      rows.push(row);
+    }
+    return rows;
+  },
+};
+
+void serveRank(scenarios);
