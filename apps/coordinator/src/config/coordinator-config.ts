@@ -22,6 +22,8 @@ export interface CoordinatorOptions {
   claimMaxBackoffMs?: number;
   /** How often a running job's events and members' heartbeats are checked. Default 500 ms. */
   followPollMs?: number;
+  /** A worker busy with a job that ended this long ago is set idle when another job needs it. Default 30000. */
+  staleBusyMs?: number;
   /** BullMQ lock of an active job; a dead coordinator's jobs are re-run after it. Default 30000. */
   lockDurationMs?: number;
   /** Serve Swagger UI at /docs and the document at /docs-json. Default true. */
@@ -36,7 +38,7 @@ export const COORDINATOR_CONFIG = Symbol('COORDINATOR_CONFIG');
 
 const DEFAULTS: Omit<CoordinatorConfig, 'redisUrl' | 's3'> = {
   port: 3000, host: '0.0.0.0', prefix: 'tf', queueName: 'tensorfleet-jobs', concurrency: 8,
-  claimBackoffMs: 250, claimMaxBackoffMs: 5000, followPollMs: 500, lockDurationMs: 30_000, swagger: true, quiet: false,
+  claimBackoffMs: 250, claimMaxBackoffMs: 5000, followPollMs: 500, staleBusyMs: 30_000, lockDurationMs: 30_000, swagger: true, quiet: false,
 };
 
 export class CoordinatorConfigError extends Error {
@@ -55,7 +57,7 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new CoordinatorConfigError(`port must be 0..65535, got ${c.port}`);
   if (!c.prefix || /[\s:]/.test(c.prefix.replace(/:$/, ''))) throw new CoordinatorConfigError(`prefix must be non-empty without spaces, got "${c.prefix}"`);
   if (!c.queueName || c.queueName.includes(':')) throw new CoordinatorConfigError(`queueName must be non-empty without ":", got "${c.queueName}"`);
-  for (const k of ['concurrency', 'claimBackoffMs', 'claimMaxBackoffMs', 'followPollMs', 'lockDurationMs'] as const) {
+  for (const k of ['concurrency', 'claimBackoffMs', 'claimMaxBackoffMs', 'followPollMs', 'staleBusyMs', 'lockDurationMs'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) throw new CoordinatorConfigError(`${k} must be a positive integer, got ${c[k]}`);
   }
   c.prefix = c.prefix.replace(/:$/, '');

@@ -41,7 +41,7 @@ function setup(): { control: ControlPlane; gang: () => GangScheduler } {
     gang: () => {
       const r = new Redis(url);
       conns.push(r);
-      const g = new GangScheduler(new ControlPlane(r, { prefix }), { claimBackoffMs: 20, claimMaxBackoffMs: 100, followPollMs: 30 });
+      const g = new GangScheduler(new ControlPlane(r, { prefix }), { claimBackoffMs: 20, claimMaxBackoffMs: 100, followPollMs: 30, staleBusyMs: 200 });
       schedulers.push(g);
       return g;
     },
@@ -88,6 +88,32 @@ test('a rank-failed event fails the job naming rank and worker; the other ranks 
   assert.deepEqual((await control.peekCommands('a')).map((c) => c.type), ['assign', 'cancel']);
   assert.deepEqual((await control.peekCommands('b')).map((c) => c.type), ['assign']);
   assert.deepEqual((await control.peekCommands('c')).map((c) => c.type), ['assign', 'cancel']);
+});
+
+test('a member that re-registers (restarted worker, alive but idle) fails the run instead of hanging it', async () => {
+  const { control, gang } = setup();
+  await workers(control, ['solo']);
+  await control.createJob(spec(1), { id: 'j' });
+  const running = gang().run('j');
+  await assignsOf(control, ['solo']);
+  await workers(control, ['solo']);
+  assert.equal(await running, 'failed');
+  assert.match((await control.getJob('j'))!.error!, /^worker solo \(rank 0\) dropped the job/);
+});
+
+test('a rank that reports and then goes idle is not lost', async () => {
+  const { control, gang } = setup();
+  await workers(control, ['a', 'b']);
+  await control.createJob(spec(2), { id: 'j' });
+  const running = gang().run('j');
+  await assignsOf(control, ['a', 'b']);
+  await control.appendEvent('j', { type: 'rank-completed', rank: 0, workerId: 'a' });
+  await control.markWorker('a', { state: 'idle', jobId: '', rank: -1 });
+  await control.unregisterWorker('a');
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal((await control.getJob('j'))!.state, 'running');
+  await control.appendEvent('j', { type: 'rank-completed', rank: 1, workerId: 'b' });
+  assert.equal(await running, 'completed');
 });
 
 test('two schedulers racing for the same workers: each worker is assigned once, the other job waits queued', async () => {
@@ -149,6 +175,8 @@ test('a re-run finds the job running and follows it; a stale queueing does nothi
 test('a waiting job of higher priority goes first; one larger than the cluster does not block', async () => {
   const { control, gang } = setup();
   await workers(control, ['a', 'b']);
+  await control.createJob(spec(1), { id: 'elsewhere' });
+  await control.updateJob('elsewhere', { state: 'running' });
   await control.markWorker('b', { state: 'busy', jobId: 'elsewhere', rank: 0 });
   const lowSpec = { ...spec(1), priority: 0 };
   const highSpec = { ...spec(2), priority: 10 };
@@ -171,6 +199,23 @@ test('a waiting job of higher priority goes first; one larger than the cluster d
   assert.equal((await control.getJob('low'))!.state, 'running');
   await control.updateJob('low', { state: 'cancelled' });
   assert.equal(await low, 'cancelled');
+});
+
+test('a worker left busy with an ended job is set idle after staleBusyMs when a job needs it', async () => {
+  const { control, gang } = setup();
+  await workers(control, ['a', 'b']);
+  await control.createJob(spec(1), { id: 'old' });
+  await control.updateJob('old', { state: 'cancelled', finishedAt: Date.now() });
+  await control.markWorker('a', { state: 'busy', jobId: 'old', rank: 0 });
+  await control.markWorker('b', { state: 'busy', jobId: 'deleted-job', rank: 0 });
+  await control.createJob(spec(2), { id: 'new' });
+  const t0 = Date.now();
+  const running = gang().run('new');
+  const assigns = await assignsOf(control, ['a', 'b']);
+  assert.ok(Date.now() - t0 >= 200, 'not before the grace period');
+  assert.deepEqual(assigns.map((x) => x.assignment.jobId), ['new', 'new']);
+  await control.updateJob('new', { state: 'cancelled' });
+  assert.equal(await running, 'cancelled');
 });
 
 test('stepOf reads the step of a checkpoint key', () => {

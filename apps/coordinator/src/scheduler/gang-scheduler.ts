@@ -9,6 +9,12 @@ export interface GangSchedulerOptions {
   claimMaxBackoffMs: number;
   /** Period of a running job's event and heartbeat checks. */
   followPollMs: number;
+  /**
+   * A worker still marked busy with a job that ended (or paused) this long ago is set idle
+   * when a job waits for workers: it was told to stop and never said it did (e.g. its
+   * assignment was dropped from its queue by a cancel before it started).
+   */
+  staleBusyMs: number;
   /** Where the scheduler says what it did. Default: nothing. */
   log?: (msg: string) => void;
 }
@@ -31,6 +37,7 @@ const ACTIVE: readonly JobState[] = ['queued', 'scheduled', 'running'];
  */
 export class GangScheduler {
   private closing = false;
+  private lastReclaim = 0;
   private readonly log: (msg: string) => void;
 
   constructor(private readonly control: ControlPlane, private readonly opts: GangSchedulerOptions) {
@@ -66,6 +73,7 @@ export class GangScheduler {
           backoff = this.opts.claimBackoffMs;
           continue;
         }
+        await this.reclaimStale();
         await this.sleep(backoff);
         backoff = Math.min(backoff * 2, this.opts.claimMaxBackoffMs);
       }
@@ -118,6 +126,20 @@ export class GangScheduler {
     return true;
   }
 
+  private async reclaimStale(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastReclaim < Math.min(this.opts.staleBusyMs, 5000)) return;
+    this.lastReclaim = now;
+    for (const w of await this.control.listWorkers()) {
+      if (!w.alive || w.state !== 'busy' || !w.jobId) continue;
+      const j = await this.control.getJob(w.jobId);
+      if (j && (isActive(j.state) || now - (j.finishedAt ?? 0) < this.opts.staleBusyMs)) continue;
+      if (await this.control.releaseWorkers(w.jobId, [w.id])) {
+        this.log(`worker ${w.id} was still busy with ${j ? `${j.state} ` : 'deleted '}job ${w.jobId}: set idle`);
+      }
+    }
+  }
+
   /**
    * A queued job of higher priority that the cluster could run (its gang is no larger than
    * the alive workers) goes first, even if this one would fit now. Equal priorities do
@@ -158,14 +180,15 @@ export class GangScheduler {
       if (!current) return 'gone';
       if (current.state !== 'running' || current.runId !== job.runId) return current.state;
 
-      const lost = await this.lostMembers(members, ended);
+      const lost = await this.lostMembers(job.id, members, ended);
       if (lost.length) {
-        // A rank may have finished and gone away between our two reads: read once more.
+        // A rank may have finished and gone away between our two reads: read once more
+        // (workers append their last event before they go idle or exit).
         if (take(await this.control.readEvents(job.id, cursor)) === null) {
-          const still = lost.filter((m) => !ended.has(m.rank));
+          const still = lost.filter((l) => !ended.has(l.member.rank));
           if (still.length) {
-            const error = still.map((m) => `worker ${m.workerId} (rank ${m.rank}) stopped heartbeating`).join('; ') + ': lost, the run cannot continue';
-            return this.endFailed(job, members, error, still.map((m) => m.rank));
+            const error = still.map((l) => `worker ${l.member.workerId} (rank ${l.member.rank}) ${l.why}`).join('; ') + ': lost, the run cannot continue';
+            return this.endFailed(job, members, error, still.map((l) => l.member.rank));
           }
         }
         continue;
@@ -174,17 +197,27 @@ export class GangScheduler {
     }
   }
 
-  private async lostMembers(members: JobMember[], ended: Map<number, JobEvent>): Promise<JobMember[]> {
+  /**
+   * Members still expected to report that are gone: heartbeat key expired, or the registry
+   * entry no longer holds this job (the worker restarted and re-registered, or was removed).
+   */
+  private async lostMembers(jobId: string, members: JobMember[], ended: Map<number, JobEvent>): Promise<{ member: JobMember; why: string }[]> {
     const pipe = this.control.redis.pipeline();
-    for (const m of members) pipe.exists(this.control.keys.alive(m.workerId));
+    for (const m of members) pipe.exists(this.control.keys.alive(m.workerId)).hget(this.control.keys.worker(m.workerId), 'jobId');
     const res = (await pipe.exec()) ?? [];
-    return members.filter((m, i) => !ended.has(m.rank) && res[i]?.[1] !== 1);
+    const out: { member: JobMember; why: string }[] = [];
+    members.forEach((m, i) => {
+      if (ended.has(m.rank)) return;
+      if (res[2 * i]?.[1] !== 1) out.push({ member: m, why: 'stopped heartbeating' });
+      else if (res[2 * i + 1]?.[1] !== jobId) out.push({ member: m, why: 'dropped the job (restarted or re-registered) without reporting' });
+    });
+    return out;
   }
 
   private async endAll(job: JobRecord, events: JobEvent[]): Promise<RunOutcome> {
     const kinds = new Set(events.map((e) => e.type));
     const state: JobState = kinds.has('rank-cancelled') ? 'cancelled' : kinds.has('rank-paused') ? 'paused' : 'completed';
-    const done = await this.control.transitionJob(job.id, ['running'], { state, finishedAt: state === 'paused' ? null : Date.now(), pauseRequested: null });
+    const done = await this.control.transitionJob(job.id, ['running'], { state, finishedAt: Date.now(), pauseRequested: null });
     if (!done.ok) return done.previous ?? 'gone';
     await this.stateEvent(job.id, state);
     this.log(`job ${job.id}: ${state}`);
