@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { AdaptiveAvgPool2D, GroupedConv2D, LocalResponseNorm, PadShortcut } from '..';
+import { AdaptiveAvgPool2D, GroupedConv2D, LocalResponseNorm, PadShortcut, TfGraph } from '..';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -115,4 +115,51 @@ test('PadShortcut (option A) equals x[:, ::2, ::2] with channels zero-padded eve
     want.push(src >= 0 && src < c ? data[(y * w + x) * c + src] : 0);
   }
   assertClose(got, want, 0, 'pad shortcut');
+});
+
+test('ResNet-D shortcut pool equals AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False) on odd maps', () => {
+  const [h, w, c] = [7, 5, 2];
+  const g = new TfGraph();
+  const input = g.input(7, 2);
+  const model = tf.model({ inputs: input, outputs: g.avgPoolCeil(tf.layers.cropping2D({ cropping: [[0, 0], [0, 2]] }).apply(input) as tf.SymbolicTensor, { name: 'pool', size: 2, stride: 2 }) });
+  const data = values(h * 7 * c, 13);
+  const got = tf.tidy(() => (model.predict(tf.tensor4d(data, [1, h, 7, c])) as tf.Tensor).dataSync());
+  const at = (y: number, x: number, ch: number) => data[(y * 7 + x) * c + ch];
+  const want: number[] = [];
+  for (let i = 0; i < Math.ceil(h / 2); i++) for (let j = 0; j < Math.ceil(w / 2); j++) for (let ch = 0; ch < c; ch++) {
+    let s = 0, n = 0;
+    for (let y = 2 * i; y < Math.min(2 * i + 2, h); y++) for (let x = 2 * j; x < Math.min(2 * j + 2, w); x++) { s += at(y, x, ch); n++; }
+    want.push(s / n);
+  }
+  assertClose(got, want, 1e-6, 'avg-down pool');
+});
+
+test('stride-2 conv and max-pool pad as PyTorch does (symmetric), not as TF "same"', () => {
+  const [h, c, f] = [6, 2, 3];
+  const g = new TfGraph(1);
+  const input = g.input(h, c);
+  const conv = g.conv(input, { name: 'conv', filters: f, kernel: 3, stride: 2, padding: 1 });
+  const pool = g.maxPool(input, { name: 'pool', size: 3, stride: 2, padding: 1 });
+  const model = tf.model({ inputs: input, outputs: [conv, pool] });
+  const data = values(h * h * c, 17).map((v) => v + 0.5); // ≥ 0, as after a ReLU
+  const [yc, yp] = tf.tidy(() => (model.predict(tf.tensor4d(data, [1, h, h, c])) as tf.Tensor[]).map((t) => t.dataSync()));
+  const kernel = model.getLayer('conv').getWeights()[0].dataSync();
+  const at = (y: number, x: number, ch: number) => (y < 0 || x < 0 || y >= h || x >= h ? null : data[(y * h + x) * c + ch]);
+  const o = Math.floor((h + 2 - 3) / 2) + 1;
+  const wantConv: number[] = [];
+  const wantPool: number[] = [];
+  for (let i = 0; i < o; i++) for (let j = 0; j < o; j++) {
+    for (let k = 0; k < f; k++) {
+      let s = 0;
+      for (let di = 0; di < 3; di++) for (let dj = 0; dj < 3; dj++) for (let ch = 0; ch < c; ch++) s += (at(2 * i - 1 + di, 2 * j - 1 + dj, ch) ?? 0) * kernel[((di * 3 + dj) * c + ch) * f + k];
+      wantConv.push(s);
+    }
+    for (let ch = 0; ch < c; ch++) {
+      let m = -Infinity;
+      for (let di = 0; di < 3; di++) for (let dj = 0; dj < 3; dj++) m = Math.max(m, at(2 * i - 1 + di, 2 * j - 1 + dj, ch) ?? -Infinity);
+      wantPool.push(m);
+    }
+  }
+  assertClose(yc, wantConv, 1e-5, 'conv');
+  assertClose(yp, wantPool, 0, 'max-pool');
 });
