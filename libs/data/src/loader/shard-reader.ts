@@ -1,28 +1,24 @@
 import { Readable } from 'node:stream';
-import { ObjectStore } from '../store/object-store';
+import { ObjectStore, isTransient, isNotFound } from '../store/object-store';
 import { ShardInfo } from '../manifest';
 import { DataError } from '../errors';
 import { parseTar, groupSamples, WdsSample } from '../tar/tar-parser';
 
-/** Starts downloading at once and buffers everything, so the next shard arrives while this one is parsed. */
+/**
+ * Starts downloading at once and buffers everything, so the next shard arrives while this one
+ * is parsed. A connection that breaks mid-way is resumed from the last byte received.
+ */
 class EagerDownload {
   private chunks: Buffer[] = [];
   private done = false;
+  private closed = false;
   private err: unknown = null;
   private wake: (() => void) | null = null;
   private stream: Readable | null = null;
   bytes = 0;
 
-  constructor(open: Promise<Readable>) {
-    open
-      .then(async (s) => {
-        this.stream = s;
-        for await (const c of s) {
-          this.chunks.push(c as Buffer);
-          this.bytes += (c as Buffer).length;
-          this.notify();
-        }
-      })
+  constructor(private readonly open: (offset: number) => Promise<Readable>, private readonly size: number) {
+    this.run()
       .catch((e) => {
         this.err = e;
       })
@@ -30,6 +26,25 @@ class EagerDownload {
         this.done = true;
         this.notify();
       });
+  }
+
+  private async run(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.stream = await this.open(this.bytes);
+        for await (const c of this.stream) {
+          if (this.closed) return;
+          this.chunks.push(c as Buffer);
+          this.bytes += (c as Buffer).length;
+          this.notify();
+        }
+        return;
+      } catch (err) {
+        if (this.closed) return;
+        if (attempt >= 4 || !isTransient(err) || this.bytes >= this.size) throw err;
+        await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
+      }
+    }
   }
 
   private notify(): void {
@@ -51,12 +66,12 @@ class EagerDownload {
   }
 
   close(): void {
+    this.closed = true;
     this.chunks = [];
     this.stream?.destroy();
   }
 }
 
-/** image is null when the sample is missing or malformed (reason says why). */
 export interface RawSample {
   key: string;
   image: Buffer | null;
@@ -132,7 +147,9 @@ export class ShardReader {
     try {
       r = await this.current.next();
     } catch (err) {
-      if (!(err instanceof DataError)) throw err;
+      // A truncated/garbled or vanished shard is bad data (skipped, counted); anything else,
+      // e.g. the store unreachable after retries, fails the epoch.
+      if (!(err instanceof DataError) && !isNotFound(err)) throw err;
       this.corruptShards.push(this.shards[shard].key);
       r = { done: true, value: undefined };
     }
@@ -162,7 +179,8 @@ export class ShardReader {
   private download(shard: number): EagerDownload {
     let dl = this.downloads.get(shard);
     if (!dl) {
-      dl = new EagerDownload(this.store.getObject(this.bucket, this.shards[shard].key));
+      const key = this.shards[shard].key;
+      dl = new EagerDownload((offset) => this.store.getObject(this.bucket, key, offset), this.shards[shard].bytes);
       this.downloads.set(shard, dl);
     }
     return dl;

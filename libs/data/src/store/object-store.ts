@@ -41,7 +41,7 @@ export class ObjectStore {
   }
 
   async ensureBucket(bucket: string): Promise<void> {
-    if (await this.client.bucketExists(bucket)) return;
+    if (await retry(() => this.client.bucketExists(bucket))) return;
     try {
       await this.client.makeBucket(bucket, this.cfg.region);
     } catch (err) {
@@ -59,24 +59,26 @@ export class ObjectStore {
     const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     // minio sends any Buffer in one request; a sized stream of small chunks goes up in parts
     // (its part splitter passes one big chunk through whole).
-    const src = buf.length > PART_SIZE ? Readable.from(chunksOf(buf, 1 << 20)) : buf;
-    await this.client.putObject(bucket, key, src, buf.length, meta);
+    await retry(() => this.client.putObject(bucket, key, buf.length > PART_SIZE ? Readable.from(chunksOf(buf, 1 << 20)) : buf, buf.length, meta));
   }
 
-  async getObject(bucket: string, key: string): Promise<Readable> {
-    return this.client.getObject(bucket, key);
+  /** The object from byte `offset` on (to resume a broken download). */
+  async getObject(bucket: string, key: string, offset = 0): Promise<Readable> {
+    return retry(() => (offset > 0 ? this.client.getPartialObject(bucket, key, offset) : this.client.getObject(bucket, key)));
   }
 
   async getBuffer(bucket: string, key: string): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    for await (const c of await this.getObject(bucket, key)) chunks.push(c as Buffer);
-    return Buffer.concat(chunks);
+    return retry(async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of await this.client.getObject(bucket, key)) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
+    });
   }
 
   /** Size, etag and user metadata (lower-case keys without the x-amz-meta- prefix), or null. */
   async stat(bucket: string, key: string): Promise<{ size: number; etag: string; meta: Record<string, string> } | null> {
     try {
-      const s = await this.client.statObject(bucket, key);
+      const s = await retry(() => this.client.statObject(bucket, key));
       const meta: Record<string, string> = {};
       for (const [k, v] of Object.entries(s.metaData ?? {})) meta[k.toLowerCase().replace(/^x-amz-meta-/, '')] = String(v);
       return { size: s.size, etag: s.etag, meta };
@@ -109,6 +111,23 @@ export class ObjectStore {
     const keys = (await this.list(bucket, prefix)).map((o) => o.key);
     for (let i = 0; i < keys.length; i += 500) await this.client.removeObjects(bucket, keys.slice(i, i + 500));
     if (prefix === '') await this.client.removeBucket(bucket);
+  }
+}
+
+/** Connection-level failures worth another try: a kept-alive socket the server closed, a reset, a timeout. */
+export function isTransient(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'EAI_AGAIN'].includes(e?.code ?? '') || /socket hang up|Retryable HTTP status/i.test(e?.message ?? '');
+}
+
+export async function retry<T>(fn: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts || !isTransient(err)) throw err;
+      await new Promise((r) => setTimeout(r, 100 * 4 ** (i - 1)));
+    }
   }
 }
 
