@@ -123,6 +123,8 @@ describe('coordinator e2e', () => {
       [validSpec({ model: { name: 'resnet9000' } }), 'model.name'],
       [validSpec({ optimizer: { type: 'sgd', lr: -1 } }), 'optimizer.lr'],
       [validSpec({ batchSize: 64 }), 'batchSize'], // 64 × 2 ranks > 64 training samples
+      [validSpec({ model: { name: 'resnet18', numClasses: 3 } }), 'model.numClasses'], // the dataset has 4
+      [validSpec({ parallelism: { dataParallel: 1, modelParallel: { kind: 'pipeline' } } }), 'parallelism.modelParallel'],
     ];
     for (const [spec, field] of cases) {
       const r = await http('POST', '/jobs', spec);

@@ -21,11 +21,19 @@ export class JobsService {
    */
   async submit(dto: JobSpecDto): Promise<JobRecord> {
     const spec = applyJobSpecDefaults(dto);
-    if (!this.models.get(spec.model.name)) {
+    const model = this.models.get(spec.model.name);
+    if (!model) {
       const names = this.models.list().map((m) => m.name).join(', ');
       throw fieldErrors([{ field: 'model.name', message: `"${spec.model.name}" is not a registered model; known: ${names}` }]);
     }
+    if (spec.parallelism.modelParallel) {
+      // The workers train data-parallel only: accepting this would silently ignore it.
+      throw fieldErrors([{ field: 'parallelism.modelParallel', message: 'model parallelism is not supported by the workers yet; leave it out' }]);
+    }
     const manifest = await this.manifest(spec);
+    if (spec.model.numClasses !== undefined && spec.model.numClasses < manifest.classes.length) {
+      throw fieldErrors([{ field: 'model.numClasses', message: `${spec.model.numClasses} is fewer than the dataset's ${manifest.classes.length} classes` }]);
+    }
     const samples = manifest.splits.train?.samples ?? 0;
     const perStep = spec.batchSize * spec.parallelism.dataParallel;
     if (samples < perStep) {
