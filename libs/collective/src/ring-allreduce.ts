@@ -4,6 +4,8 @@ import { mod, RingLayout } from './partition';
 import { Payload } from './peer-link';
 import { AllReduceOptions, FrameType, OpKind, WireType } from './types';
 
+/** Step-0 pieces in flight per link before the first arrivals pace the rest. */
+const WINDOW_PIECES = 4;
 const WIRE: Record<string, WireType> = { fp32: WireType.F32, fp16: WireType.F16, bf16: WireType.BF16 };
 
 /** Float32 (or Uint16 for half wires) view of a received frame, copying only if misaligned. */
@@ -69,10 +71,15 @@ async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: numbe
   const send = (step: number, j: number, payload: Payload) => c.sendFrame(right, FrameType.Data, ctx, step, j, 0, ctx.total, payload);
 
   // reduce-scatter: step s sends segment r-s and adds segment r-s-1 arriving from the left
-  for (let j = 0; j < K; j++) send(0, j, encode(piece(r, j), wire));
+  // Step 0 sends from our own data could all go at once; a window keeps the bytes in flight
+  // (and the receiver's unprocessed frames, which cost GC time) bounded. Later sends are paced
+  // by the arrivals that trigger them.
+  const window = Math.min(K, WINDOW_PIECES);
+  for (let j = 0; j < window; j++) send(0, j, encode(piece(r, j), wire));
   for (let s = 0; s < n - 1; s++) {
     const seg = mod(r - s - 1, n);
     for (let j = 0; j < K; j++) {
+      if (s === 0 && j + window < K) send(0, j + window, encode(piece(r, j + window), wire));
       const v = piece(seg, j);
       const p = c.check(await c.wait(dataKey(ctx.seq, s, j, left), left, ctx), ctx, v.length * el);
       absorb(view(p, wire), v, wire, true);
