@@ -143,8 +143,8 @@ export function minInputSize(name: string, opts: CreateModelOptions = {}): numbe
 /** Builds the tfjs layers model. Its output is logits (no softmax), as torchvision's. */
 export function createModel(name: string, opts: CreateModelOptions = {}): tf.LayersModel {
   const e = entry(name);
-  describeModel(name, opts); // validates sizes with readable errors before tfjs sees them
   const o = resolveOptions(name, opts);
+  e.builder.build(new ShapeGraph(), o); // readable errors (e.g. INPUT_TOO_SMALL) before tfjs sees the sizes
   const g = new TfGraph(o.seed);
   const output = e.builder.build(g, o);
   return tf.model({ inputs: g.inputs, outputs: output, name });
