@@ -24,7 +24,9 @@ export interface P2PRow {
   kind: 'p2p';
   transport: BenchTransport;
   messageBytes: number;
-  /** GB/s (1e9 bytes per second), one direction. */
+  /** 'uni': one process sends, the other receives (the ceiling). 'bidir': both at once, as a ring's links do. */
+  direction: 'uni' | 'bidir';
+  /** GB/s (1e9 bytes per second) per direction. */
   gbps: number;
 }
 
@@ -69,17 +71,20 @@ async function closeAll(procs: RankProcess[]) {
 }
 
 /** Raw ZeroMQ PUSH -> PULL throughput between two processes: the ceiling for busbw. */
-async function p2p(transport: BenchTransport, messageBytes: number): Promise<P2PRow> {
+async function p2p(transport: BenchTransport, messageBytes: number, direction: 'uni' | 'bidir'): Promise<P2PRow> {
   const procs = await spawnRanks(RANK, 2);
+  const must = (r: { ok: boolean; result?: any; error?: { message: string } }) => {
+    if (!r.ok) throw new Error(r.error?.message);
+    return r.result;
+  };
   try {
     const count = Math.max(32, Math.ceil((2 * 2 ** 30) / messageBytes));
-    const bind = await procs[1].request({ cmd: 'run', scenario: 'rawBind', params: { transport, count } });
-    if (!bind.ok) throw new Error(bind.error?.message);
-    const sent = await procs[0].request({ cmd: 'run', scenario: 'rawSend', params: { to: bind.result, bytes: messageBytes, count } });
-    if (!sent.ok) throw new Error(sent.error?.message);
-    const got = await procs[1].request({ cmd: 'run', scenario: 'rawWait' });
-    if (!got.ok) throw new Error(got.error?.message);
-    return { kind: 'p2p', transport, messageBytes, gbps: got.result.bytes / got.result.seconds / 1e9 };
+    const receivers = direction === 'uni' ? [1] : [0, 1];
+    const eps = await Promise.all(receivers.map(async (r) => must(await procs[r].request({ cmd: 'run', scenario: 'rawBind', params: { transport, count } }))));
+    await Promise.all(receivers.map(async (r, k) => must(await procs[1 - r].request({ cmd: 'run', scenario: 'rawSend', params: { to: eps[k], bytes: messageBytes, count } }))));
+    const got = await Promise.all(receivers.map(async (r) => must(await procs[r].request({ cmd: 'run', scenario: 'rawWait' }))));
+    const gbps = Math.min(...got.map((g: { bytes: number; seconds: number }) => g.bytes / g.seconds / 1e9));
+    return { kind: 'p2p', transport, messageBytes, direction, gbps };
   } finally {
     await closeAll(procs);
   }
@@ -95,10 +100,12 @@ export async function runAllreduceBench(opts: AllreduceBenchOptions = {}): Promi
   if (o.worldSizes.some((n) => !Number.isInteger(n) || n < 2)) throw new RangeError('world sizes must be integers >= 2');
   const result: AllreduceBenchResult = { p2p: [], rows: [], cpus: require('node:os').cpus().length };
   for (const t of o.transports) {
-    for (const mb of o.p2pMessageBytes) {
-      const row = await p2p(t, mb);
-      result.p2p.push(row);
-      o.onRow?.(row);
+    for (const direction of ['uni', 'bidir'] as const) {
+      for (const mb of o.p2pMessageBytes) {
+        const row = await p2p(t, mb, direction);
+        result.p2p.push(row);
+        o.onRow?.(row);
+      }
     }
   }
   for (const n of o.worldSizes) {
@@ -132,9 +139,9 @@ function fmtBytes(b: number): string {
 export function formatBench(r: AllreduceBenchResult): string {
   const lines: string[] = [];
   lines.push(`# raw ZeroMQ PUSH->PULL between two processes (the ceiling); ${r.cpus} CPUs`);
-  lines.push(`#  transport      message      GB/s`);
-  for (const p of r.p2p) lines.push(`   ${p.transport.padEnd(9)} ${fmtBytes(p.messageBytes).padStart(10)} ${p.gbps.toFixed(3).padStart(9)}`);
-  const ceiling = (t: BenchTransport) => Math.max(0, ...r.p2p.filter((p) => p.transport === t).map((p) => p.gbps));
+  lines.push(`#  transport  direction      message   GB/s per direction`);
+  for (const p of r.p2p) lines.push(`   ${p.transport.padEnd(9)}  ${p.direction.padEnd(9)} ${fmtBytes(p.messageBytes).padStart(10)} ${p.gbps.toFixed(3).padStart(9)}`);
+  const ceiling = (t: BenchTransport) => Math.max(0, ...r.p2p.filter((p) => p.transport === t && p.direction === 'uni').map((p) => p.gbps));
   const groups = new Map<string, AllreduceRow[]>();
   for (const row of r.rows) {
     const k = `${row.worldSize}/${row.transport}`;
