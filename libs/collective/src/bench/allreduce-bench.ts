@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { joinAll, RankProcess, runAll, spawnRanks } from '../testing/harness';
 
@@ -43,6 +44,8 @@ export interface AllreduceRow {
   algbw: number;
   /** algbw * 2(n-1)/n: what each link carries, comparable to the p2p ceiling. */
   busbw: number;
+  /** CPU time (all threads and the kernel) one rank spends per call, mean over ranks, microseconds. */
+  cpuUs: number;
 }
 
 export interface AllreduceBenchResult {
@@ -98,7 +101,7 @@ export async function runAllreduceBench(opts: AllreduceBenchOptions = {}): Promi
   const o = { worldSizes: [2, 4], transports: ['ipc', 'tcp'] as BenchTransport[], minBytes: 4096, maxBytes: 256 * MB, p2pMessageBytes: [MB, 4 * MB], ...opts };
   if (!(o.minBytes >= 4 && o.maxBytes >= o.minBytes)) throw new RangeError('need 4 <= minBytes <= maxBytes');
   if (o.worldSizes.some((n) => !Number.isInteger(n) || n < 2)) throw new RangeError('world sizes must be integers >= 2');
-  const result: AllreduceBenchResult = { p2p: [], rows: [], cpus: require('node:os').cpus().length };
+  const result: AllreduceBenchResult = { p2p: [], rows: [], cpus: os.cpus().length };
   for (const t of o.transports) {
     for (const direction of ['uni', 'bidir'] as const) {
       for (const mb of o.p2pMessageBytes) {
@@ -117,9 +120,9 @@ export async function runAllreduceBench(opts: AllreduceBenchOptions = {}): Promi
         const replies = await runAll(procs, 'allreduce', () => ({ sizes: sizes(o.minBytes, o.maxBytes), iters: o.iters, warmup: 2 }));
         const bad = replies.find((r) => !r.ok);
         if (bad) throw new Error(`bench rank failed: ${bad.error?.message}`);
-        for (const r of procs[0].events.slice(seen) as { bytes: number; elements: number; iters: number; seconds: number }[]) {
+        for (const r of procs[0].events.slice(seen) as { bytes: number; elements: number; iters: number; seconds: number; cpuSeconds: number }[]) {
           const algbw = r.bytes / r.seconds / 1e9;
-          const row: AllreduceRow = { kind: 'allreduce', worldSize: n, transport: t, bytes: r.bytes, elements: r.elements, iters: r.iters, timeUs: r.seconds * 1e6, algbw, busbw: (algbw * 2 * (n - 1)) / n };
+          const row: AllreduceRow = { kind: 'allreduce', worldSize: n, transport: t, bytes: r.bytes, elements: r.elements, iters: r.iters, timeUs: r.seconds * 1e6, algbw, busbw: (algbw * 2 * (n - 1)) / n, cpuUs: r.cpuSeconds * 1e6 };
           result.rows.push(row);
           o.onRow?.(row);
         }
@@ -153,11 +156,11 @@ export function formatBench(r: AllreduceBenchResult): string {
     const over = n > r.cpus ? ` (${n} processes on ${r.cpus} CPUs: oversubscribed)` : '';
     lines.push('');
     lines.push(`# all-reduce sum fp32, world size ${n}, ${t}${over}`);
-    lines.push(`#        size      count   iters     time(us)  algbw(GB/s)  busbw(GB/s)  busbw/ceiling`);
+    lines.push(`#        size      count   iters     time(us)  algbw(GB/s)  busbw(GB/s)  busbw/ceiling  cpu/rank(us)`);
     for (const x of rows) {
       const frac = ceiling(t) ? `${((100 * x.busbw) / ceiling(t)).toFixed(0)}%` : '-';
       lines.push(
-        `  ${fmtBytes(x.bytes).padStart(10)} ${String(x.elements).padStart(10)} ${String(x.iters).padStart(7)} ${x.timeUs.toFixed(1).padStart(12)} ${x.algbw.toFixed(3).padStart(12)} ${x.busbw.toFixed(3).padStart(12)} ${frac.padStart(14)}`,
+        `  ${fmtBytes(x.bytes).padStart(10)} ${String(x.elements).padStart(10)} ${String(x.iters).padStart(7)} ${x.timeUs.toFixed(1).padStart(12)} ${x.algbw.toFixed(3).padStart(12)} ${x.busbw.toFixed(3).padStart(12)} ${frac.padStart(14)} ${x.cpuUs.toFixed(0).padStart(13)}`,
       );
     }
   }

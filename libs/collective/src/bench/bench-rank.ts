@@ -55,11 +55,15 @@ const scenarios = {
       const iters = itersFor(bytes, p.iters);
       for (let i = 0; i < p.warmup; i++) await c.allReduce(buf);
       await c.barrier();
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < iters; i++) await c.allReduce(buf);
       const sec = (performance.now() - t0) / 1000 / iters;
-      const all = (await c.allGather(sec)) as number[];
-      const row = { bytes: buf.length * 4, elements: buf.length, iters, seconds: Math.max(...all) };
+      const cpu = process.cpuUsage(cpu0);
+      // CPU of the whole process (JS thread, ZeroMQ I/O thread, kernel copies) per call
+      const cpuSec = (cpu.user + cpu.system) / 1e6 / iters;
+      const all = (await c.allGather([sec, cpuSec])) as [number, number][];
+      const row = { bytes: buf.length * 4, elements: buf.length, iters, seconds: Math.max(...all.map((a) => a[0])), cpuSeconds: all.reduce((a, b) => a + b[1], 0) / all.length };
       if (c.rank === 0) env.emit(row);
       rows.push(row);
     }
