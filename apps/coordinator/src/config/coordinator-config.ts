@@ -14,7 +14,10 @@ export interface CoordinatorOptions {
   prefix?: string;
   /** BullMQ queue name. Default `tensorfleet-jobs`. */
   queueName?: string;
-  /** Jobs the scheduler follows at once (BullMQ worker concurrency). Default 8. */
+  /**
+   * Jobs this coordinator schedules and follows at once (BullMQ worker concurrency): it
+   * bounds how many jobs run on the cluster per coordinator replica. Default 64.
+   */
   concurrency?: number;
   /** First wait between attempts to claim workers; doubles up to claimMaxBackoffMs. Default 250. */
   claimBackoffMs?: number;
@@ -37,7 +40,7 @@ export type CoordinatorConfig = Required<CoordinatorOptions>;
 export const COORDINATOR_CONFIG = Symbol('COORDINATOR_CONFIG');
 
 const DEFAULTS: Omit<CoordinatorConfig, 'redisUrl' | 's3'> = {
-  port: 3000, host: '0.0.0.0', prefix: 'tf', queueName: 'tensorfleet-jobs', concurrency: 8,
+  port: 3000, host: '0.0.0.0', prefix: 'tf', queueName: 'tensorfleet-jobs', concurrency: 64,
   claimBackoffMs: 250, claimMaxBackoffMs: 5000, followPollMs: 500, staleBusyMs: 30_000, lockDurationMs: 30_000, swagger: true, quiet: false,
 };
 
