@@ -93,6 +93,11 @@ export class GangScheduler {
     const ids = await this.control.claimWorkers(job.id, n);
     if (!ids) return false;
     const workers = await Promise.all(ids.map((id) => this.control.getWorker(id)));
+    if (workers.some((w) => !w)) {
+      // One unregistered between the claim and now: give the others back and retry.
+      await this.control.releaseWorkers(job.id, ids);
+      return false;
+    }
     const members: JobMember[] = ids.map((workerId, rank) => ({ rank, workerId, address: workers[rank]!.address }));
     const membershipEpoch = job.membershipEpoch + 1;
     const runId = `${job.id}.${membershipEpoch}.${randomBytes(3).toString('hex')}`;
