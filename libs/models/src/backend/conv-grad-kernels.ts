@@ -29,11 +29,21 @@ export function conv2dBackpropFilterNhwc(ops: WasmOps, x: TensorInfo, dy: Tensor
   return ops.transpose(dwT, [1, 2, 0, 3]);
 }
 
+/** dx for any stride: the sub-pixel form when both strides are equal, else zero insertion. */
+export function conv2dBackpropInputNhwc(ops: WasmOps, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
+  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
+  if (sh === 1 && sw === 1) return dxZeroInserted(ops, dy, filter, info);
+  if (kh === 1 && kw === 1) return dxPointwiseStrided(ops, dy, filter, info);
+  if (sh === sw) return dxSubPixel(ops, dy, filter, info);
+  return dxZeroInserted(ops, dy, filter, info);
+}
+
 /**
  * dx = stride-1 convolution of dy (zero-inserted by the stride) with the spatially flipped,
- * in/out-swapped filter, padded so the output is exactly H × W.
+ * in/out-swapped filter, padded so the output is exactly H × W. At stride s, (s²−1)/s² of the
+ * multiplications hit inserted zeros, so strided convolutions use the forms below.
  */
-export function conv2dBackpropInputNhwc(ops: WasmOps, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
+function dxZeroInserted(ops: WasmOps, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const [n, oh, ow, cout] = dy.shape;
   const { inHeight: h, inWidth: w } = info;
@@ -52,6 +62,98 @@ export function conv2dBackpropInputNhwc(ops: WasmOps, dy: TensorInfo, filter: Te
   const flipped = kh > 1 || kw > 1 ? ops.reverse(filter, [0, 1]) : filter;
   const swapped = ops.transpose(flipped, [0, 1, 3, 2]);
   return ops.conv2d(cropped.x, swapped, [1, 1], [1, 1], cropped.padH, cropped.padW);
+}
+
+/** 1×1 strided: dy·Wᵀ at dy's resolution, then scattered onto every s-th pixel. */
+function dxPointwiseStrided(ops: WasmOps, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
+  const { strideHeight: sh, strideWidth: sw, inHeight: h, inWidth: w } = info;
+  const [n, oh, ow] = dy.shape;
+  const cin = filter.shape[2];
+  const swapped = ops.transpose(filter, [0, 1, 3, 2]);
+  const z = ops.conv2d(dy, swapped, [1, 1], [1, 1], [0, 0], [0, 0]);
+  const r = ops.reshape(z, [n, oh, 1, ow, 1, cin]);
+  const p = ops.pad(r, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  const spread = ops.reshape(p, [n, oh * sh, ow * sw, cin]);
+  // Row i·s of `spread` is input row i·s − pad_top.
+  const { top, left } = info.padInfo;
+  const cropped = ops.cropForPads(spread, [-top, h + top - oh * sh], [-left, w + left - ow * sw]);
+  if (cropped.padH[1] + cropped.padW[1] === 0) return cropped.x;
+  return ops.pad(cropped.x, [[0, 0], cropped.padH, cropped.padW, [0, 0]]);
+}
+
+/**
+ * Sub-pixel form: write input row y = u·s + p. Its taps are a ≡ (p + pad) mod s, reading
+ * dy rows u + carry_p − t, so all s² phases are one stride-1 convolution of dy with a filter
+ * of ⌈k/s⌉-ish taps and s²·Cin outputs, and one transpose interleaves the phases.
+ * Multiplications: (taps per phase, padded to a common window)² · s² ≈ k², not k² · s².
+ */
+function dxSubPixel(ops: WasmOps, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
+  const s = info.strideHeight;
+  const { inHeight: h, inWidth: w } = info;
+  const [, oh, ow] = dy.shape;
+  const [kh, kw, cin, cout] = filter.shape;
+  const rows = phaseTaps(kh, s, info.padInfo.top);
+  const cols = phaseTaps(kw, s, info.padInfo.left);
+  const combined = ops.run('Fill', {}, { shape: [rows.span, cols.span, cout, s * s * cin], value: 0, dtype: 'float32' });
+  ops.withHeap([filter, combined], ([wv, fv]) => {
+    const fc = s * s * cin;
+    for (let ph = 0; ph < s; ph++) {
+      for (let th = 0; th < rows.span; th++) {
+        const a = rows.tap(ph, th);
+        if (a < 0) continue;
+        for (let pw = 0; pw < s; pw++) {
+          for (let tw = 0; tw < cols.span; tw++) {
+            const b = cols.tap(pw, tw);
+            if (b < 0) continue;
+            const src = (a * kw + b) * cin * cout;
+            const dst = (th * cols.span + tw) * cout * fc + (ph * s + pw) * cin;
+            for (let ci = 0; ci < cin; ci++) {
+              for (let co = 0; co < cout; co++) fv[dst + co * fc + ci] = wv[src + ci * cout + co];
+            }
+          }
+        }
+      }
+    }
+  });
+  const u = Math.ceil(h / s);
+  const v = Math.ceil(w / s);
+  const padH: [number, number] = [-rows.lo, u - 1 + rows.lo + rows.span - 1 - (oh - 1)];
+  const padW: [number, number] = [-cols.lo, v - 1 + cols.lo + cols.span - 1 - (ow - 1)];
+  const cropped = ops.cropForPads(dy, padH, padW);
+  const phases = ops.conv2d(cropped.x, combined, [1, 1], [1, 1], cropped.padH, cropped.padW);
+  // Interleave the phases (wasm DepthToSpace is a scalar loop ~30× slower than this transpose).
+  const [n] = dy.shape;
+  const split = ops.reshape(phases, [n, u, v, s, s, cin]);
+  const full = ops.reshape(ops.transpose(split, [0, 1, 3, 2, 4, 5]), [n, u * s, v * s, cin]);
+  if (u * s === h && v * s === w) return full;
+  return ops.slice(full, [0, 0, 0, 0], [n, h, w, cin]);
+}
+
+/**
+ * For output phase p and window position τ, the filter tap it applies (or −1): input row
+ * u·s + p reads dy row u + lo + τ with tap a = r_p + s·t, t = carry_p − (lo + τ).
+ */
+function phaseTaps(k: number, s: number, pad: number): { lo: number; span: number; tap(p: number, tau: number): number } {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let p = 0; p < s; p++) {
+    const r = (p + pad) % s;
+    const carry = Math.floor((p + pad) / s);
+    const taps = r < k ? Math.ceil((k - r) / s) : 0;
+    if (taps === 0) continue;
+    lo = Math.min(lo, carry - taps + 1);
+    hi = Math.max(hi, carry);
+  }
+  return {
+    lo,
+    span: hi - lo + 1,
+    tap(p, tau) {
+      const r = (p + pad) % s;
+      const t = Math.floor((p + pad) / s) - (lo + tau);
+      const a = r + s * t;
+      return t >= 0 && a < k ? a : -1;
+    },
+  };
 }
 
 export function conv2dInfo(

@@ -32,6 +32,12 @@ export class WasmOps {
     this.temps.length = 0;
   }
 
+  /** Float32Array views of the heap, taken after all allocations (growth detaches old views). */
+  withHeap<T>(tensors: TensorInfo[], body: (views: Float32Array[]) => T): T {
+    const b = this.backend as unknown as { typedArrayFromHeap(t: TensorInfo): Float32Array };
+    return body(tensors.map((t) => b.typedArrayFromHeap(t)));
+  }
+
   transpose(x: TensorInfo, perm: number[]): TensorInfo {
     return this.run('Transpose', { x }, { perm });
   }
