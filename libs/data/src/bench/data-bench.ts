@@ -34,6 +34,9 @@ export interface DataBenchRow {
   mbPerSec: number;
   /** imagesPerSec / cores busy (the decode threads for the loader). */
   imagesPerSecPerCore: number;
+  /** CPU seconds this process used (all its threads): images per CPU-second is the per-core rate free of other load on the host. */
+  cpuSeconds: number;
+  imagesPerCpuSec: number;
 }
 
 export interface DataBenchResult {
@@ -81,9 +84,15 @@ async function makeImages(dir: string, n: number, classes: number): Promise<numb
 /** Ingestion MB/s to S3 and loader images/s (decode + ResNet augmentation + batching). */
 export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchResult> {
   const cores = cpus().length;
-  const o = { images: 512, threads: [1, cores], batchSize: 32, inputSize: 224, ...opts, log: opts.log ?? (() => undefined) };
+  const o = {
+    images: opts.images ?? 512,
+    threads: opts.threads ?? [1, cores],
+    batchSize: opts.batchSize ?? 32,
+    inputSize: opts.inputSize ?? 224,
+    log: opts.log ?? (() => undefined),
+  };
   if (!(o.images >= o.batchSize)) throw badOption('images', o.images, `at least batchSize (${o.batchSize})`);
-  const store = o.store ?? (o.s3 ? new ObjectStore(o.s3) : null);
+  const store = opts.store ?? (opts.s3 ? new ObjectStore(opts.s3) : null);
   if (!store) throw badOption('s3', undefined, 'an S3Config or an ObjectStore');
   const dir = await mkdtemp(join(tmpdir(), 'tf-data-bench-'));
   const bucket = `tf-data-bench-${randomBytes(4).toString('hex')}`;
@@ -93,17 +102,22 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
     const srcBytes = await makeImages(dir, o.images, 10);
     o.log('ingesting');
     const t0 = process.hrtime.bigint();
+    const c0 = process.cpuUsage();
     const ing = await ingestDataset({ format: 'folder', path: dir, store, bucket, prefix: 'bench', shardBytes: 8 * 1024 * 1024 });
     const sec = Number(process.hrtime.bigint() - t0) / 1e9;
-    rows.push({ stage: 'ingest', threads: 2 * cores, images: ing.images, seconds: sec, imagesPerSec: ing.images / sec, mbPerSec: ing.bytes / 1e6 / sec, imagesPerSecPerCore: ing.images / sec / cores });
+    const cpu = cpuSince(c0);
+    rows.push({ stage: 'ingest', threads: 2 * cores, images: ing.images, seconds: sec, imagesPerSec: ing.images / sec, mbPerSec: ing.bytes / 1e6 / sec, imagesPerSecPerCore: ing.images / sec / cores, cpuSeconds: cpu, imagesPerCpuSec: ing.images / cpu });
     for (const threads of o.threads) {
       o.log(`loader with ${threads} decode thread(s)`);
       const l = new ShardLoader({ store, bucket, prefix: 'bench', split: 'train', rank: 0, worldSize: 1, seed: 1, batchSize: o.batchSize, pipeline: 'resnet', inputSize: o.inputSize, decodeThreads: threads, prefetch: 4 });
+      await l.init();
       const t1 = process.hrtime.bigint();
+      const c1 = process.cpuUsage();
       let n = 0;
       for await (const b of l.batches(0)) n += b.size;
       const s = Number(process.hrtime.bigint() - t1) / 1e9;
-      rows.push({ stage: 'loader', threads, images: n, seconds: s, imagesPerSec: n / s, mbPerSec: l.stats.bytesRead / 1e6 / s, imagesPerSecPerCore: n / s / Math.max(1, threads) });
+      const cpu = cpuSince(c1);
+      rows.push({ stage: 'loader', threads, images: n, seconds: s, imagesPerSec: n / s, mbPerSec: l.stats.bytesRead / 1e6 / s, imagesPerSecPerCore: n / s / Math.max(1, threads), cpuSeconds: cpu, imagesPerCpuSec: n / cpu });
     }
     return { rows, cores, imageBytesMean: srcBytes / o.images, note: `${cores} cores shared with other work; loader = fetch + decode + random-resized crop ${o.inputSize} + flip + normalise + batch ${o.batchSize}` };
   } finally {
@@ -112,9 +126,14 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
   }
 }
 
+function cpuSince(c0: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
+}
+
 export function formatBenchTable(r: DataBenchResult): string {
-  const head = ['stage', 'threads', 'images', 'seconds', 'images/s', 'MB/s', 'images/s/core'];
-  const lines = r.rows.map((x) => [x.stage, String(x.threads), String(x.images), x.seconds.toFixed(2), x.imagesPerSec.toFixed(1), x.mbPerSec.toFixed(1), x.imagesPerSecPerCore.toFixed(1)]);
+  const head = ['stage', 'threads', 'images', 'seconds', 'images/s', 'MB/s', 'images/s/core', 'cpu s', 'images/cpu-s'];
+  const lines = r.rows.map((x) => [x.stage, String(x.threads), String(x.images), x.seconds.toFixed(2), x.imagesPerSec.toFixed(1), x.mbPerSec.toFixed(1), x.imagesPerSecPerCore.toFixed(1), x.cpuSeconds.toFixed(2), x.imagesPerCpuSec.toFixed(1)]);
   const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (l: string[]) => l.map((c, i) => c.padStart(w[i])).join('  ');
   return [fmt(head), ...lines.map(fmt), `mean JPEG ${(r.imageBytesMean / 1024).toFixed(0)} KiB; ${r.note}`].join('\n');

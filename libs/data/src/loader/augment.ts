@@ -48,7 +48,7 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
     }
     case 'small': {
       let img = sharp(input);
-      const m = await img.metadata();
+      const m = await dimensions(input);
       if (m.width !== s || m.height !== s) img = img.resize(s, s, { fit: 'fill' });
       const r = await raw(img);
       const dx = rng.int(9) - 4;
@@ -57,8 +57,8 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
       return toFloat(r, dx, dy, s, flip, cfg, null);
     }
     case 'resnet': {
-      const m = await sharp(input).metadata();
-      const rect = randomResizedCrop(m.width ?? 1, m.height ?? 1, rng);
+      const m = await dimensions(input);
+      const rect = randomResizedCrop(m.width, m.height, rng);
       const flip = rng.next() < 0.5;
       const r = await raw(sharp(input).extract(rect).resize(s, s, { fit: 'fill' }));
       return toFloat(r, 0, 0, s, flip, cfg, null);
@@ -71,6 +71,31 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
       return toFloat(r, x, y, s, flip, cfg, lighting(cfg, rng));
     }
   }
+}
+
+/** Width and height from the JPEG SOF or PNG IHDR header (no libvips call), else sharp's metadata. */
+export async function dimensions(buf: Buffer): Promise<{ width: number; height: number }> {
+  if (buf.length > 24 && buf.readUInt32BE(0) === 0x89504e47 && buf.toString('latin1', 12, 16) === 'IHDR') {
+    return { width: buf.readUInt32BE(16), height: buf.readUInt32BE(20) };
+  }
+  if (buf.length > 4 && buf[0] === 0xff && buf[1] === 0xd8) {
+    let i = 2;
+    while (i + 9 < buf.length && buf[i] === 0xff) {
+      const marker = buf[i + 1];
+      if (marker === 0xff) {
+        i++;
+        continue;
+      }
+      const len = buf.readUInt16BE(i + 2);
+      // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC)
+      if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+        return { width: buf.readUInt16BE(i + 7), height: buf.readUInt16BE(i + 5) };
+      }
+      i += 2 + len;
+    }
+  }
+  const m = await sharp(buf).metadata();
+  return { width: m.width ?? 1, height: m.height ?? 1 };
 }
 
 /** torchvision RandomResizedCrop parameters: scale 0.08–1, log-uniform ratio 3/4–4/3, 10 tries then centre crop. */
@@ -114,20 +139,42 @@ function lighting(cfg: AugmentConfig, rng: Rng): number[] | null {
 /** Crops s×s at (x0, y0) (outside the image reads as 0 = the pad), optionally mirrored, to normalised floats. */
 function toFloat(r: Raw, x0: number, y0: number, s: number, flip: boolean, cfg: AugmentConfig, delta: number[] | null): Float32Array {
   const out = new Float32Array(s * s * 3);
-  const scale = [0, 1, 2].map((k) => 1 / (255 * cfg.std[k]));
-  const bias = [0, 1, 2].map((k) => ((delta ? delta[k] : 0) - cfg.mean[k]) / cfg.std[k]);
-  const grey = r.c < 3;
+  const d = r.data;
+  const c = r.c;
+  const sc0 = 1 / (255 * cfg.std[0]), sc1 = 1 / (255 * cfg.std[1]), sc2 = 1 / (255 * cfg.std[2]);
+  const b0 = ((delta ? delta[0] : 0) - cfg.mean[0]) / cfg.std[0];
+  const b1 = ((delta ? delta[1] : 0) - cfg.mean[1]) / cfg.std[1];
+  const b2 = ((delta ? delta[2] : 0) - cfg.mean[2]) / cfg.std[2];
+  const g1 = c < 3 ? 0 : 1;
+  const g2 = c < 3 ? 0 : 2;
+  const inside = x0 >= 0 && y0 >= 0 && x0 + s <= r.w && y0 + s <= r.h;
   for (let y = 0; y < s; y++) {
     const sy = y + y0;
-    for (let x = 0; x < s; x++) {
+    let o = y * s * 3;
+    if (inside) {
+      // Fast path: the whole row is inside the image.
+      const row = (sy * r.w + x0) * c;
+      const step = flip ? -c : c;
+      let i = flip ? row + (s - 1) * c : row;
+      for (let x = 0; x < s; x++, i += step, o += 3) {
+        out[o] = d[i] * sc0 + b0;
+        out[o + 1] = d[i + g1] * sc1 + b1;
+        out[o + 2] = d[i + g2] * sc2 + b2;
+      }
+      continue;
+    }
+    for (let x = 0; x < s; x++, o += 3) {
       const sx = (flip ? s - 1 - x : x) + x0;
-      const o = (y * s + x) * 3;
       if (sy < 0 || sy >= r.h || sx < 0 || sx >= r.w) {
-        for (let k = 0; k < 3; k++) out[o + k] = bias[k];
+        out[o] = b0;
+        out[o + 1] = b1;
+        out[o + 2] = b2;
         continue;
       }
-      const i = (sy * r.w + sx) * r.c;
-      for (let k = 0; k < 3; k++) out[o + k] = r.data[grey ? i : i + k] * scale[k] + bias[k];
+      const i = (sy * r.w + sx) * c;
+      out[o] = d[i] * sc0 + b0;
+      out[o + 1] = d[i + g1] * sc1 + b1;
+      out[o + 2] = d[i + g2] * sc2 + b2;
     }
   }
   return out;

@@ -54,3 +54,12 @@ test('shuffle buffer: a permutation that mixes beyond neighbours but only within
   const displaced = out.filter((x, k) => Math.abs(x - k) > 5).length;
   assert.ok(displaced > 800, `only ${displaced} moved`);
 });
+
+test('header dimensions agree with libvips for JPEG (incl. progressive, grey) and PNG', async () => {
+  const { dimensions } = await import('./augment');
+  const sharp = (await import('sharp')).default;
+  const base = sharp({ create: { width: 37, height: 23, channels: 3, background: { r: 1, g: 2, b: 3 } } });
+  for (const buf of [await base.clone().jpeg().toBuffer(), await base.clone().jpeg({ progressive: true }).toBuffer(), await base.clone().greyscale().jpeg().toBuffer(), await base.clone().png().toBuffer(), await base.clone().webp().toBuffer()]) {
+    assert.deepEqual(await dimensions(buf), { width: 37, height: 23 });
+  }
+});

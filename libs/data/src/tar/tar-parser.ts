@@ -12,9 +12,9 @@ const BLOCK = 512;
  * Throws DataError TAR_TRUNCATED after the last complete entry if the stream ends early
  * (mid-entry or without the end-of-archive blocks), TAR_CORRUPT on a bad header checksum.
  */
-export async function* parseTar(source: AsyncIterable<Buffer | Uint8Array>, label = 'tar'): AsyncGenerator<TarEntry> {
+export async function* parseTar(source: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>, label = 'tar'): AsyncGenerator<TarEntry> {
   const q = new ChunkQueue();
-  const it = source[Symbol.asyncIterator]();
+  const it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : (source as Iterable<Buffer | Uint8Array>)[Symbol.iterator]();
   const fill = async (n: number): Promise<boolean> => {
     while (q.length < n) {
       const r = await it.next();
@@ -36,7 +36,7 @@ export async function* parseTar(source: AsyncIterable<Buffer | Uint8Array>, labe
       if (type === 0x30 || type === 0) yield { name, data };
     }
   } finally {
-    await it.return?.();
+    await it.return?.(undefined);
   }
 }
 
