@@ -8,6 +8,11 @@ export interface CommonOptions {
   inputSize: number;
   /** Seeds every random initializer (seed + k for the k-th); unset = Math.random. */
   seed?: number;
+  /**
+   * false: skip random initialisation (weights zero, batch-norm gamma 1) for callers that load
+   * weights next — checkpoint resume, ranks that receive rank 0's weights. Default true.
+   */
+  initWeights?: boolean;
 }
 
 export function assertPositiveInt(name: string, value: unknown): void {

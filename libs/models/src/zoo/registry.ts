@@ -51,7 +51,7 @@ interface Entry {
 }
 
 /** Options a caller may change on every model. */
-const OVERRIDABLE = new Set(['numClasses', 'inputSize', 'seed']);
+const OVERRIDABLE = new Set(['numClasses', 'inputSize', 'seed', 'initWeights']);
 const registry = new Map<string, Entry>();
 let listCache: ModelInfo[] | null = null;
 
@@ -82,7 +82,7 @@ export function resolveOptions(name: string, opts: CreateModelOptions = {}): Com
   const free = new Set<string>([...OVERRIDABLE, ...(e.builder.free as string[])]);
   for (const [key, value] of Object.entries(opts)) {
     if (value === undefined) continue;
-    if (!(key in e.builder.defaults)) {
+    if (!(key in e.builder.defaults) && !OVERRIDABLE.has(key)) {
       throw new ModelError('UNKNOWN_OPTION', `model ${name} (${e.builder.family}) has no option ${key}; options: ${Object.keys(e.builder.defaults).join(', ')}`);
     }
     if (!free.has(key) && JSON.stringify(fixed[key]) !== JSON.stringify(value)) {
@@ -94,6 +94,7 @@ export function resolveOptions(name: string, opts: CreateModelOptions = {}): Com
   assertPositiveInt('numClasses', o.numClasses);
   assertPositiveInt('inputSize', o.inputSize);
   if (o.seed !== undefined && !Number.isInteger(o.seed)) throw new ModelError('INVALID_OPTION', `option seed must be an integer, got ${o.seed}`);
+  if (o.initWeights !== undefined && typeof o.initWeights !== 'boolean') throw new ModelError('INVALID_OPTION', `option initWeights must be a boolean, got ${o.initWeights}`);
   e.builder.validate(o);
   return o;
 }
@@ -145,7 +146,7 @@ export function createModel(name: string, opts: CreateModelOptions = {}): tf.Lay
   const e = entry(name);
   const o = resolveOptions(name, opts);
   e.builder.build(new ShapeGraph(), o); // readable errors (e.g. INPUT_TOO_SMALL) before tfjs sees the sizes
-  const g = new TfGraph(o.seed);
+  const g = new TfGraph(o.seed, o.initWeights ?? true);
   const output = e.builder.build(g, o);
   return tf.model({ inputs: g.inputs, outputs: output, name });
 }

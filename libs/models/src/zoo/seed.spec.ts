@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { createModel, weightsToBytes } from '..';
+import { createModel, weightsFromBytes, weightsToBytes } from '..';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -54,5 +54,19 @@ test('Kaiming-normal fan_out convs, BN gamma 1 / beta 0, and gamma 0 for the las
     assert.ok(beta('layer2_1_bn3').every((v) => v === 0));
   } finally {
     model.dispose();
+  }
+});
+
+test('initWeights false leaves zeros (BN gamma 1) for weights that are loaded next', () => {
+  const seeded = createModel('resnet8', { seed: 9 });
+  const blank = createModel('resnet8', { initWeights: false });
+  try {
+    assert.ok(blank.getLayer('conv1').getWeights()[0].dataSync().every((v) => v === 0));
+    assert.ok(blank.getLayer('fc').getWeights()[1].dataSync().every((v) => v === 0));
+    assert.ok(blank.getLayer('bn1').getWeights()[0].dataSync().every((v) => v === 1));
+    weightsFromBytes(blank, weightsToBytes(seeded));
+    assert.equal(digest(blank), digest(seeded));
+  } finally {
+    [seeded, blank].forEach((m) => m.dispose());
   }
 });

@@ -12,10 +12,15 @@ export class TfGraph implements Graph<Sym> {
   private randomInits = 0;
   readonly inputs: Sym[] = [];
 
-  constructor(private readonly seed?: number) {}
+  /** `randomInit` false: random initializers become zeros (weights are loaded next). */
+  constructor(private readonly seed?: number, private readonly randomInit = true) {}
+
+  private effective(init: Init): Init {
+    return this.randomInit || !isRandom(init) ? init : { dist: 'constant', value: 0 };
+  }
 
   private init(init: Init) {
-    return makeInitializer(init, this.seedFor(init)) as never;
+    return makeInitializer(this.effective(init), this.seedFor(init)) as never;
   }
 
   private seedFor(init: Init): number | undefined {
@@ -49,8 +54,8 @@ export class TfGraph implements Graph<Sym> {
       const kernelSeed = this.seedFor(kernelInit);
       const biasSeed = s.bias ? this.seedFor(biasInit) : undefined;
       const layer = new GroupedConv2D({
-        name: s.name, filters: s.filters, kernelSize: s.kernel, strides: stride, padding, groups,
-        useBias: !!s.bias, kernelInit, biasInit: s.bias ? biasInit : undefined, kernelSeed, biasSeed,
+        name: s.name, filters: s.filters, kernelSize: s.kernel, strides: stride, padding, groups, useBias: !!s.bias,
+        kernelInit: this.effective(kernelInit), biasInit: s.bias ? this.effective(biasInit) : undefined, kernelSeed, biasSeed,
       });
       return this.apply(layer, input);
     }
