@@ -81,6 +81,7 @@ export class CommunicatorImpl implements Communicator {
   readonly worldSize: number;
   readonly epoch: number;
   readonly runId: string;
+  readonly runHash: number;
   readonly pieceElements: number;
   readonly timeoutMs: number;
   private readonly links: (PeerLink | null)[] = [];
@@ -93,12 +94,14 @@ export class CommunicatorImpl implements Communicator {
   private failed: CollectiveError | null = null;
   private suspecting: { reports: Map<number, number[]>; timer: NodeJS.Timeout } | null = null;
   private readonly graceMs: number;
+  private joining = false;
 
   constructor(private readonly s: CommSettings) {
     this.rank = s.rank;
     this.worldSize = s.worldSize;
     this.epoch = s.epoch;
     this.runId = s.runId;
+    this.runHash = s.runHash;
     this.pieceElements = s.pieceElements;
     this.timeoutMs = s.timeoutMs;
     this.graceMs = Math.min(2000, Math.max(50, Math.round(s.timeoutMs * 0.1)));
@@ -391,6 +394,7 @@ export class CommunicatorImpl implements Communicator {
   /** Every rank greets every other; confirms the world size and that everyone is there. */
   async handshake(): Promise<void> {
     const ctx = this.beginLooseOp();
+    this.joining = true;
     try {
       for (let r = 0; r < this.worldSize; r++) if (r !== this.rank) this.sendFrame(r, FrameType.Hello, ctx, 0, 0, this.rank, this.worldSize);
       for (let r = 0; r < this.worldSize; r++) {
@@ -403,7 +407,17 @@ export class CommunicatorImpl implements Communicator {
         }
       }
     } finally {
+      this.joining = false;
       this.endOp(ctx);
     }
+  }
+
+  /**
+   * A peer greets us from a newer epoch of this run while we are still joining this one: the
+   * membership moved on without us, so fail fast instead of waiting out the deadline.
+   */
+  newerEpochSeen(src: number, epoch: number): void {
+    if (!this.joining) return;
+    this.fail(new CollectiveError('EPOCH_MISMATCH', [src], `a peer (rank ${src} there) already runs epoch ${epoch} of run ${this.runId}; rank ${this.rank} joined epoch ${this.epoch}`), false);
   }
 }

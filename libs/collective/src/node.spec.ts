@@ -44,3 +44,23 @@ test('join times out naming the rank that never came', async () => {
     await b.close();
   }
 });
+
+test('a rank joining an epoch older than its peers gets EPOCH_MISMATCH, not a hang', async () => {
+  const a = await CollectiveNode.listen({ host: '127.0.0.1' });
+  const b = await CollectiveNode.listen({ host: '127.0.0.1' });
+  try {
+    const peers = [a.address, b.address];
+    const t0 = Date.now();
+    const ahead = a.join({ runId: 'm', epoch: 5, rank: 0, worldSize: 2, peers, timeoutMs: 3000 });
+    await new Promise((r) => setTimeout(r, 100));
+    await assert.rejects(
+      b.join({ runId: 'm', epoch: 4, rank: 1, worldSize: 2, peers, timeoutMs: 3000 }),
+      (e: CollectiveError) => e.code === 'EPOCH_MISMATCH' && e.ranks.join() === '0',
+    );
+    assert.ok(Date.now() - t0 < 1000, 'fails fast, well before the deadline');
+    await assert.rejects(ahead, (e: CollectiveError) => e.code === 'TIMEOUT' && e.ranks.join() === '1');
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

@@ -7,7 +7,7 @@ import { CommunicatorImpl, Frame } from './communicator';
 import { CollectiveError } from './errors';
 import { decodeHeader, hashRunId, Header } from './header';
 import { hostId, primaryIPv4 } from './host-id';
-import { Communicator, JoinOptions, ListenOptions, PeerAddress } from './types';
+import { Communicator, FrameType, JoinOptions, ListenOptions, PeerAddress } from './types';
 
 const DEFAULTS = { timeoutMs: 60_000, pieceElements: 262_144 };
 /** Frames for an epoch not joined yet are kept, up to this many (a fast peer may start first). */
@@ -88,8 +88,10 @@ export class CollectiveNode {
       onClosed: () => this.comms.delete(key),
     });
     this.comms.set(key, comm);
+    let newer: Frame | null = null;
     for (const [k, frames] of this.pending) {
       const [rh, ep] = k.split(':').map(Number);
+      if (rh === runHash && ep > o.epoch) newer ??= frames.find((f) => f.h.type === FrameType.Hello) ?? null;
       if (rh !== runHash || ep > o.epoch) continue;
       this.pending.delete(k);
       this.pendingCount -= frames.length;
@@ -97,7 +99,9 @@ export class CollectiveNode {
       else this.stats.staleDropped += frames.length;
     }
     try {
-      await comm.handshake();
+      const joined = comm.handshake();
+      if (newer) comm.newerEpochSeen(newer.h.src, newer.h.epoch);
+      await joined;
     } catch (err) {
       await comm.close();
       throw err;
@@ -143,6 +147,9 @@ export class CollectiveNode {
     if (newest !== undefined && h.epoch <= newest) {
       this.stats.staleDropped++; // an older epoch, or one already closed here
       return;
+    }
+    if (h.type === FrameType.Hello) {
+      for (const c of this.comms.values()) if (c.runHash === h.runHash && c.epoch < h.epoch) c.newerEpochSeen(h.src, h.epoch);
     }
     if (this.pendingCount >= MAX_PENDING) return;
     const q = this.pending.get(key);
