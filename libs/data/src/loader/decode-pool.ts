@@ -5,6 +5,14 @@ import { cpus } from 'node:os';
 import 'sharp';
 import { AugmentConfig, decodeAugment } from './augment';
 
+/** A decode thread died (not a bad image): the epoch cannot go on. */
+export class DecodeWorkerError extends Error {
+  constructor(cause: Error) {
+    super(`a decode worker thread died: ${cause.message}`);
+    this.name = 'DecodeWorkerError';
+  }
+}
+
 export function defaultDecodeThreads(): number {
   return Math.max(1, cpus().length - 1);
 }
@@ -12,6 +20,7 @@ export function defaultDecodeThreads(): number {
 interface Slot {
   worker: Worker;
   pending: Map<number, { resolve: (d: Float32Array) => void; reject: (e: Error) => void }>;
+  dead: DecodeWorkerError | null;
 }
 
 /** decode + augment in worker_threads (or in this thread with threads = 0); results keep their callers' promises. */
@@ -24,7 +33,7 @@ export class DecodePool {
     for (let i = 0; i < threads; i++) {
       const worker = new Worker(join(__dirname, 'decode-worker.js'), { workerData: cfg });
       worker.unref();
-      const slot: Slot = { worker, pending: new Map() };
+      const slot: Slot = { worker, pending: new Map(), dead: null };
       worker.on('message', (m: { id: number; data?: Float32Array; error?: string }) => {
         const p = slot.pending.get(m.id);
         if (!p) return;
@@ -32,9 +41,14 @@ export class DecodePool {
         if (m.data) p.resolve(m.data);
         else p.reject(new Error(m.error ?? 'decode failed'));
       });
-      worker.on('error', (err) => {
-        for (const p of slot.pending.values()) p.reject(err);
+      const fail = (err: Error) => {
+        slot.dead = new DecodeWorkerError(err);
+        for (const p of slot.pending.values()) p.reject(slot.dead);
         slot.pending.clear();
+      };
+      worker.on('error', fail);
+      worker.on('exit', (code) => {
+        if (!this.closed) fail(new Error(`exited with code ${code}`));
       });
       this.slots.push(slot);
     }
@@ -45,6 +59,7 @@ export class DecodePool {
     if (this.slots.length === 0) return decodeAugment(bytes, seed, this.cfg);
     let slot = this.slots[0];
     for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
+    if (slot.dead) return Promise.reject(slot.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });

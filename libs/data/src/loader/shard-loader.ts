@@ -3,7 +3,7 @@ import { DatasetManifest, SplitInfo, readManifest, cachedManifest } from '../man
 import { DataError, badOption } from '../errors';
 import { hashSeed } from '../rng';
 import { Pipeline, PIPELINES } from './augment';
-import { DecodePool, defaultDecodeThreads } from './decode-pool';
+import { DecodePool, DecodeWorkerError, defaultDecodeThreads } from './decode-pool';
 import { planRank, minRankSamples, shardOffsets } from './plan';
 import { ShardReader } from './shard-reader';
 
@@ -235,6 +235,7 @@ export class ShardLoader {
           notifyPump();
           const r = await item.result;
           position = item.position + 1;
+          if (r instanceof DecodeWorkerError) throw r;
           if (r instanceof Error) {
             corruptThisCall++;
             notifyPump();
