@@ -17,6 +17,7 @@ type Conv2DInfo = tf.backend_util.Conv2DInfo;
  */
 export function conv2dBackpropFilterNhwc(ops: WasmOps, x: TensorInfo, dy: TensorInfo, info: Conv2DInfo): TensorInfo {
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  if (kh === 1 && kw === 1 && info.padInfo.top === 0 && info.padInfo.left === 0) return dwPointwise(ops, x, dy, info);
   const { outHeight: oh, outWidth: ow } = info;
   const [, h, w] = x.shape;
   // Padded input rows actually read: (oh - 1) * sh + kh; the rest are cropped.
@@ -36,6 +37,40 @@ export function conv2dBackpropInputNhwc(ops: WasmOps, dy: TensorInfo, filter: Te
   if (kh === 1 && kw === 1) return dxPointwiseStrided(ops, dy, filter, info);
   if (sh === sw) return dxSubPixel(ops, dy, filter, info);
   return dxZeroInserted(ops, dy, filter, info);
+}
+
+/**
+ * 1×1: dW = xᵀ·dy, one GEMM over all pixels. The operand with more channels is transposed
+ * into rows, the other becomes the packed weights (2–3× faster than the other way round or
+ * than the dilated form, which splits the contraction into one tap per pixel).
+ */
+function dwPointwise(ops: WasmOps, x: TensorInfo, dy: TensorInfo, info: Conv2DInfo): TensorInfo {
+  const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow } = info;
+  const [n, , , cin] = x.shape;
+  const cout = dy.shape[3];
+  const m = n * oh * ow;
+  let xs = x;
+  if (sh > 1 || sw > 1 || x.shape[1] !== oh || x.shape[2] !== ow) {
+    xs = subsample(ops, x, sh, sw, oh, ow);
+  }
+  if (cin >= cout) {
+    const rows = ops.reshape(ops.transpose(ops.reshape(xs, [m, cin]), [1, 0]), [cin, 1, 1, m]);
+    const dw = ops.conv2d(rows, ops.reshape(dy, [1, 1, m, cout]), [1, 1], [1, 1], [0, 0], [0, 0]);
+    return ops.reshape(dw, [1, 1, cin, cout]);
+  }
+  const rows = ops.reshape(ops.transpose(ops.reshape(dy, [m, cout]), [1, 0]), [cout, 1, 1, m]);
+  const dwT = ops.conv2d(rows, ops.reshape(xs, [1, 1, m, cin]), [1, 1], [1, 1], [0, 0], [0, 0]);
+  return ops.reshape(ops.transpose(ops.reshape(dwT, [cout, cin]), [1, 0]), [1, 1, cin, cout]);
+}
+
+/** x[:, ::sh, ::sw, :] cut to [n, oh, ow, c] by reshape + slice (wasm StridedSlice is ~10× slower). */
+function subsample(ops: WasmOps, x: TensorInfo, sh: number, sw: number, oh: number, ow: number): TensorInfo {
+  const [n, h, w, c] = x.shape;
+  const fitted = ops.cropForPads(x, [0, oh * sh - h], [0, ow * sw - w]);
+  let xf = fitted.x;
+  if (fitted.padH[1] + fitted.padW[1] > 0) xf = ops.pad(xf, [[0, 0], fitted.padH, fitted.padW, [0, 0]]);
+  const blocks = ops.reshape(xf, [n * oh, sh, ow, sw * c]);
+  return ops.reshape(ops.slice(blocks, [0, 0, 0, 0], [n * oh, 1, ow, c]), [n, oh, ow, c]);
 }
 
 /**
