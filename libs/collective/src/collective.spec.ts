@@ -138,6 +138,32 @@ test('a stalled rank is named by a TIMEOUT on every rank, within the deadline', 
   });
 });
 
+test('a SIGSTOPped rank (its ZeroMQ threads frozen too) is dropped by heartbeats on every survivor, over tcp', async () => {
+  await withRanks(
+    3,
+    async (procs) => {
+      const timeoutMs = 3000;
+      await joinAll(procs, runId(), 1, timeoutMs);
+      const loops = procs.map((p) => p.request({ cmd: 'run', scenario: 'loop', params: { len: 1_000_000, iters: 100000 } }));
+      while (!procs.every((p) => p.events.length > 0)) await new Promise((r) => setTimeout(r, 10));
+      process.kill(procs[1].pid, 'SIGSTOP');
+      try {
+        for (const r of await Promise.all([loops[0], loops[2]])) {
+          assert.ok(r.ok);
+          assert.ok(['PEER_LOST', 'TIMEOUT'].includes(r.result.code), JSON.stringify(r.result));
+          assert.deepEqual(r.result.ranks, [1]);
+          assert.ok(r.result.opMs < timeoutMs, `failed after ${r.result.opMs} ms`);
+        }
+      } finally {
+        process.kill(procs[1].pid, 'SIGCONT');
+      }
+      const stopped = await loops[1];
+      assert.deepEqual(stopped.result.ranks, [1], 'the stopped rank learns it was dropped');
+    },
+    { env: (r) => ({ FLEET_HOST_ID: `host-${r}` }) },
+  );
+});
+
 test('ranks calling with different lengths get MISMATCH, not a wrong sum', async () => {
   await withRanks(2, async (procs) => {
     await joinAll(procs, runId(), 1, 5000);
