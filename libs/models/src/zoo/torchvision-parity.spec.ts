@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { createModel, resolveOptions, tensorsToBytes } from '..';
+
+// The independent reference: torchvision itself, fed the zoo's weights. Needs PyTorch and
+// torchvision for the system python (Debian: apt-get install python3-torchvision); skipped without.
+const PYTHON = process.env.TF_TEST_PYTHON ?? '/usr/bin/python3';
+const SCRIPT = path.resolve(__dirname, '../../src/zoo/parity/torchvision_parity.py');
+const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
+
+before(async () => {
+  await tf.setBackend('cpu');
+});
+
+// One per code path torchvision has: basic block + ImageNet stem, grouped bottleneck, CIFAR stem
+// with projection shortcuts, AlexNet with the adaptive pool stretching a 2×2 map to 6×6.
+const CASES: [string, number][] = [['resnet18', 64], ['resnext50_32x4d', 32], ['resnet20', 32], ['alexnet', 96]];
+
+test('zoo models compute what torchvision computes with the same weights', { skip: hasTorch ? false : `no torch/torchvision for ${PYTHON}` }, async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'zoo-parity-'));
+  try {
+    const cases = [];
+    for (const [name, inputSize] of CASES) {
+      const opts = { seed: 3, inputSize, numClasses: 10 };
+      const model = createModel(name, opts);
+      // Batch-norm state off its initial values, so that gamma/beta/mean/variance are all checked.
+      model.layers.filter((l) => l.getClassName() === 'BatchNormalization').forEach((l, i) => {
+        const [g] = l.getWeights();
+        l.setWeights([
+          tf.randomUniform(g.shape, 0.5, 1.5, 'float32', 4 * i), tf.randomNormal(g.shape, 0, 0.1, 'float32', 4 * i + 1),
+          tf.randomNormal(g.shape, 0, 0.1, 'float32', 4 * i + 2), tf.randomUniform(g.shape, 0.5, 2, 'float32', 4 * i + 3),
+        ]);
+      });
+      const x = tf.randomUniform([2, inputSize, inputSize, 3], -1, 1, 'float32', 7);
+      const named: Record<string, tf.Tensor> = Object.fromEntries(model.weights.map((w) => [w.originalName, w.read()]));
+      const y = model.predict(x) as tf.Tensor;
+      const file = path.join(dir, `${name}.bin`);
+      await fs.writeFile(file, tensorsToBytes({ ...named, __input: x, __output: y }));
+      cases.push({ name, file, options: resolveOptions(name, opts) });
+      [model, x, y].forEach((t) => t.dispose());
+    }
+    await fs.writeFile(path.join(dir, 'cases.json'), JSON.stringify(cases));
+    const out = execFileSync(PYTHON, [SCRIPT, path.join(dir, 'cases.json')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const results = out.trim().split('\n').map((l) => JSON.parse(l) as { name: string; maxAbsDiff: number; maxAbs: number });
+    assert.deepEqual(results.map((r) => r.name), CASES.map(([n]) => n));
+    for (const r of results) {
+      t.diagnostic(`${r.name}: max |torch - zoo| / max |torch| = ${(r.maxAbsDiff / r.maxAbs).toExponential(2)}`);
+      assert.ok(r.maxAbs > 1e-3, `${r.name}: outputs too small to compare`);
+      assert.ok(r.maxAbsDiff / r.maxAbs < 1e-4, `${r.name}: max |torch - zoo| = ${r.maxAbsDiff} of ${r.maxAbs}`);
+    }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
