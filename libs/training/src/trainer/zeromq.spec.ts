@@ -6,6 +6,7 @@ import { tf } from '@tensorfleet/models';
 import { CollectiveNode, Communicator } from '@tensorfleet/collective';
 import { Trainer } from './trainer';
 import { createLrSchedule } from '../schedule/lr-schedule';
+import { createInProcessGroup } from '../testing/in-process-comm';
 import { randomBatch, sliceBatch, tinyConvNet, weightsOf } from '../testing/fixtures';
 
 let nodes: CollectiveNode[] = [];
@@ -36,15 +37,20 @@ describe('Trainer over ZeroMQ', () => {
       // Different seeds: only broadcastInitialState makes them start alike.
       const ranks = comms.map((comm, r) => new Trainer({ model: tinyConvNet(60 + r), optimizer, schedule: schedule(), comm, wire, freezeBatchNorm: true }));
       const single = new Trainer({ model: tinyConvNet(60), optimizer, schedule: schedule(), freezeBatchNorm: true });
+      // The same two ranks over the in-process fake: with two ranks a+b is order-free and /2 exact,
+      // so an fp32 ring all-reduce must give bitwise the same weights.
+      const fakes = createInProcessGroup(2).map((comm) => new Trainer({ model: tinyConvNet(60), optimizer, schedule: schedule(), comm, wire, freezeBatchNorm: true }));
       await Promise.all(ranks.map((t) => t.broadcastInitialState(0)));
       assert.deepEqual(weightsOf(ranks[1].model), weightsOf(single.model));
       for (let s = 0; s < 4; s++) {
         const batch = randomBatch(300 + s, 8, [8, 8, 3], 5);
         await Promise.all(ranks.map((t, r) => t.step(sliceBatch(batch, r * 4, r * 4 + 4))));
         await single.step(batch);
+        await Promise.all(fakes.map((t, r) => t.step(sliceBatch(batch, r * 4, r * 4 + 4))));
       }
       const [w0, w1, ws] = [...ranks, single].map((t) => weightsOf(t.model));
       assert.deepEqual(w0, w1, 'ranks bitwise identical');
+      if (wire === 'fp32') assert.deepEqual(w0, weightsOf(fakes[0].model), 'ZeroMQ fp32 = in-process arithmetic, bitwise');
       // fp16 gradients on the wire: ~1e-3 relative per step instead of float32 rounding.
       const rtol = wire === 'fp32' ? 1e-5 : 5e-3;
       ws.forEach((w, i) => {
@@ -55,7 +61,7 @@ describe('Trainer over ZeroMQ', () => {
       assert.deepEqual(evals[0], evals[1]);
       assert.equal(evals[0].samples, 7);
       await Promise.all(comms.map((c) => c.close()));
-      [...ranks, single].forEach((t) => t.dispose());
+      [...ranks, single, ...fakes].forEach((t) => t.dispose());
     });
   }
 
