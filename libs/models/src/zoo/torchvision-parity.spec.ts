@@ -17,11 +17,13 @@ before(async () => {
   await tf.setBackend('cpu');
 });
 
-// One per code path torchvision has: basic block + ImageNet stem, grouped bottleneck, CIFAR stem
-// with projection shortcuts, AlexNet with the adaptive pool stretching a 2×2 map to 6×6.
-const CASES: [string, number][] = [['resnet18', 64], ['resnext50_32x4d', 32], ['resnet20', 32], ['alexnet', 96]];
+// One per code path: basic block + ImageNet stem, grouped bottleneck, CIFAR stem with projection
+// shortcuts, AlexNet with the adaptive pool stretching a 2×2 map to 6×6 (torchvision's modules);
+// SE and ResNet-D (deep stem, ceil-mode average-pool shortcut, at an odd size) follow timm's
+// modules, written out in the script since timm is not packaged here.
+const CASES: [string, number][] = [['resnet18', 64], ['resnext50_32x4d', 32], ['resnet20', 32], ['alexnet', 96], ['seresnet50', 32], ['resnet50d', 45]];
 
-test('zoo models compute what torchvision computes with the same weights', { skip: hasTorch ? false : `no torch/torchvision for ${PYTHON}` }, async (t) => {
+test('zoo models compute what torchvision (and timm-style SE / ResNet-D) compute with the same weights', { skip: hasTorch ? false : `no torch/torchvision for ${PYTHON}` }, async (t) => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'zoo-parity-'));
   try {
     const cases = [];

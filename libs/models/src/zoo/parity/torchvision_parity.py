@@ -28,8 +28,36 @@ def read(path):
     }
 
 
+class SqueezeExcite(nn.Module):
+    """timm's SEModule: x * sigmoid(fc2(relu(fc1(mean_hw(x)))))."""
+
+    def __init__(self, channels, reduced):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, reduced, 1, bias=True)
+        self.fc2 = nn.Conv2d(reduced, channels, 1, bias=True)
+
+    def forward(self, x):
+        s = x.mean((2, 3), keepdim=True)
+        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
+
+
+class SEBottleneck(Bottleneck):
+    """timm's Bottleneck with attn_layer='se': SE after bn3, before the residual sum."""
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.se(self.bn3(self.conv3(out)))
+        return self.relu(out + identity)
+
+
+def make_divisible(v, divisor=8):
+    return max(divisor, int(v + divisor / 2) // divisor * divisor)
+
+
 class ZooResNet(ResNet):
-    """torchvision's ResNet with the zoo's stage widths and stems (imagenet or cifar)."""
+    """torchvision's ResNet with the zoo's stage widths and stems, plus timm's SE, deep stem and avg-down."""
 
     def __init__(self, o):
         nn.Module.__init__(self)
@@ -42,6 +70,14 @@ class ZooResNet(ResNet):
         if o['stem'] == 'imagenet':
             self.conv1 = nn.Conv2d(3, self.inplanes, 7, 2, 3, bias=False)
             self.maxpool = nn.MaxPool2d(3, 2, 1)
+        elif o['stem'] == 'deep':  # timm stem_type='deep'
+            w = o['stemWidth']
+            self.inplanes = 2 * w
+            self.conv1 = nn.Sequential(
+                nn.Conv2d(3, w, 3, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                nn.Conv2d(w, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                nn.Conv2d(w, 2 * w, 3, 1, 1, bias=False))
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
         else:
             self.conv1 = nn.Conv2d(3, self.inplanes, 3, 1, 1, bias=False)
             self.maxpool = nn.Identity()
@@ -52,6 +88,16 @@ class ZooResNet(ResNet):
             setattr(self, f'layer{i + 1}', self._make_layer(block, w, n, stride=1 if i == 0 else 2))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(o['widths'][-1] * block.expansion, o['numClasses'])
+        for m in list(self.modules()):
+            if isinstance(m, Bottleneck) and o['seReduction'] > 0:
+                m.__class__ = SEBottleneck
+                c = m.conv3.out_channels
+                m.se = SqueezeExcite(c, make_divisible(c / o['seReduction']))
+            if isinstance(m, (BasicBlock, Bottleneck)) and m.downsample is not None and o['avgDown']:
+                conv, bn = m.downsample[0], m.downsample[1]
+                stride = conv.stride[0]
+                pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
+                m.downsample = nn.Sequential(pool, nn.Conv2d(conv.in_channels, conv.out_channels, 1, bias=False), bn)
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -65,23 +111,31 @@ ALEXNET = {'conv1': 'features.0', 'conv2': 'features.3', 'conv3': 'features.6', 
 SUFFIX = {'bias': 'bias', 'gamma': 'weight', 'beta': 'bias', 'moving_mean': 'running_mean', 'moving_variance': 'running_var'}
 
 
-def torch_key(layer, is_alexnet):
-    if is_alexnet:
+DEEP_STEM = {'stem_conv1': 'conv1.0', 'bn_stem1': 'conv1.1', 'stem_conv2': 'conv1.3', 'bn_stem2': 'conv1.4', 'conv1': 'conv1.6'}
+
+
+def torch_key(layer, o):
+    if 'form' in o:
         return ALEXNET[layer]
+    if o['stem'] == 'deep' and layer in DEEP_STEM:
+        return DEEP_STEM[layer]
     parts = layer.split('_')
     if parts[0].startswith('layer'):  # layer1_0_downsample_conv -> layer1.0.downsample.0
         layer = f'{parts[0]}.{parts[1]}.' + '_'.join(parts[2:])
-    return layer.replace('downsample_conv', 'downsample.0').replace('downsample_bn', 'downsample.1')
+    first = 1 if o['avgDown'] else 0
+    return (layer.replace('downsample_conv', f'downsample.{first}').replace('downsample_bn', f'downsample.{first + 1}')
+            .replace('se_fc', 'se.fc'))
 
 
-def load(model, weights, is_alexnet):
+def load(model, weights, o):
+    is_alexnet = 'form' in o
     state = model.state_dict()
     used = set()
     for name, v in weights.items():
         if name.startswith('__'):
             continue
         layer, w = name.split('/')
-        base = torch_key(layer, is_alexnet)
+        base = torch_key(layer, o)
         if w == 'kernel':
             if v.ndim == 4:
                 t = v.transpose(3, 2, 0, 1)  # [kh, kw, cin, cout] -> [cout, cin, kh, kw]
@@ -111,7 +165,7 @@ def main():
         weights = read(case['file'])
         is_alexnet = 'form' in o
         model = alexnet(num_classes=o['numClasses']) if is_alexnet else ZooResNet(o)
-        load(model, weights, is_alexnet)
+        load(model, weights, o)
         with torch.no_grad():
             y = model(torch.from_numpy(np.ascontiguousarray(weights['__input'].transpose(0, 3, 1, 2)))).numpy()
         ours = weights['__output']
