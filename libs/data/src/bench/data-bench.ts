@@ -106,7 +106,7 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
     const ing = await ingestDataset({ format: 'folder', path: dir, store, bucket, prefix: 'bench', shardBytes: 8 * 1024 * 1024 });
     const sec = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = cpuSince(c0);
-    rows.push({ stage: 'ingest', threads: 2 * cores, images: ing.images, seconds: sec, imagesPerSec: ing.images / sec, mbPerSec: ing.bytes / 1e6 / sec, imagesPerSecPerCore: ing.images / sec / cores, cpuSeconds: cpu, imagesPerCpuSec: ing.images / cpu });
+    rows.push({ stage: 'ingest', threads: 2 * cores, images: ing.ingest.images, seconds: sec, imagesPerSec: ing.ingest.images / sec, mbPerSec: ing.ingest.bytes / 1e6 / sec, imagesPerSecPerCore: ing.ingest.images / sec / cores, cpuSeconds: cpu, imagesPerCpuSec: ing.ingest.images / cpu });
     for (const threads of o.threads) {
       o.log(`loader with ${threads} decode thread(s)`);
       const l = new ShardLoader({ store, bucket, prefix: 'bench', split: 'train', rank: 0, worldSize: 1, seed: 1, batchSize: o.batchSize, pipeline: 'resnet', inputSize: o.inputSize, decodeThreads: threads, prefetch: 4 });

@@ -86,8 +86,8 @@ test('ILSVRC-2012 layout with real synset ids: labels by wnid, val via LOC_val_s
   const skippedFiles: string[] = [];
   const opts = { format: 'imagenet' as const, path: root, store, bucket, prefix: 'imagenet', samplesPerShard: 3, concurrency: 3, onProgress: (p: IngestProgress) => progress.push(p), onSkip: (f: string) => skippedFiles.push(f) };
   const r = await ingestDataset(opts);
-  assert.equal(r.images, 13 + 6);
-  assert.deepEqual(r.skipped.map((s) => s.file), [join(root, 'train', 'n01443537', 'n01443537_broken.JPEG')]);
+  assert.equal(r.ingest.images, 13 + 6);
+  assert.deepEqual(r.ingest.skipped.map((s) => s.file), [join(root, 'train', 'n01443537', 'n01443537_broken.JPEG')]);
   assert.deepEqual(skippedFiles, [join(root, 'train', 'n01443537', 'n01443537_broken.JPEG')]);
   assert.equal(progress.at(-1)!.images, 19);
   assert.equal(progress.at(-1)!.skipped, 1);
@@ -111,7 +111,7 @@ test('ILSVRC-2012 layout with real synset ids: labels by wnid, val via LOC_val_s
 
   // rerun: same shards, nothing uploaded again, same manifest
   const again = await ingestDataset({ ...opts, onProgress: undefined, onSkip: undefined });
-  assert.equal(again.shardsReused, m.splits.train.shards.length + m.splits.val.shards.length);
+  assert.equal(again.ingest.shardsReused, m.splits.train.shards.length + m.splits.val.shards.length);
   assert.deepEqual(await readManifest(store, bucket, 'imagenet'), m);
 });
 
@@ -131,9 +131,9 @@ test('CIFAR-10 binary batches: channel planes become RGB pixels, exact through P
   writeFileSync(join(root, 'test_batch.bin'), batch(3, 100));
   writeFileSync(join(root, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n');
   const r = await ingestDataset({ format: 'cifar10', path: dir, store, bucket, prefix: 'cifar', samplesPerShard: 4 });
-  assert.equal(r.images, 10);
-  assert.equal(r.manifest.classes[9].name, 'truck');
-  assert.deepEqual(r.manifest.imageSize, [32, 32]);
+  assert.equal(r.ingest.images, 10);
+  assert.equal(r.classes[9].name, 'truck');
+  assert.deepEqual(r.imageSize, [32, 32]);
   const train = await readBack('cifar', 'train', 32);
   assert.equal(train.size, 7);
   for (const [key, { label, px }] of train) {
@@ -159,7 +159,7 @@ test('IDX (MNIST layout, gzipped): grey images and labels exact', async () => {
   writeFileSync(join(root, 'train-images-idx3-ubyte.gz'), gzipSync(idx([n, h, w], Array.from({ length: n * h * w }, (_, k) => px(Math.floor(k / (h * w)), k % (h * w))))));
   writeFileSync(join(root, 'train-labels-idx1-ubyte.gz'), gzipSync(idx([n], Array.from({ length: n }, (_, i) => (i * 3) % 10))));
   const r = await ingestDataset({ format: 'idx', path: root, store, bucket, prefix: 'mnist' });
-  assert.equal(r.images, n);
+  assert.equal(r.ingest.images, n);
   const got = await readBack('mnist', 'train', 6);
   assert.equal(got.size, n);
   for (const [key, { label, px: p }] of got) {
@@ -168,7 +168,7 @@ test('IDX (MNIST layout, gzipped): grey images and labels exact', async () => {
     for (let q = 0; q < h * w; q++) for (let c = 0; c < 3; c++) assert.equal(p[q * 3 + c], px(i, q));
   }
   // grey data: all channels share mean/std
-  assert.ok(Math.abs(r.manifest.mean[0] - r.manifest.mean[2]) < 1e-12);
+  assert.ok(Math.abs(r.mean[0] - r.mean[2]) < 1e-12);
 });
 
 test('class/*.jpg tree', async () => {
@@ -178,7 +178,7 @@ test('class/*.jpg tree', async () => {
     for (let i = 0; i < 3; i++) writeFileSync(join(root, c, `img.${i}.jpg`), await colourJpeg(rgb, 16, 16));
   }
   const r = await ingestDataset({ format: 'folder', path: root, store, bucket, prefix: 'flowers' });
-  assert.deepEqual(r.manifest.classes.map((c) => c.name), ['daisy', 'rose']);
+  assert.deepEqual(r.classes.map((c) => c.name), ['daisy', 'rose']);
   const got = await readBack('flowers', 'train', 4);
   assert.equal(got.size, 6);
   for (const [key, { label }] of got) assert.equal(label, key.startsWith('daisy') ? 0 : 1);

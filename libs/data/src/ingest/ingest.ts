@@ -67,14 +67,16 @@ export interface IngestOptions extends ImageNetOptions {
   onSkip?: (file: string, reason: string) => void;
 }
 
-export interface IngestResult {
-  manifest: DatasetManifest;
+export interface IngestReport {
   images: number;
   bytes: number;
   seconds: number;
   skipped: { file: string; reason: string }[];
   shardsReused: number;
 }
+
+/** The manifest as written, with a report of this run attached (not stored in the manifest). */
+export type IngestResult = DatasetManifest & { ingest: IngestReport };
 
 const DEFAULTS = { shardBytes: 256 * 1024 * 1024, samplesPerShard: Infinity, uploads: 3, concurrency: 2 * cpus().length, seed: 0, statsImages: 2000, limit: Infinity };
 /** Pixels sampled per fully decoded image for the statistics. */
@@ -219,5 +221,5 @@ export async function ingestDataset(opts: IngestOptions): Promise<IngestResult> 
     pca: stats.pca(),
   };
   await writeManifest(store, o.bucket, o.prefix, manifest);
-  return { manifest, images, bytes, seconds: (Date.now() - t0) / 1000, skipped, shardsReused };
+  return { ...manifest, ingest: { images, bytes, seconds: (Date.now() - t0) / 1000, skipped, shardsReused } };
 }
