@@ -34,10 +34,10 @@ export function f32BitsToF16(x: number): number {
     if (rem > half || (rem === half && h & 1)) h++;
     return sign | h;
   }
-  let h = (e << 10) | (m >>> 13);
-  const rem = m & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry into the exponent is correct rounding
-  return sign | h;
+  const h = (e << 10) | (m >>> 13);
+  // branch-free round to nearest even (random data mispredicts a branch half the time);
+  // a carry into the exponent is correct rounding
+  return sign | (h + (((m & 0x1fff) + (h & 1) + 0xfff) >>> 13));
 }
 
 export function toF16(x: number): number {
@@ -49,18 +49,23 @@ export function fromF16(h: number): number {
   return halfTable()[h & 0xffff];
 }
 
+// Int32Array views throughout: Uint32 values >= 2^31 would leave V8's int32 fast path.
 export function encodeF16(src: Float32Array, dst: Uint16Array = new Uint16Array(src.length)): Uint16Array {
-  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
   for (let i = 0; i < src.length; i++) dst[i] = f32BitsToF16(bits[i]);
   return dst;
 }
 
 export function encodeBF16(src: Float32Array, dst: Uint16Array = new Uint16Array(src.length)): Uint16Array {
-  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
   for (let i = 0; i < src.length; i++) {
     const x = bits[i];
-    if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) dst[i] = (x >>> 16) | 0x40;
-    else dst[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+    const hi = x >>> 16;
+    if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) {
+      dst[i] = hi | 0x40; // keep NaN a NaN
+      continue;
+    }
+    dst[i] = hi + (((x & 0xffff) + (hi & 1) + 0x7fff) >>> 16); // round to nearest even, branch-free
   }
   return dst;
 }
@@ -72,12 +77,18 @@ export function decodeF16Into(src: Uint16Array, dst: Float32Array, add: boolean)
   else for (let i = 0; i < src.length; i++) dst[i] = t[src[i]];
 }
 
+let scratch = new Int32Array(0);
+
 export function decodeBF16Into(src: Uint16Array, dst: Float32Array, add: boolean): void {
-  const bits = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
-  if (add) {
-    for (let i = 0; i < src.length; i++) {
-      u32[0] = src[i] << 16;
-      dst[i] += f32[0];
-    }
-  } else for (let i = 0; i < src.length; i++) bits[i] = src[i] << 16;
+  const n = src.length;
+  if (!add) {
+    const bits = new Int32Array(dst.buffer, dst.byteOffset, n);
+    for (let i = 0; i < n; i++) bits[i] = src[i] << 16;
+    return;
+  }
+  // widen into a reusable scratch first: two tight loops beat one with a scalar bit cast
+  if (scratch.length < n) scratch = new Int32Array(n);
+  for (let i = 0; i < n; i++) scratch[i] = src[i] << 16;
+  const f = new Float32Array(scratch.buffer, 0, n);
+  for (let i = 0; i < n; i++) dst[i] += f[i];
 }

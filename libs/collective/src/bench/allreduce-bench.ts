@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { joinAll, RankProcess, runAll, spawnRanks } from '../testing/harness';
+import { Wire } from '../types';
 
 export type BenchTransport = 'ipc' | 'tcp';
 
@@ -15,6 +16,8 @@ export interface AllreduceBenchOptions {
   maxBytes?: number;
   /** Timed iterations per size; default between 3 and 50, about 1 GB of buffer per size. */
   iters?: number;
+  /** Encoding on the wire; default 'fp32'. */
+  wire?: Wire;
   /** Raw point-to-point message sizes; default [1 MB, 4 MB]. */
   p2pMessageBytes?: number[];
   /** Called as each row is measured (p2p rows first). */
@@ -35,6 +38,8 @@ export interface AllreduceRow {
   kind: 'allreduce';
   worldSize: number;
   transport: BenchTransport;
+  wire: Wire;
+  /** fp32 bytes reduced (what the caller passes), whatever the wire encoding. */
   bytes: number;
   elements: number;
   iters: number;
@@ -98,7 +103,7 @@ async function p2p(transport: BenchTransport, messageBytes: number, direction: '
  * for each world size and transport. Each rank is its own process.
  */
 export async function runAllreduceBench(opts: AllreduceBenchOptions = {}): Promise<AllreduceBenchResult> {
-  const o = { worldSizes: [2, 4], transports: ['ipc', 'tcp'] as BenchTransport[], minBytes: 4096, maxBytes: 256 * MB, p2pMessageBytes: [MB, 4 * MB], ...opts };
+  const o = { worldSizes: [2, 4], transports: ['ipc', 'tcp'] as BenchTransport[], minBytes: 4096, maxBytes: 256 * MB, p2pMessageBytes: [MB, 4 * MB], wire: 'fp32' as Wire, ...opts };
   if (!(o.minBytes >= 4 && o.maxBytes >= o.minBytes)) throw new RangeError('need 4 <= minBytes <= maxBytes');
   if (o.worldSizes.some((n) => !Number.isInteger(n) || n < 2)) throw new RangeError('world sizes must be integers >= 2');
   const result: AllreduceBenchResult = { p2p: [], rows: [], cpus: os.cpus().length };
@@ -117,12 +122,12 @@ export async function runAllreduceBench(opts: AllreduceBenchOptions = {}): Promi
       try {
         await joinAll(procs, `bench-${process.pid}-${n}-${t}`, 1, 120_000);
         const seen = procs[0].events.length;
-        const replies = await runAll(procs, 'allreduce', () => ({ sizes: sizes(o.minBytes, o.maxBytes), iters: o.iters, warmup: 2 }));
+        const replies = await runAll(procs, 'allreduce', () => ({ sizes: sizes(o.minBytes, o.maxBytes), iters: o.iters, warmup: 2, wire: o.wire }));
         const bad = replies.find((r) => !r.ok);
         if (bad) throw new Error(`bench rank failed: ${bad.error?.message}`);
         for (const r of procs[0].events.slice(seen) as { bytes: number; elements: number; iters: number; seconds: number; cpuSeconds: number }[]) {
           const algbw = r.bytes / r.seconds / 1e9;
-          const row: AllreduceRow = { kind: 'allreduce', worldSize: n, transport: t, bytes: r.bytes, elements: r.elements, iters: r.iters, timeUs: r.seconds * 1e6, algbw, busbw: (algbw * 2 * (n - 1)) / n, cpuUs: r.cpuSeconds * 1e6 };
+          const row: AllreduceRow = { kind: 'allreduce', worldSize: n, transport: t, wire: o.wire, bytes: r.bytes, elements: r.elements, iters: r.iters, timeUs: r.seconds * 1e6, algbw, busbw: (algbw * 2 * (n - 1)) / n, cpuUs: r.cpuSeconds * 1e6 };
           result.rows.push(row);
           o.onRow?.(row);
         }
@@ -155,7 +160,7 @@ export function formatBench(r: AllreduceBenchResult): string {
     const { worldSize: n, transport: t } = rows[0];
     const over = n > r.cpus ? ` (${n} processes on ${r.cpus} CPUs: oversubscribed)` : '';
     lines.push('');
-    lines.push(`# all-reduce sum fp32, world size ${n}, ${t}${over}`);
+    lines.push(`# all-reduce sum, ${rows[0].wire} on the wire, world size ${n}, ${t}${over}`);
     lines.push(`#        size      count   iters     time(us)  algbw(GB/s)  busbw(GB/s)  busbw/ceiling  cpu/rank(us)`);
     for (const x of rows) {
       const frac = ceiling(t) ? `${((100 * x.busbw) / ceiling(t)).toFixed(0)}%` : '-';
@@ -177,7 +182,8 @@ function parseArgs(argv: string[]): AllreduceBenchOptions & { json: boolean } {
     else if (k === '--min-bytes') o.minBytes = Number(v);
     else if (k === '--max-bytes') o.maxBytes = Number(v);
     else if (k === '--iters') o.iters = Number(v);
-    else throw new Error(`unknown option ${a}; use --json --world-sizes=2,4 --transports=ipc,tcp --min-bytes=N --max-bytes=N --iters=N`);
+    else if (k === '--wire') o.wire = v as Wire;
+    else throw new Error(`unknown option ${a}; use --json --world-sizes=2,4 --transports=ipc,tcp --min-bytes=N --max-bytes=N --iters=N --wire=fp32|fp16|bf16`);
   }
   return o;
 }

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
 import { serveRank, ScenarioEnv } from '../testing/child-runtime';
+import { Wire } from '../types';
 
 let rawPull: zmq.Pull | null = null;
 let rawDone: Promise<{ bytes: number; seconds: number }> | null = null;
@@ -47,17 +48,17 @@ const scenarios = {
   },
 
   /** Times allReduce per size; every rank reports its mean time, rank 0 the max over ranks. */
-  async allreduce(env: ScenarioEnv, p: { sizes: number[]; iters?: number; warmup: number }) {
+  async allreduce(env: ScenarioEnv, p: { sizes: number[]; iters?: number; warmup: number; wire?: Wire }) {
     const c = env.comm!;
     const rows = [];
     for (const bytes of p.sizes) {
       const buf = new Float32Array(Math.floor(bytes / 4)).fill(1);
       const iters = itersFor(bytes, p.iters);
-      for (let i = 0; i < p.warmup; i++) await c.allReduce(buf);
+      for (let i = 0; i < p.warmup; i++) await c.allReduce(buf, { wire: p.wire });
       await c.barrier();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      for (let i = 0; i < iters; i++) await c.allReduce(buf);
+      for (let i = 0; i < iters; i++) await c.allReduce(buf, { wire: p.wire });
       const sec = (performance.now() - t0) / 1000 / iters;
       const cpu = process.cpuUsage(cpu0);
       // CPU of the whole process (JS thread, ZeroMQ I/O thread, kernel copies) per call
