@@ -93,7 +93,7 @@ test('100 M elements, world size 2', async () => {
   });
 });
 
-test('a rank killed during an all-reduce: typed PEER_LOST on every survivor within the deadline, then a new epoch works and stale frames are dropped', async () => {
+test('a rank killed during an all-reduce: typed PEER_LOST on every survivor within the deadline, then a new epoch works and stale frames are dropped', async (t) => {
   await withRanks(4, async (procs) => {
     const run = runId();
     const timeoutMs = 5000;
@@ -110,6 +110,7 @@ test('a rank killed during an all-reduce: typed PEER_LOST on every survivor with
       assert.deepEqual(r.result.ranks, [2]);
       assert.ok(r.result.opMs < timeoutMs, `failed after ${r.result.opMs} ms`);
     }
+    t.diagnostic(`PEER_LOST after ${res.map((r) => r.result.opMs.toFixed(0)).join(', ')} ms of the failing call (deadline ${timeoutMs} ms)`);
     ok(await Promise.all(survivors.map((p) => p.request({ cmd: 'close' }))));
     await joinAll(survivors, run, 2, timeoutMs);
     // frames of epoch 1, shaped like the next all-reduce, sent to each survivor before it runs
@@ -138,7 +139,7 @@ test('a stalled rank is named by a TIMEOUT on every rank, within the deadline', 
   });
 });
 
-test('a SIGSTOPped rank (its ZeroMQ threads frozen too) is dropped by heartbeats on every survivor, over tcp', async () => {
+test('a SIGSTOPped rank (its ZeroMQ threads frozen too) is dropped by heartbeats on every survivor, over tcp', async (t) => {
   await withRanks(
     3,
     async (procs) => {
@@ -148,7 +149,9 @@ test('a SIGSTOPped rank (its ZeroMQ threads frozen too) is dropped by heartbeats
       while (!procs.every((p) => p.events.length > 0)) await new Promise((r) => setTimeout(r, 10));
       process.kill(procs[1].pid, 'SIGSTOP');
       try {
-        for (const r of await Promise.all([loops[0], loops[2]])) {
+        const res = await Promise.all([loops[0], loops[2]]);
+        t.diagnostic(`${res.map((r) => `${r.result.code} after ${r.result.opMs.toFixed(0)} ms`).join(', ')} (deadline ${timeoutMs} ms)`);
+        for (const r of res) {
           assert.ok(r.ok);
           assert.ok(['PEER_LOST', 'TIMEOUT'].includes(r.result.code), JSON.stringify(r.result));
           assert.deepEqual(r.result.ranks, [1]);
