@@ -106,6 +106,53 @@ class ZooResNet(ResNet):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
+class PaperAlexNet(nn.Module):
+    """Krizhevsky et al. 2012 as one column with groups=2 for conv2/4/5 and LRN within each half."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 96, 11, 4)
+        self.conv2 = nn.Conv2d(96, 256, 5, padding=2, groups=2)
+        self.conv3 = nn.Conv2d(256, 384, 3, padding=1)
+        self.conv4 = nn.Conv2d(384, 384, 3, padding=1, groups=2)
+        self.conv5 = nn.Conv2d(384, 256, 3, padding=1, groups=2)
+        self.lrn = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+        self.pool = nn.MaxPool2d(3, 2)
+        self.avgpool = nn.AdaptiveAvgPool2d(6)
+        self.fc6 = nn.Linear(9216, 4096)
+        self.fc7 = nn.Linear(4096, 4096)
+        self.fc8 = nn.Linear(4096, num_classes)
+
+    def column_lrn(self, x):
+        return torch.cat([self.lrn(h) for h in x.chunk(2, 1)], 1)
+
+    def forward(self, x):
+        x = self.pool(self.column_lrn(torch.relu(self.conv1(x))))
+        x = self.pool(self.column_lrn(torch.relu(self.conv2(x))))
+        x = torch.relu(self.conv4(torch.relu(self.conv3(x))))
+        x = torch.flatten(self.avgpool(self.pool(torch.relu(self.conv5(x)))), 1)
+        return self.fc8(torch.relu(self.fc7(torch.relu(self.fc6(x)))))
+
+
+def load_paper(model, w):
+    """Joins the zoo's col0_/col1_ layers into the single-module form (outputs: column 0 first)."""
+    conv = lambda n: np.concatenate([w[f'col{c}_conv{n}/kernel'].transpose(3, 2, 0, 1) for c in (0, 1)])
+    bias = lambda n, kind: np.concatenate([w[f'col{c}_{kind}{n}/bias'] for c in (0, 1)])
+    dense = lambda n: np.concatenate([w[f'col{c}_fc{n}/kernel'] for c in (0, 1)], 1).T  # [out, in]
+    fc6 = dense(6)
+    # zoo fc6 input: column c's map flattened as (h, w, c_local); torch: (channel = 128c + c_local, h, w)
+    ch, hh, ww = np.meshgrid(np.arange(256), np.arange(6), np.arange(6), indexing='ij')
+    zoo_row = (ch // 128) * 4608 + (hh * 6 + ww) * 128 + ch % 128
+    state = {
+        **{f'conv{n}.weight': conv(n) for n in range(1, 6)}, **{f'conv{n}.bias': bias(n, 'conv') for n in range(1, 6)},
+        'fc6.weight': fc6[:, zoo_row.reshape(-1)], 'fc6.bias': bias(6, 'fc'),
+        'fc7.weight': dense(7), 'fc7.bias': bias(7, 'fc'),
+        'fc8.weight': w['fc8/kernel'].T, 'fc8.bias': w['fc8/bias'],
+    }
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+    return model.eval()
+
+
 ALEXNET = {'conv1': 'features.0', 'conv2': 'features.3', 'conv3': 'features.6', 'conv4': 'features.8',
            'conv5': 'features.10', 'fc6': 'classifier.1', 'fc7': 'classifier.4', 'fc8': 'classifier.6'}
 SUFFIX = {'bias': 'bias', 'gamma': 'weight', 'beta': 'bias', 'moving_mean': 'running_mean', 'moving_variance': 'running_var'}
@@ -149,7 +196,7 @@ def load(model, weights, o):
             t = v
         if tuple(state[key].shape) != t.shape:
             raise ValueError(f'{name} -> {key}: {tuple(state[key].shape)} vs {t.shape}')
-        state[key] = torch.from_numpy(np.ascontiguousarray(t))
+        state[key] = torch.from_numpy(np.array(t))
         used.add(key)
     missing = [k for k in state if k not in used and not k.endswith('num_batches_tracked')]
     if missing:
@@ -163,11 +210,12 @@ def main():
     for case in json.load(open(sys.argv[1])):
         o = case['options']
         weights = read(case['file'])
-        is_alexnet = 'form' in o
-        model = alexnet(num_classes=o['numClasses']) if is_alexnet else ZooResNet(o)
-        load(model, weights, o)
+        if o.get('form') == 'paper':
+            model = load_paper(PaperAlexNet(o['numClasses']), weights)
+        else:
+            model = load(alexnet(num_classes=o['numClasses']) if 'form' in o else ZooResNet(o), weights, o)
         with torch.no_grad():
-            y = model(torch.from_numpy(np.ascontiguousarray(weights['__input'].transpose(0, 3, 1, 2)))).numpy()
+            y = model(torch.from_numpy(np.array(weights['__input'].transpose(0, 3, 1, 2)))).numpy()
         ours = weights['__output']
         print(json.dumps({'name': case['name'], 'maxAbsDiff': float(np.abs(y - ours).max()), 'maxAbs': float(np.abs(y).max())}), flush=True)
 
