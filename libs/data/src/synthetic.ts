@@ -18,6 +18,11 @@ export interface SyntheticDatasetOptions {
   seed: number;
   /** Default 'png' (lossless, so tests can compare pixels exactly). */
   format?: 'png' | 'jpg';
+  /**
+   * Tint each class with its own colour. Default true: a short run (tens of steps) already
+   * learns it; false tints at random, so only stripe orientation and frequency tell classes apart.
+   */
+  colourCue?: boolean;
   name?: string;
 }
 
@@ -26,11 +31,12 @@ export interface SyntheticDatasetOptions {
  * tint; every image gets a random phase (a shift), random contrast, brightness and Gaussian noise,
  * so a small CNN has to learn orientation/frequency, not just read one pixel.
  */
-export function syntheticImage(cls: number, numClasses: number, h: number, w: number, rng: Rng): Uint8Array {
+export function syntheticImage(cls: number, numClasses: number, h: number, w: number, rng: Rng, colourCue = true): Uint8Array {
   const angle = (Math.PI * cls) / numClasses + rng.uniform(-0.08, 0.08);
   const freq = (2 + (cls % 3) * 1.5) * (2 * Math.PI) / Math.max(h, w) * rng.uniform(0.9, 1.1);
   const phase = rng.uniform(0, 2 * Math.PI);
-  const hue = (cls * 0.618034) % 1;
+  const randomHue = rng.next();
+  const hue = colourCue ? (cls * 0.618034) % 1 : randomHue;
   const tint = [0, 1, 2].map((k) => 0.5 + 0.35 * Math.cos(2 * Math.PI * (hue + k / 3)) + rng.uniform(-0.1, 0.1));
   const contrast = rng.uniform(0.5, 1);
   const bright = rng.uniform(-0.15, 0.15);
@@ -72,7 +78,7 @@ export async function writeSyntheticDataset(store: ObjectStore, opts: SyntheticD
     // Encode a group at a time (sharp runs them in parallel), add in order.
     for (let g = 0; g < labels.length; g += 32) {
       const idx = Array.from({ length: Math.min(32, labels.length - g) }, (_, k) => g + k);
-      const pixels = idx.map((i) => syntheticImage(labels[i], numClasses, h, w, new Rng(hashSeed(seed, salt, i + 1))));
+      const pixels = idx.map((i) => syntheticImage(labels[i], numClasses, h, w, new Rng(hashSeed(seed, salt, i + 1)), opts.colourCue ?? true));
       const encoded = await Promise.all(pixels.map((px) => encodeRaw(px, h, w, 3, format)));
       for (let k = 0; k < idx.length; k++) {
         if (split === 'train') stats.add(pixels[k], 3);
