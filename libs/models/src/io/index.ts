@@ -1,3 +1,9 @@
+/**
+ * Bytes and files: `weightsToBytes`/`weightsFromBytes` (checkpoints; weights incl. batch-norm
+ * statistics), `tensorsToBytes`/`tensorsFromBytes` (optimizer state, anything named),
+ * `exportLayersModel`/`loadExportedModel` (model.json + weights.bin for tf.loadLayersModel),
+ * `preprocessImage` + `predictTopK`/`predictImage` (`fleet predict`).
+ */
 export * from './errors';
 export * from './layers-export';
 export * from './predict';
