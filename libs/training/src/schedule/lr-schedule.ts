@@ -58,6 +58,8 @@ export interface LrScheduleState {
 export interface LrSchedule {
   /** The peak lr: spec lr after the linear scaling rule. */
   readonly peakLr: number;
+  /** Whether observe() expects a metric to minimise (loss) or maximise (accuracy). */
+  readonly mode: 'min' | 'max';
   /** Learning rate for the update that follows `step` completed updates (step 0 = first update). */
   lr(step: number): number;
   /** Feed an evaluation metric (plateau only; others ignore it). Returns true if the lr was reduced. */
@@ -140,6 +142,7 @@ export function createLrSchedule(spec: LrScheduleSpec, ctx: LrScheduleContext): 
 
   return {
     peakLr,
+    mode,
     lr(step: number): number {
       if (!(Number.isInteger(step) && step >= 0)) invalid(`step must be an integer >= 0, got ${step}`);
       return peakLr * main(step) * warm(step);

@@ -128,4 +128,22 @@ describe('data-parallel Trainer', () => {
     assert.equal(e0.top5, all.top5);
     [...ranks, single].forEach((t) => t.dispose());
   });
+
+  it('evaluate feeds the plateau schedule the global loss: every rank decays at the same evaluation', async () => {
+    const comms = createInProcessGroup(2);
+    const plateau = () => createLrSchedule({ type: 'plateau', lr: 0.1, patience: 1, gamma: 0.5 }, { stepsPerEpoch: 5, totalSteps: 50 });
+    const ranks = comms.map((comm) => new Trainer({ model: tinyConvNet(4), optimizer, schedule: plateau(), comm }));
+    const quiet = new Trainer({ model: tinyConvNet(4), optimizer, schedule: plateau(), observeEvaluation: false });
+    const data = [randomBatch(1, 5, [8, 8, 3], 5), randomBatch(2, 5, [8, 8, 3], 5)];
+    const lrs: number[][] = [];
+    for (let i = 0; i < 3; i++) {
+      // Same data every time: no improvement after the first evaluation; patience 1 → decay at the third.
+      await Promise.all(ranks.map((t, r) => t.evaluate([data[r]])));
+      await quiet.evaluate(data);
+      lrs.push(ranks.map((t) => t.lr));
+    }
+    assert.deepEqual(lrs, [[0.1, 0.1], [0.1, 0.1], [0.05, 0.05]]);
+    assert.equal(quiet.lr, 0.1);
+    [...ranks, quiet].forEach((t) => t.dispose());
+  });
 });

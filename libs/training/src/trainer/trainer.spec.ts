@@ -138,6 +138,8 @@ describe('Trainer step', () => {
     assert.equal(tf.memory().numTensors, before, 'tensor count must stay flat across steps');
     assert.ok(last.loss < first.loss * 0.9, `loss ${first.loss} → ${last.loss} should fall on a memorisable batch`);
     assert.equal(trainer.stepsDone, 16);
+    const t = last.timings;
+    assert.ok(t.computeMs > 0 && t.allReduceMs >= 0 && t.updateMs > 0, JSON.stringify(t));
     await trainer.evaluate([batch]);
     assert.equal(tf.memory().numTensors, before, 'evaluate must not leak either');
     trainer.dispose();

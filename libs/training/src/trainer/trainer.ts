@@ -13,6 +13,12 @@ export interface TrainerOptions {
   /** Data-parallel group; null or omitted trains single-process. */
   comm?: TrainerComm | null;
   /**
+   * Feed every evaluate() result to the schedule's observe() (the plateau schedule decays on
+   * it; the others ignore it): the loss, or top-1 accuracy when the schedule's mode is 'max'.
+   * Every rank sees the same global figure, so every rank decays at the same step. Default true.
+   */
+  observeEvaluation?: boolean;
+  /**
    * Run the model with `training: false` in the step: BN uses (and keeps) its moving
    * statistics. Note this also turns dropout off. Default false.
    */
@@ -49,6 +55,8 @@ export interface StepResult {
   lr: number;
   /** Updates done after this one. */
   step: number;
+  /** Wall time of the parts of this step, ms: forward + backward + gradient copy, all-reduce, SGD update. */
+  timings: { computeMs: number; allReduceMs: number; updateMs: number };
 }
 
 export interface EvalResult {
@@ -80,6 +88,7 @@ export class Trainer {
   private readonly wire: WireFormat;
   private readonly bucketBytes: number | undefined;
   private readonly outputKind: OutputKind;
+  private readonly observeEvaluation: boolean;
   private readonly vars: tf.Variable[];
   /** Stable names of the trainable weights (layer/weight), which key the velocity buffers. */
   private readonly varNames: string[];
@@ -107,6 +116,7 @@ export class Trainer {
     this.wire = wire;
     this.bucketBytes = opts.bucketBytes;
     this.outputKind = opts.output ?? detectOutputKind(opts.model);
+    this.observeEvaluation = opts.observeEvaluation ?? true;
     this.vars = opts.model.trainableWeights.map((w) => w.read() as tf.Variable);
     this.varNames = opts.model.trainableWeights.map((w) => w.originalName);
     if (this.vars.length === 0) throw new TrainingError('INVALID_OPTIONS', 'the model has no trainable weights');
@@ -139,6 +149,7 @@ export class Trainer {
 
   /** Forward, backward, gradient all-reduce (mean) and SGD update on one local batch. */
   async step(batch: TrainBatch): Promise<StepResult> {
+    const t0 = performance.now();
     const lr = this.schedule.lr(this.steps);
     const [x, y] = this.toTensors(batch);
     // Everything the backward pass leaves behind, disposed in `finally` whatever happens.
@@ -162,6 +173,7 @@ export class Trainer {
       data.forEach((d, i) => (d ? this.gradBufs[i].set(d as Float32Array) : this.gradBufs[i].fill(0)));
       tf.dispose(held.splice(2));
 
+      const t1 = performance.now();
       let reduced = this.gradBufs;
       if (this.comm && this.comm.worldSize > 1) {
         const stats = this.bnStats.map((v) => new Float32Array(v.dataSync() as Float32Array));
@@ -176,9 +188,11 @@ export class Trainer {
           if (stats.length > 0) this.assignStats(await this.comm.allReduceMany(stats, { ...opts, wire: 'fp32' }));
         }
       }
+      const t2 = performance.now();
       tf.tidy(() => this.sgd.apply(this.vars.map((v, i) => tf.tensor(reduced[i], v.shape, 'float32')), lr));
       this.steps += 1;
-      return { loss: (lossV as Float32Array)[0], accuracy: (correctV as Float32Array)[0] / batch.size, lr, step: this.steps };
+      const timings = { computeMs: t1 - t0, allReduceMs: t2 - t1, updateMs: performance.now() - t2 };
+      return { loss: (lossV as Float32Array)[0], accuracy: (correctV as Float32Array)[0] / batch.size, lr, step: this.steps, timings };
     } finally {
       tf.dispose(held);
     }
@@ -186,7 +200,8 @@ export class Trainer {
 
   /**
    * Loss, top-1, top-5 over `batches` with `training: false`. In data-parallel mode the
-   * sums are all-reduced, so every rank returns the figure over all ranks' samples.
+   * sums are all-reduced, so every rank returns the figure over all ranks' samples. The
+   * result goes to the schedule's observe() unless `observeEvaluation` is false.
    */
   async evaluate(batches: AsyncIterable<TrainBatch> | Iterable<TrainBatch>): Promise<EvalResult> {
     let lossSum = 0;
@@ -214,7 +229,10 @@ export class Trainer {
       const all = await this.comm.allReduce(new Float32Array([lossSum, top1, top5, n]), { op: 'sum', wire: 'fp32' });
       [lossSum, top1, top5, n] = [all[0], all[1], all[2], all[3]];
     }
-    return n === 0 ? { loss: NaN, accuracy: NaN, top5: NaN, samples: 0 } : { loss: lossSum / n, accuracy: top1 / n, top5: top5 / n, samples: n };
+    if (n === 0) return { loss: NaN, accuracy: NaN, top5: NaN, samples: 0 };
+    const result = { loss: lossSum / n, accuracy: top1 / n, top5: top5 / n, samples: n };
+    if (this.observeEvaluation) this.schedule.observe(this.schedule.mode === 'max' ? result.accuracy : result.loss);
+    return result;
   }
 
   /**
