@@ -2,6 +2,7 @@ import { tf } from './tf';
 import { WasmOps } from './wasm-ops';
 import { conv2dBackpropFilterNhwc, conv2dBackpropInputNhwc, conv2dInfo } from './conv-grad-kernels';
 import { batchNormKernel, leadingReduceKernel, sharingIdentityKernel } from './reduce-kernels';
+import { concatKernel, sliceKernel, splitKernel } from './layout-kernels';
 import { BROADCAST_CHANNELS, broadcastChannelsKernel, fusedBatchNormGrad, meanGrad } from './batch-norm-grad';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
@@ -36,11 +37,19 @@ export function registerWasmKernels(): void {
   override(tf.Identity, sharingIdentityKernel(stock(tf.Identity)));
   override(tf.Cast, sharingIdentityKernel(stock(tf.Cast)));
   override(tf.FusedBatchNorm, batchNormKernel(stock(tf.FusedBatchNorm)));
+  override(tf.Slice, sliceKernel(must(stock(tf.Slice), tf.Slice)));
+  override(tf.SplitV, splitKernel(must(stock(tf.SplitV), tf.SplitV)));
+  override(tf.Concat, concatKernel(must(stock(tf.Concat), tf.Concat)));
   override(BROADCAST_CHANNELS, broadcastChannelsKernel);
   // Gradients are global; on other backends these delegate to the stock ones.
   tf.registerGradient(fusedBatchNormGrad(mustGradient(tf.FusedBatchNorm)));
   tf.registerGradient(meanGrad(mustGradient(tf.Mean)));
   registered = true;
+}
+
+function must(k: KernelFunc | undefined, name: string): KernelFunc {
+  if (!k) throw new Error(`wasm backend has no ${name} kernel; expected @tensorflow/tfjs-backend-wasm 4.x`);
+  return k;
 }
 
 function mustGradient(kernelName: string): tf.GradConfig {

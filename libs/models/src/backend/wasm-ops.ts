@@ -20,6 +20,12 @@ export class WasmOps {
     return out;
   }
 
+  /** Takes ownership of a TensorInfo produced outside run(): freed by dispose(). */
+  adopt(t: TensorInfo): TensorInfo {
+    this.temps.push(t);
+    return t;
+  }
+
   /** Marks a result as the kernel's output: it survives dispose(). */
   keep(t: TensorInfo): TensorInfo {
     const i = this.temps.indexOf(t);
