@@ -25,7 +25,7 @@ export interface DataBenchOptions {
 }
 
 export interface DataBenchRow {
-  stage: 'ingest' | 'loader';
+  stage: 'put' | 'ingest' | 'loader';
   /** loader: decode threads; ingest: validation concurrency. */
   threads: number;
   images: number;
@@ -100,6 +100,18 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
   try {
     o.log(`generating ${o.images} ${W}x${H} JPEGs in ${dir}`);
     const srcBytes = await makeImages(dir, o.images, 10);
+    // The S3 server's own ceiling: 8 MB puts, 3 at once (as the shard writer does).
+    o.log('raw puts');
+    await store.ensureBucket(bucket);
+    const blob = Buffer.alloc(8 * 1024 * 1024, 7);
+    const tp = process.hrtime.bigint();
+    const cp = process.cpuUsage();
+    await Promise.all([0, 1, 2].map(async (k) => {
+      for (let i = k; i < 6; i += 3) await store.putObject(bucket, `put/${i}`, blob);
+    }));
+    const ps = Number(process.hrtime.bigint() - tp) / 1e9;
+    const pc = cpuSince(cp);
+    rows.push({ stage: 'put', threads: 3, images: 0, seconds: ps, imagesPerSec: 0, mbPerSec: (6 * blob.length) / 1e6 / ps, imagesPerSecPerCore: 0, cpuSeconds: pc, imagesPerCpuSec: 0 });
     o.log('ingesting');
     const t0 = process.hrtime.bigint();
     const c0 = process.cpuUsage();
