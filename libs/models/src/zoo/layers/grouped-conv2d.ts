@@ -23,14 +23,16 @@ export interface GroupedConv2DArgs {
 /**
  * Groups are moved to the outermost axis first, so that each group is a contiguous slice: a
  * split along the channel axis costs 5× the convolutions themselves on the cpu backend
- * (measured on resnext101_32x8d: SplitV 9.5 s of 11.6 s per forward).
+ * (resnext101_32x8d: SplitV 9.5 s of 11.6 s per forward), and tf.unstack 10× them on wasm.
  */
 function groupedConv(x: tf.Tensor4D, kernel: tf.Tensor4D, groups: number, strides: number, padding: 'valid' | 'same'): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   const [kh, kw, cinG, cout] = kernel.shape;
   const coutG = cout / groups;
-  const xs = tf.unstack(tf.transpose(tf.reshape(x, [n * h * w, groups, c / groups]), [1, 0, 2]));
-  const ks = tf.unstack(tf.transpose(tf.reshape(kernel, [kh * kw * cinG, groups, coutG]), [1, 0, 2]));
+  const xt = tf.transpose(tf.reshape(x, [n * h * w, groups, c / groups]), [1, 0, 2]);
+  const kt = tf.transpose(tf.reshape(kernel, [kh * kw * cinG, groups, coutG]), [1, 0, 2]);
+  const xs = Array.from({ length: groups }, (_, g) => tf.slice(xt, [g, 0, 0], [1, -1, -1]));
+  const ks = Array.from({ length: groups }, (_, g) => tf.slice(kt, [g, 0, 0], [1, -1, -1]));
   const ys = xs.map((xg, g) => tf.conv2d(tf.reshape(xg, [n, h, w, cinG]) as tf.Tensor4D, tf.reshape(ks[g], [kh, kw, cinG, coutG]) as tf.Tensor4D, strides, padding));
   const [, ho, wo] = ys[0].shape;
   const stacked = tf.stack(ys.map((yg) => tf.reshape(yg, [n * ho * wo, coutG])));
