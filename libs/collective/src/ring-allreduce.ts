@@ -6,6 +6,11 @@ import { AllReduceOptions, FrameType, OpKind, WireType } from './types';
 
 /** Step-0 pieces in flight per link before the first arrivals pace the rest. */
 const WINDOW_PIECES = 4;
+/**
+ * Below this size the first all-gather frames are copies instead of views of the caller's
+ * buffer, which saves the closing acknowledgement (one message latency) for a cheap memcpy.
+ */
+const COPY_BELOW_BYTES = 256 * 1024;
 const WIRE: Record<string, WireType> = { fp32: WireType.F32, fp16: WireType.F16, bf16: WireType.BF16 };
 
 /** Float32 (or Uint16 for half wires) view of a received frame, copying only if misaligned. */
@@ -72,6 +77,9 @@ async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: numbe
   const right = (r + 1) % n;
   const left = (r - 1 + n) % n;
   const el = wire === WireType.F32 ? 4 : 2;
+  // same decision on every rank: it depends on the length only
+  const copyFinal = buf.length * 4 <= COPY_BELOW_BYTES;
+  const acked = wire === WireType.F32 && !copyFinal;
   const piece = (seg: number, j: number) => {
     const [s, e] = L.piece(seg, j);
     return buf.subarray(s, e);
@@ -97,7 +105,7 @@ async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: numbe
       }
       // segment r+1 is now complete here: finish it and start the all-gather with it
       if (mean) for (let i = 0; i < v.length; i++) v[i] /= n;
-      if (wire === WireType.F32) send(n - 1, j, v);
+      if (wire === WireType.F32) send(n - 1, j, copyFinal ? v.slice() : v);
       else {
         const enc = encode(v, wire) as Uint16Array;
         absorb(enc, v, wire, false); // keep exactly what the others will receive
@@ -115,9 +123,9 @@ async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: numbe
       absorb(view(p, wire), v, wire, false);
       if (s < n - 2) send(step + 1, j, p);
     }
-    if (s === 0 && wire === WireType.F32) c.sendFrame(left, FrameType.Ack, ctx, 0, 0, 0, ctx.total);
+    if (s === 0 && acked) c.sendFrame(left, FrameType.Ack, ctx, 0, 0, 0, ctx.total);
   }
   // Our first all-gather frames point into `buf` (zero copy); the caller may write to `buf`
   // as soon as we return, so wait until the right neighbour has them.
-  if (wire === WireType.F32) c.check(await c.wait(ackKey(ctx.seq, right), right, ctx), ctx, 0);
+  if (acked) c.check(await c.wait(ackKey(ctx.seq, right), right, ctx), ctx, 0);
 }
