@@ -64,3 +64,31 @@ test('a rank joining an epoch older than its peers gets EPOCH_MISMATCH, not a ha
     await b.close();
   }
 });
+
+test('default listen (all interfaces, advertised IPv4) carries an all-reduce over tcp between two "hosts"', async () => {
+  const saved = process.env.FLEET_HOST_ID;
+  process.env.FLEET_HOST_ID = 'spec-host-a';
+  const a = await CollectiveNode.listen();
+  process.env.FLEET_HOST_ID = 'spec-host-b';
+  const b = await CollectiveNode.listen({ ipc: false });
+  if (saved === undefined) delete process.env.FLEET_HOST_ID;
+  else process.env.FLEET_HOST_ID = saved;
+  try {
+    assert.notEqual(a.address.hostId, b.address.hostId);
+    assert.equal(b.address.ipc, null);
+    assert.match(a.address.tcp, /^tcp:\/\/\d+\.\d+\.\d+\.\d+:\d+$/);
+    const peers = [a.address, b.address];
+    const [ca, cb] = await Promise.all([
+      a.join({ runId: 't', epoch: 0, rank: 0, worldSize: 2, peers, timeoutMs: 5000 }),
+      b.join({ runId: 't', epoch: 0, rank: 1, worldSize: 2, peers, timeoutMs: 5000 }),
+    ]);
+    const x = new Float32Array(1001).map((_, i) => i);
+    const y = new Float32Array(1001).map((_, i) => 2 * i);
+    await Promise.all([ca.allReduce(x, { op: 'mean' }), cb.allReduce(y, { op: 'mean' })]);
+    for (let i = 0; i < x.length; i++) assert.equal(x[i], Math.fround((3 * i) / 2));
+    assert.deepEqual(Array.from(y), Array.from(x));
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
