@@ -13,7 +13,9 @@ export const broadcastChannelsKernel: tf.KernelConfig['kernelFunc'] = ({ inputs,
     const c = vv.length;
     const row = new Float32Array(c);
     for (let j = 0; j < c; j++) row[j] = vv[j] * scale;
-    for (let base = 0; base < ov.length; base += c) ov.set(row, base);
+    // One row, then doubling copies: log2(rows) memmoves instead of one set() per row.
+    ov.set(row, 0);
+    for (let filled = c; filled < ov.length; filled *= 2) ov.copyWithin(filled, 0, Math.min(filled, ov.length - filled));
   });
   return out;
 };
