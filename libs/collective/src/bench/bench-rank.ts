@@ -1,4 +1,5 @@
 // Child process of the all-reduce benchmark: one per rank (see allreduce-bench.ts).
+import { rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
@@ -7,6 +8,7 @@ import { Wire } from '../types';
 
 let rawPull: zmq.Pull | null = null;
 let rawDone: Promise<{ bytes: number; seconds: number }> | null = null;
+let rawPath: string | null = null;
 
 function itersFor(bytes: number, fixed?: number): number {
   if (fixed) return fixed;
@@ -17,7 +19,8 @@ const scenarios = {
   /** Binds a raw PULL and counts `count` messages in the background. */
   async rawBind(_env: ScenarioEnv, p: { transport: 'ipc' | 'tcp'; count: number }) {
     rawPull = new zmq.Pull({ receiveHighWaterMark: 0, linger: 0 });
-    const ep = p.transport === 'ipc' ? `ipc://${path.join(os.tmpdir(), `tf-raw-${process.pid}-${Date.now()}.sock`)}` : 'tcp://127.0.0.1:*';
+    rawPath = p.transport === 'ipc' ? path.join(os.tmpdir(), `tf-raw-${process.pid}-${Date.now()}.sock`) : null;
+    const ep = rawPath ? `ipc://${rawPath}` : 'tcp://127.0.0.1:*';
     await rawPull.bind(ep);
     const pull = rawPull;
     rawDone = (async () => {
@@ -36,6 +39,7 @@ const scenarios = {
   async rawWait() {
     const r = await rawDone!;
     rawPull!.close();
+    if (rawPath) rmSync(rawPath, { force: true });
     return r;
   },
   async rawSend(_env: ScenarioEnv, p: { to: string; bytes: number; count: number }) {
