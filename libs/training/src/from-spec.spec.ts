@@ -14,7 +14,7 @@ before(async () => {
 function spec(extra: Record<string, unknown>): JobSpec {
   const r = parseJobSpec({
     model: { name: 'resnet18' },
-    dataset: { bucket: 'b', prefix: 'p' },
+    dataset: { bucket: 'training-spec', prefix: 'p' },
     parallelism: { dataParallel: 2 },
     batchSize: 64,
     epochs: 10,

@@ -24,6 +24,7 @@ describe('createLrSchedule', () => {
     const expected = [0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.0001, 0.0001];
     const at = [0, 149, 150, 299, 300, 399, 400, 449];
     close(lrsAt({ type: 'multistep', lr: 0.1, milestones: [30, 60, 80] }, at, c), expected);
+    close(lrsAt({ type: 'multistep', lr: 1, milestones: [1, 1] }, [0, 10], { stepsPerEpoch: 10, totalSteps: 20 }), [1, 0.01]);
     // The job spec's `step` with milestones means the same.
     close(lrsAt({ type: 'step', lr: 0.1, milestones: [30, 60, 80] }, at, c), expected);
   });

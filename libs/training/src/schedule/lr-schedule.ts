@@ -119,8 +119,9 @@ export function createLrSchedule(spec: LrScheduleSpec, ctx: LrScheduleContext): 
         break;
       }
       if (spec.stepSize !== undefined) invalid('give either stepSize or milestones, not both');
-      if (!ms || ms.length === 0 || ms.some((m, i) => !Number.isInteger(m) || m <= 0 || (i > 0 && m <= ms[i - 1]))) {
-        invalid(`milestones must be increasing positive integer epochs, got ${JSON.stringify(ms)}`);
+      if (!ms || ms.length === 0 || ms.some((m, i) => !Number.isInteger(m) || m <= 0 || (i > 0 && m < ms[i - 1]))) {
+        // A repeated milestone decays twice, as in PyTorch's MultiStepLR.
+        invalid(`milestones must be non-decreasing positive integer epochs, got ${JSON.stringify(ms)}`);
       }
       main = (step) => Math.pow(gamma, ms.filter((m) => epochOf(step) >= m).length);
       break;
