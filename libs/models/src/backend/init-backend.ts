@@ -98,8 +98,10 @@ async function activateTensorflow(): Promise<BackendInfo> {
       continue;
     }
     await setBackend('tensorflow');
+    // tfjs-node-gpu runs on the CPU when CUDA is missing; its backend says which it got.
+    const onGpu = (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice;
     // libtensorflow sizes its intra-op pool to the host's cores.
-    return { name: 'tensorflow', device, package: pkg, threads: os.cpus().length };
+    return { name: 'tensorflow', device: onGpu === false ? 'cpu' : device, package: pkg, threads: os.cpus().length };
   }
   throw new Error(errors.join(', '));
 }
