@@ -111,6 +111,19 @@ describe('data-parallel Trainer', () => {
     assert.deepEqual(w[2], w[1]);
     solo.sgd.dispose();
     ranks.forEach((t) => t.dispose());
+
+    // A fresh root (step 0) sends no velocity; receivers reset theirs to zero.
+    const pair = createInProcessGroup(2).map((comm, r) => new Trainer({ model: tinyConvNet(200 + r), optimizer, schedule: plateau(), comm }));
+    const lone = new Trainer({ model: pair[1].model, optimizer, schedule: pair[1].schedule });
+    await lone.step(randomBatch(9, 4, [8, 8, 3], 5));
+    pair[1].restore({ optimizer: lone.optimizerBytes(), state: lone.state() });
+    assert.ok(velocity(pair[1])[0].some((v) => v !== 0));
+    await Promise.all(pair.map((t) => t.broadcastInitialState(0)));
+    assert.ok(velocity(pair[1]).every((v) => v.every((x) => x === 0)));
+    assert.equal(pair[1].stepsDone, 0);
+    assert.deepEqual(weightsOf(pair[1].model), weightsOf(pair[0].model));
+    lone.sgd.dispose();
+    pair.forEach((t) => t.dispose());
   });
 
   it('evaluate reports the global figures on every rank', async () => {

@@ -308,21 +308,24 @@ export class Trainer {
   }
 
   private packState(): Uint8Array {
+    // Before the first update the velocity is zero everywhere: not worth sending (half the bytes).
+    const velocity = this.steps > 0;
     const tensors = [
       ...this.model.weights.map((w) => named(w.name, w.read())),
-      ...this.sgd.slots.map((s, i) => named(`${this.vars[i].name}/velocity`, s)),
+      ...(velocity ? this.sgd.slots.map((s, i) => named(`${this.vars[i].name}/velocity`, s)) : []),
     ];
-    return encodeTensors(tensors, { step: this.steps, schedule: this.schedule.state(), weights: this.model.weights.length });
+    return encodeTensors(tensors, { step: this.steps, schedule: this.schedule.state(), weights: this.model.weights.length, velocity });
   }
 
   private unpackState(bytes: Uint8Array): void {
     const { meta, tensors } = decodeTensors(bytes);
-    const m = meta as { step: number; schedule: LrScheduleState; weights: number };
-    const targets = [...this.model.weights.map((w) => w.read() as tf.Variable), ...this.sgd.slots];
+    const m = meta as { step: number; schedule: LrScheduleState; weights: number; velocity: boolean };
     if (m.weights !== this.model.weights.length) {
       throw new TrainingError('STATE_MISMATCH', `root sent ${m.weights} model weights, this rank's model has ${this.model.weights.length}: every rank must build the same model and optimizer`);
     }
+    const targets = [...this.model.weights.map((w) => w.read() as tf.Variable), ...(m.velocity ? this.sgd.slots : [])];
     assignAll(targets, tensors, 'broadcast state');
+    if (!m.velocity) for (const s of this.sgd.slots) tf.tidy(() => s.assign(tf.zerosLike(s)));
     this.schedule.load(m.schedule);
     this.steps = m.step;
   }
