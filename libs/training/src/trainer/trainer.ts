@@ -2,7 +2,7 @@ import { tf, tensorsFromBytes, tensorsToBytes, weightsFromBytes, weightsToBytes 
 import { TrainingError } from '../errors';
 import { Sgd, SgdOptions } from '../optim/sgd';
 import { LrSchedule, LrScheduleState } from '../schedule/lr-schedule';
-import { decodeTensors, encodeTensors, NamedArray } from '../checkpoint/tensor-bytes';
+import { decodeTensors, encodeTensors, NamedArray } from './state-bytes';
 import { TrainerComm, WireFormat } from './comm';
 import { crossEntropy, detectOutputKind, OutputKind, topKCorrect } from './metrics';
 

@@ -1,6 +1,12 @@
 import { TrainingError } from '../errors';
 
-/** A named float32 array with its shape; what gets packed for broadcasts and optimizer.bin. */
+/**
+ * The initial-state broadcast's wire format: float32 arrays in a fixed order plus a JSON
+ * `meta`, matched by position (layer names may differ between processes). Checkpoints use
+ * @tensorfleet/models' weightsToBytes/tensorsToBytes instead.
+ */
+
+/** A named float32 array with its shape. */
 export interface NamedArray {
   name: string;
   shape: number[];
@@ -49,7 +55,7 @@ export function encodeTensors(tensors: NamedArray[], meta: unknown = {}): Uint8A
 /** Inverse of encodeTensors; the returned arrays are copies, so `bytes` may be reused. */
 export function decodeTensors(bytes: Uint8Array): { meta: unknown; tensors: NamedArray[] } {
   const corrupt = (why: string): never => {
-    throw new TrainingError('CHECKPOINT_CORRUPT', `tensor buffer is not in the TFTB format (${why}); was it written by @tensorfleet/training?`);
+    throw new TrainingError('STATE_MISMATCH', `initial-state buffer is not in the TFTB format (${why}): do all ranks run the same @tensorfleet/training?`);
   };
   if (bytes.byteLength < 12) corrupt('too short');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
