@@ -3,6 +3,7 @@ import { WasmOps } from './wasm-ops';
 import { conv2dBackpropFilterNhwc, conv2dBackpropInputNhwc, conv2dInfo } from './conv-grad-kernels';
 import { batchNormKernel, leadingReduceKernel, sharingIdentityKernel } from './reduce-kernels';
 import { concatKernel, sliceKernel, splitKernel } from './layout-kernels';
+import { matMulKernel } from './matmul-kernel';
 import { BROADCAST_CHANNELS, broadcastChannelsKernel, fusedBatchNormGrad, meanGrad } from './batch-norm-grad';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
@@ -37,6 +38,7 @@ export function registerWasmKernels(): void {
   override(tf.Identity, sharingIdentityKernel(stock(tf.Identity)));
   override(tf.Cast, sharingIdentityKernel(stock(tf.Cast)));
   override(tf.FusedBatchNorm, batchNormKernel(stock(tf.FusedBatchNorm)));
+  override(tf.BatchMatMul, matMulKernel(must(stock(tf.BatchMatMul), tf.BatchMatMul)));
   override(tf.Slice, sliceKernel(must(stock(tf.Slice), tf.Slice)));
   override(tf.SplitV, splitKernel(must(stock(tf.SplitV), tf.SplitV)));
   override(tf.Concat, concatKernel(must(stock(tf.Concat), tf.Concat)));
