@@ -17,8 +17,11 @@ export interface BackendInfo {
 export interface InitBackendOptions {
   /** Backend to use; default: FLEET_BACKEND, else the first that loads of tensorflow, wasm, cpu. */
   backend?: BackendName;
-  /** Register this project's wasm kernels (gradients XNNPACK lacks or runs slowly). Default true. */
-  fleetKernels?: boolean;
+  /**
+   * Register this project's wasm kernels (gradients the stock backend lacks or runs slowly).
+   * 'minimal' registers only the missing Conv2DBackpropFilter (a baseline). Default true.
+   */
+  fleetKernels?: boolean | 'minimal';
   /** Environment to read FLEET_BACKEND from. Default process.env. */
   env?: NodeJS.ProcessEnv;
 }
@@ -74,7 +77,7 @@ function parseBackend(value: string | undefined): BackendName | undefined {
   );
 }
 
-async function activate(name: BackendName, fleetKernels: boolean): Promise<BackendInfo> {
+async function activate(name: BackendName, fleetKernels: boolean | 'minimal'): Promise<BackendInfo> {
   switch (name) {
     case 'tensorflow':
       return activateTensorflow();
@@ -106,10 +109,10 @@ async function activateTensorflow(): Promise<BackendInfo> {
   throw new Error(errors.join(', '));
 }
 
-async function activateWasm(fleetKernels: boolean): Promise<BackendInfo> {
+async function activateWasm(fleetKernels: boolean | 'minimal'): Promise<BackendInfo> {
   // Importing registers the backend; in Node it loads its .wasm files from its own dist/.
   requireWasm();
-  if (fleetKernels) registerWasmKernels();
+  if (fleetKernels) registerWasmKernels(fleetKernels === 'minimal' ? 'minimal' : 'all');
   await setBackend('wasm');
   // Node has no SharedArrayBuffer-backed Web Workers for the threaded build: one thread.
   const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? os.cpus().length : 1;

@@ -14,18 +14,21 @@ type Attrs = {
   dimRoundingMode?: unknown;
 };
 
-let registered = false;
+/**
+ * 'all': every kernel and gradient below. 'minimal': only Conv2DBackpropFilter, which the
+ * stock backend lacks and cannot train without (the baseline for benchmarks).
+ */
+export type WasmKernelSet = 'all' | 'minimal';
 
-/** Registers this project's kernels on the wasm backend (idempotent). */
-export function registerWasmKernels(): void {
-  if (registered) return;
+let registered: WasmKernelSet | null = null;
+
+/** Registers this project's kernels on the wasm backend (idempotent; 'all' supersedes 'minimal'). */
+export function registerWasmKernels(set: WasmKernelSet = 'all'): void {
+  if (registered === 'all' || registered === set) return;
+  if (!registered) registerFilterGradient();
+  registered = set;
+  if (set === 'minimal') return;
   const stockInput = tf.getKernel(tf.Conv2DBackpropInput, 'wasm')?.kernelFunc;
-  override(tf.Conv2DBackpropFilter, ({ inputs, backend, attrs }) => {
-    const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-    const a = attrs as unknown as Attrs & { filterShape: number[] };
-    if (a.dataFormat === 'NCHW') throw new Error('wasm Conv2DBackpropFilter supports NHWC only; use channelsLast');
-    return withOps(backend, (ops) => conv2dBackpropFilterNhwc(ops, x, dy, conv2dInfo(x.shape, a.filterShape, a)));
-  });
   override(tf.Conv2DBackpropInput, (args) => {
     const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
     const a = args.attrs as unknown as Attrs & { inputShape: number[] };
@@ -46,7 +49,15 @@ export function registerWasmKernels(): void {
   // Gradients are global; on other backends these delegate to the stock ones.
   tf.registerGradient(fusedBatchNormGrad(mustGradient(tf.FusedBatchNorm)));
   tf.registerGradient(meanGrad(mustGradient(tf.Mean)));
-  registered = true;
+}
+
+function registerFilterGradient(): void {
+  override(tf.Conv2DBackpropFilter, ({ inputs, backend, attrs }) => {
+    const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+    const a = attrs as unknown as Attrs & { filterShape: number[] };
+    if (a.dataFormat === 'NCHW') throw new Error('wasm Conv2DBackpropFilter supports NHWC only; use channelsLast');
+    return withOps(backend, (ops) => conv2dBackpropFilterNhwc(ops, x, dy, conv2dInfo(x.shape, a.filterShape, a)));
+  });
 }
 
 function must(k: KernelFunc | undefined, name: string): KernelFunc {

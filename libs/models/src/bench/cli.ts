@@ -1,7 +1,7 @@
 import { DEFAULT_TRAIN_BENCH, TrainBenchModel, TrainBenchOptions, formatTrainBench, runTrainBench } from './train-bench';
 
-const USAGE = `usage: train-bench [--json] [--profile] [--steps N] [--warmup N] [--model NAME@SIZE:BATCH ...]
-  default models: ${DEFAULT_TRAIN_BENCH.map((m) => `${m.name}@${m.inputSize}:${m.batchSize}`).join(' ')}`;
+const USAGE = `usage: train-bench [--json] [--profile] [--steps N] [--warmup N] [--kernels all|minimal] [--model NAME@SIZE:BATCH[/MICRO] ...]
+  default models: ${DEFAULT_TRAIN_BENCH.map((m) => `${m.name}@${m.inputSize}:${m.batchSize}${m.microBatch ? `/${m.microBatch}` : ''}`).join(' ')}`;
 
 /** Parses train-bench command-line arguments (also what `fleet bench train` accepts). */
 export function parseTrainBenchArgs(argv: string[]): TrainBenchOptions & { json: boolean } {
@@ -18,11 +18,16 @@ export function parseTrainBenchArgs(argv: string[]): TrainBenchOptions & { json:
     else if (a === '--profile') out.profile = true;
     else if (a === '--steps') out.steps = Number(next());
     else if (a === '--warmup') out.warmup = Number(next());
+    else if (a === '--kernels') {
+      const k = next();
+      if (k !== 'all' && k !== 'minimal') throw new Error(`--kernels ${k}: expected all or minimal\n${USAGE}`);
+      out.kernels = k;
+    }
     else if (a === '--model') {
       const spec = next();
-      const m = /^([\w-]+)@(\d+):(\d+)$/.exec(spec);
-      if (!m) throw new Error(`--model ${spec}: expected NAME@SIZE:BATCH, e.g. resnet20@32:64\n${USAGE}`);
-      models.push({ name: m[1], inputSize: Number(m[2]), batchSize: Number(m[3]) });
+      const m = /^([\w-]+)@(\d+):(\d+)(?:\/(\d+))?$/.exec(spec);
+      if (!m) throw new Error(`--model ${spec}: expected NAME@SIZE:BATCH[/MICRO], e.g. resnet50@224:16/2\n${USAGE}`);
+      models.push({ name: m[1], inputSize: Number(m[2]), batchSize: Number(m[3]), ...(m[4] ? { microBatch: Number(m[4]) } : {}) });
     } else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
   if (models.length) out.models = models;

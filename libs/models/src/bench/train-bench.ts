@@ -5,6 +5,13 @@ export interface TrainBenchModel {
   name: string;
   inputSize: number;
   batchSize: number;
+  /**
+   * Images per forward/backward pass; gradients of batchSize / microBatch passes are summed
+   * before one update (batch-norm statistics then cover a micro-batch). Default batchSize.
+   * tfjs keeps every forward intermediate until the backward pass ends, so ResNet-50 at
+   * 224×224 needs ~0.75 GiB of wasm heap per image: batch 8 already exceeds wasm32's 4 GiB.
+   */
+  microBatch?: number;
 }
 
 export interface TrainBenchOptions {
@@ -20,6 +27,8 @@ export interface TrainBenchOptions {
   profile?: boolean;
   /** Backend to benchmark; default as initBackend (FLEET_BACKEND, else the first that loads). */
   backend?: BackendName;
+  /** wasm only: 'minimal' benchmarks the stock kernels plus the missing filter gradient. Default 'all'. */
+  kernels?: 'all' | 'minimal';
   numClasses?: number;
   /** Called with each row as soon as it is measured. */
   onRow?: (row: TrainBenchRow) => void;
@@ -33,8 +42,11 @@ export interface KernelTime {
 
 export interface TrainBenchRow {
   model: string;
+  /** Which wasm kernels were registered ('all' unless the baseline was asked for). */
+  kernelSet: 'all' | 'minimal';
   inputSize: number;
   batch: number;
+  microBatch: number;
   backend: string;
   device: string;
   threads: number;
@@ -54,8 +66,8 @@ export interface TrainBenchRow {
 export const DEFAULT_TRAIN_BENCH: readonly TrainBenchModel[] = [
   { name: 'resnet20', inputSize: 32, batchSize: 64 },
   { name: 'resnet18', inputSize: 224, batchSize: 16 },
-  { name: 'resnet50', inputSize: 224, batchSize: 16 },
   { name: 'alexnet', inputSize: 224, batchSize: 16 },
+  { name: 'resnet50', inputSize: 224, batchSize: 16, microBatch: 2 },
 ];
 
 const DEFAULTS = { steps: 3, warmup: 1, split: true, profile: false, numClasses: 1000 };
@@ -71,7 +83,10 @@ export async function runTrainBench(opts: TrainBenchOptions = {}): Promise<Train
       throw new RangeError(`runTrainBench: ${key} must be an integer ≥ ${key === 'steps' ? 1 : 0}, got ${o[key]}`);
     }
   }
-  const info = await initBackend(o.backend ? { backend: o.backend } : {});
+  const info = await initBackend({
+    ...(o.backend ? { backend: o.backend } : {}),
+    fleetKernels: o.kernels === 'minimal' ? 'minimal' : true,
+  });
   const rows: TrainBenchRow[] = [];
   for (const m of o.models ?? DEFAULT_TRAIN_BENCH) {
     const row = await benchOne(m, info, o);
@@ -84,28 +99,53 @@ export async function runTrainBench(opts: TrainBenchOptions = {}): Promise<Train
 async function benchOne(m: TrainBenchModel, info: BackendInfo, o: typeof DEFAULTS & TrainBenchOptions): Promise<TrainBenchRow> {
   const numClasses = m.name.startsWith('resnet') && m.inputSize <= 64 ? 10 : o.numClasses;
   const model = createModel(m.name, { inputSize: m.inputSize, numClasses, seed: 1 });
-  const x = tf.randomNormal([m.batchSize, m.inputSize, m.inputSize, 3]);
-  const y = tf.oneHot(tf.randomUniform([m.batchSize], 0, numClasses, 'int32'), numClasses);
+  const micro = m.microBatch ?? m.batchSize;
+  if (!Number.isInteger(micro) || micro < 1 || m.batchSize % micro !== 0) {
+    throw new RangeError(`runTrainBench ${m.name}: microBatch ${micro} must divide batchSize ${m.batchSize}`);
+  }
+  const x = tf.randomNormal([micro, m.inputSize, m.inputSize, 3]);
+  const y = tf.oneHot(tf.randomUniform([micro], 0, numClasses, 'int32'), numClasses);
   const optimizer = tf.train.momentum(0.01, 0.9);
   const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
   const lossOf = () => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
   const step = () => {
-    const loss = optimizer.minimize(lossOf, true, vars)!;
-    loss.dataSync();
-    loss.dispose();
+    if (micro === m.batchSize) {
+      const loss = optimizer.minimize(lossOf, true, vars)!;
+      loss.dataSync();
+      loss.dispose();
+      return;
+    }
+    let sum: tf.NamedTensorMap | null = null;
+    for (let i = 0; i < m.batchSize / micro; i++) {
+      const { value, grads } = tf.variableGrads(lossOf, vars);
+      value.dataSync();
+      value.dispose();
+      const prev: tf.NamedTensorMap | null = sum;
+      sum = prev ? Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.add(prev[k], g)])) : grads;
+      if (prev) tf.dispose([...Object.values(prev), ...Object.values(grads)]);
+    }
+    const scale = micro / m.batchSize;
+    const mean = tf.tidy(() => Object.fromEntries(Object.entries(sum!).map(([k, g]) => [k, tf.mul(g, scale)])));
+    tf.dispose(Object.values(sum!));
+    optimizer.applyGradients(Object.entries(mean).map(([name, tensor]) => ({ name, tensor })));
+    tf.dispose(Object.values(mean));
   };
   const forward = () => {
-    const out = tf.tidy(() => lossOf());
-    out.dataSync();
-    out.dispose();
+    for (let i = 0; i < m.batchSize / micro; i++) {
+      const out = tf.tidy(() => lossOf());
+      out.dataSync();
+      out.dispose();
+    }
   };
   try {
     for (let i = 0; i < o.warmup; i++) step();
     const { wallMs: msPerStep, cpuMs } = timeMs(step, o.steps);
     const row: TrainBenchRow = {
       model: m.name,
+      kernelSet: o.kernels ?? 'all',
       inputSize: m.inputSize,
       batch: m.batchSize,
+      microBatch: micro,
       backend: info.name,
       device: info.device,
       threads: info.threads,
@@ -177,8 +217,8 @@ export function formatTrainBench(rows: TrainBenchRow[]): string {
   const body = rows.map((r) => [
     r.model,
     `${r.inputSize}`,
-    `${r.batch}`,
-    `${r.backend}/${r.device}×${r.threads}`,
+    r.microBatch === r.batch ? `${r.batch}` : `${r.batch}=${r.batch / r.microBatch}×${r.microBatch}`,
+    `${r.backend}/${r.device}×${r.threads}${r.kernelSet === 'minimal' ? ' (stock)' : ''}`,
     r.imagesPerSec.toFixed(1),
     r.msPerStep.toFixed(0),
     r.cpuMsPerStep.toFixed(0),
