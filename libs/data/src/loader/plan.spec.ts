@@ -12,16 +12,17 @@ test('ranks 1..4 get disjoint parts whose union is the split (whole shards and s
   for (const sizes of [[10, 10, 10, 10, 10, 10, 10, 3], [7, 5], [9]]) {
     const sp = split(sizes);
     for (let n = 1; n <= 4; n++) {
-      for (const epoch of [0, 1]) {
+      for (const [epoch, stride] of [[0, 'shard'], [1, 'shard'], [0, 'sample']] as const) {
         const seen = new Map<number, number>();
         for (let r = 0; r < n; r++) {
-          const p = planRank(sp, { seed: 5, epoch, rank: r, worldSize: n, shuffle: true, shuffleBuffer: 4 });
+          const p = planRank(sp, { seed: 5, epoch, rank: r, worldSize: n, shuffle: true, shuffleBuffer: 4, stride });
+          if (stride === 'sample') assert.ok(p.slots.length >= Math.floor(sp.samples / n) && minRankSamples(sp, n, 'sample') === Math.floor(sp.samples / n));
           assert.deepEqual([...p.order].sort((a, b) => a - b), [...p.slots].sort((a, b) => a - b), 'shuffle buffer permutes');
           for (const s of p.slots) {
             assert.ok(!seen.has(s), `slot ${s} on ranks ${seen.get(s)} and ${r} (n=${n}, sizes=${sizes})`);
             seen.set(s, r);
           }
-          assert.ok(p.slots.length >= minRankSamples(sp, n), 'minRankSamples is a lower bound');
+          assert.ok(p.slots.length >= minRankSamples(sp, n, stride), 'minRankSamples is a lower bound');
         }
         assert.equal(seen.size, sp.samples);
       }

@@ -18,6 +18,8 @@ export interface PlanOptions {
   worldSize: number;
   shuffle: boolean;
   shuffleBuffer: number;
+  /** 'shard' (default): whole shards per rank; 'sample': every rank reads every shard and takes every worldSize-th sample. */
+  stride?: 'shard' | 'sample';
 }
 
 export function shardOffsets(split: SplitInfo): number[] {
@@ -47,7 +49,7 @@ export function planRank(split: SplitInfo, o: PlanOptions): RankPlan {
   const slotsOf = (s: number) => Array.from({ length: split.shards[s].samples }, (_, i) => off[s] + i);
   let shards: number[];
   let slots: number[];
-  if (split.shards.length >= o.worldSize) {
+  if (byShard(split, o.worldSize, o.stride ?? 'shard')) {
     shards = perm.filter((_, i) => i % o.worldSize === o.rank);
     slots = shards.flatMap(slotsOf);
   } else {
@@ -84,10 +86,14 @@ export function shuffleBufferOrder<T>(stream: T[], size: number, rng: Rng): T[] 
  * A lower bound on any rank's samples in any epoch, from the manifest alone: with whole
  * shards every rank gets at least floor(S/n) shards, so at least the floor(S/n) smallest.
  */
-export function minRankSamples(split: SplitInfo, worldSize: number): number {
-  if (split.shards.length >= worldSize) {
+export function minRankSamples(split: SplitInfo, worldSize: number, stride: 'shard' | 'sample' = 'shard'): number {
+  if (byShard(split, worldSize, stride)) {
     const sizes = split.shards.map((s) => s.samples).sort((a, b) => a - b);
     return sizes.slice(0, Math.floor(sizes.length / worldSize)).reduce((a, x) => a + x, 0);
   }
   return Math.floor(split.samples / worldSize);
+}
+
+function byShard(split: SplitInfo, worldSize: number, stride: 'shard' | 'sample'): boolean {
+  return stride === 'shard' && split.shards.length >= worldSize;
 }

@@ -81,6 +81,13 @@ test('ranks 1..4 are disjoint and complete; equal batch counts', async () => {
   const val: string[] = [];
   for (let r = 0; r < 4; r++) val.push(...(await collect(loader({ split: 'val', rank: r, worldSize: 4, batchSize: 2 }).batches(0))).flatMap((b) => b.keys));
   assert.equal(new Set(val).size, 8);
+  // val defaults to sample striding: 2 ranks over shards of 6 + 2 still see all 8; 3 ranks see 3 × 2, disjoint
+  for (const [n, want] of [[2, 8], [3, 6]]) {
+    const keys: string[] = [];
+    for (let r = 0; r < n; r++) keys.push(...(await collect(loader({ split: 'val', rank: r, worldSize: n, batchSize: 3 }).batches(0))).flatMap((b) => b.keys));
+    assert.equal(keys.length, want);
+    assert.equal(new Set(keys).size, want);
+  }
 });
 
 function sameBatches(a: Batch[], b: Batch[]): void {

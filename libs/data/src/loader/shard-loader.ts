@@ -47,6 +47,13 @@ export interface ShardLoaderOptions {
   decodeThreads?: number;
   /** Shuffle shard order and samples. Default true for 'train', false otherwise. */
   shuffle?: boolean;
+  /**
+   * 'shard': each rank reads whole shards (round-robin over the epoch's permutation); ranks with more
+   * samples stop at the smallest rank's share. 'sample': every rank reads every shard and keeps every
+   * worldSize-th sample, so at most worldSize-1 samples go unused (evaluation sees the whole split)
+   * at the cost of each rank downloading it all. Default 'shard' for 'train', 'sample' otherwise.
+   */
+  stride?: 'shard' | 'sample';
   /** Shuffle buffer, in samples. Default 1000. */
   shuffleBuffer?: number;
   /** The dataset's manifest. Default: the one this process last read or wrote for bucket/prefix, else read by init() / batches(). */
@@ -79,7 +86,7 @@ export class ShardLoader {
 
   constructor(opts: ShardLoaderOptions) {
     const train = opts.split === 'train';
-    this.o = { dropLast: train, prefetch: 2, decodeThreads: defaultDecodeThreads(), shuffle: train, shuffleBuffer: 1000, ...opts };
+    this.o = { dropLast: train, prefetch: 2, decodeThreads: defaultDecodeThreads(), shuffle: train, shuffleBuffer: 1000, stride: train ? 'shard' : 'sample', ...opts };
     const o = this.o;
     if (!o.store) throw badOption('store', o.store, 'an ObjectStore');
     if (!Number.isInteger(o.worldSize) || o.worldSize < 1) throw badOption('worldSize', o.worldSize, 'an integer >= 1');
@@ -89,6 +96,7 @@ export class ShardLoader {
     if (!PIPELINES.includes(o.pipeline)) throw badOption('pipeline', o.pipeline, `one of ${PIPELINES.join(', ')}`);
     if (!Number.isInteger(o.prefetch) || o.prefetch < 0) throw badOption('prefetch', o.prefetch, 'an integer >= 0');
     if (!Number.isInteger(o.decodeThreads) || o.decodeThreads < 0) throw badOption('decodeThreads', o.decodeThreads, 'an integer >= 0');
+    if (o.stride !== 'shard' && o.stride !== 'sample') throw badOption('stride', o.stride, "'shard' or 'sample'");
     if (!Number.isInteger(o.shuffleBuffer) || o.shuffleBuffer < 1) throw badOption('shuffleBuffer', o.shuffleBuffer, 'an integer >= 1');
     if (!Number.isInteger(o.seed)) throw badOption('seed', o.seed, 'an integer');
     if (o.cursor && !(Number.isInteger(o.cursor.epoch) && Number.isInteger(o.cursor.position) && o.cursor.position >= 0)) {
@@ -111,7 +119,7 @@ export class ShardLoader {
   private splitInfo(m: DatasetManifest): SplitInfo {
     const s = m.splits[this.o.split];
     if (!s) throw new DataError('BAD_OPTIONS', `dataset ${m.name} has no split '${this.o.split}' (it has ${Object.keys(m.splits).join(', ')})`);
-    if (minRankSamples(s, this.o.worldSize) === 0) {
+    if (minRankSamples(s, this.o.worldSize, this.o.stride) === 0) {
       throw new DataError('BAD_OPTIONS', `split '${this.o.split}' (${s.samples} samples in ${s.shards.length} shards) cannot feed ${this.o.worldSize} ranks: use fewer ranks`);
     }
     return s;
@@ -120,13 +128,13 @@ export class ShardLoader {
   /** The same on every rank: the smallest rank's share, so synchronous ranks step together. */
   batchesPerEpoch(): number {
     if (!this.manifest) throw new DataError('BAD_OPTIONS', `the manifest of s3://${this.o.bucket}/${this.o.prefix} is not loaded in this process: await loader.init() (or readManifest, or pass the manifest option) before batchesPerEpoch()`);
-    const m = minRankSamples(this.splitInfo(this.manifest), this.o.worldSize);
+    const m = minRankSamples(this.splitInfo(this.manifest), this.o.worldSize, this.o.stride);
     return this.o.dropLast ? Math.floor(m / this.o.batchSize) : Math.ceil(m / this.o.batchSize);
   }
 
   /** Samples each rank yields per epoch. */
   samplesPerEpoch(): number {
-    const m = minRankSamples(this.splitInfo(this.manifest!), this.o.worldSize);
+    const m = minRankSamples(this.splitInfo(this.manifest!), this.o.worldSize, this.o.stride);
     return this.o.dropLast ? this.batchesPerEpoch() * this.o.batchSize : m;
   }
 
@@ -141,7 +149,7 @@ export class ShardLoader {
     const split = this.splitInfo(m);
     const total = this.samplesPerEpoch();
     const nBatches = this.batchesPerEpoch();
-    const plan = planRank(split, { seed: o.seed, epoch, rank: o.rank, worldSize: o.worldSize, shuffle: o.shuffle, shuffleBuffer: o.shuffleBuffer });
+    const plan = planRank(split, { seed: o.seed, epoch, rank: o.rank, worldSize: o.worldSize, shuffle: o.shuffle, shuffleBuffer: o.shuffleBuffer, stride: o.stride });
     const resume = o.cursor && o.cursor.epoch === epoch ? o.cursor : null;
     let position = resume ? resume.position : 0;
     let batchIndex = resume ? resume.batches ?? Math.floor(resume.position / o.batchSize) : 0;
