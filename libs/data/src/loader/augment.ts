@@ -32,7 +32,7 @@ async function raw(img: sharp.Sharp): Promise<Raw> {
  * depends only on (bytes, seed, config) — whichever thread runs it.
  * Returns inputSize × inputSize × 3 floats (HWC), normalised with mean/std.
  */
-export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: AugmentConfig): Promise<Float32Array> {
+export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: AugmentConfig, out?: Float32Array): Promise<Float32Array> {
   const rng = new Rng(seed);
   const s = cfg.inputSize;
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -40,11 +40,11 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
   switch (cfg.pipeline) {
     case 'none': {
       const r = await raw(sharp(input).resize(s, s, { fit: 'fill' }));
-      return toFloat(r, 0, 0, s, false, cfg, null);
+      return toFloat(r, 0, 0, s, false, cfg, null, out);
     }
     case 'eval': {
       const r = await raw(sharp(input).resize(resizeShort, resizeShort, { fit: 'outside' }));
-      return toFloat(r, (r.w - s) >> 1, (r.h - s) >> 1, s, false, cfg, null);
+      return toFloat(r, (r.w - s) >> 1, (r.h - s) >> 1, s, false, cfg, null, out);
     }
     case 'small': {
       let img = sharp(input);
@@ -54,21 +54,21 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
       const dx = rng.int(9) - 4;
       const dy = rng.int(9) - 4;
       const flip = rng.next() < 0.5;
-      return toFloat(r, dx, dy, s, flip, cfg, null);
+      return toFloat(r, dx, dy, s, flip, cfg, null, out);
     }
     case 'resnet': {
       const m = await dimensions(input);
       const rect = randomResizedCrop(m.width, m.height, rng);
       const flip = rng.next() < 0.5;
       const r = await raw(sharp(input).extract(rect).resize(s, s, { fit: 'fill' }));
-      return toFloat(r, 0, 0, s, flip, cfg, null);
+      return toFloat(r, 0, 0, s, flip, cfg, null, out);
     }
     case 'alexnet': {
       const r = await raw(sharp(input).resize(resizeShort, resizeShort, { fit: 'outside' }));
       const x = rng.int(r.w - s + 1);
       const y = rng.int(r.h - s + 1);
       const flip = rng.next() < 0.5;
-      return toFloat(r, x, y, s, flip, cfg, lighting(cfg, rng));
+      return toFloat(r, x, y, s, flip, cfg, lighting(cfg, rng), out);
     }
   }
 }
@@ -137,8 +137,8 @@ function lighting(cfg: AugmentConfig, rng: Rng): number[] | null {
 }
 
 /** Crops s×s at (x0, y0) (outside the image reads as 0 = the pad), optionally mirrored, to normalised floats. */
-function toFloat(r: Raw, x0: number, y0: number, s: number, flip: boolean, cfg: AugmentConfig, delta: number[] | null): Float32Array {
-  const out = new Float32Array(s * s * 3);
+function toFloat(r: Raw, x0: number, y0: number, s: number, flip: boolean, cfg: AugmentConfig, delta: number[] | null, target?: Float32Array): Float32Array {
+  const out = target ?? new Float32Array(s * s * 3);
   const d = r.data;
   const c = r.c;
   const sc0 = 1 / (255 * cfg.std[0]), sc1 = 1 / (255 * cfg.std[1]), sc2 = 1 / (255 * cfg.std[2]);

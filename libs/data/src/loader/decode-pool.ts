@@ -19,27 +19,35 @@ export function defaultDecodeThreads(): number {
 
 interface Slot {
   worker: Worker;
-  pending: Map<number, { resolve: (d: Float32Array) => void; reject: (e: Error) => void }>;
+  pending: Map<number, { resolve: () => void; reject: (e: Error) => void }>;
   dead: DecodeWorkerError | null;
 }
 
-/** decode + augment in worker_threads (or in this thread with threads = 0); results keep their callers' promises. */
+/**
+ * decode + augment in worker_threads (or in this thread with threads = 0) into numbered frames of
+ * one SharedArrayBuffer: no per-image buffers to allocate, transfer and collect.
+ */
 export class DecodePool {
   private readonly slots: Slot[] = [];
   private nextId = 0;
   private closed = false;
+  readonly frameSize: number;
+  readonly frames: Float32Array;
 
-  constructor(readonly threads: number, private readonly cfg: AugmentConfig) {
+  constructor(readonly threads: number, private readonly cfg: AugmentConfig, frameCount: number) {
+    this.frameSize = cfg.inputSize * cfg.inputSize * 3;
+    const sab = new SharedArrayBuffer(frameCount * this.frameSize * 4);
+    this.frames = new Float32Array(sab);
     for (let i = 0; i < threads; i++) {
-      const worker = new Worker(join(__dirname, 'decode-worker.js'), { workerData: cfg });
+      const worker = new Worker(join(__dirname, 'decode-worker.js'), { workerData: { cfg, frames: sab } });
       worker.unref();
       const slot: Slot = { worker, pending: new Map(), dead: null };
-      worker.on('message', (m: { id: number; data?: Float32Array; error?: string }) => {
+      worker.on('message', (m: { id: number; error?: string }) => {
         const p = slot.pending.get(m.id);
         if (!p) return;
         slot.pending.delete(m.id);
-        if (m.data) p.resolve(m.data);
-        else p.reject(new Error(m.error ?? 'decode failed'));
+        if (m.error === undefined) p.resolve();
+        else p.reject(new Error(m.error));
       });
       const fail = (err: Error) => {
         slot.dead = new DecodeWorkerError(err);
@@ -54,18 +62,27 @@ export class DecodePool {
     }
   }
 
-  run(bytes: Uint8Array, seed: number): Promise<Float32Array> {
-    if (this.closed) return Promise.reject(new Error('DecodePool is closed'));
-    if (this.slots.length === 0) return decodeAugment(bytes, seed, this.cfg);
+  /** The frame's view; valid once run() for it has resolved and until the frame is reused. */
+  frame(i: number): Float32Array {
+    return this.frames.subarray(i * this.frameSize, (i + 1) * this.frameSize);
+  }
+
+  /** Decodes into frame `frame`. */
+  async run(bytes: Uint8Array, seed: number, frame: number): Promise<void> {
+    if (this.closed) throw new Error('DecodePool is closed');
+    if (this.slots.length === 0) {
+      await decodeAugment(bytes, seed, this.cfg, this.frame(frame));
+      return;
+    }
     let slot = this.slots[0];
     for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
-    if (slot.dead) return Promise.reject(slot.dead);
+    if (slot.dead) throw slot.dead;
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       // Copy: the tar chunk the bytes point into is shared with other samples.
       const copy = new Uint8Array(bytes);
-      slot.worker.postMessage({ id, bytes: copy, seed }, [copy.buffer]);
+      slot.worker.postMessage({ id, bytes: copy, seed, frame }, [copy.buffer]);
     });
   }
 

@@ -6,11 +6,14 @@ import { AugmentConfig, decodeAugment } from './augment';
 sharp.concurrency(1);
 sharp.cache(false);
 
-const cfg = workerData as AugmentConfig;
+const { cfg, frames } = workerData as { cfg: AugmentConfig; frames: SharedArrayBuffer };
+const frame = cfg.inputSize * cfg.inputSize * 3;
+const all = new Float32Array(frames);
 
-parentPort!.on('message', (m: { id: number; bytes: Uint8Array; seed: number }) => {
-  decodeAugment(m.bytes, m.seed, cfg).then(
-    (data) => parentPort!.postMessage({ id: m.id, data }, [data.buffer as ArrayBuffer]),
+// Results go straight into the shared frame the caller named; the reply only says done.
+parentPort!.on('message', (m: { id: number; bytes: Uint8Array; seed: number; frame: number }) => {
+  decodeAugment(m.bytes, m.seed, cfg, all.subarray(m.frame * frame, (m.frame + 1) * frame)).then(
+    () => parentPort!.postMessage({ id: m.id }),
     (err: Error) => parentPort!.postMessage({ id: m.id, error: err.message }),
   );
 });

@@ -156,11 +156,12 @@ export class ShardLoader {
     let yielded = resume ? Math.min(total, batchIndex * o.batchSize) : 0;
     if (batchIndex >= nBatches) return;
 
-    const pool = new DecodePool(o.decodeThreads, { pipeline: o.pipeline, inputSize: o.inputSize, mean: m.mean, std: m.std, pca: m.pca });
     const offsets = shardOffsets(split);
     const L = plan.order.length;
     const window = Math.max(1, (o.prefetch + 1) * o.batchSize);
-    type Item = { position: number; key: string; label: number; result: Promise<Float32Array | Error> };
+    // Item p decodes into frame p % window: at most `window` items are alive (queued or being copied).
+    const pool = new DecodePool(o.decodeThreads, { pipeline: o.pipeline, inputSize: o.inputSize, mean: m.mean, std: m.std, pca: m.pca }, window);
+    type Item = { position: number; key: string; label: number; result: Promise<Error | null> };
     const queue: Item[] = [];
     let reader: ShardReader | null = null;
     let readerPass = -1;
@@ -211,8 +212,8 @@ export class ShardLoader {
           if (stopped) break;
           consecutiveBad = sample.image ? 0 : consecutiveBad + 1;
           if (consecutiveBad > L) throw new DataError('TAR_CORRUPT', `no readable sample in split '${o.split}' for rank ${o.rank}: re-ingest the dataset`);
-          const result: Promise<Float32Array | Error> = sample.image
-            ? pool.run(sample.image, hashSeed(o.seed, epoch, o.rank, o.worldSize, p, 0xa06)).catch((e: Error) => e)
+          const result: Promise<Error | null> = sample.image
+            ? pool.run(sample.image, hashSeed(o.seed, epoch, o.rank, o.worldSize, p, 0xa06), p % window).then(() => null, (e: Error) => e)
             : Promise.resolve(new Error(sample.reason ?? 'missing'));
           queue.push({ position: p, key: sample.key, label: sample.label, result });
           notifyConsumer();
@@ -239,9 +240,12 @@ export class ShardLoader {
             if (pumpDone) throw new Error('loader producer stopped early');
             await new Promise<void>((r) => (wakeConsumer = r));
           }
-          const item = queue.shift()!;
-          notifyPump();
+          // Leave the item queued until its frame is copied out, so the pump cannot reuse the frame.
+          const item = queue[0];
           const r = await item.result;
+          if (r === null) images.set(pool.frame(item.position % window), n * size);
+          queue.shift();
+          notifyPump();
           position = item.position + 1;
           if (r instanceof DecodeWorkerError) throw r;
           if (r instanceof Error) {
@@ -251,7 +255,6 @@ export class ShardLoader {
             if (this.stats.corruptKeys.length < MAX_CORRUPT_KEYS) this.stats.corruptKeys.push(item.key);
             continue;
           }
-          images.set(r, n * size);
           labels[n] = item.label;
           keys.push(item.key);
           n++;
