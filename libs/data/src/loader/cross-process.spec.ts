@@ -53,3 +53,23 @@ test('another process regenerates bit-identical batches for the same (seed, epoc
   const other = digest(await collect(new ShardLoader({ store, bucket, ...OPTS, rank: 0, decodeThreads: 0 }).batches(2)));
   assert.notEqual(other, here);
 });
+
+test('a process that abandons a batches() iterator mid-epoch still exits; one awaiting a batch does not exit early', async () => {
+  const script = `
+    const { ObjectStore, ShardLoader } = require(${JSON.stringify(join(__dirname, '..', 'index.js'))});
+    (async () => {
+      const l = new ShardLoader({ store: new ObjectStore(JSON.parse(process.env.S3)), bucket: process.env.BUCKET, ...JSON.parse(process.env.OPTS), decodeThreads: 2 });
+      const it = l.batches(0)[Symbol.asyncIterator]();
+      let n = 0;
+      for (let i = 0; i < 2; i++) n += (await it.next()).value.size;
+      process.stdout.write('took ' + n);
+    })().catch((e) => { console.error(e); process.exit(1); });`;
+  const t0 = Date.now();
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, ['-e', script], { timeout: 30_000, env: { ...process.env, S3: JSON.stringify(store.cfg), BUCKET: bucket, OPTS: JSON.stringify(OPTS) } }, (err, o, errOut) =>
+      err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(o),
+    ),
+  );
+  assert.equal(out, 'took 8');
+  assert.ok(Date.now() - t0 < 30_000);
+});

@@ -40,12 +40,12 @@ export class DecodePool {
     this.frames = new Float32Array(sab);
     for (let i = 0; i < threads; i++) {
       const worker = new Worker(join(__dirname, 'decode-worker.js'), { workerData: { cfg, frames: sab } });
-      worker.unref();
       const slot: Slot = { worker, pending: new Map(), dead: null };
       worker.on('message', (m: { id: number; error?: string }) => {
         const p = slot.pending.get(m.id);
         if (!p) return;
         slot.pending.delete(m.id);
+        if (slot.pending.size === 0) worker.unref();
         if (m.error === undefined) p.resolve();
         else p.reject(new Error(m.error));
       });
@@ -58,6 +58,9 @@ export class DecodePool {
       worker.on('exit', (code) => {
         if (!this.closed) fail(new Error(`exited with code ${code}`));
       });
+      // Ref'd only while it has work (see run()): an abandoned iterator must not keep the process
+      // alive, and a pending decode must. After the listeners, since adding one refs the port again.
+      worker.unref();
       this.slots.push(slot);
     }
   }
@@ -79,6 +82,7 @@ export class DecodePool {
     if (slot.dead) throw slot.dead;
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
+      if (slot.pending.size === 0) slot.worker.ref();
       slot.pending.set(id, { resolve, reject });
       // Copy: the tar chunk the bytes point into is shared with other samples.
       const copy = new Uint8Array(bytes);
