@@ -118,7 +118,12 @@ export class FleetWorker {
         this.wake?.();
       } else if (cmd.type === 'cancel' || cmd.type === 'pause') {
         this.stops.set(cmd.jobId, cmd.type);
+        const before = this.queue.length;
         this.queue = this.queue.filter((q) => q.jobId !== cmd!.jobId || cmd!.type !== 'cancel');
+        // The coordinator's claim marked this worker busy; a dropped assignment must free it.
+        if (this.queue.length < before && this.queue.length === 0) {
+          await this.control.markWorker(this.cfg.workerId, { state: 'idle', jobId: '', rank: -1 }).catch(() => undefined);
+        }
       }
     }
   }
