@@ -27,6 +27,7 @@ export class FleetWorker {
   private stops = new Map<string, StopRequest>();
   private wake?: () => void;
   private runs = 0;
+  private current: string | null = null;
 
   constructor(private readonly cfg: WorkerConfig, private readonly log: (msg: string) => void = defaultLog(cfg.workerId)) {}
 
@@ -67,7 +68,8 @@ export class FleetWorker {
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
-      await this.execute(a);
+      this.current = a.jobId;
+      await this.execute(a).finally(() => (this.current = null));
       if (this.cfg.maxRuns > 0 && ++this.runs >= this.cfg.maxRuns) break;
     }
   }
@@ -121,7 +123,7 @@ export class FleetWorker {
         const before = this.queue.length;
         this.queue = this.queue.filter((q) => q.jobId !== cmd!.jobId || cmd!.type !== 'cancel');
         // The coordinator's claim marked this worker busy; a dropped assignment must free it.
-        if (this.queue.length < before && this.queue.length === 0) {
+        if (this.queue.length < before && this.queue.length === 0 && this.current === null) {
           await this.control.markWorker(this.cfg.workerId, { state: 'idle', jobId: '', rank: -1 }).catch(() => undefined);
         }
       }

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { initBackend, runTrainBench } from '@tensorfleet/models';
-import { runAllreduceBench } from '@tensorfleet/collective';
-import { runDataBench } from '@tensorfleet/data';
+import { formatTrainBench, initBackend, runTrainBench } from '@tensorfleet/models';
+import { formatBench, runAllreduceBench } from '@tensorfleet/collective';
+import { formatBenchTable, runDataBench } from '@tensorfleet/data';
 import { resolveServices } from '@tensorfleet/infra';
-import { printTable } from '../lib/output';
 
 /** `fleet bench <suite>`: each suite lives beside the code it measures and returns rows. */
 export function registerBench(program: Command): void {
@@ -24,9 +23,9 @@ export function registerBench(program: Command): void {
         })
         : undefined;
       if (!o.json) console.error(`backend: ${backend.name} (${backend.device}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})`);
-      const rows = await runTrainBench({ models, steps: o.steps, onRow: o.json ? undefined : (r: any) => console.error(`  ${r.model} b${r.batch}: ${Number(r.imagesPerSec).toFixed(1)} img/s`) });
+      const rows = await runTrainBench({ models, steps: o.steps, onRow: o.json ? undefined : (r) => console.error(`  ${r.model} b${r.batch}: ${Number(r.imagesPerSec).toFixed(1)} img/s`) });
       if (o.json) console.log(JSON.stringify({ backend, rows }, null, 2));
-      else printTable(rows as any[]);
+      else console.log(formatTrainBench(rows));
     });
 
   bench
@@ -43,10 +42,7 @@ export function registerBench(program: Command): void {
         maxBytes: o.maxBytes,
       });
       if (o.json) return console.log(JSON.stringify(result, null, 2));
-      console.log('point-to-point ZeroMQ throughput (the ceiling):');
-      printTable(result.p2p as any[]);
-      console.log('\nall-reduce:');
-      printTable(result.rows as any[]);
+      console.log(formatBench(result));
     });
 
   bench
@@ -57,9 +53,9 @@ export function registerBench(program: Command): void {
     .action(async (o) => {
       const services = await resolveServices({ label: 'bench' });
       try {
-        const result = await runDataBench({ s3: services.s3, images: o.images });
+        const result = await runDataBench({ s3: services.s3, images: o.images, log: o.json ? undefined : (l) => console.error(l) });
         if (o.json) return console.log(JSON.stringify(result, null, 2));
-        printTable((result as any).rows ?? (result as any));
+        console.log(formatBenchTable(result));
       } finally {
         await services.stop();
       }
