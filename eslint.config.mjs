@@ -5,21 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import nx from '@nx/eslint-plugin';
 
-export default [
-  { ignores: ['**/dist/**', '**/node_modules/**', '.nx/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
-  js.configs.recommended,
-  ...tseslint.configs.recommended,
-  {
-    files: ['**/*.ts'],
-    plugins: { '@nx': nx },
-    rules: {
-      '@typescript-eslint/no-explicit-any': 'off',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          allow: [],
-          depConstraints: [
+const depConstraints = [
             // infra (service launchers) has no dependencies; specs of every lib may use it.
             { sourceTag: 'scope:infra', onlyDependOnLibsWithTags: [] },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:infra'] },
@@ -35,9 +21,32 @@ export default [
               onlyDependOnLibsWithTags: ['scope:shared', 'scope:models', 'scope:data', 'scope:collective', 'scope:training', 'scope:infra', 'scope:app'],
             },
             { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['*'] },
-          ],
+          ];
+
+export default [
+  { ignores: ['**/dist/**', '**/node_modules/**', '.nx/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    plugins: { '@nx': nx },
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          allow: [],
+          depConstraints,
         },
       ],
+    },
+  },
+  {
+    // Cross-process tests drive real apps through the CLI's cluster launcher.
+    files: ['test/**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': ['error', { allow: ['@tensorfleet/cli'], depConstraints }],
     },
   },
 ];

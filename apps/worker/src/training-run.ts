@@ -5,7 +5,6 @@ import { ObjectStore, ShardLoader, readManifest, type DatasetManifest, type Load
 import { createModel, weightsToBytes, weightsFromBytes } from '@tensorfleet/models';
 import {
   createTrainerFromSpec,
-  latestCheckpoint,
   loadCheckpoint,
   pruneCheckpoints,
   saveCheckpoint,

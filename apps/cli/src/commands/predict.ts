@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createModel, initBackend, loadExportedModel, predictImage } from '@tensorfleet/models';
 import { printTable } from '../lib/output';
@@ -12,7 +12,7 @@ export function registerPredict(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (modelArg: string, imagePath: string, o) => {
       await initBackend();
-      const isDir = (() => { try { return require('node:fs').statSync(`${modelArg}/model.json`).isFile(); } catch { return false; } })();
+      const isDir = (() => { try { return statSync(`${modelArg}/model.json`).isFile(); } catch { return false; } })();
       const model = isDir ? await loadExportedModel(modelArg) : createModel(modelArg, { inputSize: o.inputSize });
       if (!isDir) console.error(`fleet: ${modelArg} is not an exported model folder: using freshly initialised weights (export a trained model to predict meaningfully)`);
       const classNames = o.classes ? readFileSync(o.classes, 'utf8').split('\n').filter(Boolean) : undefined;

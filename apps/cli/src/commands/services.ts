@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { FleetWorker, workerConfigFromEnv } from '@tensorfleet/worker';
+import { hostname } from 'node:os';
 import { appEntry, startProcess } from '../lib/processes';
 
 export function registerServices(program: Command): void {
@@ -9,7 +9,8 @@ export function registerServices(program: Command): void {
     .option('--port <n>', 'HTTP port', process.env.PORT ?? '3000')
     .action(async (o) => {
       process.env.PORT = String(o.port);
-      require(appEntry('@tensorfleet/coordinator'));
+      // The app runs in this process from its entry file; the CLI does not link it as a library.
+      await import(appEntry('@tensorfleet/coordinator'));
     });
 
   program
@@ -18,16 +19,12 @@ export function registerServices(program: Command): void {
     .option('--count <n>', 'worker processes to start', (v) => parseInt(v, 10), 1)
     .action(async (o) => {
       if (o.count === 1) {
-        const worker = new FleetWorker(workerConfigFromEnv());
-        process.on('SIGINT', () => worker.close().finally(() => process.exit(0)));
-        process.on('SIGTERM', () => worker.close().finally(() => process.exit(0)));
-        await worker.start();
-        await worker.serve();
+        await import(appEntry('@tensorfleet/worker'));
         return;
       }
       const procs = Array.from({ length: o.count }, (_, i) => {
         const gpu = process.env.FLEET_BACKEND === 'tensorflow' ? { CUDA_VISIBLE_DEVICES: String(i) } : {};
-        return startProcess(`worker-${i}`, appEntry('@tensorfleet/worker'), { WORKER_ID: `${require('node:os').hostname()}-w${i}`, ...gpu }, process.cwd() + '/logs');
+        return startProcess(`worker-${i}`, appEntry('@tensorfleet/worker'), { WORKER_ID: `${hostname()}-w${i}`, ...gpu }, process.cwd() + '/logs');
       });
       console.error(`started ${o.count} workers; logs in ./logs; Ctrl-C stops them`);
       const stop = () => Promise.all(procs.map((p) => p.stop())).then(() => process.exit(0));
