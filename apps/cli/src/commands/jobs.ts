@@ -43,7 +43,7 @@ export function registerJobs(program: Command): void {
     const jobs = await new CoordinatorClient(o.coordinator).listJobs().catch(explain);
     if (o.json) return console.log(JSON.stringify(jobs, null, 2));
     printTable(jobs.map((j) => ({
-      id: j.id, name: j.name ?? '', state: j.state, step: j.step ?? 0, total: j.totalSteps ?? 0,
+      id: j.id, name: j.spec?.name ?? '', state: j.state, step: j.step ?? 0, total: j.totalSteps ?? 0,
       loss: j.loss, 'img/s': j.imagesPerSec, error: j.error ?? '',
     })));
   });

@@ -1,3 +1,5 @@
+import type { JobRecord, MetricEntry, WorkerInfo } from '@tensorfleet/control';
+
 /** A small typed client of the coordinator's REST API (see /docs on a running coordinator). */
 export class CoordinatorClient {
   constructor(readonly baseUrl: string) {}
@@ -52,45 +54,7 @@ function formatApiError(body: any): string {
   return typeof msg === 'string' ? msg : JSON.stringify(body);
 }
 
-export interface JobView {
-  id: string;
-  name?: string;
-  state: string;
-  step?: number;
-  totalSteps?: number;
-  epoch?: number;
-  loss?: number;
-  accuracy?: number;
-  evalLoss?: number;
-  evalAccuracy?: number;
-  imagesPerSec?: number;
-  error?: string;
-  lastCheckpoint?: string;
-  members?: unknown;
-  spec?: any;
-  createdAt?: number;
-  [k: string]: unknown;
-}
-
-export interface WorkerView {
-  id: string;
-  host: string;
-  pid: number;
-  backend: string;
-  device: string;
-  state: string;
-  alive: boolean;
-  jobId?: string;
-  rank?: number;
-  [k: string]: unknown;
-}
-
-export interface MetricView {
-  id: string;
-  kind: 'train' | 'eval';
-  step: number;
-  loss: number;
-  accuracy: number;
-  imagesPerSec: number;
-  [k: string]: unknown;
-}
+/** What the coordinator returns: the control plane's own records (see @tensorfleet/control). */
+export type JobView = JobRecord;
+export type WorkerView = WorkerInfo;
+export type MetricView = MetricEntry & { id: string };
