@@ -6,6 +6,7 @@ import { registerServices } from './commands/services';
 import { registerBench } from './commands/bench';
 import { registerData } from './commands/data';
 import { registerPredict } from './commands/predict';
+import { registerExport } from './commands/export';
 
 const program = new Command();
 program
@@ -19,6 +20,7 @@ registerServices(program);
 registerBench(program);
 registerData(program);
 registerPredict(program);
+registerExport(program);
 
 program.parseAsync(process.argv).catch((e) => {
   console.error(`fleet: ${e instanceof Error ? e.message : e}`);

@@ -5,9 +5,14 @@ import assert from 'node:assert/strict';
 import Redis from 'ioredis';
 import { ControlPlane } from '@tensorfleet/control';
 import { ObjectStore, ShardLoader, writeSyntheticDataset, type Batch } from '@tensorfleet/data';
-import { createModel, initBackend, weightsFromBytes } from '@tensorfleet/models';
+import { createModel, initBackend, loadExportedModel, tf, weightsFromBytes } from '@tensorfleet/models';
 import { createTrainerFromSpec, latestCheckpoint, loadCheckpoint } from '@tensorfleet/training';
-import { ApiError, followJob, type LocalCluster } from '@tensorfleet/cli';
+import { ApiError, followJob, serviceEnv, type LocalCluster } from '@tensorfleet/cli';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
 import { startTestCluster, uniqueBucket } from '../support/test-cluster';
 
 describe('first job, end to end', { timeout: 15 * 60_000 }, () => {
@@ -17,6 +22,7 @@ describe('first job, end to end', { timeout: 15 * 60_000 }, () => {
   let control: ControlPlane;
   const bucket = uniqueBucket('e2e');
   const prefix = 'datasets/synthetic';
+  let trainedJob = '';
 
   const spec = (over: Record<string, unknown> = {}) => ({
     name: 'e2e',
@@ -66,6 +72,7 @@ describe('first job, end to end', { timeout: 15 * 60_000 }, () => {
 
   it('trains data-parallel over two workers: completed, loss falls, identical replicas', async () => {
     const { id } = await cluster.client.submitJob(spec());
+    trainedJob = id;
     const job = await followJob(cluster.client, id, undefined, { timeoutMs: 8 * 60_000 });
     assert.equal(job.state, 'completed', `job ended ${job.state}: ${job.error ?? ''} (logs: ${cluster.logDir})`);
 
@@ -82,6 +89,38 @@ describe('first job, end to end', { timeout: 15 * 60_000 }, () => {
     assert.deepEqual(done.map((e) => Number(e.rank)).sort(), [0, 1]);
     assert.equal(done[0].weightsHash, done[1].weightsHash, 'the two replicas ended with different weights');
     assert.match(String(done[0].weightsHash), /^[0-9a-f]{64}$/);
+  });
+
+  it('exports the trained job as a layers model that predicts held-out images (fleet export, fleet predict)', async () => {
+    assert.ok(trainedJob, 'the training test did not run');
+    const out = mkdtempSync(join(tmpdir(), 'tf-export-'));
+    const fleet = (...args: string[]) => execFileSync(process.execPath, [require.resolve('@tensorfleet/cli/bin/fleet.js'), ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, ...serviceEnv(cluster.redisUrl, cluster.s3, cluster.prefix) },
+    });
+    assert.match(fleet('export', trainedJob, '--out', out, '--coordinator', cluster.client.baseUrl), /exported resnet8/);
+    await initBackend();
+    const model = await loadExportedModel(out);
+    const val = new ShardLoader({ store, bucket, prefix, split: 'val', rank: 0, worldSize: 1, seed: 0, batchSize: 32, pipeline: 'none', inputSize: 32, dropLast: false });
+    let correct = 0;
+    let n = 0;
+    for await (const b of val.batches(0)) {
+      const logits = model.predict(tf.tensor4d(b.images, [b.size, 32, 32, 3])) as any;
+      const pred = logits.argMax(-1).dataSync();
+      for (let i = 0; i < b.size; i++) correct += Number(pred[i] === b.labels[i]);
+      n += b.size;
+      logits.dispose();
+    }
+    const job = await cluster.client.getJob(trainedJob);
+    assert.ok(Math.abs(correct / n - Number(job.evalAccuracy)) < 0.02, `exported model accuracy ${correct / n} vs the job's ${job.evalAccuracy}`);
+    // `fleet predict` on an image file prints the top 5 (here all 4 classes, so the probabilities sum to 1).
+    const png = join(out, 'image.png');
+    writeFileSync(png, await sharp({ create: { width: 40, height: 40, channels: 3, background: { r: 200, g: 30, b: 30 } } }).png().toBuffer());
+    const top = JSON.parse(fleet('predict', out, png, '--json'));
+    assert.equal(top.length, 4);
+    const total = top.reduce((sum: number, t: any) => sum + t.probability, 0);
+    assert.ok(Math.abs(total - 1) < 1e-4, `probabilities over all classes sum to ${total}`);
+    assert.ok(top.every((t: any, i: number) => i === 0 || top[i - 1].probability >= t.probability), 'not sorted by probability');
   });
 
   it('equals a single-process run on the combined batch (checks the all-reduce arithmetic)', async () => {

@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { ObjectStore, readManifest } from '@tensorfleet/data';
+import { resolveServices } from '@tensorfleet/infra';
+import { createModel, exportLayersModel, initBackend, weightsFromBytes } from '@tensorfleet/models';
+import { latestCheckpoint, loadCheckpoint } from '@tensorfleet/training';
+import { CoordinatorClient } from '../lib/api-client';
+import { fail } from '../lib/output';
+
+export function registerExport(program: Command): void {
+  program
+    .command('export <jobId>')
+    .description("write a job's latest committed checkpoint as a TensorFlow.js layers model (model.json + weights.bin) for `fleet predict` and tf.loadLayersModel")
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--coordinator <url>', 'coordinator base URL', process.env.FLEET_COORDINATOR ?? 'http://127.0.0.1:3000')
+    .action(async (jobId: string, o) => {
+      const job = await new CoordinatorClient(o.coordinator).getJob(jobId);
+      const spec = job.spec;
+      const services = await resolveServices({ label: 'export' });
+      try {
+        const store = new ObjectStore(services.s3);
+        const bucket = spec.checkpoint?.bucket ?? spec.dataset.bucket;
+        const ckpt = await latestCheckpoint(store, bucket, jobId);
+        if (!ckpt) fail(`job ${jobId} has no committed checkpoint in s3://${bucket}/checkpoints/${jobId}/`);
+        const manifest = await readManifest(store, spec.dataset.bucket, spec.dataset.prefix);
+        await initBackend();
+        const model = createModel(spec.model.name, {
+          ...(spec.model.options ?? {}),
+          numClasses: spec.model.numClasses ?? manifest.classes.length,
+          inputSize: spec.model.inputSize ?? manifest.imageSize?.[0],
+          initWeights: false,
+        });
+        weightsFromBytes(model, (await loadCheckpoint(store, bucket, ckpt.key)).weights);
+        const { bytes } = await exportLayersModel(model, o.out, {
+          modelName: spec.model.name,
+          classNames: manifest.classes.map((c) => c.name),
+          inputSize: model.inputs[0].shape[1] as number,
+          mean: manifest.mean,
+          std: manifest.std,
+          cropFraction: 1,
+          job: jobId,
+          step: ckpt.step,
+        });
+        console.log(`exported ${spec.model.name} of job ${jobId} at step ${ckpt.step} to ${o.out} (${(bytes / 1e6).toFixed(1)} MB)`);
+      } finally {
+        await services.stop();
+      }
+    });
+}
