@@ -121,6 +121,7 @@ async function train(
   }
 
   await ctx.control.appendEvent(jobId, { type: 'rank-started', rank, workerId: ctx.workerId, step: startStep });
+  if (rank === 0) await ctx.control.updateJob(jobId, { totalSteps });
   let step = startStep;
   let epoch = cursor?.epoch ?? Math.floor(step / stepsPerEpoch);
   let lastCheckpointKey: string | undefined;
@@ -144,7 +145,7 @@ async function train(
       });
       lastCheckpointKey = key;
       await pruneCheckpoints(ctx.store, checkpointBucket(spec), jobId, spec.checkpoint?.keep ?? 3);
-      await ctx.control.updateJob(jobId, { lastCheckpoint: key });
+      // The checkpoint event also records the job's lastCheckpoint (ControlPlane.appendEvent).
       await ctx.control.appendEvent(jobId, { type: 'checkpoint', rank, workerId: ctx.workerId, step, checkpointKey: key });
     }
     if (comm) await comm.barrier();
@@ -166,9 +167,9 @@ async function train(
       const loss = agg[0] / agg[2];
       const accuracy = agg[1] / agg[2];
       const imagesPerSec = agg[2] / seconds;
+      // Rank 0's metric also updates the job record's progress fields (ControlPlane.appendMetric).
       if (rank === 0) {
         await ctx.control.appendMetric(jobId, { kind: 'train', step, epoch, loss, accuracy, lr: r.lr, imagesPerSec, rank, ts: Date.now() });
-        await ctx.control.updateJob(jobId, { step, epoch, loss, accuracy, imagesPerSec, totalSteps });
       }
       stop = agg[3] > 0 ? 'cancel' : agg[4] > 0 ? 'pause' : null;
       const atInterval = interval > 0 && step % interval === 0;
@@ -195,7 +196,6 @@ async function train(
     evalAccuracy = ev.accuracy;
     if (rank === 0) {
       await ctx.control.appendMetric(jobId, { kind: 'eval', step, epoch, loss: ev.loss, accuracy: ev.accuracy, lr: 0, imagesPerSec: 0, rank, ts: Date.now() });
-      await ctx.control.updateJob(jobId, { evalLoss: ev.loss, evalAccuracy: ev.accuracy });
     }
   }
   return { status: 'completed', step, weightsHash: hashWeights(model), evalLoss, evalAccuracy, checkpointKey: lastCheckpointKey };
@@ -210,13 +210,7 @@ export function checkpointBucket(spec: JobSpec): string {
   return spec.checkpoint?.bucket ?? spec.dataset.bucket;
 }
 
-/** sha256 of every weight (trainable and not), in model order: equal hashes = identical replicas. */
+/** sha256 of the checkpoint encoding of every weight (trainable and not): equal hashes = identical replicas. */
 export function hashWeights(model: ReturnType<typeof createModel>): string {
-  const h = createHash('sha256');
-  for (const w of model.weights) {
-    const v = w.read();
-    const data = v.dataSync() as Float32Array;
-    h.update(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-  }
-  return h.digest('hex');
+  return createHash('sha256').update(weightsToBytes(model)).digest('hex');
 }

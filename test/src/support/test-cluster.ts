@@ -1,5 +1,5 @@
 import { testServices } from '@tensorfleet/infra';
-import { LocalCluster, type LocalClusterOptions } from '@tensorfleet/cli';
+import { LocalCluster, serviceEnv, type LocalClusterOptions } from '@tensorfleet/cli';
 
 /**
  * A LocalCluster on the test run's private Redis and Swift (TF_TEST_REDIS_URL / TF_TEST_S3,
@@ -7,13 +7,10 @@ import { LocalCluster, type LocalClusterOptions } from '@tensorfleet/cli';
  */
 export async function startTestCluster(opts: LocalClusterOptions & { name: string }): Promise<LocalCluster> {
   const services = await testServices();
-  const s3 = services.s3;
-  process.env.REDIS_URL = services.redisUrl;
-  process.env.S3_ENDPOINT = `${s3.useSSL ? 'https' : 'http'}://${s3.endPoint}:${s3.port}`;
-  process.env.S3_ACCESS_KEY = s3.accessKey;
-  process.env.S3_SECRET_KEY = s3.secretKey;
-  process.env.S3_REGION = s3.region;
-  return LocalCluster.start({ ...opts, prefix: `tf-${opts.name}-${process.pid}` });
+  const prefix = `tf-${opts.name}-${process.pid}`;
+  // LocalCluster resolves Redis and S3 from the environment, as a user's shell would set it.
+  Object.assign(process.env, serviceEnv(services.redisUrl, services.s3, prefix));
+  return LocalCluster.start({ ...opts, prefix });
 }
 
 export function uniqueBucket(name: string): string {
