@@ -4,11 +4,7 @@
 #   redis.sh stop DIR           stops only the redis-server this script started in DIR
 #   redis.sh status DIR         prints the URL and exits 0 when running, exits 3 otherwise
 source "$(dirname "$(readlink -f "$0")")/lib.sh"
-usage_dir "$@"
-CMD=$1; PORT=${3:-}
-if [ "$CMD" = start ]; then mkdir -p "$2"
-elif [ ! -d "$2" ]; then [ "$CMD" = status ] && { echo "not running"; exit 3; }; exit 0; fi
-DIR=$(readlink -f "$2")
+open_dir "$@"
 
 url() { echo "redis://127.0.0.1:$(cat "$DIR/redis.port")"; }
 # redis-server rewrites its command line to "redis-server 127.0.0.1:PORT": match the port.

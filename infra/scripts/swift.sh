@@ -8,11 +8,7 @@
 # SWIFT_LOG_LEVEL=INFO logs every request (default WARNING).
 # S3 credentials: access key test:tester, secret testing, region us-east-1, path-style.
 source "$(dirname "$(readlink -f "$0")")/lib.sh"
-usage_dir "$@"
-CMD=$1; PORT=${3:-}
-if [ "$CMD" = start ]; then mkdir -p "$2"
-elif [ ! -d "$2" ]; then [ "$CMD" = status ] && { echo "not running"; exit 3; }; exit 0; fi
-DIR=$(readlink -f "$2")
+open_dir "$@"
 HERE=$(dirname "$(readlink -f "$0")")
 PY=/usr/bin/python3   # Debian's python3-swift lives there, not in a pyenv/venv python
 SERVERS=(account container object proxy)

@@ -156,7 +156,7 @@ async function main(): Promise<void> {
   const images = args.includes('--images') ? Number(args[args.indexOf('--images') + 1]) : undefined;
   // Only this command-line entry point needs services; the library itself never imports infra.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { resolveServices } = require('@tensorfleet/infra') as { resolveServices(o?: { label?: string }): Promise<{ s3: S3Config; stop(): Promise<void> }> };
+  const { resolveServices } = require('@tensorfleet/infra') as typeof import('@tensorfleet/infra');
   const services = await resolveServices({ label: 'data-bench' });
   try {
     const r = await runDataBench({ s3: services.s3, images, log: args.includes('--json') ? undefined : (l) => console.error(`# ${l}`) });

@@ -3,15 +3,9 @@ import { Readable } from 'node:stream';
 import * as Minio from 'minio';
 import { DataError } from '../errors';
 
-/** Same shape as @tensorfleet/infra's S3Config (kept here so data imports no other lib). */
-export interface S3Config {
-  endPoint: string;
-  port: number;
-  useSSL: boolean;
-  accessKey: string;
-  secretKey: string;
-  region: string;
-}
+// infra owns the S3 configuration type; a type-only import, so data loads no other lib at run time.
+import type { S3Config } from '@tensorfleet/infra';
+export type { S3Config };
 
 export interface ObjectInfo {
   key: string;
