@@ -8,10 +8,12 @@ import * as tf from '@tensorflow/tfjs';
 import { createModel, resolveOptions, tensorsToBytes } from '..';
 
 // The independent reference: torchvision itself, fed the zoo's weights. Needs PyTorch and
-// torchvision for the system python (Debian: apt-get install python3-torchvision); skipped without.
+// torchvision for the system python (Debian: apt-get install python3-torchvision); skipped without,
+// unless FLEET_REQUIRE_TORCH=1 (CI installs it and sets that, so a broken install fails loudly).
 const PYTHON = process.env.TF_TEST_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = path.resolve(__dirname, '../../src/zoo/parity/torchvision_parity.py');
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
+const requireTorch = process.env.FLEET_REQUIRE_TORCH === '1';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -27,7 +29,8 @@ const CASES: [string, number, number][] = [
   ['resnet18', 64, 1], ['resnext50_32x4d', 32, 1], ['resnet20', 32, 1], ['alexnet', 96, 1], ['seresnet50', 32, 1], ['resnet50d', 45, 1], ['alexnet_paper', 99, 100],
 ];
 
-test('zoo models compute what torchvision (and timm-style SE / ResNet-D) compute with the same weights', { skip: hasTorch ? false : `no torch/torchvision for ${PYTHON}` }, async (t) => {
+test('zoo models compute what torchvision (and timm-style SE / ResNet-D) compute with the same weights', { skip: hasTorch || requireTorch ? false : `no torch/torchvision for ${PYTHON}` }, async (t) => {
+  assert.ok(hasTorch, `FLEET_REQUIRE_TORCH=1 but ${PYTHON} cannot import torch and torchvision: apt-get install python3-torchvision`);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'zoo-parity-'));
   try {
     const cases = [];
