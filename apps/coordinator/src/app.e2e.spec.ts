@@ -181,9 +181,14 @@ describe('coordinator e2e', () => {
     const metrics = (await http('GET', '/metrics')).text;
     assert.match(metrics, /^tensorfleet_jobs\{state="failed"\} 1$/m);
     assert.match(metrics, /^tensorfleet_workers_alive 1$/m);
-    // The survivor, as a real worker does after a cancel, goes idle; the lost one leaves.
+    // The survivor, as a real worker does after a cancel, goes idle; the lost one is
+    // forgotten on request (alive workers and unknown ids are refused).
     await control.markWorker('wa', { state: 'idle', jobId: '', rank: -1 });
-    await control.unregisterWorker('wb');
+    assert.equal((await http('DELETE', '/workers/wa')).status, 409);
+    assert.equal((await http('DELETE', '/workers/nobody')).status, 404);
+    await until('wb heartbeat key to expire', async () => !(await control.getWorker('wb'))?.alive);
+    assert.equal((await http('DELETE', '/workers/wb')).status, 204);
+    assert.deepEqual((await http('GET', '/workers')).body.map((w: any) => w.id), ['wa']);
   });
 
   test('completion, pause, resume from the last checkpoint, cancel; a restarted coordinator reattaches', async () => {

@@ -27,7 +27,8 @@ export class FleetWorker {
   private stops = new Map<string, StopRequest>();
   private wake?: () => void;
   private runs = 0;
-  private current: string | null = null;
+  private current: Assignment | null = null;
+  private reregistering = false;
 
   constructor(private readonly cfg: WorkerConfig, private readonly log: (msg: string) => void = defaultLog(cfg.workerId)) {}
 
@@ -39,6 +40,19 @@ export class FleetWorker {
     this.control = new ControlPlane(this.redis, { prefix: this.cfg.prefix });
     this.store = new ObjectStore(this.cfg.s3);
     this.node = await CollectiveNode.listen({ host: this.cfg.bindHost });
+    await this.register();
+    this.heartbeat = new HeartbeatThread({
+      redisUrl: this.cfg.redisUrl,
+      prefix: this.cfg.prefix,
+      workerId: this.cfg.workerId,
+      intervalMs: this.cfg.heartbeatMs,
+      ttlMs: this.cfg.heartbeatMs * 3,
+    }, () => void this.reregister());
+    this.log(`registered as ${this.cfg.workerId}, collective at ${JSON.stringify(this.node.address)}`);
+    void this.readInbox();
+  }
+
+  private async register(): Promise<void> {
     await this.control.registerWorker({
       id: this.cfg.workerId,
       host: hostname(),
@@ -49,15 +63,22 @@ export class FleetWorker {
       state: 'idle',
     });
     await this.control.heartbeat(this.cfg.workerId, this.cfg.heartbeatMs * 3);
-    this.heartbeat = new HeartbeatThread({
-      redisUrl: this.cfg.redisUrl,
-      prefix: this.cfg.prefix,
-      workerId: this.cfg.workerId,
-      intervalMs: this.cfg.heartbeatMs,
-      ttlMs: this.cfg.heartbeatMs * 3,
-    });
-    this.log(`registered as ${this.cfg.workerId}, collective at ${JSON.stringify(this.node.address)}`);
-    void this.readInbox();
+  }
+
+  /** The registry forgot this worker (lost too long, or Redis flushed): join it again. */
+  private async reregister(): Promise<void> {
+    if (this.closing || this.reregistering) return;
+    this.reregistering = true;
+    try {
+      this.log('the registry no longer lists this worker (forgotten after a long loss?); registering again');
+      await this.register();
+      // A run still in progress keeps the worker busy, so it is not claimed twice.
+      if (this.current) await this.control.markWorker(this.cfg.workerId, { state: 'busy', jobId: this.current.jobId, rank: this.current.rank });
+    } catch (e) {
+      this.log(`registering again failed (${(e as Error).message}); the next heartbeat retries`);
+    } finally {
+      this.reregistering = false;
+    }
   }
 
   /** Serves assignments until closed (or until `maxRuns` runs are done). */
@@ -68,7 +89,7 @@ export class FleetWorker {
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
-      this.current = a.jobId;
+      this.current = a;
       await this.execute(a).finally(() => (this.current = null));
       if (this.cfg.maxRuns > 0 && ++this.runs >= this.cfg.maxRuns) break;
     }

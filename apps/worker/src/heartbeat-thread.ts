@@ -7,13 +7,16 @@ import { ControlPlane } from '@tensorfleet/control';
  * step on the wasm backend is synchronous and can hold the main event loop for many
  * seconds (ResNet-50 on one core), and a busy worker must not be declared lost. The
  * thread dies with the process, so a crashed or killed worker still stops heartbeating.
+ * When Redis says the worker is no longer registered (the coordinator forgot it after a
+ * long loss, or Redis was flushed), the thread tells the main thread, which registers again.
  */
 export class HeartbeatThread {
   private readonly thread: Worker;
 
-  constructor(opts: { redisUrl: string; prefix: string; workerId: string; intervalMs: number; ttlMs: number }) {
+  constructor(opts: { redisUrl: string; prefix: string; workerId: string; intervalMs: number; ttlMs: number }, onForgotten: () => void) {
     this.thread = new Worker(__filename, { workerData: opts });
     this.thread.unref();
+    this.thread.on('message', (m) => { if (m === 'forgotten') onForgotten(); });
     this.thread.on('error', (e) => console.error(`[heartbeat] thread failed: ${e.message}`));
   }
 
@@ -30,7 +33,9 @@ if (!isMainThread && workerData?.workerId) {
   const { redisUrl, prefix, workerId, intervalMs, ttlMs } = workerData as { redisUrl: string; prefix: string; workerId: string; intervalMs: number; ttlMs: number };
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const control = new ControlPlane(redis, { prefix });
-  const beat = () => control.heartbeat(workerId, ttlMs).catch((e) => console.error(`[heartbeat] ${workerId}: ${e.message}`));
+  const beat = () => control.heartbeat(workerId, ttlMs)
+    .then((registered) => { if (!registered) parentPort!.postMessage('forgotten'); })
+    .catch((e) => console.error(`[heartbeat] ${workerId}: ${e.message}`));
   void beat();
   const timer = setInterval(beat, intervalMs);
   parentPort!.on('message', (m) => {

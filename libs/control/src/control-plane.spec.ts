@@ -64,6 +64,27 @@ test('registry: register, heartbeat TTL decides alive, mark, list sorted', async
   assert.equal(await cp.getWorker('w2'), null);
 });
 
+test('registry: heartbeat only for registered workers; lost workers are forgotten after the cutoff, alive ones never', async () => {
+  const cp = plane('forget');
+  assert.equal(await cp.heartbeat('ghost', 1000), false);
+  assert.equal(await cp.redis.exists(cp.keys.worker('ghost'), cp.keys.alive('ghost')), 0, 'a refused heartbeat writes nothing');
+  const t0 = Date.now();
+  await cp.registerWorker(reg('alive'), t0);
+  await cp.registerWorker(reg('lost'), t0);
+  await cp.registerWorker(reg('recent'), t0);
+  assert.equal(await cp.heartbeat('alive', 60_000), true);
+  await cp.redis.del(cp.keys.alive('lost'), cp.keys.alive('recent'));
+  await cp.redis.hset(cp.keys.worker('lost'), 'lastSeen', String(t0 - 600_000));
+  await cp.redis.rpush(cp.keys.inbox('lost'), '{}');
+  assert.deepEqual(await cp.forgetLostWorkers(300_000, ['alive']), [], 'alive workers are never forgotten');
+  assert.deepEqual(await cp.forgetLostWorkers(300_000), ['lost']);
+  assert.deepEqual((await cp.listWorkers()).map((w) => [w.id, w.alive]), [['alive', true], ['recent', false]]);
+  assert.equal(await cp.redis.exists(cp.keys.worker('lost'), cp.keys.inbox('lost')), 0);
+  assert.equal(await cp.heartbeat('lost', 1000), false, 'a forgotten worker must register again');
+  assert.deepEqual(await cp.forgetLostWorkers(0, [], Date.now() + 1), ['recent']);
+  await assert.rejects(cp.forgetLostWorkers(-1), /lostForMs/);
+});
+
 test('claim (Lua): all or nothing, alive idle only, ranks by id, re-claim by the same job, release', async () => {
   const cp = plane('claim');
   for (const id of ['a', 'b', 'c', 'd']) await cp.registerWorker(reg(id));

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { ControlPlaneError } from './errors';
 import type { JobSpec } from './job-spec';
 import { ControlKeys } from './keys';
-import { CLAIM_WORKERS, DISPATCH_IF_STATE, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
+import { CLAIM_WORKERS, DISPATCH_IF_STATE, FORGET_LOST_WORKERS, HEARTBEAT, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
 import type {
   JobEvent, JobPatch, JobRecord, JobState, MetricEntry, PeerAddress, WorkerCommand, WorkerInfo,
   WorkerRegistration, WorkerState,
@@ -69,13 +69,25 @@ export class ControlPlane {
     return { ...reg, state: 'idle', jobId: null, rank: null, registeredAt: now, lastSeen: now, alive: true };
   }
 
-  /** Refreshes the heartbeat key (TTL heartbeatTtlMs unless given) and lastSeen. */
-  async heartbeat(workerId: string, ttlMs = this.options.heartbeatTtlMs): Promise<void> {
-    const now = Date.now();
-    await this.redis.multi()
-      .set(this.keys.alive(workerId), String(now), 'PX', Math.max(1, Math.round(ttlMs)))
-      .hset(this.keys.worker(workerId), 'lastSeen', String(now))
-      .exec().then(checkExec);
+  /**
+   * Refreshes the heartbeat key (TTL heartbeatTtlMs unless given) and lastSeen. Returns
+   * false, and writes nothing, when the worker is not registered (never was, or was
+   * forgotten by forgetLostWorkers): the caller should register again.
+   */
+  async heartbeat(workerId: string, ttlMs = this.options.heartbeatTtlMs): Promise<boolean> {
+    const ok = await this.redis.eval(HEARTBEAT, 0, this.keys.prefix, workerId, String(Date.now()), String(Math.max(1, Math.round(ttlMs))));
+    return ok === 1;
+  }
+
+  /**
+   * Removes from the registry the workers lost (heartbeat expired) for longer than
+   * `lostForMs`, or only those of `ids`; alive workers are never removed. Returns the
+   * removed ids. The coordinator sweeps with this so that a dead worker's entry does not
+   * stay in the dashboard forever.
+   */
+  async forgetLostWorkers(lostForMs: number, ids: string[] = [], now = Date.now()): Promise<string[]> {
+    if (!(lostForMs >= 0)) throw new ControlPlaneError(`lostForMs must be >= 0, got ${lostForMs}`, 'BAD_OPTIONS');
+    return (await this.redis.eval(FORGET_LOST_WORKERS, 0, this.keys.prefix, String(now - lostForMs), ...ids)) as string[];
   }
 
   async unregisterWorker(workerId: string): Promise<void> {

@@ -30,6 +30,43 @@ end
 return picked
 `;
 
+/**
+ * A heartbeat, only for a worker still in the registry (one forgotten after a long loss
+ * must register again, not leave a half hash behind). ARGV: prefix, id, now, ttlMs.
+ * Returns 1, or 0 when the worker is not registered.
+ */
+export const HEARTBEAT = `
+local prefix, id, now, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if redis.call('SISMEMBER', prefix .. 'workers', id) == 0 then return 0 end
+redis.call('SET', prefix .. 'worker:' .. id .. ':alive', now, 'PX', ttl)
+redis.call('HSET', prefix .. 'worker:' .. id, 'lastSeen', now)
+return 1
+`;
+
+/**
+ * Forgets workers whose heartbeat key has expired and whose last heartbeat is older than
+ * a cutoff; a worker that beats again in between is kept. ARGV: prefix, cutoff (ms since
+ * the epoch), and optionally ids to consider (all registered workers when none).
+ * Returns the forgotten ids.
+ */
+export const FORGET_LOST_WORKERS = `
+local prefix, cutoff = ARGV[1], tonumber(ARGV[2])
+local ids = {}
+if #ARGV > 2 then for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+else ids = redis.call('SMEMBERS', prefix .. 'workers') end
+local gone = {}
+for _, id in ipairs(ids) do
+  local wk = prefix .. 'worker:' .. id
+  local seen = tonumber(redis.call('HGET', wk, 'lastSeen') or '0') or 0
+  if redis.call('SISMEMBER', prefix .. 'workers', id) == 1 and redis.call('EXISTS', wk .. ':alive') == 0 and seen < cutoff then
+    redis.call('SREM', prefix .. 'workers', id)
+    redis.call('DEL', wk, wk .. ':inbox')
+    gone[#gone + 1] = id
+  end
+end
+return gone
+`;
+
 /** Sets idle the given workers still holding jobId. ARGV: prefix, jobId, ids... Returns how many. */
 export const RELEASE_WORKERS = `
 local prefix, jobId, released = ARGV[1], ARGV[2], 0

@@ -65,9 +65,15 @@ export function registerJobs(program: Command): void {
     if (o.json) return console.log(JSON.stringify(ws, null, 2));
     printTable(ws.map((w) => ({
       id: w.id, host: w.host, pid: w.pid, backend: w.backend, device: w.device,
-      alive: w.alive ? 'yes' : 'no', state: w.state, job: w.jobId ?? '', rank: w.rank ?? '',
+      alive: w.alive ? 'yes' : `no (${Math.round((Date.now() - w.lastSeen) / 1000)} s)`, state: w.state, job: w.jobId ?? '', rank: w.rank ?? '',
     })));
   });
+
+  coordinatorOption(program.command('forget-worker <id>').description('remove a lost worker from the registry now (the coordinator also does so after FLEET_FORGET_LOST_AFTER_MS)'))
+    .action(async (id: string, o) => {
+      await new CoordinatorClient(o.coordinator).forgetWorker(id).catch(explain);
+      console.log(`worker ${id}: forgotten`);
+    });
 }
 
 function explain(e: unknown): never {

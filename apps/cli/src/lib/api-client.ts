@@ -16,6 +16,10 @@ export class CoordinatorClient {
   async listWorkers(): Promise<WorkerView[]> {
     return this.request('GET', '/workers');
   }
+  /** Removes a lost worker from the registry (409 if it is alive). */
+  async forgetWorker(id: string): Promise<void> {
+    await this.request('DELETE', `/workers/${encodeURIComponent(id)}`);
+  }
   async jobAction(id: string, action: 'cancel' | 'pause' | 'resume'): Promise<JobView> {
     return this.request('POST', `/jobs/${encodeURIComponent(id)}/${action}`);
   }

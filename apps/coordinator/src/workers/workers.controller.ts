@@ -1,5 +1,5 @@
-import { Controller, Get } from '@nestjs/common';
-import { ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { Controller, Delete, Get, HttpCode, Param } from '@nestjs/common';
+import { ApiConflictResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import type { PeerAddress, WorkerInfo } from '@tensorfleet/control';
 import { WorkersService } from './workers.service';
 
@@ -27,5 +27,14 @@ export class WorkersController {
   @ApiOkResponse({ type: [WorkerView] })
   list(): Promise<WorkerInfo[]> {
     return this.workers.list();
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiNoContentResponse({ description: 'The lost worker was removed from the registry' })
+  @ApiNotFoundResponse({ description: 'No such worker' })
+  @ApiConflictResponse({ description: 'The worker is alive: stop its process, which unregisters itself' })
+  forget(@Param('id') id: string): Promise<void> {
+    return this.workers.forget(id);
   }
 }
