@@ -94,6 +94,18 @@ describe('faults and resume', { timeout: 15 * 60_000 }, () => {
       return !!w && w.alive && w.state === 'idle';
     }, 30_000, `worker ${survivor.id} did not return to idle`);
     assert.ok(Date.now() - killedAt < 45_000, 'detecting the lost worker took too long');
+
+    // The dead worker stays listed as lost until forgotten; a live one that the registry
+    // loses (a flushed Redis, or a sweep after a long stall) registers again by itself.
+    await waitFor(async () => (await cluster.client.listWorkers()).find((w) => w.id === victim.id)?.alive === false,
+      10_000, 'the killed worker is not listed as lost once its heartbeat expired');
+    await cluster.client.forgetWorker(victim.id);
+    assert.ok(!(await cluster.client.listWorkers()).some((w) => w.id === victim.id), 'the lost worker was not forgotten');
+    await redis.multi().srem(control.keys.workers(), survivor.id).del(control.keys.worker(survivor.id)).exec();
+    await waitFor(async () => {
+      const w = (await cluster.client.listWorkers()).find((x) => x.id === survivor.id);
+      return !!w && w.alive && w.state === 'idle';
+    }, 15_000, `worker ${survivor.id} did not register again after the registry lost it`);
   });
 });
 
