@@ -32,6 +32,8 @@ export interface CoordinatorOptions {
    * dashboard); a worker that comes back registers again. Default 600000 (10 min).
    */
   forgetLostAfterMs?: number;
+  /** A waiting gang reserves workers against newer jobs of its priority after this long. Default 120000. */
+  reserveAfterMs?: number;
   /** BullMQ lock of an active job; a dead coordinator's jobs are re-run after it. Default 30000. */
   lockDurationMs?: number;
   /** Serve Swagger UI at /docs and the document at /docs-json. Default true. */
@@ -46,7 +48,7 @@ export const COORDINATOR_CONFIG = Symbol('COORDINATOR_CONFIG');
 
 const DEFAULTS: Omit<CoordinatorConfig, 'redisUrl' | 's3'> = {
   port: 3000, host: '0.0.0.0', prefix: 'tf', queueName: 'tensorfleet-jobs', concurrency: 64,
-  claimBackoffMs: 250, claimMaxBackoffMs: 5000, followPollMs: 500, staleBusyMs: 30_000, forgetLostAfterMs: 600_000, lockDurationMs: 30_000, swagger: true, quiet: false,
+  claimBackoffMs: 250, claimMaxBackoffMs: 5000, followPollMs: 500, staleBusyMs: 30_000, forgetLostAfterMs: 600_000, reserveAfterMs: 120_000, lockDurationMs: 30_000, swagger: true, quiet: false,
 };
 
 export class CoordinatorConfigError extends Error {
@@ -65,7 +67,7 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new CoordinatorConfigError(`port must be 0..65535, got ${c.port}`);
   if (!c.prefix || /[\s:]/.test(c.prefix.replace(/:$/, ''))) throw new CoordinatorConfigError(`prefix must be non-empty without spaces, got "${c.prefix}"`);
   if (!c.queueName || c.queueName.includes(':')) throw new CoordinatorConfigError(`queueName must be non-empty without ":", got "${c.queueName}"`);
-  for (const k of ['concurrency', 'claimBackoffMs', 'claimMaxBackoffMs', 'followPollMs', 'staleBusyMs', 'forgetLostAfterMs', 'lockDurationMs'] as const) {
+  for (const k of ['concurrency', 'claimBackoffMs', 'claimMaxBackoffMs', 'followPollMs', 'staleBusyMs', 'forgetLostAfterMs', 'reserveAfterMs', 'lockDurationMs'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) throw new CoordinatorConfigError(`${k} must be a positive integer, got ${c[k]}`);
   }
   c.prefix = c.prefix.replace(/:$/, '');
@@ -75,7 +77,7 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
 /**
  * The process environment as coordinator options: PORT, HOST, REDIS_URL, TF_S3 (JSON
  * S3Config) or S3_ENDPOINT + S3_ACCESS_KEY + S3_SECRET_KEY [+ S3_REGION], FLEET_PREFIX,
- * FLEET_QUEUE, FLEET_CONCURRENCY, FLEET_FORGET_LOST_AFTER_MS.
+ * FLEET_QUEUE, FLEET_CONCURRENCY, FLEET_FORGET_LOST_AFTER_MS, FLEET_RESERVE_AFTER_MS.
  */
 export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): CoordinatorOptions {
   const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
@@ -89,6 +91,6 @@ export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env):
   return {
     port: num(env.PORT), host: env.HOST || undefined, redisUrl, s3, prefix: env.FLEET_PREFIX || undefined,
     queueName: env.FLEET_QUEUE || undefined, concurrency: num(env.FLEET_CONCURRENCY),
-    forgetLostAfterMs: num(env.FLEET_FORGET_LOST_AFTER_MS),
+    forgetLostAfterMs: num(env.FLEET_FORGET_LOST_AFTER_MS), reserveAfterMs: num(env.FLEET_RESERVE_AFTER_MS),
   };
 }

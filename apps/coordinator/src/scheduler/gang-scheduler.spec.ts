@@ -201,6 +201,42 @@ test('a waiting job of higher priority goes first; one larger than the cluster d
   assert.equal(await low, 'cancelled');
 });
 
+test('equal priorities: a small job backfills around a waiting gang until the gang has waited reserveAfterMs', async () => {
+  const { control } = setup();
+  const r = new Redis(url);
+  conns.push(r);
+  const g = new GangScheduler(new ControlPlane(r, { prefix: control.keys.prefix }), { claimBackoffMs: 20, claimMaxBackoffMs: 50, followPollMs: 30, staleBusyMs: 200, reserveAfterMs: 500 });
+  schedulers.push(g);
+  await workers(control, ['a', 'b', 'c']);
+  await control.createJob(spec(1), { id: 'elsewhere' });
+  await control.updateJob('elsewhere', { state: 'running' });
+  await control.markWorker('c', { state: 'busy', jobId: 'elsewhere', rank: 0 });
+  await control.createJob(spec(3), { id: 'gang' });
+  const gangRun = g.run('gang');
+  // Fresh: the 1-rank job takes an idle worker at once.
+  await control.createJob(spec(1), { id: 'early' });
+  const earlyRun = g.run('early');
+  const [ea] = await assignsOf(control, ['a']);
+  assert.equal(ea.assignment.jobId, 'early');
+  await control.updateJob('early', { state: 'cancelled' });
+  assert.equal(await earlyRun, 'cancelled');
+  await control.markWorker('a', { state: 'idle', jobId: '', rank: -1 });
+  await control.redis.del(control.keys.inbox('a'));
+  // After reserveAfterMs the gang holds its reservation: a newer small job waits.
+  await new Promise((res) => setTimeout(res, 600));
+  await control.createJob(spec(1), { id: 'late' });
+  const lateRun = g.run('late');
+  await new Promise((res) => setTimeout(res, 300));
+  assert.equal((await control.getJob('late'))!.state, 'queued', 'the newer job waits behind the reservation although a and b are idle');
+  await control.markWorker('c', { state: 'idle', jobId: '', rank: -1 });
+  const assigns = await assignsOf(control, ['a', 'b', 'c']);
+  assert.deepEqual(assigns.map((x) => x.assignment.jobId), ['gang', 'gang', 'gang']);
+  await control.updateJob('gang', { state: 'cancelled' });
+  assert.equal(await gangRun, 'cancelled');
+  await control.updateJob('late', { state: 'cancelled' });
+  assert.equal(await lateRun, 'cancelled');
+});
+
 test('a worker left busy with an ended job is set idle after staleBusyMs when a job needs it', async () => {
   const { control, gang } = setup();
   await workers(control, ['a', 'b']);

@@ -15,6 +15,12 @@ export interface GangSchedulerOptions {
    * assignment was dropped from its queue by a cancel before it started).
    */
   staleBusyMs: number;
+  /**
+   * A queued job that the cluster could run and that has waited this long reserves the
+   * workers against newer jobs of its priority: smaller gangs may start around a big one
+   * (backfill) until then, so a big gang is never starved forever. Default 120000.
+   */
+  reserveAfterMs?: number;
   /** Where the scheduler says what it did. Default: nothing. */
   log?: (msg: string) => void;
 }
@@ -146,15 +152,21 @@ export class GangScheduler {
   }
 
   /**
-   * A queued job of higher priority that the cluster could run (its gang is no larger than
-   * the alive workers) goes first, even if this one would fit now. Equal priorities do
-   * not wait for each other: a small job may start while a larger one waits.
+   * Whether another queued job that the cluster could run (its gang is no larger than the
+   * alive workers) goes first, even if this one would fit now: one of higher priority, or
+   * an older one of the same priority that has waited reserveAfterMs (its reservation).
+   * Before that, equal priorities do not wait for each other: a small job may start while
+   * a larger one waits.
    */
   private async outranked(job: JobRecord): Promise<boolean> {
-    const queued = await this.control.listJobs({ state: 'queued', limit: 10_000 });
-    if (!queued.some((o) => o.spec.priority > job.spec.priority)) return false;
+    const now = Date.now();
+    const reserveAfter = this.opts.reserveAfterMs ?? 120_000;
+    const ahead = (o: JobRecord) => o.id !== job.id && (o.spec.priority > job.spec.priority
+      || (o.spec.priority === job.spec.priority && o.createdAt < job.createdAt && now - o.createdAt >= reserveAfter));
+    const queued = (await this.control.listJobs({ state: 'queued', limit: 10_000 })).filter(ahead);
+    if (!queued.length) return false;
     const alive = (await this.control.listWorkers()).filter((w) => w.alive).length;
-    return queued.some((o) => o.id !== job.id && o.spec.priority > job.spec.priority && o.spec.parallelism.dataParallel <= alive);
+    return queued.some((o) => o.spec.parallelism.dataParallel <= alive);
   }
 
   /** Follows a running job until it ends. */

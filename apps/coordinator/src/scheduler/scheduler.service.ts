@@ -27,7 +27,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   constructor(@Inject(COORDINATOR_CONFIG) private readonly cfg: CoordinatorConfig, private readonly control: ControlPlane) {
     this.queue = new Queue<QueuedJobData>(cfg.queueName, { connection: this.connection(), prefix: cfg.prefix });
     this.gang = new GangScheduler(control, {
-      claimBackoffMs: cfg.claimBackoffMs, claimMaxBackoffMs: cfg.claimMaxBackoffMs, followPollMs: cfg.followPollMs, staleBusyMs: cfg.staleBusyMs,
+      claimBackoffMs: cfg.claimBackoffMs, claimMaxBackoffMs: cfg.claimMaxBackoffMs, followPollMs: cfg.followPollMs, staleBusyMs: cfg.staleBusyMs, reserveAfterMs: cfg.reserveAfterMs,
       log: (m) => this.logger.log(m),
     });
   }
