@@ -2,7 +2,7 @@ import { ObjectStore } from '../store/object-store';
 import { DatasetManifest, SplitInfo, readManifest, cachedManifest } from '../manifest';
 import { DataError, badOption } from '../errors';
 import { hashSeed } from '../rng';
-import { Pipeline, PIPELINES } from './augment';
+import { Pipeline, PIPELINES, cropsPerImage } from './augment';
 import { DecodePool, DecodeWorkerError, defaultDecodeThreads } from './decode-pool';
 import { planRank, minRankSamples, shardOffsets } from './plan';
 import { ShardReader } from './shard-reader';
@@ -16,8 +16,10 @@ export interface LoaderCursor {
 }
 
 export interface Batch {
-  /** NHWC, normalised with the manifest mean/std. */
+  /** NHWC, normalised with the manifest mean/std; with crops > 1, each image's crops are consecutive ([N, crops, H, W, C]). */
   images: Float32Array;
+  /** Crops per image: 10 for pipeline 'tencrop' (average the predictions over them); 1 (the loader sets it) when absent. */
+  crops?: number;
   labels: Int32Array;
   size: number;
   /** Where a loader resumes to yield the batches after this one. */
@@ -70,6 +72,10 @@ export interface LoaderStats {
   /** Shards that ended early or had a bad header. */
   corruptShards: string[];
   bytesRead: number;
+  /** Decode threads that died and were replaced (their samples were decoded again). */
+  decodeThreadRestarts: number;
+  /** CPU seconds of the decode threads' own JavaScript (not libvips' threads), summed over finished epochs. */
+  decodeThreadCpuSeconds: number;
 }
 
 const MAX_CORRUPT_KEYS = 100;
@@ -82,7 +88,8 @@ const MAX_CORRUPT_KEYS = 100;
 export class ShardLoader {
   private readonly o: Required<Omit<ShardLoaderOptions, 'cursor' | 'manifest'>> & Pick<ShardLoaderOptions, 'cursor' | 'manifest'>;
   private manifest: DatasetManifest | null;
-  readonly stats: LoaderStats = { samples: 0, corrupt: 0, corruptKeys: [], corruptShards: [], bytesRead: 0 };
+  readonly stats: LoaderStats = { samples: 0, corrupt: 0, corruptKeys: [], corruptShards: [], bytesRead: 0, decodeThreadRestarts: 0, decodeThreadCpuSeconds: 0 };
+  private pool: DecodePool | null = null;
 
   constructor(opts: ShardLoaderOptions) {
     const train = opts.split === 'train';
@@ -138,6 +145,11 @@ export class ShardLoader {
     return this.o.dropLast ? this.batchesPerEpoch() * this.o.batchSize : m;
   }
 
+  /** The running epoch's decode threads (null between epochs): for fault injection and stats. */
+  get decodePool(): DecodePool | null {
+    return this.pool;
+  }
+
   private collectReaderStats(r: ShardReader): void {
     this.stats.bytesRead += r.bytesRead;
     for (const k of r.corruptShards) if (!this.stats.corruptShards.includes(k)) this.stats.corruptShards.push(k);
@@ -161,6 +173,7 @@ export class ShardLoader {
     const window = Math.max(1, (o.prefetch + 1) * o.batchSize);
     // Item p decodes into frame p % window: at most `window` items are alive (queued or being copied).
     const pool = new DecodePool(o.decodeThreads, { pipeline: o.pipeline, inputSize: o.inputSize, mean: m.mean, std: m.std, pca: m.pca }, window);
+    this.pool = pool;
     type Item = { position: number; key: string; label: number; result: Promise<Error | null> };
     const queue: Item[] = [];
     let reader: ShardReader | null = null;
@@ -226,7 +239,8 @@ export class ShardLoader {
       }
     })();
 
-    const size = o.inputSize * o.inputSize * 3;
+    const crops = cropsPerImage(o.pipeline);
+    const size = crops * o.inputSize * o.inputSize * 3;
     try {
       while (batchIndex < nBatches) {
         const bs = Math.min(o.batchSize, total - yielded);
@@ -262,7 +276,7 @@ export class ShardLoader {
         batchIndex++;
         yielded += bs;
         this.stats.samples += bs;
-        yield { images, labels, size: bs, cursor: { epoch, position, batches: batchIndex }, keys };
+        yield { images, labels, crops, size: bs, cursor: { epoch, position, batches: batchIndex }, keys };
       }
     } finally {
       stopped = true;
@@ -273,6 +287,9 @@ export class ShardLoader {
         this.collectReaderStats(r);
         r.close();
       }
+      this.stats.decodeThreadRestarts += pool.restarts;
+      this.stats.decodeThreadCpuSeconds += await pool.threadCpuSeconds();
+      if (this.pool === pool) this.pool = null;
       await pool.close();
     }
   }
