@@ -1,5 +1,6 @@
 import { tf } from './tf';
 import { WasmOps } from './wasm-ops';
+import { conv2dBackpropFilterSimd } from './conv-filter-grad-simd';
 
 type TensorInfo = tf.TensorInfo;
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
@@ -16,6 +17,10 @@ type Conv2DInfo = tf.backend_util.Conv2DInfo;
  * [OH, OW, N, Cout] at dilation = stride gives [Cin, kh, kw, Cout].
  */
 export function conv2dBackpropFilterNhwc(ops: WasmOps, x: TensorInfo, dy: TensorInfo, info: Conv2DInfo): TensorInfo {
+  if (process.env.FLEET_DW !== 'xnn') {
+    const simd = conv2dBackpropFilterSimd(ops, x, dy, info);
+    if (simd) return simd;
+  }
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   if (kh === 1 && kw === 1 && info.padInfo.top === 0 && info.padInfo.left === 0) return dwPointwise(ops, x, dy, info);
   const { outHeight: oh, outWidth: ow } = info;

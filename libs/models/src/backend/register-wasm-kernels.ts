@@ -5,6 +5,8 @@ import { batchNormKernel, leadingReduceKernel, sharingIdentityKernel } from './r
 import { concatKernel, sliceKernel, splitKernel } from './layout-kernels';
 import { matMulKernel } from './matmul-kernel';
 import { BROADCAST_CHANNELS, broadcastChannelsKernel, fusedBatchNormGrad, meanGrad } from './batch-norm-grad';
+import { BN_TRAINING, BN_TRAINING_GRAD, batchNormTrainingGrad, batchNormTrainingGradKernel, batchNormTrainingKernel } from './batch-norm-training';
+import { RELU_GRAD, reluGrad, reluGradKernel } from './relu-grad';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 type Attrs = {
@@ -46,9 +48,14 @@ export function registerWasmKernels(set: WasmKernelSet = 'all'): void {
   override(tf.SplitV, splitKernel(must(stock(tf.SplitV), tf.SplitV)));
   override(tf.Concat, concatKernel(must(stock(tf.Concat), tf.Concat)));
   override(BROADCAST_CHANNELS, broadcastChannelsKernel);
+  override(BN_TRAINING, batchNormTrainingKernel);
+  override(BN_TRAINING_GRAD, batchNormTrainingGradKernel);
+  override(RELU_GRAD, reluGradKernel);
   // Gradients are global; on other backends these delegate to the stock ones.
   tf.registerGradient(fusedBatchNormGrad(mustGradient(tf.FusedBatchNorm)));
   tf.registerGradient(meanGrad(mustGradient(tf.Mean)));
+  tf.registerGradient(reluGrad(mustGradient(tf.Relu)));
+  tf.registerGradient(batchNormTrainingGrad);
 }
 
 function registerFilterGradient(): void {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConvSpec, DenseSpec, Graph, Init, LrnSpec, PoolSpec, kaimingNormalFanOut, torchDefault } from './graph';
+import { batchNormalization } from '../backend/batch-norm-layer';
 import { AdaptiveAvgPool2D, GroupedConv2D, LocalResponseNorm, PadShortcut, isRandom, makeInitializer } from './layers';
 
 type Sym = tf.SymbolicTensor;
@@ -69,8 +70,9 @@ export class TfGraph implements Graph<Sym> {
   }
 
   batchNorm(x: Sym, s: { name: string; zeroGamma?: boolean }): Sym {
+    // Stock layer except in wasm training, where it runs as one fused kernel (backend/batch-norm-layer).
     return this.apply(
-      tf.layers.batchNormalization({
+      batchNormalization({
         name: s.name, axis: -1, momentum: 0.9, epsilon: 1e-5,
         gammaInitializer: s.zeroGamma ? 'zeros' : 'ones', betaInitializer: 'zeros',
       }),
