@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import {
   ArrayMinSize, IsArray, IsBoolean, IsDefined, IsIn, IsInt, IsNotEmpty, IsNumber, IsObject,
-  IsOptional, IsPositive, IsString, Matches, Max, Min, ValidateIf, ValidateNested,
+  IsOptional, IsPositive, IsString, Matches, Max, Min, ValidateBy, ValidateIf, ValidateNested,
 } from 'class-validator';
 
 // Plain class-validator classes: the worker and the CLI import this package, so no Nest
@@ -16,6 +16,19 @@ export type ModelParallelKind = (typeof MODEL_PARALLEL_KINDS)[number];
 export type LrScheduleType = (typeof LR_SCHEDULE_TYPES)[number];
 export type Augmentation = (typeof AUGMENTATIONS)[number];
 export type WireFormat = (typeof WIRE_FORMATS)[number];
+
+/** A number no larger than another numeric field of the same object. */
+function NotAbove(field: string): PropertyDecorator {
+  const other = (o: object) => (o as Record<string, unknown>)[field];
+  return ValidateBy({
+    name: 'notAbove',
+    constraints: [field],
+    validator: {
+      validate: (v, args) => typeof other(args!.object) !== 'number' || (v as number) <= (other(args!.object) as number),
+      defaultMessage: (args) => `must not exceed ${field} (${String(other(args!.object))})`,
+    },
+  });
+}
 
 export class ModelSpecDto {
   /** A name from @tensorfleet/models' listModels() (checked by the coordinator). */
@@ -154,6 +167,13 @@ export class JobSpecDto {
   /** Per worker. */
   @IsInt() @Min(1)
   batchSize!: number;
+
+  /**
+   * Per worker, images per forward/backward pass: the batch's gradients are accumulated over
+   * ceil(batchSize / microBatchSize) passes before one all-reduce and update. Default batchSize.
+   */
+  @IsOptional() @IsInt() @Min(1) @NotAbove('batchSize')
+  microBatchSize?: number;
 
   @ValidateIf((o: JobSpecDto) => o.epochs !== undefined || o.steps === undefined)
   @IsDefined({ message: 'give epochs or steps (or both)' }) @IsInt() @Min(1)

@@ -64,6 +64,15 @@ test('missing model is named `model`', () => {
   assert.ok(s.some((e) => e.field === 'model' && /object/.test(e.message)), JSON.stringify(s));
 });
 
+test('microBatchSize: at most batchSize, kept only when it splits the batch', () => {
+  assert.equal(parseJobSpec({ ...valid(), microBatchSize: 8 }).spec?.microBatchSize, 8);
+  assert.equal(parseJobSpec({ ...valid(), microBatchSize: 32 }).spec?.microBatchSize, undefined);
+  const e = errorsOf({ ...valid(), microBatchSize: 33 });
+  assert.deepEqual(e.map((x) => x.field), ['microBatchSize']);
+  assert.match(e[0].message, /must not exceed batchSize \(32\)/);
+  assert.deepEqual(fields({ ...valid(), microBatchSize: 0 }), ['microBatchSize']);
+});
+
 test('negative or fractional batch size is named `batchSize`', () => {
   const e = errorsOf({ ...valid(), batchSize: -1 });
   assert.deepEqual(e.map((x) => x.field), ['batchSize']);

@@ -15,6 +15,8 @@ export interface JobSpec {
     modelParallel?: { kind: ModelParallelKind; stages: number; microBatches: number };
   };
   batchSize: number;
+  /** Images per forward/backward pass (gradient accumulation); absent = batchSize. */
+  microBatchSize?: number;
   epochs?: number;
   steps?: number;
   optimizer: { type: 'sgd'; lr: number; momentum: number; weightDecay: number; nesterov: boolean };
@@ -79,6 +81,7 @@ export function applyJobSpecDefaults(dto: JobSpecDto): JobSpec {
       },
     }),
     batchSize: dto.batchSize,
+    ...(dto.microBatchSize !== undefined && dto.microBatchSize < dto.batchSize ? { microBatchSize: dto.microBatchSize } : {}),
     ...(dto.epochs !== undefined ? { epochs: dto.epochs } : {}),
     ...(dto.steps !== undefined ? { steps: dto.steps } : {}),
     optimizer: {

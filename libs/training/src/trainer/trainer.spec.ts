@@ -90,6 +90,8 @@ describe('Trainer against a float64 reference (linear softmax, SGD)', () => {
     { momentum: 0.9, weightDecay: 0.01, nesterov: false, decayAll: false },
     { momentum: 0.9, weightDecay: 0.05, nesterov: true, decayAll: true },
     { momentum: 0, weightDecay: 0, nesterov: false, decayAll: false },
+    // Gradient accumulation over passes of 3, 3 and 2 (batch 8) must equal the one-pass step.
+    { momentum: 0.9, weightDecay: 0.01, nesterov: false, decayAll: false, microBatchSize: 3 },
   ];
   for (const o of cases) {
     it(`matches hand-computed steps: ${JSON.stringify(o)}`, async () => {
@@ -98,7 +100,7 @@ describe('Trainer against a float64 reference (linear softmax, SGD)', () => {
       const W = Array.from({ length: D }, (_, d) => W0.slice(d * C, d * C + C));
       // step schedule: lr 0.5 for the first epoch (2 steps), then 0.25, then 0.125.
       const schedule = createLrSchedule({ type: 'step', lr: 0.5, stepSize: 1, gamma: 0.5 }, { stepsPerEpoch: 2, totalSteps: 6 });
-      const trainer = new Trainer({ model, optimizer: o, schedule });
+      const trainer = new Trainer({ model, optimizer: o, schedule, microBatchSize: o.microBatchSize });
       const batches = Array.from({ length: 6 }, (_, i) => randomBatch(100 + i, 8, [D], C));
       const lrs = batches.map((_, t) => schedule.lr(t));
       assert.deepEqual(lrs, [0.5, 0.5, 0.25, 0.25, 0.125, 0.125]);
@@ -143,6 +145,13 @@ describe('Trainer step', () => {
     await trainer.evaluate([batch]);
     assert.equal(tf.memory().numTensors, before, 'evaluate must not leak either');
     trainer.dispose();
+    const micro = new Trainer({ model, optimizer: { momentum: 0.9 }, schedule: constant(0.1), microBatchSize: 5 });
+    await micro.step(batch);
+    const beforeMicro = tf.memory().numTensors;
+    await micro.step(batch);
+    assert.equal(tf.memory().numTensors, beforeMicro, 'micro-batched steps must not leak');
+    assert.throws(() => new Trainer({ model, optimizer: {}, schedule: constant(0.1), microBatchSize: 0 }), /microBatchSize/);
+    micro.dispose();
   });
 
   it('updates BN moving statistics in training mode and keeps them; leaves them alone when frozen', async () => {

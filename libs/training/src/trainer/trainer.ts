@@ -37,6 +37,15 @@ export interface TrainerOptions {
    * ranks. 'none' leaves them per rank. Default 'mean'.
    */
   syncBatchNormStats?: 'mean' | 'none';
+  /**
+   * Images per forward/backward pass (gradient accumulation): a larger batch is cut into
+   * passes of at most this many, whose gradients are summed, weighted by their share of the
+   * batch, before one all-reduce and one update. Peak memory is then that of one pass (tfjs
+   * keeps every activation until the backward pass ends: ResNet-50 at 224² does not fit a
+   * batch of 16 in wasm's 4 GiB heap). Batch norm normalises each pass with its own
+   * statistics, as in PyTorch with accumulation. Default: the whole batch in one pass.
+   */
+  microBatchSize?: number;
 }
 
 export interface TrainBatch {
@@ -97,6 +106,7 @@ export class Trainer {
   private readonly gradBufs: Float32Array[];
   private readonly inputShape: number[];
   private readonly numClasses: number;
+  private readonly microBatchSize: number;
   private steps = 0;
 
   constructor(opts: TrainerOptions) {
@@ -109,6 +119,10 @@ export class Trainer {
     if (opts.bucketBytes !== undefined && !(Number.isInteger(opts.bucketBytes) && opts.bucketBytes > 0)) {
       throw new TrainingError('INVALID_OPTIONS', `bucketBytes must be a positive integer, got ${opts.bucketBytes}`);
     }
+    if (opts.microBatchSize !== undefined && !(Number.isInteger(opts.microBatchSize) && opts.microBatchSize > 0)) {
+      throw new TrainingError('INVALID_OPTIONS', `microBatchSize must be a positive integer, got ${opts.microBatchSize}`);
+    }
+    this.microBatchSize = opts.microBatchSize ?? Infinity;
     this.model = opts.model;
     this.schedule = opts.schedule;
     this.comm = opts.comm ?? null;
@@ -152,14 +166,65 @@ export class Trainer {
     const t0 = performance.now();
     const lr = this.schedule.lr(this.steps);
     const [x, y] = this.toTensors(batch);
+    let lossSum = 0;
+    let correctSum = 0;
+    try {
+      const passes = Math.ceil(batch.size / Math.min(this.microBatchSize, batch.size));
+      for (let p = 0; p < passes; p++) {
+        const start = Math.floor((p * batch.size) / passes);
+        const end = Math.floor(((p + 1) * batch.size) / passes);
+        const xs = passes === 1 ? x : x.slice(start, end - start);
+        const ys = passes === 1 ? y : y.slice(start, end - start);
+        try {
+          // Each pass's mean loss weighted by its share of the batch: the summed gradients
+          // are then those of the batch mean.
+          const share = (end - start) / batch.size;
+          const [lossV, correctV] = await this.accumulate(xs, ys, share, p === 0);
+          lossSum += lossV * share;
+          correctSum += correctV;
+        } finally {
+          if (passes > 1) tf.dispose([xs, ys]);
+        }
+      }
+    } finally {
+      tf.dispose([x, y]);
+    }
+    const t1 = performance.now();
+    let reduced = this.gradBufs;
+    if (this.comm && this.comm.worldSize > 1) {
+      const stats = this.bnStats.map((v) => new Float32Array(v.dataSync() as Float32Array));
+      const opts = { op: 'mean' as const, wire: this.wire, bucketBytes: this.bucketBytes };
+      if (stats.length > 0 && this.wire === 'fp32') {
+        const all = await this.comm.allReduceMany([...this.gradBufs, ...stats], opts);
+        reduced = all.slice(0, this.gradBufs.length);
+        this.assignStats(all.slice(this.gradBufs.length));
+      } else {
+        reduced = await this.comm.allReduceMany(this.gradBufs, opts);
+        // Moving variances are not worth rounding to 16 bits.
+        if (stats.length > 0) this.assignStats(await this.comm.allReduceMany(stats, { ...opts, wire: 'fp32' }));
+      }
+    }
+    const t2 = performance.now();
+    tf.tidy(() => this.sgd.apply(this.vars.map((v, i) => tf.tensor(reduced[i], v.shape, 'float32')), lr));
+    this.steps += 1;
+    const timings = { computeMs: t1 - t0, allReduceMs: t2 - t1, updateMs: performance.now() - t2 };
+    return { loss: lossSum, accuracy: correctSum / batch.size, lr, step: this.steps, timings };
+  }
+
+  /**
+   * One forward/backward pass: gradients of `share` × the pass's mean loss into gradBufs
+   * (overwritten when `first`, else added). Returns the pass's mean loss and its correct count.
+   */
+  private async accumulate(x: tf.Tensor, y: tf.Tensor1D, share: number, first: boolean): Promise<[number, number]> {
     // Everything the backward pass leaves behind, disposed in `finally` whatever happens.
-    const held: tf.Tensor[] = [x, y];
+    const held: tf.Tensor[] = [];
     try {
       let logits: tf.Tensor | undefined;
       const { value, grads } = tf.variableGrads(() => {
         const out = this.model.apply(x, { training: this.training }) as tf.Tensor;
         logits = tf.keep(out);
-        return tf.mean(crossEntropy(out, y, this.outputKind)) as tf.Scalar;
+        const loss = tf.mean(crossEntropy(out, y, this.outputKind)) as tf.Scalar;
+        return share === 1 ? loss : tf.mul(loss, share) as tf.Scalar;
       }, this.vars);
       held.push(value, ...Object.values(grads));
       if (logits) held.push(logits);
@@ -170,29 +235,17 @@ export class Trainer {
         correct.data(),
         ...this.vars.map((v) => (grads[v.name] ? grads[v.name].data() : Promise.resolve(null))),
       ]);
-      data.forEach((d, i) => (d ? this.gradBufs[i].set(d as Float32Array) : this.gradBufs[i].fill(0)));
-      tf.dispose(held.splice(2));
-
-      const t1 = performance.now();
-      let reduced = this.gradBufs;
-      if (this.comm && this.comm.worldSize > 1) {
-        const stats = this.bnStats.map((v) => new Float32Array(v.dataSync() as Float32Array));
-        const opts = { op: 'mean' as const, wire: this.wire, bucketBytes: this.bucketBytes };
-        if (stats.length > 0 && this.wire === 'fp32') {
-          const all = await this.comm.allReduceMany([...this.gradBufs, ...stats], opts);
-          reduced = all.slice(0, this.gradBufs.length);
-          this.assignStats(all.slice(this.gradBufs.length));
-        } else {
-          reduced = await this.comm.allReduceMany(this.gradBufs, opts);
-          // Moving variances are not worth rounding to 16 bits.
-          if (stats.length > 0) this.assignStats(await this.comm.allReduceMany(stats, { ...opts, wire: 'fp32' }));
+      data.forEach((d, i) => {
+        const buf = this.gradBufs[i];
+        if (first) {
+          if (d) buf.set(d as Float32Array);
+          else buf.fill(0);
+        } else if (d) {
+          const g = d as Float32Array;
+          for (let j = 0; j < buf.length; j++) buf[j] += g[j];
         }
-      }
-      const t2 = performance.now();
-      tf.tidy(() => this.sgd.apply(this.vars.map((v, i) => tf.tensor(reduced[i], v.shape, 'float32')), lr));
-      this.steps += 1;
-      const timings = { computeMs: t1 - t0, allReduceMs: t2 - t1, updateMs: performance.now() - t2 };
-      return { loss: (lossV as Float32Array)[0], accuracy: (correctV as Float32Array)[0] / batch.size, lr, step: this.steps, timings };
+      });
+      return [(lossV as Float32Array)[0] / share, (correctV as Float32Array)[0]];
     } finally {
       tf.dispose(held);
     }

@@ -60,6 +60,7 @@ const DOCS: [abstract new (...args: never[]) => object, Props][] = [
     dataset: { type: () => DatasetSpecDto },
     parallelism: { type: () => ParallelismSpecDto },
     batchSize: { type: Number, minimum: 1, description: 'Per worker', example: 32 },
+    microBatchSize: opt({ type: Number, minimum: 1, description: 'Per worker, images per forward/backward pass (gradient accumulation; at most batchSize). Default batchSize' }),
     epochs: opt({ type: Number, minimum: 1, description: 'Give epochs or steps (or both; steps wins)' }),
     steps: opt({ type: Number, minimum: 1 }),
     optimizer: { type: () => OptimizerSpecDto },
