@@ -72,13 +72,18 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
       return toFloat(r, 0, 0, s, flip, cfg, null, out);
     }
     case 'tencrop': {
-      // AlexNet's test-time augmentation (Krizhevsky et al. 2012) as torchvision's TenCrop: the four
-      // corners and the centre, then the same five mirrored. The centre is placed as in 'eval'.
+      // AlexNet's test-time augmentation (Krizhevsky et al. 2012) in torchvision's TenCrop order: the
+      // five crops of the image, then the five crops of its mirror image (whose top-left crop is the
+      // mirrored top-right one). The centre is placed as in 'eval'.
       const r = await raw(sharp(input).resize(resizeShort, resizeShort, { fit: 'outside' }));
       const target = out ?? new Float32Array(10 * s * s * 3);
       const frame = s * s * 3;
       const at = tenCropOrigins(r.w, r.h, s);
-      for (let k = 0; k < 10; k++) toFloat(r, at[k % 5][0], at[k % 5][1], s, k >= 5, cfg, null, target.subarray(k * frame, (k + 1) * frame));
+      for (let k = 0; k < 10; k++) {
+        const [x, y] = at[k % 5];
+        // A crop at x of the mirror image is the mirror of the crop at w - s - x.
+        toFloat(r, k < 5 ? x : r.w - s - x, y, s, k >= 5, cfg, null, target.subarray(k * frame, (k + 1) * frame));
+      }
       return target;
     }
     case 'alexnet': {
