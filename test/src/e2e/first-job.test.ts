@@ -123,10 +123,12 @@ describe('first job, end to end', { timeout: 15 * 60_000 }, () => {
     assert.ok(top.every((t: any, i: number) => i === 0 || top[i - 1].probability >= t.probability), 'not sorted by probability');
   });
 
-  it('equals a single-process run on the combined batch (checks the all-reduce arithmetic)', async () => {
+  it('equals a single-process run on the combined batch (checks the all-reduce and micro-batch arithmetic)', async () => {
     const steps = 4;
     const s = spec({
       name: 'equivalence',
+      // Each rank accumulates gradients over passes of 6, 5 and 5 images.
+      microBatchSize: 6,
       steps,
       epochs: undefined,
       augmentation: 'none',
@@ -143,8 +145,8 @@ describe('first job, end to end', { timeout: 15 * 60_000 }, () => {
     assert.equal(ckpt.step, steps);
     const distributed = await loadCheckpoint(store, bucket, ckpt.key);
 
-    // The reference: one process, same backend, same seeded model, each step on the
-    // concatenation of the two ranks' batches.
+    // The reference: one process, same backend, same seeded model, each step one pass over
+    // the concatenation of the two ranks' batches.
     await initBackend();
     const model = createModel('resnet8', { numClasses: 4, inputSize: 32, seed: s.seed });
     const loaders = [0, 1].map((rank) => new ShardLoader({
@@ -152,7 +154,7 @@ describe('first job, end to end', { timeout: 15 * 60_000 }, () => {
       pipeline: 'none', inputSize: 32, dropLast: true,
     }));
     const iters = loaders.map((l) => l.batches(0)[Symbol.asyncIterator]());
-    const trainer = createTrainerFromSpec(s as any, model, null, { stepsPerEpoch: loaders[0].batchesPerEpoch(), totalSteps: steps });
+    const trainer = createTrainerFromSpec({ ...s, microBatchSize: undefined } as any, model, null, { stepsPerEpoch: loaders[0].batchesPerEpoch(), totalSteps: steps });
     for (let i = 0; i < steps; i++) {
       const parts = await Promise.all(iters.map(async (it) => (await it.next()).value as Batch));
       await trainer.step(concat(parts));
