@@ -8,6 +8,8 @@ import { ingestDataset } from '../ingest/ingest';
 import { ShardLoader } from '../loader/shard-loader';
 import { Rng } from '../rng';
 import { badOption } from '../errors';
+import { threadCpuSeconds } from '../loader/thread-cpu';
+import { runStageBench, StageRow } from './stage-bench';
 
 export interface DataBenchOptions {
   s3?: S3Config;
@@ -37,12 +39,16 @@ export interface DataBenchRow {
   /** CPU seconds this process used (all its threads): images per CPU-second is the per-core rate free of other load on the host. */
   cpuSeconds: number;
   imagesPerCpuSec: number;
+  /** loader: CPU ms per image on the loader's thread (fetch, tar parsing, batching), in the decode threads' JavaScript (normalise, messages), and in native threads (libvips decode + resize, I/O): the rest of cpuSeconds. */
+  cpuMsPerImage?: { loaderThread: number; decodeThreadsJs: number; native: number };
 }
 
 export interface DataBenchResult {
   rows: DataBenchRow[];
   cores: number;
   imageBytesMean: number;
+  /** One decode thread's CPU per image, stage by stage (decode + ResNet augmentation). */
+  stages: StageRow[];
   note: string;
 }
 
@@ -50,7 +56,7 @@ const W = 500;
 const H = 375;
 
 /** Noisy textured JPEGs, each distinct, about the size and entropy of an average ImageNet photo. */
-async function makeImages(dir: string, n: number, classes: number): Promise<number> {
+async function makeImages(dir: string, n: number, classes: number): Promise<{ bytes: number; sample: Buffer[] }> {
   const rng = new Rng(12345);
   const bases: Buffer[] = [];
   for (let b = 0; b < 8; b++) {
@@ -65,6 +71,7 @@ async function makeImages(dir: string, n: number, classes: number): Promise<numb
     bases.push(px);
   }
   let bytes = 0;
+  const sample: Buffer[] = [];
   for (let c = 0; c < classes; c++) await mkdir(join(dir, `class${c}`), { recursive: true });
   for (let i = 0; i < n; i += 16) {
     const jobs = Array.from({ length: Math.min(16, n - i) }, async (_, k) => {
@@ -74,11 +81,14 @@ async function makeImages(dir: string, n: number, classes: number): Promise<numb
         .jpeg({ quality: 90 })
         .toBuffer();
       await writeFile(join(dir, `class${j % classes}`, `img${String(j).padStart(6, '0')}.jpg`), jpg);
-      return jpg.length;
+      return jpg;
     });
-    for (const b of await Promise.all(jobs)) bytes += b;
+    for (const b of await Promise.all(jobs)) {
+      bytes += b.length;
+      if (sample.length < 64) sample.push(b);
+    }
   }
-  return bytes;
+  return { bytes, sample };
 }
 
 /** Ingestion MB/s to S3 and loader images/s (decode + ResNet augmentation + batching). */
@@ -99,7 +109,9 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
   const rows: DataBenchRow[] = [];
   try {
     o.log(`generating ${o.images} ${W}x${H} JPEGs in ${dir}`);
-    const srcBytes = await makeImages(dir, o.images, 10);
+    const { bytes: srcBytes, sample } = await makeImages(dir, o.images, 10);
+    o.log('decode-thread stages');
+    const stages = await runStageBench(sample, o.inputSize);
     // The S3 server's own ceiling: 8 MB puts, 3 at once (as the shard writer does).
     o.log('raw puts');
     await store.ensureBucket(bucket);
@@ -125,13 +137,17 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
       await l.init();
       const t1 = process.hrtime.bigint();
       const c1 = process.cpuUsage();
+      const m1 = threadCpuSeconds() ?? 0;
       let n = 0;
       for await (const b of l.batches(0)) n += b.size;
+      const main = (threadCpuSeconds() ?? 0) - m1;
       const s = Number(process.hrtime.bigint() - t1) / 1e9;
       const cpu = cpuSince(c1);
-      rows.push({ stage: 'loader', threads, images: n, seconds: s, imagesPerSec: n / s, mbPerSec: l.stats.bytesRead / 1e6 / s, imagesPerSecPerCore: n / s / Math.max(1, threads), cpuSeconds: cpu, imagesPerCpuSec: n / cpu });
+      const js = l.stats.decodeThreadCpuSeconds;
+      const perImage = { loaderThread: (main * 1e3) / n, decodeThreadsJs: (js * 1e3) / n, native: ((cpu - main - js) * 1e3) / n };
+      rows.push({ stage: 'loader', threads, images: n, seconds: s, imagesPerSec: n / s, mbPerSec: l.stats.bytesRead / 1e6 / s, imagesPerSecPerCore: n / s / Math.max(1, threads), cpuSeconds: cpu, imagesPerCpuSec: n / cpu, cpuMsPerImage: perImage });
     }
-    return { rows, cores, imageBytesMean: srcBytes / o.images, note: `${cores} cores shared with other work; loader = fetch + decode + random-resized crop ${o.inputSize} + flip + normalise + batch ${o.batchSize}` };
+    return { rows, cores, imageBytesMean: srcBytes / o.images, stages, note: `${cores} cores shared with other work; loader = fetch + decode + random-resized crop ${o.inputSize} + flip + normalise + batch ${o.batchSize}` };
   } finally {
     await rm(dir, { recursive: true, force: true });
     await store.removeAll(bucket).catch(() => undefined);
@@ -148,7 +164,12 @@ export function formatBenchTable(r: DataBenchResult): string {
   const lines = r.rows.map((x) => [x.stage, String(x.threads), String(x.images), x.seconds.toFixed(2), x.imagesPerSec.toFixed(1), x.mbPerSec.toFixed(1), x.imagesPerSecPerCore.toFixed(1), x.cpuSeconds.toFixed(2), x.imagesPerCpuSec.toFixed(1)]);
   const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (l: string[]) => l.map((c, i) => c.padStart(w[i])).join('  ');
-  return [fmt(head), ...lines.map(fmt), `mean JPEG ${(r.imageBytesMean / 1024).toFixed(0)} KiB; ${r.note}`].join('\n');
+  const split = r.rows
+    .filter((x) => x.cpuMsPerImage)
+    .map((x) => `loader, ${x.threads} decode thread(s): CPU ms/image ${(1e3 / x.imagesPerCpuSec).toFixed(2)} = loader thread ${x.cpuMsPerImage!.loaderThread.toFixed(2)} + decode threads' JS ${x.cpuMsPerImage!.decodeThreadsJs.toFixed(2)} + native (libvips, I/O) ${x.cpuMsPerImage!.native.toFixed(2)}`);
+  const sw = Math.max(...r.stages.map((x) => x.stage.length));
+  const stages = r.stages.map((x) => `  ${x.stage.padEnd(sw)}  ${x.cpuMs.toFixed(2)} ms`);
+  return [fmt(head), ...lines.map(fmt), `mean JPEG ${(r.imageBytesMean / 1024).toFixed(0)} KiB; ${r.note}`, ...split, 'one decode thread, CPU per image (fastest of 3 rounds over 64 images):', ...stages].join('\n');
 }
 
 async function main(): Promise<void> {

@@ -1,0 +1,59 @@
+import sharp from 'sharp';
+import { AugmentConfig, decodeAugment, dimensions, randomResizedCrop } from '../loader/augment';
+import { Rng } from '../rng';
+
+export interface StageRow {
+  stage: string;
+  /** CPU milliseconds per image, the smallest of the rounds. */
+  cpuMs: number;
+}
+
+type Step = (img: Buffer, i: number) => Promise<unknown>;
+
+/**
+ * Where a decode thread's time goes, per image: each step alone on this thread with one libvips
+ * thread, rounds interleaved, the fastest round kept (the host is shared). Differences of steps
+ * give the stages; the whole worker call is measured as well, so the parts can be checked to add up.
+ */
+export async function runStageBench(jpegs: Buffer[], inputSize: number, rounds = 3): Promise<StageRow[]> {
+  const cfg: AugmentConfig = { pipeline: 'resnet', inputSize, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+  const out = new Float32Array(inputSize * inputSize * 3);
+  const rects = await Promise.all(jpegs.map(async (b, i) => {
+    const d = await dimensions(b);
+    return randomResizedCrop(d.width, d.height, new Rng(i));
+  }));
+  const s = inputSize;
+  const steps: Record<string, Step> = {
+    header: (b) => dimensions(b),
+    fullDecode: (b) => sharp(b).raw().toBuffer(),
+    crop: (b, i) => sharp(b).extract(rects[i]).raw().toBuffer(),
+    cropLinear: (b, i) => sharp(b).extract(rects[i]).resize(s, s, { fit: 'fill', kernel: 'linear' }).raw().toBuffer(),
+    cropLanczos: (b, i) => sharp(b).extract(rects[i]).resize(s, s, { fit: 'fill' }).raw().toBuffer(),
+    worker: (b, i) => decodeAugment(b, i, cfg, out),
+  };
+  const before = sharp.concurrency();
+  sharp.concurrency(1);
+  const best: Record<string, number> = {};
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const [name, step] of Object.entries(steps)) {
+        const c0 = process.cpuUsage();
+        for (let i = 0; i < jpegs.length; i++) await step(jpegs[i], i);
+        const c = process.cpuUsage(c0);
+        const ms = (c.user + c.system) / 1000 / jpegs.length;
+        best[name] = Math.min(best[name] ?? Infinity, ms);
+      }
+    }
+  } finally {
+    sharp.concurrency(before);
+  }
+  return [
+    { stage: 'JPEG header (size, for the crop)', cpuMs: best.header },
+    { stage: 'decode to the crop\'s bottom row + crop', cpuMs: best.crop },
+    { stage: '  (decode of the whole image, for comparison)', cpuMs: best.fullDecode },
+    { stage: `resize to ${s}, bilinear`, cpuMs: best.cropLinear - best.crop },
+    { stage: `  (resize to ${s}, lanczos3: before)`, cpuMs: best.cropLanczos - best.crop },
+    { stage: 'normalise + flip into float32, sharp call overhead', cpuMs: best.worker - best.cropLinear - best.header },
+    { stage: 'decode thread total (decodeAugment)', cpuMs: best.worker },
+  ];
+}
