@@ -36,9 +36,9 @@ export const batchNormTrainingKernel: KernelFunc = ({ inputs, backend, attrs }) 
   const mean = b.makeOutput([c], 'float32');
   const variance = b.makeOutput([c], 'float32');
   const acc = channelSums(b, (accOff) => kernels.bn_stats(heapOffset(b, x), rows, c, accOff), c);
-  const coef = b.makeOutput([2 * c], 'float32');
+  const coef = b.makeOutput([c], 'float32');
   try {
-    const [xv, gv, ov, mv, vv, kv] = [x, scale, offset, mean, variance, coef].map((t) => b.typedArrayFromHeap(t));
+    const [xv, gv, mv, vv, kv] = [x, scale, mean, variance, coef].map((t) => b.typedArrayFromHeap(t));
     for (let j = 0; j < c; j++) {
       // Shifted by x[row 0]: Σa and Σa² of a = x − x₀ give the variance without cancellation.
       const d = acc[j] / rows;
@@ -48,10 +48,9 @@ export const batchNormTrainingKernel: KernelFunc = ({ inputs, backend, attrs }) 
       mv[j] = m;
       vv[j] = v;
       kv[j] = k;
-      kv[c + j] = ov[j] - m * k;
     }
-    const off = heapOffset(b, coef);
-    kernels.channel_affine(heapOffset(b, x), 0, heapOffset(b, y), rows, c, off, 0, off + 4 * c);
+    // y = (x − μ)·k + β
+    kernels.channel_affine(heapOffset(b, x), 0, heapOffset(b, y), rows, c, heapOffset(b, mean), heapOffset(b, coef), 0, heapOffset(b, offset));
   } finally {
     b.disposeData(coef.dataId);
   }
@@ -74,22 +73,21 @@ export const batchNormTrainingGradKernel: KernelFunc = ({ inputs, backend, attrs
   const coef = b.makeOutput([3 * c], 'float32');
   try {
     const views = [mean, variance, scale, dMean, dVariance, dScale, dOffset, coef].map((t) => b.typedArrayFromHeap(t));
-    const [mv, vv, gv, dmv, dvv, dsv, dov, kv] = views;
+    const [, vv, gv, dmv, dvv, dsv, dov, kv] = views;
     for (let j = 0; j < c; j++) {
       const rstd = 1 / Math.sqrt(vv[j] + eps);
       const sumDy = acc[j];
       const sumDyXc = acc[c + j];
       const k = gv[j] * rstd;
-      // dx = k·(dy − Σdy/M − (x−μ)·rstd²·Σdy(x−μ)/M) + dμ/M + dσ²·2(x−μ)/M = dy·k + x·a + e
-      const a = (-k * rstd * rstd * sumDyXc) / rows + (2 * dvv[j]) / rows;
-      kv[j] = k;
-      kv[c + j] = a;
-      kv[2 * c + j] = (-k * sumDy) / rows + dmv[j] / rows - mv[j] * a;
+      // dx = k·(dy − Σdy/M − (x−μ)·rstd²·Σdy(x−μ)/M) + dμ/M + dσ²·2(x−μ)/M = (x−μ)·a + dy·k + e
+      kv[j] = (-k * rstd * rstd * sumDyXc) / rows + (2 * dvv[j]) / rows;
+      kv[c + j] = k;
+      kv[2 * c + j] = (-k * sumDy) / rows + dmv[j] / rows;
       dsv[j] = sumDyXc * rstd;
       dov[j] = sumDy;
     }
     const off = heapOffset(b, coef);
-    kernels.channel_affine(heapOffset(b, dy), heapOffset(b, x), heapOffset(b, dx), rows, c, off, off + 4 * c, off + 8 * c);
+    kernels.channel_affine(heapOffset(b, x), heapOffset(b, dy), heapOffset(b, dx), rows, c, heapOffset(b, mean), off, off + 4 * c, off + 8 * c);
   } finally {
     b.disposeData(coef.dataId);
   }

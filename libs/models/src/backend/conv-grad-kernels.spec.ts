@@ -14,20 +14,29 @@ interface Case {
   pad: Pad;
 }
 
-const SHAPES: [number, number, number, number][] = [
-  [2, 13, 12, 3],
-  [1, 11, 15, 2],
+// Channel counts: 3→4 and 2→4 take the SIMD filter gradient's padded path (Cin to a multiple
+// of 4, Cout of 8); 8→16 its unpadded one.
+const SHAPES: [[number, number, number, number], number][] = [
+  [[2, 13, 12, 3], 4],
+  [[1, 11, 15, 2], 4],
+  [[2, 12, 11, 8], 16],
 ];
 const CASES: Case[] = [];
-for (const shape of SHAPES) {
+for (const [shape, cout] of SHAPES) {
   for (const stride of [1, 2, 4]) {
     for (const k of [1, 3, 5, 7, 11]) {
       const pads: Pad[] = ['same', 'valid'];
       if (k > 1) pads.push([[0, 0], [k >> 1, k >> 1], [1, k - 1], [0, 0]]);
-      for (const pad of pads) CASES.push({ shape, cout: 4, k, stride, pad });
+      for (const pad of pads) CASES.push({ shape, cout, k, stride, pad });
     }
   }
 }
+// Filter-gradient tiling: a dW tile above 128 KiB is split by channels (64×64×3×3), and
+// rows are processed in chunks of about 48 KiB (40-wide rows of 16 channels).
+CASES.push({ shape: [1, 5, 6, 64], cout: 64, k: 3, stride: 1, pad: 'same' });
+CASES.push({ shape: [1, 7, 5, 72], cout: 40, k: 3, stride: 2, pad: 'valid' });
+CASES.push({ shape: [2, 40, 40, 16], cout: 16, k: 3, stride: 1, pad: 'same' });
+CASES.push({ shape: [2, 41, 39, 16], cout: 32, k: 3, stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] });
 
 function gradients(c: Case): { dw: Float32Array; dx: Float32Array } {
   const [n, h, w, cin] = c.shape;
@@ -58,7 +67,7 @@ test('wasm convolution gradients match the cpu backend over strides, kernels and
     assert.ok(relError(wasm[i].dw, cpu[i].dw) < 1e-5, `dW ${label}: rel err ${relError(wasm[i].dw, cpu[i].dw)}`);
     assert.ok(relError(wasm[i].dx, cpu[i].dx) < 1e-5, `dx ${label}: rel err ${relError(wasm[i].dx, cpu[i].dx)}`);
   }
-  assert.ok(CASES.length >= 60);
+  assert.ok(CASES.length >= 90);
   await initBackend({ backend: 'wasm' });
   assert.equal(leaked, tf.memory().numTensors);
 });

@@ -6,7 +6,7 @@ export interface FleetKernels {
   conv2d_filter_grad_4x8(...args: number[]): void;
   bn_stats(x: number, rows: number, c: number, acc: number): void;
   bn_grad_sums(dy: number, x: number, rows: number, c: number, mean: number, acc: number): void;
-  channel_affine(a: number, b: number, out: number, rows: number, c: number, k: number, m: number, e: number): void;
+  channel_affine(a: number, b: number, out: number, rows: number, c: number, s: number, k: number, m: number, e: number): void;
   relu_grad(dy: number, x: number, dx: number, n4: number): void;
 }
 

@@ -211,10 +211,11 @@
     (param $mean i32) (param $acc i32)
     (call $sums (local.get $dy) (local.get $x) (local.get $rows) (local.get $C) (local.get $mean) (local.get $acc) (i32.const 0)))
 
-  ;; out = a·k + b·m + e per channel (k, m, e: C floats; C a multiple of 4). With $b = 0 the
-  ;; b·m term is skipped: out = a·k + e is batch norm's forward, the full form its dx.
+  ;; out = (a − s)·k + b·m + e per channel (s, k, m, e: C floats; C a multiple of 4). With
+  ;; $b = 0 the b·m term is skipped: (x − μ)·γ/σ + β is batch norm's forward; the full form
+  ;; its dx. Centring before scaling keeps float32 accuracy when |μ| ≫ σ.
   (func (export "channel_affine") (param $a i32) (param $b i32) (param $out i32) (param $rows i32)
-    (param $C i32) (param $k i32) (param $m i32) (param $e i32)
+    (param $C i32) (param $s i32) (param $k i32) (param $m i32) (param $e i32)
     (local $end i32) (local $c i32) (local $row i32) (local $v v128)
     (local.set $row (i32.shl (local.get $C) (i32.const 2)))
     (local.set $end (i32.add (local.get $out) (i32.mul (local.get $rows) (local.get $row))))
@@ -224,7 +225,9 @@
       (loop $cLoop
         (local.set $v
           (f32x4.add
-            (f32x4.mul (v128.load (i32.add (local.get $a) (local.get $c))) (v128.load (i32.add (local.get $k) (local.get $c))))
+            (f32x4.mul
+              (f32x4.sub (v128.load (i32.add (local.get $a) (local.get $c))) (v128.load (i32.add (local.get $s) (local.get $c))))
+              (v128.load (i32.add (local.get $k) (local.get $c))))
             (v128.load (i32.add (local.get $e) (local.get $c)))))
         (if (local.get $b)
           (then
