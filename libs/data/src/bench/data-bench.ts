@@ -27,7 +27,8 @@ export interface DataBenchOptions {
 }
 
 export interface DataBenchRow {
-  stage: 'put' | 'ingest' | 'loader';
+  /** loader-recycled: the consumer hands each batch back with loader.recycle(). */
+  stage: 'put' | 'ingest' | 'loader' | 'loader-recycled';
   /** loader: decode threads; ingest: validation concurrency. */
   threads: number;
   images: number;
@@ -131,21 +132,25 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
     const sec = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = cpuSince(c0);
     rows.push({ stage: 'ingest', threads: 2 * cores, images: ing.ingest.images, seconds: sec, imagesPerSec: ing.ingest.images / sec, mbPerSec: ing.ingest.bytes / 1e6 / sec, imagesPerSecPerCore: ing.ingest.images / sec / cores, cpuSeconds: cpu, imagesPerCpuSec: ing.ingest.images / cpu });
-    for (const threads of o.threads) {
-      o.log(`loader with ${threads} decode thread(s)`);
+    const runs = [...o.threads.map((t) => ({ threads: t, recycle: false })), { threads: o.threads[0], recycle: true }];
+    for (const { threads, recycle } of runs) {
+      o.log(`loader with ${threads} decode thread(s)${recycle ? ', batches recycled' : ''}`);
       const l = new ShardLoader({ store, bucket, prefix: 'bench', split: 'train', rank: 0, worldSize: 1, seed: 1, batchSize: o.batchSize, pipeline: 'resnet', inputSize: o.inputSize, decodeThreads: threads, prefetch: 4 });
       await l.init();
       const t1 = process.hrtime.bigint();
       const c1 = process.cpuUsage();
       const m1 = threadCpuSeconds() ?? 0;
       let n = 0;
-      for await (const b of l.batches(0)) n += b.size;
+      for await (const b of l.batches(0)) {
+        n += b.size;
+        if (recycle) l.recycle(b);
+      }
       const main = (threadCpuSeconds() ?? 0) - m1;
       const s = Number(process.hrtime.bigint() - t1) / 1e9;
       const cpu = cpuSince(c1);
       const js = l.stats.decodeThreadCpuSeconds;
       const perImage = { loaderThread: (main * 1e3) / n, decodeThreadsJs: (js * 1e3) / n, native: ((cpu - main - js) * 1e3) / n };
-      rows.push({ stage: 'loader', threads, images: n, seconds: s, imagesPerSec: n / s, mbPerSec: l.stats.bytesRead / 1e6 / s, imagesPerSecPerCore: n / s / Math.max(1, threads), cpuSeconds: cpu, imagesPerCpuSec: n / cpu, cpuMsPerImage: perImage });
+      rows.push({ stage: recycle ? 'loader-recycled' : 'loader', threads, images: n, seconds: s, imagesPerSec: n / s, mbPerSec: l.stats.bytesRead / 1e6 / s, imagesPerSecPerCore: n / s / Math.max(1, threads), cpuSeconds: cpu, imagesPerCpuSec: n / cpu, cpuMsPerImage: perImage });
     }
     return { rows, cores, imageBytesMean: srcBytes / o.images, stages, note: `${cores} cores shared with other work; loader = fetch + decode + random-resized crop ${o.inputSize} + flip + normalise + batch ${o.batchSize}` };
   } finally {
@@ -166,7 +171,7 @@ export function formatBenchTable(r: DataBenchResult): string {
   const fmt = (l: string[]) => l.map((c, i) => c.padStart(w[i])).join('  ');
   const split = r.rows
     .filter((x) => x.cpuMsPerImage)
-    .map((x) => `loader, ${x.threads} decode thread(s): CPU ms/image ${(1e3 / x.imagesPerCpuSec).toFixed(2)} = loader thread ${x.cpuMsPerImage!.loaderThread.toFixed(2)} + decode threads' JS ${x.cpuMsPerImage!.decodeThreadsJs.toFixed(2)} + native (libvips, I/O) ${x.cpuMsPerImage!.native.toFixed(2)}`);
+    .map((x) => `${x.stage}, ${x.threads} decode thread(s): CPU ms/image ${(1e3 / x.imagesPerCpuSec).toFixed(2)} = loader thread ${x.cpuMsPerImage!.loaderThread.toFixed(2)} + decode threads' JS ${x.cpuMsPerImage!.decodeThreadsJs.toFixed(2)} + native (libvips, I/O) ${x.cpuMsPerImage!.native.toFixed(2)}`);
   const sw = Math.max(...r.stages.map((x) => x.stage.length));
   const stages = r.stages.map((x) => `  ${x.stage.padEnd(sw)}  ${x.cpuMs.toFixed(2)} ms`);
   return [fmt(head), ...lines.map(fmt), `mean JPEG ${(r.imageBytesMean / 1024).toFixed(0)} KiB; ${r.note}`, ...split, 'one decode thread, CPU per image (fastest of 3 rounds over 64 images):', ...stages].join('\n');

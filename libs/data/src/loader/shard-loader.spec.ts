@@ -152,3 +152,23 @@ test('a truncated shard and an undecodable image are skipped and counted, every 
     for (const b of bs) assert.equal(b.size, 4);
   }
 });
+
+test('recycled images arrays are reused and fully overwritten: the same batches as fresh ones', async () => {
+  const fresh = await collect(loader({ pipeline: 'resnet', batchSize: 5 }).batches(6));
+  const l = loader({ pipeline: 'resnet', batchSize: 5, decodeThreads: 1, prefetch: 1 });
+  const seen = new Set<Float32Array>();
+  let reused = 0;
+  let i = 0;
+  for await (const b of l.batches(6)) {
+    if (seen.has(b.images)) reused++;
+    seen.add(b.images);
+    assert.ok(Buffer.from(b.images.buffer).equals(Buffer.from(fresh[i].images.buffer)), `batch ${i} differs`);
+    assert.deepEqual(b.keys, fresh[i].keys);
+    // scribble over it before handing it back: the next batch that gets it must overwrite every value
+    b.images.fill(Number.NaN);
+    l.recycle(b);
+    i++;
+  }
+  assert.equal(i, fresh.length);
+  assert.ok(reused >= fresh.length - 2, `only ${reused} of ${fresh.length} batches reused an array`);
+});
