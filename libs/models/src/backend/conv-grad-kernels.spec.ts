@@ -3,6 +3,9 @@ import * as assert from 'node:assert/strict';
 import { tf } from './tf';
 import { initBackend } from './init-backend';
 import { relError, values } from './testing';
+import { WasmOps } from './wasm-ops';
+import { conv2dBackpropFilterXnnpack } from './conv-grad-kernels';
+import { conv2dBackpropFilterSimd } from './conv-filter-grad-simd';
 
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
 
@@ -79,4 +82,41 @@ test('the wasm kernels free their intermediates', async () => {
   const before = backend.dataIdMap.numDataIds();
   gradients(CASES[20]);
   assert.equal(backend.dataIdMap.numDataIds(), before);
+});
+
+test('both filter-gradient paths (SIMD and the XNNPACK fallback) match cpu on every case', async () => {
+  const inputs = (c: Case) => {
+    const [n, h, w, cin] = c.shape;
+    const filterShape: [number, number, number, number] = [c.k, c.k, cin, c.cout];
+    const info = tf.backend_util.computeConv2DInfo(c.shape, filterShape, c.stride, 1, c.pad);
+    const x = tf.tensor4d(values(n * h * w * cin, 1), c.shape);
+    const dy = tf.tensor4d(values(info.outShape.reduce((a, b) => a * b, 1), 3), info.outShape);
+    return { x, dy, info };
+  };
+  await initBackend({ backend: 'cpu' });
+  const expected = CASES.map((c) => {
+    const { x, dy } = inputs(c);
+    const ref = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
+      strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: [c.k, c.k, c.shape[3], c.cout],
+    } as never) as tf.Tensor;
+    const out = ref.dataSync() as Float32Array;
+    tf.dispose([x, dy, ref]);
+    return out;
+  });
+  await initBackend({ backend: 'wasm' });
+  const ops = new WasmOps(tf.backend() as unknown as WasmOps['backend']);
+  for (const [name, path] of [['simd', conv2dBackpropFilterSimd], ['xnnpack', conv2dBackpropFilterXnnpack]] as const) {
+    CASES.forEach((c, i) => {
+      const { x, dy, info } = inputs(c);
+      try {
+        const dw = path(ops, x, dy, info);
+        assert.ok(dw, `${name} declined x=${c.shape} k=${c.k}`);
+        const err = relError(ops.withHeap([dw], ([v]) => v.slice()), expected[i]);
+        assert.ok(err < 1e-5, `${name} dW x=${c.shape} k=${c.k} s=${c.stride} pad=${JSON.stringify(c.pad)}: rel err ${err}`);
+      } finally {
+        ops.dispose();
+        tf.dispose([x, dy]);
+      }
+    });
+  }
 });
