@@ -17,7 +17,7 @@
     (param $KH i32) (param $KW i32) (param $sh i32) (param $sw i32) (param $pt i32) (param $pl i32)
     (param $r0 i32) (param $r1 i32) (param $ci0 i32) (param $ci1 i32) (param $co0 i32) (param $co1 i32)
     (local $kh i32) (local $kw i32) (local $owLo i32) (local $owHi i32) (local $t i32)
-    (local $ci i32) (local $co i32) (local $r i32) (local $n i32) (local $ih i32)
+    (local $ci i32) (local $co i32) (local $r i32) (local $n i32) (local $oh i32) (local $ih i32)
     (local $xp i32) (local $dyp i32) (local $dwp i32) (local $cnt i32)
     (local $xStep i32) (local $dyStep i32) (local $dwRow i32)
     (local $a v128) (local $d0 v128) (local $d1 v128)
@@ -75,15 +75,12 @@
                 (local.set $c30 (v128.load (local.get $t)))
                 (local.set $c31 (v128.load offset=16 (local.get $t)))
                 (local.set $r (local.get $r0))
+                ;; Image n and output row oh of row r, stepped without a division per row.
+                (local.set $n (i32.div_u (local.get $r0) (local.get $OH)))
+                (local.set $oh (i32.sub (local.get $r0) (i32.mul (local.get $n) (local.get $OH))))
                 (loop $rLoop
                   (block $skipRow
-                    (local.set $n (i32.div_u (local.get $r) (local.get $OH)))
-                    (local.set $ih
-                      (i32.sub
-                        (i32.add
-                          (i32.mul (i32.sub (local.get $r) (i32.mul (local.get $n) (local.get $OH))) (local.get $sh))
-                          (local.get $kh))
-                        (local.get $pt)))
+                    (local.set $ih (i32.sub (i32.add (i32.mul (local.get $oh) (local.get $sh)) (local.get $kh)) (local.get $pt)))
                     ;; Unsigned: a negative ih is out of range too.
                     (br_if $skipRow (i32.ge_u (local.get $ih) (local.get $H)))
                     (local.set $xp
@@ -126,6 +123,9 @@
                       (local.set $dyp (i32.add (local.get $dyp) (local.get $dyStep)))
                       (local.set $cnt (i32.sub (local.get $cnt) (i32.const 1)))
                       (br_if $px (local.get $cnt))))
+                  (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+                  (if (i32.eq (local.get $oh) (local.get $OH))
+                    (then (local.set $oh (i32.const 0)) (local.set $n (i32.add (local.get $n) (i32.const 1)))))
                   (local.set $r (i32.add (local.get $r) (i32.const 1)))
                   (br_if $rLoop (i32.lt_u (local.get $r) (local.get $r1))))
                 (local.set $t (local.get $dwp))
