@@ -7,6 +7,7 @@ import { CommunicatorImpl, Frame } from './communicator';
 import { CollectiveError } from './errors';
 import { decodeHeader, hashRunId, Header } from './header';
 import { hostId, primaryIPv4 } from './host-id';
+import { PULL_OPTIONS } from './socket-options';
 import { Communicator, FrameType, JoinOptions, ListenOptions, PeerAddress } from './types';
 
 const DEFAULTS = { timeoutMs: 60_000, pieceElements: 262_144 };
@@ -44,7 +45,7 @@ export class CollectiveNode {
   static async listen(opts: ListenOptions = {}): Promise<CollectiveNode> {
     const o = { host: process.env.FLEET_COLLECTIVE_HOST ?? '0.0.0.0', port: 0, ipc: true, ...opts };
     if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new RangeError(`port must be 0..65535, got ${o.port}`);
-    const pull = new zmq.Pull({ receiveHighWaterMark: 0, linger: 0 });
+    const pull = new zmq.Pull({ ...PULL_OPTIONS, linger: 0 });
     let ipcPath: string | null = null;
     try {
       await pull.bind(`tcp://${o.host}:${o.port === 0 ? '*' : o.port}`);

@@ -1,4 +1,5 @@
 import * as zmq from 'zeromq';
+import { PUSH_OPTIONS } from './socket-options';
 
 export interface PeerLinkOptions {
   endpoint: string;
@@ -21,7 +22,7 @@ export class PeerLink {
 
   constructor(opts: PeerLinkOptions) {
     this.push = new zmq.Push({
-      sendHighWaterMark: 0, // payloads are zero-copy and bounded by the operation's size
+      ...PUSH_OPTIONS,
       linger: 0,
       heartbeatInterval: opts.heartbeatMs,
       heartbeatTimeout: opts.heartbeatMs * 4,

@@ -1,6 +1,7 @@
 import { ackKey, CommunicatorImpl, dataKey, OpCtx } from './communicator';
 import { decodeBF16Into, decodeF16Into, encodeBF16, encodeF16 } from './half';
 import { mod, RingLayout } from './partition';
+import { addDivF32, addF32, divF32 } from './reduce';
 import { Payload } from './peer-link';
 import { AllReduceOptions, FrameType, OpKind, WireType } from './types';
 
@@ -23,19 +24,6 @@ function view(p: Buffer, wire: WireType): Float32Array | Uint16Array {
 function encode(v: Float32Array, wire: WireType): Payload {
   if (wire === WireType.F32) return v;
   return wire === WireType.F16 ? encodeF16(v) : encodeBF16(v);
-}
-
-/** Unrolled by four: ~25% less CPU than the plain loop in V8 (measured 1.15 vs 1.55 ns/element). */
-function addF32(dst: Float32Array, src: Float32Array): void {
-  const n = src.length;
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    dst[i] += src[i];
-    dst[i + 1] += src[i + 1];
-    dst[i + 2] += src[i + 2];
-    dst[i + 3] += src[i + 3];
-  }
-  for (; i < n; i++) dst[i] += src[i];
 }
 
 /** dst (+)= decoded src; kept monomorphic per wire type so V8 optimises the loops. */
@@ -98,13 +86,17 @@ async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: numbe
       if (s === 0 && j + window < K) send(0, j + window, encode(piece(r, j + window), wire));
       const v = piece(seg, j);
       const p = c.check(await c.wait(dataKey(ctx.seq, s, j, left), left, ctx), ctx, v.length * el);
-      absorb(view(p, wire), v, wire, true);
-      if (s < n - 2) {
+      const last = s === n - 2;
+      if (last && mean && wire === WireType.F32) addDivF32(v, view(p, wire) as Float32Array, n);
+      else {
+        absorb(view(p, wire), v, wire, true);
+        if (last && mean) divF32(v, n);
+      }
+      if (!last) {
         send(s + 1, j, encode(v, wire));
         continue;
       }
       // segment r+1 is now complete here: finish it and start the all-gather with it
-      if (mean) for (let i = 0; i < v.length; i++) v[i] /= n;
       if (wire === WireType.F32) send(n - 1, j, copyFinal ? v.slice() : v);
       else {
         const enc = encode(v, wire) as Uint16Array;

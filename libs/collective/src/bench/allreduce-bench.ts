@@ -18,8 +18,10 @@ export interface AllreduceBenchOptions {
   iters?: number;
   /** Encoding on the wire; default 'fp32'. */
   wire?: Wire;
-  /** Raw point-to-point message sizes; default [1 MB, 4 MB]. */
+  /** Raw point-to-point message sizes; the ceilings are the best of them. Default [256 KB, 1 MB, 4 MB]. */
   p2pMessageBytes?: number[];
+  /** Bytes each raw point-to-point test moves per direction; default 1 GiB. */
+  p2pBytes?: number;
   /** Called as each row is measured (p2p rows first). */
   onRow?: (row: P2PRow | AllreduceRow) => void;
 }
@@ -32,6 +34,19 @@ export interface P2PRow {
   direction: 'uni' | 'bidir';
   /** GB/s (1e9 bytes per second) per direction. */
   gbps: number;
+  /** CPU of both processes per MB (2^20 bytes) delivered, summed over directions, microseconds. */
+  cpuUsPerMB: number;
+}
+
+/** CPU one rank spends per call, microseconds; the split is null where /proc is missing. */
+export interface RankCpu {
+  total: number;
+  /** The JavaScript thread: additions, copies, zeromq.js bindings, GC pauses. */
+  main: number | null;
+  /** ZeroMQ's I/O thread: socket reads and writes (the kernel copies). */
+  zmq: number | null;
+  /** V8's concurrent GC and compiler threads, libuv. */
+  other: number | null;
 }
 
 export interface AllreduceRow {
@@ -51,6 +66,19 @@ export interface AllreduceRow {
   busbw: number;
   /** CPU time (all threads and the kernel) one rank spends per call, mean over ranks, microseconds. */
   cpuUs: number;
+  /** The same split by thread. */
+  cpu: RankCpu;
+  /** CPU of all ranks per MB (2^20 bytes) delivered over all links, comparable with P2PRow.cpuUsPerMB. */
+  cpuUsPerMB: number;
+}
+
+/** The best raw rate of each kind for one transport: what busbw is compared with. */
+export interface Ceiling {
+  transport: BenchTransport;
+  /** One process sends, the other receives: the issue's "raw point-to-point throughput". */
+  oneWay: P2PRow | null;
+  /** Both processes send to each other at once: what each link of a 2-rank ring carries. */
+  twoWay: P2PRow | null;
 }
 
 export interface AllreduceBenchResult {
@@ -78,24 +106,38 @@ async function closeAll(procs: RankProcess[]) {
   await Promise.all(procs.map((p) => p.exit()));
 }
 
-/** Raw ZeroMQ PUSH -> PULL throughput between two processes: the ceiling for busbw. */
-async function p2p(transport: BenchTransport, messageBytes: number, direction: 'uni' | 'bidir'): Promise<P2PRow> {
+/**
+ * Raw ZeroMQ PUSH -> PULL throughput between two fresh processes, with the library's socket
+ * options and zero-copy sends: 'uni' one way, 'bidir' both ways at once.
+ */
+async function p2p(transport: BenchTransport, messageBytes: number, direction: 'uni' | 'bidir', totalBytes: number): Promise<P2PRow> {
   const procs = await spawnRanks(RANK, 2);
   const must = (r: { ok: boolean; result?: any; error?: { message: string } }) => {
     if (!r.ok) throw new Error(r.error?.message);
     return r.result;
   };
   try {
-    const count = Math.max(32, Math.ceil((2 * 2 ** 30) / messageBytes));
+    const count = Math.max(32, Math.ceil(totalBytes / messageBytes));
     const receivers = direction === 'uni' ? [1] : [0, 1];
     const eps = await Promise.all(receivers.map(async (r) => must(await procs[r].request({ cmd: 'run', scenario: 'rawBind', params: { transport, count } }))));
+    await Promise.all(procs.map(async (p) => must(await p.request({ cmd: 'run', scenario: 'cpuStart' }))));
     await Promise.all(receivers.map(async (r, k) => must(await procs[1 - r].request({ cmd: 'run', scenario: 'rawSend', params: { to: eps[k], bytes: messageBytes, count } }))));
     const got = await Promise.all(receivers.map(async (r) => must(await procs[r].request({ cmd: 'run', scenario: 'rawWait' }))));
+    // every byte has arrived, so the senders' I/O threads are done too
+    const cpu = await Promise.all(procs.map(async (p) => must(await p.request({ cmd: 'run', scenario: 'cpuStop' })) as RankCpu));
     const gbps = Math.min(...got.map((g: { bytes: number; seconds: number }) => g.bytes / g.seconds / 1e9));
-    return { kind: 'p2p', transport, messageBytes, direction, gbps };
+    const mb = (receivers.length * count * messageBytes) / MB;
+    return { kind: 'p2p', transport, messageBytes, direction, gbps, cpuUsPerMB: (cpu[0].total + cpu[1].total) / mb };
   } finally {
     await closeAll(procs);
   }
+}
+
+/** The best one-way and two-way rates measured for `transport`. */
+export function ceilings(r: AllreduceBenchResult, transport: BenchTransport): Ceiling {
+  const best = (d: 'uni' | 'bidir') =>
+    r.p2p.filter((p) => p.transport === transport && p.direction === d).reduce<P2PRow | null>((a, p) => (a && a.gbps >= p.gbps ? a : p), null);
+  return { transport, oneWay: best('uni'), twoWay: best('bidir') };
 }
 
 /**
@@ -103,14 +145,14 @@ async function p2p(transport: BenchTransport, messageBytes: number, direction: '
  * for each world size and transport. Each rank is its own process.
  */
 export async function runAllreduceBench(opts: AllreduceBenchOptions = {}): Promise<AllreduceBenchResult> {
-  const o = { worldSizes: [2, 4], transports: ['ipc', 'tcp'] as BenchTransport[], minBytes: 4096, maxBytes: 256 * MB, p2pMessageBytes: [MB, 4 * MB], wire: 'fp32' as Wire, ...opts };
+  const o = { worldSizes: [2, 4], transports: ['ipc', 'tcp'] as BenchTransport[], minBytes: 4096, maxBytes: 256 * MB, p2pMessageBytes: [MB / 4, MB, 4 * MB], p2pBytes: 2 ** 30, wire: 'fp32' as Wire, ...opts };
   if (!(o.minBytes >= 4 && o.maxBytes >= o.minBytes)) throw new RangeError('need 4 <= minBytes <= maxBytes');
   if (o.worldSizes.some((n) => !Number.isInteger(n) || n < 2)) throw new RangeError('world sizes must be integers >= 2');
   const result: AllreduceBenchResult = { p2p: [], rows: [], cpus: os.cpus().length };
   for (const t of o.transports) {
     for (const direction of ['uni', 'bidir'] as const) {
       for (const mb of o.p2pMessageBytes) {
-        const row = await p2p(t, mb, direction);
+        const row = await p2p(t, mb, direction, o.p2pBytes);
         result.p2p.push(row);
         o.onRow?.(row);
       }
@@ -125,9 +167,25 @@ export async function runAllreduceBench(opts: AllreduceBenchOptions = {}): Promi
         const replies = await runAll(procs, 'allreduce', () => ({ sizes: sizes(o.minBytes, o.maxBytes), iters: o.iters, warmup: 2, wire: o.wire }));
         const bad = replies.find((r) => !r.ok);
         if (bad) throw new Error(`bench rank failed: ${bad.error?.message}`);
-        for (const r of procs[0].events.slice(seen) as { bytes: number; elements: number; iters: number; seconds: number; cpuSeconds: number }[]) {
+        for (const r of procs[0].events.slice(seen) as { bytes: number; elements: number; iters: number; seconds: number; cpu: RankCpu }[]) {
           const algbw = r.bytes / r.seconds / 1e9;
-          const row: AllreduceRow = { kind: 'allreduce', worldSize: n, transport: t, wire: o.wire, bytes: r.bytes, elements: r.elements, iters: r.iters, timeUs: r.seconds * 1e6, algbw, busbw: (algbw * 2 * (n - 1)) / n, cpuUs: r.cpuSeconds * 1e6 };
+          // every rank sends (and receives) 2(n-1)/n of the buffer per call
+          const movedMB = (2 * (n - 1) * r.bytes) / MB;
+          const row: AllreduceRow = {
+            kind: 'allreduce',
+            worldSize: n,
+            transport: t,
+            wire: o.wire,
+            bytes: r.bytes,
+            elements: r.elements,
+            iters: r.iters,
+            timeUs: r.seconds * 1e6,
+            algbw,
+            busbw: (algbw * 2 * (n - 1)) / n,
+            cpuUs: r.cpu.total,
+            cpu: r.cpu,
+            cpuUsPerMB: movedMB > 0 ? (n * r.cpu.total) / movedMB : 0,
+          };
           result.rows.push(row);
           o.onRow?.(row);
         }
@@ -143,13 +201,25 @@ function fmtBytes(b: number): string {
   return b >= MB ? `${b / MB} MB` : b >= 1024 ? `${b / 1024} KB` : `${b} B`;
 }
 
-/** The table, as nccl-tests prints it. */
+const pct = (x: number, c: P2PRow | null) => (c && c.gbps > 0 ? `${((100 * x) / c.gbps).toFixed(0)}%` : '-');
+const us = (x: number | null) => (x === null ? '-' : x.toFixed(0));
+
+/** The table, as nccl-tests prints it, after the raw ceilings it is compared with. */
 export function formatBench(r: AllreduceBenchResult): string {
   const lines: string[] = [];
-  lines.push(`# raw ZeroMQ PUSH->PULL between two processes (the ceiling); ${r.cpus} CPUs`);
-  lines.push(`#  transport  direction      message   GB/s per direction`);
-  for (const p of r.p2p) lines.push(`   ${p.transport.padEnd(9)}  ${p.direction.padEnd(9)} ${fmtBytes(p.messageBytes).padStart(10)} ${p.gbps.toFixed(3).padStart(9)}`);
-  const ceiling = (t: BenchTransport) => Math.max(0, ...r.p2p.filter((p) => p.transport === t && p.direction === 'uni').map((p) => p.gbps));
+  lines.push(`# raw ZeroMQ PUSH->PULL between two processes, the library's socket options; ${r.cpus} CPUs`);
+  lines.push(`#  transport  direction      message   GB/s per direction   CPU us per MB moved (both processes)`);
+  for (const p of r.p2p) {
+    lines.push(`   ${p.transport.padEnd(9)}  ${p.direction.padEnd(9)} ${fmtBytes(p.messageBytes).padStart(10)} ${p.gbps.toFixed(3).padStart(13)} ${p.cpuUsPerMB.toFixed(0).padStart(14)}`);
+  }
+  const transports = [...new Set([...r.p2p.map((p) => p.transport), ...r.rows.map((x) => x.transport)])];
+  for (const t of transports) {
+    const c = ceilings(r, t);
+    const desc = (p: P2PRow | null) => (p ? `${p.gbps.toFixed(3)} GB/s (${fmtBytes(p.messageBytes)} messages)` : 'not measured');
+    lines.push(`# ceilings ${t}: one-way ${desc(c.oneWay)}; two-way ${desc(c.twoWay)} per direction`);
+  }
+  lines.push('# busbw is compared with both: "1-way" = one process sends, the other only receives;');
+  lines.push('# "2-way" = both send to each other at once, which is what each link of the ring carries.');
   const groups = new Map<string, AllreduceRow[]>();
   for (const row of r.rows) {
     const k = `${row.worldSize}/${row.transport}`;
@@ -158,14 +228,14 @@ export function formatBench(r: AllreduceBenchResult): string {
   }
   for (const rows of groups.values()) {
     const { worldSize: n, transport: t } = rows[0];
+    const c = ceilings(r, t);
     const over = n > r.cpus ? ` (${n} processes on ${r.cpus} CPUs: oversubscribed)` : '';
     lines.push('');
     lines.push(`# all-reduce sum, ${rows[0].wire} on the wire, world size ${n}, ${t}${over}`);
-    lines.push(`#        size      count   iters     time(us)  algbw(GB/s)  busbw(GB/s)  busbw/ceiling  cpu/rank(us)`);
+    lines.push(`#        size      count   iters     time(us)  algbw(GB/s)  busbw(GB/s)  /1-way  /2-way   cpu/rank(us) = main + zmq io + other   us/MB`);
     for (const x of rows) {
-      const frac = ceiling(t) ? `${((100 * x.busbw) / ceiling(t)).toFixed(0)}%` : '-';
       lines.push(
-        `  ${fmtBytes(x.bytes).padStart(10)} ${String(x.elements).padStart(10)} ${String(x.iters).padStart(7)} ${x.timeUs.toFixed(1).padStart(12)} ${x.algbw.toFixed(3).padStart(12)} ${x.busbw.toFixed(3).padStart(12)} ${frac.padStart(14)} ${x.cpuUs.toFixed(0).padStart(13)}`,
+        `  ${fmtBytes(x.bytes).padStart(10)} ${String(x.elements).padStart(10)} ${String(x.iters).padStart(7)} ${x.timeUs.toFixed(1).padStart(12)} ${x.algbw.toFixed(3).padStart(12)} ${x.busbw.toFixed(3).padStart(12)} ${pct(x.busbw, c.oneWay).padStart(7)} ${pct(x.busbw, c.twoWay).padStart(7)} ${us(x.cpu.total).padStart(14)} = ${us(x.cpu.main).padStart(6)} + ${us(x.cpu.zmq).padStart(6)} + ${us(x.cpu.other).padStart(5)} ${x.cpuUsPerMB.toFixed(0).padStart(7)}`,
       );
     }
   }
@@ -183,7 +253,8 @@ function parseArgs(argv: string[]): AllreduceBenchOptions & { json: boolean } {
     else if (k === '--max-bytes') o.maxBytes = Number(v);
     else if (k === '--iters') o.iters = Number(v);
     else if (k === '--wire') o.wire = v as Wire;
-    else throw new Error(`unknown option ${a}; use --json --world-sizes=2,4 --transports=ipc,tcp --min-bytes=N --max-bytes=N --iters=N --wire=fp32|fp16|bf16`);
+    else if (k === '--p2p-bytes') o.p2pBytes = Number(v);
+    else throw new Error(`unknown option ${a}; use --json --world-sizes=2,4 --transports=ipc,tcp --min-bytes=N --max-bytes=N --iters=N --wire=fp32|fp16|bf16 --p2p-bytes=N`);
   }
   return o;
 }

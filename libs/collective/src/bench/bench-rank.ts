@@ -3,12 +3,15 @@ import { rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
+import { PULL_OPTIONS, PUSH_OPTIONS } from '../socket-options';
 import { serveRank, ScenarioEnv } from '../testing/child-runtime';
 import { Wire } from '../types';
+import { cpuSince, ThreadCpu, threadCpu } from './thread-cpu';
 
 let rawPull: zmq.Pull | null = null;
 let rawDone: Promise<{ bytes: number; seconds: number }> | null = null;
 let rawPath: string | null = null;
+let cpuMark: ThreadCpu | null = null;
 
 function itersFor(bytes: number, fixed?: number): number {
   if (fixed) return fixed;
@@ -16,9 +19,18 @@ function itersFor(bytes: number, fixed?: number): number {
 }
 
 const scenarios = {
+  /** Starts the CPU clock of a raw test (both processes, before any message moves). */
+  async cpuStart() {
+    cpuMark = threadCpu();
+    return null;
+  },
+  /** CPU spent since cpuStart, per thread kind. */
+  async cpuStop() {
+    return cpuSince(cpuMark!, threadCpu());
+  },
   /** Binds a raw PULL and counts `count` messages in the background. */
   async rawBind(_env: ScenarioEnv, p: { transport: 'ipc' | 'tcp'; count: number }) {
-    rawPull = new zmq.Pull({ receiveHighWaterMark: 0, linger: 0 });
+    rawPull = new zmq.Pull({ ...PULL_OPTIONS, linger: 0 });
     rawPath = p.transport === 'ipc' ? path.join(os.tmpdir(), `tf-raw-${process.pid}-${Date.now()}.sock`) : null;
     const ep = rawPath ? `ipc://${rawPath}` : 'tcp://127.0.0.1:*';
     await rawPull.bind(ep);
@@ -43,7 +55,7 @@ const scenarios = {
     return r;
   },
   async rawSend(_env: ScenarioEnv, p: { to: string; bytes: number; count: number }) {
-    const push = new zmq.Push({ sendHighWaterMark: 0, linger: 5000 });
+    const push = new zmq.Push({ ...PUSH_OPTIONS, linger: 5000 });
     push.connect(p.to);
     const buf = Buffer.alloc(p.bytes, 1);
     for (let i = 0; i < p.count; i++) await push.send(buf);
@@ -60,15 +72,21 @@ const scenarios = {
       const iters = itersFor(bytes, p.iters);
       for (let i = 0; i < p.warmup; i++) await c.allReduce(buf, { wire: p.wire });
       await c.barrier();
-      const cpu0 = process.cpuUsage();
+      const cpu0 = threadCpu();
       const t0 = performance.now();
       for (let i = 0; i < iters; i++) await c.allReduce(buf, { wire: p.wire });
       const sec = (performance.now() - t0) / 1000 / iters;
-      const cpu = process.cpuUsage(cpu0);
-      // CPU of the whole process (JS thread, ZeroMQ I/O thread, kernel copies) per call
-      const cpuSec = (cpu.user + cpu.system) / 1e6 / iters;
-      const all = (await c.allGather([sec, cpuSec])) as [number, number][];
-      const row = { bytes: buf.length * 4, elements: buf.length, iters, seconds: Math.max(...all.map((a) => a[0])), cpuSeconds: all.reduce((a, b) => a + b[1], 0) / all.length };
+      // CPU of the whole process per call: JS thread, ZeroMQ I/O thread (kernel copies), GC threads
+      const cpu = cpuSince(cpu0, threadCpu(), iters);
+      const all = (await c.allGather([sec, cpu])) as [number, ThreadCpu][];
+      const mean = (k: keyof ThreadCpu) => (all.some((a) => a[1][k] === null) ? null : all.reduce((acc, a) => acc + a[1][k]!, 0) / all.length);
+      const row = {
+        bytes: buf.length * 4,
+        elements: buf.length,
+        iters,
+        seconds: Math.max(...all.map((a) => a[0])),
+        cpu: { total: mean('total')!, main: mean('main'), zmq: mean('zmq'), other: mean('other') },
+      };
       if (c.rank === 0) env.emit(row);
       rows.push(row);
     }
