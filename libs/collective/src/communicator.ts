@@ -4,6 +4,7 @@ import { Payload, PeerLink } from './peer-link';
 import { allGather, barrier, broadcast, p2pRecv, p2pSend } from './collectives';
 import { allReduceMany } from './bucketing';
 import { ringAllReduce } from './ring-allreduce';
+import { YoungCollector } from './young-gc';
 import {
   AllReduceManyOptions,
   AllReduceOptions,
@@ -47,6 +48,8 @@ export interface CommSettings {
   pieceElements: number;
   onEvent?: (e: CollectiveEvent) => void;
   onClosed: () => void;
+  /** The node's collector of received frames, run between operations. */
+  young?: YoungCollector;
 }
 
 export function dataKey(seq: number, step: number, piece: number, src: number): string {
@@ -178,6 +181,12 @@ export class CommunicatorImpl implements Communicator {
   endOp(ctx: OpCtx): void {
     if (ctx.timer) clearTimeout(ctx.timer);
     this.ops.delete(ctx);
+    this.collectIfDue();
+  }
+
+  /** A young GC if enough bytes arrived since the last one (young-gc.ts); call where received frames just died. */
+  collectIfDue(): void {
+    this.s.young?.collectIfDue();
   }
 
   sendFrame(
@@ -227,6 +236,16 @@ export class CommunicatorImpl implements Communicator {
       return Promise.reject(new Error(`two concurrent receives on the same key ${key}; await the first before starting another`));
     }
     return new Promise((resolve, reject) => this.waiters.set(key, { from, ctx, resolve, reject }));
+  }
+
+  /** The next frame under `key` if it has already arrived; null otherwise (no waiting). */
+  take(key: string): Frame | null {
+    this.assertUsable();
+    const q = this.inbox.get(key);
+    if (!q) return null;
+    const f = q.shift()!;
+    if (q.length === 0) this.inbox.delete(key);
+    return f;
   }
 
   /** Throws MISMATCH (and aborts every rank) when a peer's frame belongs to another call. */

@@ -9,6 +9,7 @@ import { decodeHeader, hashRunId, Header } from './header';
 import { hostId, primaryIPv4 } from './host-id';
 import { PULL_OPTIONS } from './socket-options';
 import { Communicator, FrameType, JoinOptions, ListenOptions, PeerAddress } from './types';
+import { YoungCollector } from './young-gc';
 
 const DEFAULTS = { timeoutMs: 60_000, pieceElements: 262_144 };
 /** Frames for an epoch not joined yet are kept, up to this many (a fast peer may start first). */
@@ -38,13 +39,15 @@ export class CollectiveNode {
     private readonly pull: zmq.Pull,
     readonly address: PeerAddress,
     private readonly ipcPath: string | null,
+    private readonly young: YoungCollector,
   ) {
     this.loop = this.receive();
   }
 
   static async listen(opts: ListenOptions = {}): Promise<CollectiveNode> {
-    const o = { host: process.env.FLEET_COLLECTIVE_HOST ?? '0.0.0.0', port: 0, ipc: true, ...opts };
+    const o = { host: process.env.FLEET_COLLECTIVE_HOST ?? '0.0.0.0', port: 0, ipc: true, minorGcEveryBytes: 16 * 2 ** 20, ...opts };
     if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new RangeError(`port must be 0..65535, got ${o.port}`);
+    if (!(o.minorGcEveryBytes >= 0)) throw new RangeError(`minorGcEveryBytes must be >= 0 (0 turns it off), got ${o.minorGcEveryBytes}`);
     const pull = new zmq.Pull({ ...PULL_OPTIONS, linger: 0 });
     let ipcPath: string | null = null;
     try {
@@ -57,7 +60,8 @@ export class CollectiveNode {
         ipcPath = path.join(os.tmpdir(), `tf-coll-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
         await pull.bind(`ipc://${ipcPath}`);
       }
-      return new CollectiveNode(pull, { hostId: hostId(), tcp: `tcp://${adv}:${port}`, ipc: ipcPath ? `ipc://${ipcPath}` : null }, ipcPath);
+      const address = { hostId: hostId(), tcp: `tcp://${adv}:${port}`, ipc: ipcPath ? `ipc://${ipcPath}` : null };
+      return new CollectiveNode(pull, address, ipcPath, new YoungCollector(o.minorGcEveryBytes));
     } catch (err) {
       pull.close();
       throw err;
@@ -86,6 +90,7 @@ export class CollectiveNode {
       ...o,
       runHash,
       self: this.address,
+      young: this.young,
       onClosed: () => this.comms.delete(key),
     });
     this.comms.set(key, comm);
@@ -128,6 +133,7 @@ export class CollectiveNode {
   private async receive(): Promise<void> {
     try {
       for await (const [head, payload] of this.pull) {
+        if (payload) this.young.received(payload.length);
         const h = decodeHeader(head);
         if (!h) {
           this.stats.foreignDropped++;

@@ -1,4 +1,4 @@
-import { ackKey, CommunicatorImpl, dataKey, OpCtx } from './communicator';
+import { ackKey, CommunicatorImpl, dataKey, Frame, OpCtx } from './communicator';
 import { decodeBF16Into, decodeF16Into, encodeBF16, encodeF16 } from './half';
 import { mod, RingLayout } from './partition';
 import { addDivF32, addF32, divF32 } from './reduce';
@@ -74,6 +74,30 @@ async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: numbe
   };
   const send = (step: number, j: number, payload: Payload) => c.sendFrame(right, FrameType.Data, ctx, step, j, 0, ctx.total, payload);
 
+  // all-gather: step s stores segment r-s and forwards the received frame as it is. Its frames
+  // are taken as soon as they have arrived, between the additions of the reduce-scatter too:
+  // left waiting until the reduce-scatter ends, they would outlive young GCs and only a full
+  // GC could free them (young-gc.ts). Storing early is safe: the final value of a piece exists
+  // only after our own sends of that piece were received, so ZeroMQ no longer reads it from
+  // `buf`, and we no longer add into it.
+  let agStep = 0;
+  let agPiece = 0;
+  const agKey = () => dataKey(ctx.seq, n - 1 + agStep, agPiece, left);
+  const gather = (f: Frame) => {
+    const v = piece(mod(r - agStep, n), agPiece);
+    const p = c.check(f, ctx, v.length * el);
+    absorb(view(p, wire), v, wire, false);
+    if (agStep < n - 2) send(n + agStep, agPiece, p);
+    else c.collectIfDue(); // the frame is garbage now
+    if (++agPiece < K) return;
+    if (agStep === 0 && acked) c.sendFrame(left, FrameType.Ack, ctx, 0, 0, 0, ctx.total);
+    agPiece = 0;
+    agStep++;
+  };
+  const gatherArrived = () => {
+    for (let f = c.take(agKey()); f; f = agStep < n - 1 ? c.take(agKey()) : null) gather(f);
+  };
+
   // reduce-scatter: step s sends segment r-s and adds segment r-s-1 arriving from the left
   // Step 0 sends from our own data could all go at once; a window keeps the bytes in flight
   // (and the receiver's unprocessed frames, which cost GC time) bounded. Later sends are paced
@@ -92,31 +116,19 @@ async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: numbe
         absorb(view(p, wire), v, wire, true);
         if (last && mean) divF32(v, n);
       }
-      if (!last) {
-        send(s + 1, j, encode(v, wire));
-        continue;
-      }
-      // segment r+1 is now complete here: finish it and start the all-gather with it
-      if (wire === WireType.F32) send(n - 1, j, copyFinal ? v.slice() : v);
+      c.collectIfDue(); // the frame just added is garbage now
+      if (!last) send(s + 1, j, encode(v, wire));
+      else if (wire === WireType.F32) send(n - 1, j, copyFinal ? v.slice() : v);
       else {
+        // segment r+1 is complete here: round it as the others will receive it
         const enc = encode(v, wire) as Uint16Array;
-        absorb(enc, v, wire, false); // keep exactly what the others will receive
+        absorb(enc, v, wire, false);
         send(n - 1, j, enc);
       }
+      gatherArrived();
     }
   }
-  // all-gather: step s stores segment r-s and forwards the received frame as it is
-  for (let s = 0; s < n - 1; s++) {
-    const seg = mod(r - s, n);
-    const step = n - 1 + s;
-    for (let j = 0; j < K; j++) {
-      const v = piece(seg, j);
-      const p = c.check(await c.wait(dataKey(ctx.seq, step, j, left), left, ctx), ctx, v.length * el);
-      absorb(view(p, wire), v, wire, false);
-      if (s < n - 2) send(step + 1, j, p);
-    }
-    if (s === 0 && acked) c.sendFrame(left, FrameType.Ack, ctx, 0, 0, 0, ctx.total);
-  }
+  while (agStep < n - 1) gather(await c.wait(agKey(), left, ctx));
   // Our first all-gather frames point into `buf` (zero copy); the caller may write to `buf`
   // as soon as we return, so wait until the right neighbour has them.
   if (acked) c.check(await c.wait(ackKey(ctx.seq, right), right, ctx), ctx, 0);

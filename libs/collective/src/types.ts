@@ -46,6 +46,12 @@ export interface ListenOptions {
   advertiseHost?: string;
   /** Also bind an ipc:// endpoint under os.tmpdir(). Default true. */
   ipc?: boolean;
+  /**
+   * A young-generation GC after every this many received bytes, between operations, frees
+   * received frames before V8 answers their external memory with full collections (see
+   * young-gc.ts). Default 16 MB; 0 turns it off.
+   */
+  minorGcEveryBytes?: number;
 }
 
 export interface JoinOptions {

@@ -1,0 +1,53 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+type GcFunction = (opts: { type: 'minor' }) => void;
+
+let gcFunction: GcFunction | null | undefined;
+
+/**
+ * V8's gc(), without starting node with --expose-gc: the flag is switched on just long enough
+ * to create one context that has it. Null if this V8 refuses (then nothing is collected early).
+ */
+function minorGc(): GcFunction | null {
+  if (gcFunction !== undefined) return gcFunction;
+  const existing = (globalThis as { gc?: unknown }).gc;
+  if (typeof existing === 'function') return (gcFunction = existing as GcFunction);
+  try {
+    setFlagsFromString('--expose-gc');
+    const fn = runInNewContext('gc') as unknown;
+    gcFunction = typeof fn === 'function' ? (fn as GcFunction) : null;
+  } catch {
+    gcFunction = null;
+  } finally {
+    setFlagsFromString('--no-expose-gc');
+  }
+  return gcFunction;
+}
+
+/**
+ * Frees received frames while they are young. zeromq.js hands every message over 128 bytes
+ * to JavaScript as an external Buffer and reports its size to V8; V8 answers each 64 MB of
+ * such memory with a full mark-compact of the whole heap, although the frames died as soon as
+ * they were added or copied. A scavenge, which only visits live young objects, frees them as
+ * well: one after every `everyBytes` received (between operations, when the frames of the
+ * finished one are garbage) keeps the external memory below V8's limit, so the full
+ * collections stop. Measured at world size 2, 16 MB all-reduces: CPU per rank per call fell
+ * from 14-16 ms to about 11.5 ms, of which GC threads from 2-3 ms to almost nothing.
+ */
+export class YoungCollector {
+  private pending = 0;
+
+  constructor(private readonly everyBytes: number) {}
+
+  received(bytes: number): void {
+    this.pending += bytes;
+  }
+
+  /** Called between operations; collects when enough received bytes may be garbage. */
+  collectIfDue(): void {
+    if (this.everyBytes <= 0 || this.pending < this.everyBytes) return;
+    this.pending = 0;
+    minorGc()?.({ type: 'minor' });
+  }
+}
