@@ -86,6 +86,28 @@ test('tcp between "hosts" (FLEET_HOST_ID) and a mixed ipc/tcp world, fp16 and bf
   }
 });
 
+test('young GCs free received frames: at most one full GC over four 64 MB all-reduces, several without them', async () => {
+  const run = (minorGcBytes?: string) =>
+    withRanks(
+      2,
+      async (procs) => {
+        await joinAll(procs, runId(), 1);
+        return ok(await runAll(procs, 'gcCount', () => ({ len: 16 * 2 ** 20, iters: 4, seed: 11 })));
+      },
+      minorGcBytes === undefined ? undefined : { env: () => ({ TF_TEST_MINOR_GC_BYTES: minorGcBytes }) },
+    );
+  const on = await run();
+  const off = await run('0');
+  for (const [r, res] of [...on, ...off].entries()) assert.ok(res.worst <= 1, `rank ${r % 2}: error ${res.maxErr}`);
+  for (const res of on) {
+    // one may already be under way from the warm-up, which allocates nothing but receives 64 MB
+    assert.ok(res.major <= 1, `${res.major} full GCs with young GCs on (${res.minor} young)`);
+    assert.ok(res.minor >= 4, `only ${res.minor} young GCs`);
+  }
+  // the control: V8 answers the same traffic with full GCs when nothing frees frames early
+  for (const res of off) assert.ok(res.major >= 3, `only ${res.major} full GCs with young GCs off`);
+});
+
 test('100 M elements, world size 2', async () => {
   await withRanks(2, async (procs) => {
     await joinAll(procs, runId(), 1, 60_000);

@@ -1,3 +1,4 @@
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
 import { encodeHeader, hashRunId } from '../header';
 import { FrameType, OpKind, Wire, WireType } from '../types';
@@ -30,6 +31,29 @@ const scenarios = {
       out.push({ ...cs, same: res === buf, ms, ...check(res, seed, c.worldSize, cs.op === 'mean', rel, abs) });
     }
     return out;
+  },
+
+  /** Counts V8's full and young collections over `iters` all-reduces of `len` elements. */
+  async gcCount(env: ScenarioEnv, p: { len: number; iters: number; seed: number }) {
+    const c = commOf(env);
+    const buf = fill(new Float32Array(p.len), p.seed, c.rank);
+    await c.allReduce(buf); // warm-up: sockets connected, code optimised
+    const kinds = { major: 0, minor: 0 };
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+        if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) kinds.major++;
+        else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) kinds.minor++;
+      }
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    // one buffer throughout (a fresh one per call would itself be external memory for V8),
+    // refilled before the last call, whose result is checked
+    for (let i = 0; i < p.iters; i++) await c.allReduce(i === p.iters - 1 ? fill(buf, p.seed, c.rank) : buf);
+    await new Promise((res) => setTimeout(res, 50)); // gc entries are delivered asynchronously
+    obs.disconnect();
+    const [rel, abs] = tolerance('fp32', c.worldSize);
+    return { ...kinds, ...check(buf, p.seed, c.worldSize, false, rel, abs) };
   },
 
   /** Bucketed all-reduce of many tensors; checked per tensor. */
