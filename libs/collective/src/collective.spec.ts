@@ -86,26 +86,24 @@ test('tcp between "hosts" (FLEET_HOST_ID) and a mixed ipc/tcp world, fp16 and bf
   }
 });
 
-test('young GCs free received frames: at most one full GC over four 64 MB all-reduces, several without them', async () => {
+test('young GCs free received frames: few full GCs over eight 64 MB all-reduces, many without them', async () => {
   const run = (minorGcBytes?: string) =>
     withRanks(
       2,
       async (procs) => {
         await joinAll(procs, runId(), 1);
-        return ok(await runAll(procs, 'gcCount', () => ({ len: 16 * 2 ** 20, iters: 4, seed: 11 })));
+        return ok(await runAll(procs, 'gcCount', () => ({ len: 16 * 2 ** 20, iters: 8, seed: 11 })));
       },
       minorGcBytes === undefined ? undefined : { env: () => ({ TF_TEST_MINOR_GC_BYTES: minorGcBytes }) },
     );
   const on = await run();
   const off = await run('0');
   for (const [r, res] of [...on, ...off].entries()) assert.ok(res.worst <= 1, `rank ${r % 2}: error ${res.maxErr}`);
-  for (const res of on) {
-    // one may already be under way from the warm-up, which allocates nothing but receives 64 MB
-    assert.ok(res.major <= 1, `${res.major} full GCs with young GCs on (${res.minor} young)`);
-    assert.ok(res.minor >= 4, `only ${res.minor} young GCs`);
-  }
-  // the control: V8 answers the same traffic with full GCs when nothing frees frames early
-  for (const res of off) assert.ok(res.major >= 3, `only ${res.major} full GCs with young GCs off`);
+  const majors = (rs: { major: number }[]) => rs.reduce((a, x) => a + x.major, 0);
+  // measured: 1-2 full GCs per rank with young GCs on (16 MB received each), 6-16 with them off
+  assert.ok(majors(on) <= 4, `${majors(on)} full GCs with young GCs on`);
+  for (const res of on) assert.ok(res.minor >= 8, `only ${res.minor} young GCs`);
+  assert.ok(majors(off) >= 8 && majors(off) >= 3 * majors(on), `${majors(off)} full GCs with young GCs off, ${majors(on)} with them on`);
 });
 
 test('100 M elements, world size 2', async () => {
