@@ -22,6 +22,8 @@ export interface AllreduceBenchOptions {
   p2pMessageBytes?: number[];
   /** Bytes each raw point-to-point test moves per direction; default 1 GiB. */
   p2pBytes?: number;
+  /** Young GC every this many bytes in the raw receivers, as the library does; 0 = never. Default 16 MB. */
+  p2pMinorGcEveryBytes?: number;
   /** Called as each row is measured (p2p rows first). */
   onRow?: (row: P2PRow | AllreduceRow) => void;
 }
@@ -110,7 +112,7 @@ async function closeAll(procs: RankProcess[]) {
  * Raw ZeroMQ PUSH -> PULL throughput between two fresh processes, with the library's socket
  * options and zero-copy sends: 'uni' one way, 'bidir' both ways at once.
  */
-async function p2p(transport: BenchTransport, messageBytes: number, direction: 'uni' | 'bidir', totalBytes: number): Promise<P2PRow> {
+async function p2p(transport: BenchTransport, messageBytes: number, direction: 'uni' | 'bidir', totalBytes: number, minorGcEveryBytes: number): Promise<P2PRow> {
   const procs = await spawnRanks(RANK, 2);
   const must = (r: { ok: boolean; result?: any; error?: { message: string } }) => {
     if (!r.ok) throw new Error(r.error?.message);
@@ -119,7 +121,7 @@ async function p2p(transport: BenchTransport, messageBytes: number, direction: '
   try {
     const count = Math.max(32, Math.ceil(totalBytes / messageBytes));
     const receivers = direction === 'uni' ? [1] : [0, 1];
-    const eps = await Promise.all(receivers.map(async (r) => must(await procs[r].request({ cmd: 'run', scenario: 'rawBind', params: { transport, count } }))));
+    const eps = await Promise.all(receivers.map(async (r) => must(await procs[r].request({ cmd: 'run', scenario: 'rawBind', params: { transport, count, minorGcEveryBytes } }))));
     await Promise.all(procs.map(async (p) => must(await p.request({ cmd: 'run', scenario: 'cpuStart' }))));
     await Promise.all(receivers.map(async (r, k) => must(await procs[1 - r].request({ cmd: 'run', scenario: 'rawSend', params: { to: eps[k], bytes: messageBytes, count } }))));
     const got = await Promise.all(receivers.map(async (r) => must(await procs[r].request({ cmd: 'run', scenario: 'rawWait' }))));
@@ -145,14 +147,14 @@ export function ceilings(r: AllreduceBenchResult, transport: BenchTransport): Ce
  * for each world size and transport. Each rank is its own process.
  */
 export async function runAllreduceBench(opts: AllreduceBenchOptions = {}): Promise<AllreduceBenchResult> {
-  const o = { worldSizes: [2, 4], transports: ['ipc', 'tcp'] as BenchTransport[], minBytes: 4096, maxBytes: 256 * MB, p2pMessageBytes: [MB / 4, MB, 4 * MB], p2pBytes: 2 ** 30, wire: 'fp32' as Wire, ...opts };
+  const o = { worldSizes: [2, 4], transports: ['ipc', 'tcp'] as BenchTransport[], minBytes: 4096, maxBytes: 256 * MB, p2pMessageBytes: [MB / 4, MB, 4 * MB], p2pBytes: 2 ** 30, p2pMinorGcEveryBytes: 16 * MB, wire: 'fp32' as Wire, ...opts };
   if (!(o.minBytes >= 4 && o.maxBytes >= o.minBytes)) throw new RangeError('need 4 <= minBytes <= maxBytes');
   if (o.worldSizes.some((n) => !Number.isInteger(n) || n < 2)) throw new RangeError('world sizes must be integers >= 2');
   const result: AllreduceBenchResult = { p2p: [], rows: [], cpus: os.cpus().length };
   for (const t of o.transports) {
     for (const direction of ['uni', 'bidir'] as const) {
       for (const mb of o.p2pMessageBytes) {
-        const row = await p2p(t, mb, direction, o.p2pBytes);
+        const row = await p2p(t, mb, direction, o.p2pBytes, o.p2pMinorGcEveryBytes);
         result.p2p.push(row);
         o.onRow?.(row);
       }
@@ -207,7 +209,7 @@ const us = (x: number | null) => (x === null ? '-' : x.toFixed(0));
 /** The table, as nccl-tests prints it, after the raw ceilings it is compared with. */
 export function formatBench(r: AllreduceBenchResult): string {
   const lines: string[] = [];
-  lines.push(`# raw ZeroMQ PUSH->PULL between two processes, the library's socket options; ${r.cpus} CPUs`);
+  lines.push(`# raw ZeroMQ PUSH->PULL between two processes, the library's socket options and young GCs; ${r.cpus} CPUs`);
   lines.push(`#  transport  direction      message   GB/s per direction   CPU us per MB moved (both processes)`);
   for (const p of r.p2p) {
     lines.push(`   ${p.transport.padEnd(9)}  ${p.direction.padEnd(9)} ${fmtBytes(p.messageBytes).padStart(10)} ${p.gbps.toFixed(3).padStart(13)} ${p.cpuUsPerMB.toFixed(0).padStart(14)}`);
@@ -254,7 +256,8 @@ function parseArgs(argv: string[]): AllreduceBenchOptions & { json: boolean } {
     else if (k === '--iters') o.iters = Number(v);
     else if (k === '--wire') o.wire = v as Wire;
     else if (k === '--p2p-bytes') o.p2pBytes = Number(v);
-    else throw new Error(`unknown option ${a}; use --json --world-sizes=2,4 --transports=ipc,tcp --min-bytes=N --max-bytes=N --iters=N --wire=fp32|fp16|bf16 --p2p-bytes=N`);
+    else if (k === '--p2p-minor-gc-bytes') o.p2pMinorGcEveryBytes = Number(v);
+    else throw new Error(`unknown option ${a}; use --json --world-sizes=2,4 --transports=ipc,tcp --min-bytes=N --max-bytes=N --iters=N --wire=fp32|fp16|bf16 --p2p-bytes=N --p2p-minor-gc-bytes=N`);
   }
   return o;
 }

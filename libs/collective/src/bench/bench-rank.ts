@@ -6,6 +6,7 @@ import * as zmq from 'zeromq';
 import { PULL_OPTIONS, PUSH_OPTIONS } from '../socket-options';
 import { serveRank, ScenarioEnv } from '../testing/child-runtime';
 import { Wire } from '../types';
+import { YoungCollector } from '../young-gc';
 import { cpuSince, ThreadCpu, threadCpu } from './thread-cpu';
 
 let rawPull: zmq.Pull | null = null;
@@ -28,13 +29,17 @@ const scenarios = {
   async cpuStop() {
     return cpuSince(cpuMark!, threadCpu());
   },
-  /** Binds a raw PULL and counts `count` messages in the background. */
-  async rawBind(_env: ScenarioEnv, p: { transport: 'ipc' | 'tcp'; count: number }) {
+  /**
+   * Binds a raw PULL and counts `count` messages in the background, freeing them with young
+   * GCs as the library does (young-gc.ts), so the ceiling gets the same help as the ring.
+   */
+  async rawBind(_env: ScenarioEnv, p: { transport: 'ipc' | 'tcp'; count: number; minorGcEveryBytes: number }) {
     rawPull = new zmq.Pull({ ...PULL_OPTIONS, linger: 0 });
     rawPath = p.transport === 'ipc' ? path.join(os.tmpdir(), `tf-raw-${process.pid}-${Date.now()}.sock`) : null;
     const ep = rawPath ? `ipc://${rawPath}` : 'tcp://127.0.0.1:*';
     await rawPull.bind(ep);
     const pull = rawPull;
+    const young = new YoungCollector(p.minorGcEveryBytes);
     rawDone = (async () => {
       let n = 0;
       let bytes = 0;
@@ -42,6 +47,8 @@ const scenarios = {
       for await (const [m] of pull) {
         if (n === 0) t0 = performance.now();
         else bytes += m.length; // the first message only starts the clock
+        young.received(m.length);
+        young.collectIfDue();
         if (++n === p.count) break;
       }
       return { bytes, seconds: (performance.now() - t0) / 1000 };
