@@ -100,12 +100,12 @@ function layerStep(shape: number[]): Float32Array[] {
 }
 
 test('FleetBatchNormalization trains like the stock layer: loss, gradients, moving mean and variance', async () => {
-  for (const shape of [[3, 5, 7, 8], [65, 16]]) {
+  // 6 channels: not a multiple of 4, so the layer falls back to the stock ops.
+  for (const shape of [[3, 5, 7, 8], [65, 16], [2, 3, 3, 6]]) {
     await initBackend({ backend: 'wasm' });
-    const backend = tf.backend();
     const info = await tf.profile(() => tf.dispose(layerStep(shape).map((a) => tf.tensor(a))));
-    assert.ok(info.kernels.some((k) => k.name === BN_TRAINING), 'the wasm run used the fused kernel');
-    assert.equal(tf.backend(), backend);
+    const fused = shape[shape.length - 1] % 4 === 0;
+    assert.equal(info.kernels.some((k) => k.name === BN_TRAINING), fused, `fused kernel used for ${shape}`);
     const wasm = layerStep(shape);
     await initBackend({ backend: 'cpu' });
     const cpu = layerStep(shape);
