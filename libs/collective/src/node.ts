@@ -7,7 +7,7 @@ import { CommunicatorImpl, Frame } from './communicator';
 import { CollectiveError } from './errors';
 import { decodeHeader, hashRunId, Header } from './header';
 import { hostId, primaryIPv4 } from './host-id';
-import { PULL_OPTIONS } from './socket-options';
+import { pullOptions } from './socket-options';
 import { Communicator, FrameType, JoinOptions, ListenOptions, PeerAddress } from './types';
 import { YoungCollector } from './young-gc';
 
@@ -48,7 +48,7 @@ export class CollectiveNode {
     const o = { host: process.env.FLEET_COLLECTIVE_HOST ?? '0.0.0.0', port: 0, ipc: true, minorGcEveryBytes: 16 * 2 ** 20, ...opts };
     if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new RangeError(`port must be 0..65535, got ${o.port}`);
     if (!(o.minorGcEveryBytes >= 0)) throw new RangeError(`minorGcEveryBytes must be >= 0 (0 turns it off), got ${o.minorGcEveryBytes}`);
-    const pull = new zmq.Pull({ ...PULL_OPTIONS, linger: 0 });
+    const pull = new zmq.Pull({ ...pullOptions(), linger: 0 });
     let ipcPath: string | null = null;
     try {
       await pull.bind(`tcp://${o.host}:${o.port === 0 ? '*' : o.port}`);

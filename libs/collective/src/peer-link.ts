@@ -1,5 +1,5 @@
 import * as zmq from 'zeromq';
-import { PUSH_OPTIONS } from './socket-options';
+import { pushOptions } from './socket-options';
 
 export interface PeerLinkOptions {
   endpoint: string;
@@ -22,7 +22,7 @@ export class PeerLink {
 
   constructor(opts: PeerLinkOptions) {
     this.push = new zmq.Push({
-      ...PUSH_OPTIONS,
+      ...pushOptions(),
       linger: 0,
       heartbeatInterval: opts.heartbeatMs,
       heartbeatTimeout: opts.heartbeatMs * 4,

@@ -38,6 +38,8 @@ export interface P2PRow {
   gbps: number;
   /** CPU of both processes per MB (2^20 bytes) delivered, summed over directions, microseconds. */
   cpuUsPerMB: number;
+  /** The same split by thread kind (null parts where /proc is missing). */
+  cpuPerMB: RankCpu;
 }
 
 /** CPU one rank spends per call, microseconds; the split is null where /proc is missing. */
@@ -129,7 +131,9 @@ async function p2p(transport: BenchTransport, messageBytes: number, direction: '
     const cpu = await Promise.all(procs.map(async (p) => must(await p.request({ cmd: 'run', scenario: 'cpuStop' })) as RankCpu));
     const gbps = Math.min(...got.map((g: { bytes: number; seconds: number }) => g.bytes / g.seconds / 1e9));
     const mb = (receivers.length * count * messageBytes) / MB;
-    return { kind: 'p2p', transport, messageBytes, direction, gbps, cpuUsPerMB: (cpu[0].total + cpu[1].total) / mb };
+    const perMB = (k: keyof RankCpu) => (cpu[0][k] === null || cpu[1][k] === null ? null : (cpu[0][k]! + cpu[1][k]!) / mb);
+    const cpuPerMB = { total: perMB('total')!, main: perMB('main'), zmq: perMB('zmq'), other: perMB('other') };
+    return { kind: 'p2p', transport, messageBytes, direction, gbps, cpuUsPerMB: cpuPerMB.total, cpuPerMB };
   } finally {
     await closeAll(procs);
   }
@@ -210,9 +214,12 @@ const us = (x: number | null) => (x === null ? '-' : x.toFixed(0));
 export function formatBench(r: AllreduceBenchResult): string {
   const lines: string[] = [];
   lines.push(`# raw ZeroMQ PUSH->PULL between two processes, the library's socket options and young GCs; ${r.cpus} CPUs`);
-  lines.push(`#  transport  direction      message   GB/s per direction   CPU us per MB moved (both processes)`);
+  lines.push(`#  transport  direction      message   GB/s per direction   CPU us per MB moved (both processes) = main + zmq io + other`);
   for (const p of r.p2p) {
-    lines.push(`   ${p.transport.padEnd(9)}  ${p.direction.padEnd(9)} ${fmtBytes(p.messageBytes).padStart(10)} ${p.gbps.toFixed(3).padStart(13)} ${p.cpuUsPerMB.toFixed(0).padStart(14)}`);
+    const c = p.cpuPerMB;
+    lines.push(
+      `   ${p.transport.padEnd(9)}  ${p.direction.padEnd(9)} ${fmtBytes(p.messageBytes).padStart(10)} ${p.gbps.toFixed(3).padStart(13)} ${p.cpuUsPerMB.toFixed(0).padStart(14)} = ${us(c.main).padStart(5)} + ${us(c.zmq).padStart(5)} + ${us(c.other).padStart(5)}`,
+    );
   }
   const transports = [...new Set([...r.p2p.map((p) => p.transport), ...r.rows.map((x) => x.transport)])];
   for (const t of transports) {

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
-import { PULL_OPTIONS, PUSH_OPTIONS } from '../socket-options';
+import { pullOptions, pushOptions } from '../socket-options';
 import { serveRank, ScenarioEnv } from '../testing/child-runtime';
 import { Wire } from '../types';
 import { YoungCollector } from '../young-gc';
@@ -34,7 +34,7 @@ const scenarios = {
    * GCs as the library does (young-gc.ts), so the ceiling gets the same help as the ring.
    */
   async rawBind(_env: ScenarioEnv, p: { transport: 'ipc' | 'tcp'; count: number; minorGcEveryBytes: number }) {
-    rawPull = new zmq.Pull({ ...PULL_OPTIONS, linger: 0 });
+    rawPull = new zmq.Pull({ ...pullOptions(), linger: 0 });
     rawPath = p.transport === 'ipc' ? path.join(os.tmpdir(), `tf-raw-${process.pid}-${Date.now()}.sock`) : null;
     const ep = rawPath ? `ipc://${rawPath}` : 'tcp://127.0.0.1:*';
     await rawPull.bind(ep);
@@ -62,7 +62,7 @@ const scenarios = {
     return r;
   },
   async rawSend(_env: ScenarioEnv, p: { to: string; bytes: number; count: number }) {
-    const push = new zmq.Push({ ...PUSH_OPTIONS, linger: 5000 });
+    const push = new zmq.Push({ ...pushOptions(), linger: 5000 });
     push.connect(p.to);
     const buf = Buffer.alloc(p.bytes, 1);
     for (let i = 0; i < p.count; i++) await push.send(buf);
