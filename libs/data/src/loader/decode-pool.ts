@@ -18,7 +18,7 @@ export type WorkerReply = { id: number; error?: string; cpuSeconds?: number };
 
 /**
  * Every decode thread the machine has left after the loader's own thread. The measured split
- * (docs/benchmarks.md) is ~85 % of the CPU in decode threads and libvips, ~15 % on the loader
+ * (docs/benchmarks.md) is ~85–90 % of the CPU in decode threads and libvips, ~10–15 % on the loader
  * thread, so on 2 cores a second decode thread only pays when the trainer is not using that core.
  */
 export function defaultDecodeThreads(): number {
