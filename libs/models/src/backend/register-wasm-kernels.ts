@@ -7,6 +7,7 @@ import { matMulKernel } from './matmul-kernel';
 import { BROADCAST_CHANNELS, broadcastChannelsKernel, fusedBatchNormGrad, meanGrad } from './batch-norm-grad';
 import { BN_TRAINING, BN_TRAINING_GRAD, batchNormTrainingGrad, batchNormTrainingGradKernel, batchNormTrainingKernel } from './batch-norm-training';
 import { RELU_GRAD, reluGrad, reluGradKernel } from './relu-grad';
+import { maxPoolGradKernel } from './max-pool-grad';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 type Attrs = {
@@ -51,6 +52,7 @@ export function registerWasmKernels(set: WasmKernelSet = 'all'): void {
   override(BN_TRAINING, batchNormTrainingKernel);
   override(BN_TRAINING_GRAD, batchNormTrainingGradKernel);
   override(RELU_GRAD, reluGradKernel);
+  override(tf.MaxPoolGrad, maxPoolGradKernel(must(stock(tf.MaxPoolGrad), tf.MaxPoolGrad)));
   // Gradients are global; on other backends these delegate to the stock ones.
   tf.registerGradient(fusedBatchNormGrad(mustGradient(tf.FusedBatchNorm)));
   tf.registerGradient(meanGrad(mustGradient(tf.Mean)));

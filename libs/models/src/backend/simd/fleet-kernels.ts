@@ -8,6 +8,7 @@ export interface FleetKernels {
   bn_grad_sums(dy: number, x: number, rows: number, c: number, mean: number, acc: number): void;
   channel_affine(a: number, b: number, out: number, rows: number, c: number, s: number, k: number, m: number, e: number): void;
   relu_grad(dy: number, x: number, dx: number, n4: number): void;
+  max_pool_grad(...args: number[]): void;
 }
 
 // The compiler options have no DOM or WebAssembly lib: the few WebAssembly APIs used here.

@@ -255,4 +255,80 @@
       (local.set $x (i32.add (local.get $x) (i32.const 16)))
       (local.set $dx (i32.add (local.get $dx) (i32.const 16)))
       (br_if $l (i32.lt_u (local.get $dx) (local.get $end)))))
+
+  ;; Max-pool gradient, NHWC, C a multiple of 4; dx must be zeroed. For every output pixel
+  ;; and 4 channels, the first window position (row-major) holding the strict maximum of x
+  ;; gets dy added, as tfjs's reference does; padding is never the maximum and a window of
+  ;; only −∞ or NaN passes no gradient.
+  (func (export "max_pool_grad")
+    (param $x i32) (param $dy i32) (param $dx i32) (param $N i32) (param $H i32) (param $W i32) (param $C i32)
+    (param $OH i32) (param $OW i32) (param $KH i32) (param $KW i32) (param $sh i32) (param $sw i32) (param $pt i32) (param $pl i32)
+    (local $n i32) (local $oh i32) (local $ow i32) (local $cb i32) (local $kh i32) (local $kw i32) (local $ih i32) (local $iw i32)
+    (local $pix i32) (local $dyp i32) (local $row i32) (local $p i32) (local $addr i32)
+    (local $best v128) (local $pos v128) (local $v v128) (local $m v128) (local $d v128)
+    (local.set $row (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $dyp (local.get $dy))
+    (if (i32.eqz (i32.mul (i32.mul (local.get $N) (local.get $OH)) (i32.mul (local.get $OW) (local.get $C)))) (then (return)))
+    (local.set $n (i32.const 0))
+    (loop $nLoop
+      (local.set $oh (i32.const 0))
+      (loop $ohLoop
+        (local.set $ow (i32.const 0))
+        (loop $owLoop
+          (local.set $cb (i32.const 0))
+          (loop $cLoop
+            (local.set $best (v128.const f32x4 -inf -inf -inf -inf))
+            (local.set $pos (v128.const i32x4 -1 -1 -1 -1))
+            (local.set $kh (i32.const 0))
+            (loop $khLoop
+              (local.set $ih (i32.sub (i32.add (i32.mul (local.get $oh) (local.get $sh)) (local.get $kh)) (local.get $pt)))
+              (if (i32.lt_u (local.get $ih) (local.get $H))
+                (then
+                  (local.set $kw (i32.const 0))
+                  (loop $kwLoop
+                    (local.set $iw (i32.sub (i32.add (i32.mul (local.get $ow) (local.get $sw)) (local.get $kw)) (local.get $pl)))
+                    (if (i32.lt_u (local.get $iw) (local.get $W))
+                      (then
+                        (local.set $pix
+                          (i32.mul
+                            (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $H)) (local.get $ih)) (local.get $W)) (local.get $iw))
+                            (local.get $row)))
+                        (local.set $v (v128.load (i32.add (i32.add (local.get $x) (local.get $pix)) (local.get $cb))))
+                        (local.set $m (f32x4.gt (local.get $v) (local.get $best)))
+                        (local.set $best (v128.bitselect (local.get $v) (local.get $best) (local.get $m)))
+                        (local.set $pos (v128.bitselect (i32x4.splat (local.get $pix)) (local.get $pos) (local.get $m)))))
+                    (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+                    (br_if $kwLoop (i32.lt_u (local.get $kw) (local.get $KW))))))
+              (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+              (br_if $khLoop (i32.lt_u (local.get $kh) (local.get $KH))))
+            (local.set $d (v128.load (local.get $dyp)))
+              (local.set $p (i32x4.extract_lane 0 (local.get $pos)))
+              (if (i32.ne (local.get $p) (i32.const -1))
+                (then
+                  (local.set $addr (i32.add (i32.add (local.get $dx) (local.get $p)) (i32.add (local.get $cb) (i32.const 0))))
+                  (f32.store (local.get $addr) (f32.add (f32.load (local.get $addr)) (f32x4.extract_lane 0 (local.get $d))))))
+              (local.set $p (i32x4.extract_lane 1 (local.get $pos)))
+              (if (i32.ne (local.get $p) (i32.const -1))
+                (then
+                  (local.set $addr (i32.add (i32.add (local.get $dx) (local.get $p)) (i32.add (local.get $cb) (i32.const 4))))
+                  (f32.store (local.get $addr) (f32.add (f32.load (local.get $addr)) (f32x4.extract_lane 1 (local.get $d))))))
+              (local.set $p (i32x4.extract_lane 2 (local.get $pos)))
+              (if (i32.ne (local.get $p) (i32.const -1))
+                (then
+                  (local.set $addr (i32.add (i32.add (local.get $dx) (local.get $p)) (i32.add (local.get $cb) (i32.const 8))))
+                  (f32.store (local.get $addr) (f32.add (f32.load (local.get $addr)) (f32x4.extract_lane 2 (local.get $d))))))
+              (local.set $p (i32x4.extract_lane 3 (local.get $pos)))
+              (if (i32.ne (local.get $p) (i32.const -1))
+                (then
+                  (local.set $addr (i32.add (i32.add (local.get $dx) (local.get $p)) (i32.add (local.get $cb) (i32.const 12))))
+                  (f32.store (local.get $addr) (f32.add (f32.load (local.get $addr)) (f32x4.extract_lane 3 (local.get $d))))))
+            (local.set $dyp (i32.add (local.get $dyp) (i32.const 16)))
+            (local.set $cb (i32.add (local.get $cb) (i32.const 16)))
+            (br_if $cLoop (i32.lt_u (local.get $cb) (local.get $row))))
+          (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+          (br_if $owLoop (i32.lt_u (local.get $ow) (local.get $OW))))
+        (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+        (br_if $ohLoop (i32.lt_u (local.get $oh) (local.get $OH))))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br_if $nLoop (i32.lt_u (local.get $n) (local.get $N)))))
 )
