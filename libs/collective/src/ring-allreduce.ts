@@ -95,7 +95,11 @@ async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: numbe
     agStep++;
   };
   const gatherArrived = () => {
-    for (let f = c.take(agKey()); f; f = agStep < n - 1 ? c.take(agKey()) : null) gather(f);
+    while (agStep < n - 1) {
+      const f = c.take(agKey());
+      if (!f) return;
+      gather(f);
+    }
   };
 
   // reduce-scatter: step s sends segment r-s and adds segment r-s-1 arriving from the left
