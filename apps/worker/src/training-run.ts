@@ -158,6 +158,8 @@ async function train(
     for await (const batch of loader.batches(epoch)) {
       const t0 = performance.now();
       const r = await trainer.step(batch);
+      // The step has disposed its tensors of the batch: the loader may refill its array.
+      loader.recycle(batch);
       // [loss·n, correct, n, cancel, pause] summed over ranks: global metrics and the stop vote.
       const mine = ctx.stopRequested();
       const agg = Float32Array.of(r.loss * batch.size, r.accuracy * batch.size, batch.size, mine === 'cancel' ? 1 : 0, mine === 'pause' ? 1 : 0);
