@@ -11,7 +11,9 @@ import { pullOptions } from './socket-options';
 import { Communicator, FrameType, JoinOptions, ListenOptions, PeerAddress } from './types';
 import { YoungCollector } from './young-gc';
 
-const DEFAULTS = { timeoutMs: 60_000, pieceElements: 262_144 };
+// 2 MB pieces: against 1 MB, 8-12% less CPU and 4-10% less time at 16 MB, world size 2 (fewer
+// frames, each with zeromq.js' per-message cost), the same at 4 MB; 512 KB pieces cost more
+const DEFAULTS = { timeoutMs: 60_000, pieceElements: 524_288 };
 /** Frames for an epoch not joined yet are kept, up to this many (a fast peer may start first). */
 const MAX_PENDING = 100_000;
 

@@ -64,7 +64,7 @@ export interface JoinOptions {
   peers: PeerAddress[];
   /** Deadline of every operation, join included. Default 60000 ms. */
   timeoutMs?: number;
-  /** Elements per pipelined piece of a ring step. Default 262144 (1 MB of fp32). */
+  /** Elements per pipelined piece of a ring step. Default 524288 (2 MB of fp32). */
   pieceElements?: number;
   /** Optional observer for diagnostics; the library logs nothing itself. */
   onEvent?: (e: CollectiveEvent) => void;
