@@ -1,6 +1,7 @@
 import { tf } from './tf';
 import { WasmBackend, leadingAxes, withHeap } from './heap';
 import { WasmOps } from './wasm-ops';
+import { FleetKernels, fleetKernels, heapOffset } from './simd/fleet-kernels';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 interface ReduceAttrs {
@@ -49,8 +50,9 @@ export function sharingIdentityKernel(stock: KernelFunc | undefined): KernelFunc
 }
 
 /**
- * FusedBatchNorm as y = x·k + b with per-channel k = γ/√(σ²+ε), b = β − μ·k: two vectorised
- * broadcast passes instead of the stock scalar loop.
+ * FusedBatchNorm (inference, or frozen statistics): with C a multiple of 4 one SIMD pass
+ * y = (x − μ)·k + β, k = γ/√(σ²+ε); otherwise y = x·k + (β − μ·k) as two vectorised broadcast
+ * passes. Both instead of the stock scalar loop.
  */
 export function batchNormKernel(stock: KernelFunc | undefined): KernelFunc {
   return (args) => {
@@ -63,6 +65,8 @@ export function batchNormKernel(stock: KernelFunc | undefined): KernelFunc {
       return stock(args);
     }
     const backend = args.backend as WasmBackend;
+    const kernels = fleetKernels(backend);
+    if (kernels && c % 4 === 0) return batchNormSimd(backend, kernels, x!, mean!, variance!, scale, offset, eps);
     const ops = new WasmOps(backend as unknown as WasmOps['backend']);
     try {
       const k = ops.run('Fill', {}, { shape: [c], value: 0, dtype: 'float32' });
@@ -82,6 +86,33 @@ export function batchNormKernel(stock: KernelFunc | undefined): KernelFunc {
       ops.dispose();
     }
   };
+}
+
+function batchNormSimd(
+  b: WasmBackend,
+  kernels: FleetKernels,
+  x: tf.TensorInfo,
+  mean: tf.TensorInfo,
+  variance: tf.TensorInfo,
+  scale: tf.TensorInfo | undefined,
+  offset: tf.TensorInfo | undefined,
+  eps: number,
+): tf.TensorInfo {
+  const c = x.shape[x.shape.length - 1];
+  const y = b.makeOutput(x.shape, 'float32');
+  const coef = b.makeOutput([2 * c], 'float32');
+  try {
+    const [vv, kv, sv, ov] = [variance, coef, scale, offset].map((t) => (t ? b.typedArrayFromHeap(t) : null));
+    for (let j = 0; j < c; j++) {
+      kv![j] = (sv ? sv[j] : 1) / Math.sqrt(vv![j] + eps);
+      kv![c + j] = ov ? ov[j] : 0;
+    }
+    const k = heapOffset(b, coef);
+    kernels.channel_affine(heapOffset(b, x), 0, heapOffset(b, y), tf.util.sizeFromShape(x.shape) / c, c, heapOffset(b, mean), k, 0, k + 4 * c);
+  } finally {
+    b.disposeData(coef.dataId);
+  }
+  return y;
 }
 
 function columnSums(xv: Float32Array, rows: number, cols: number, scale: number, out: Float32Array): void {
