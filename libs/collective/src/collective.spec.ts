@@ -101,10 +101,12 @@ test('young GCs free received frames: few full GCs over eight 64 MB all-reduces,
   const off = await run('0');
   for (const [r, res] of [...on, ...off].entries()) assert.ok(res.worst <= 1, `rank ${r % 2}: error ${res.maxErr}`);
   const majors = (rs: { major: number }[]) => rs.reduce((a, x) => a + x.major, 0);
-  // measured: 1-2 full GCs per rank with young GCs on (16 MB received each), 6-16 with them off
-  assert.ok(majors(on) <= 4, `${majors(on)} full GCs with young GCs on`);
+  // measured on the two ranks together: 2-4 full GCs with young GCs on, 16-31 with them off
+  // (margins for a loaded machine, where V8 merges pressure signals and finalisers lag)
+  const counts = `${majors(on)} full GCs with young GCs on, ${majors(off)} with them off`;
+  assert.ok(majors(on) <= 6, counts);
+  assert.ok(majors(off) >= 2 * majors(on) + 4, counts);
   for (const res of on) assert.ok(res.minor >= 8, `only ${res.minor} young GCs`);
-  assert.ok(majors(off) >= 8 && majors(off) >= 3 * majors(on), `${majors(off)} full GCs with young GCs off, ${majors(on)} with them on`);
 });
 
 test('100 M elements, world size 2', async () => {

@@ -87,12 +87,15 @@ async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: numbe
     const v = piece(mod(r - agStep, n), agPiece);
     const p = c.check(f, ctx, v.length * el);
     absorb(view(p, wire), v, wire, false);
-    if (agStep < n - 2) send(n + agStep, agPiece, p);
-    else c.collectIfDue(); // the frame is garbage now
+    // Forward what we just stored: with fp32, our copy in `buf` rather than the frame, so the
+    // frame dies now instead of waiting in ZeroMQ's queue, where it would outlive young GCs
+    // (the closing acknowledgement covers every view of `buf` we send).
+    if (agStep < n - 2) send(n + agStep, agPiece, acked ? v : p);
+    c.collectIfDue();
     if (++agPiece < K) return;
-    if (agStep === 0 && acked) c.sendFrame(left, FrameType.Ack, ctx, 0, 0, 0, ctx.total);
     agPiece = 0;
     agStep++;
+    if (agStep === n - 1 && acked) c.sendFrame(left, FrameType.Ack, ctx, 0, 0, 0, ctx.total);
   };
   const gatherArrived = () => {
     while (agStep < n - 1) {
@@ -133,7 +136,7 @@ async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: numbe
     }
   }
   while (agStep < n - 1) gather(await c.wait(agKey(), left, ctx));
-  // Our first all-gather frames point into `buf` (zero copy); the caller may write to `buf`
-  // as soon as we return, so wait until the right neighbour has them.
+  // Our sends point into `buf` (zero copy); the caller may write to `buf` as soon as we return,
+  // so wait until the right neighbour has received all of them, i.e. finished its all-gather.
   if (acked) c.check(await c.wait(ackKey(ctx.seq, right), right, ctx), ctx, 0);
 }
