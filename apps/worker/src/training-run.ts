@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Assignment, ControlPlane, JobSpec } from '@tensorfleet/control';
+import { defaultAugmentation, type Assignment, type Augmentation, type ControlPlane, type JobSpec } from '@tensorfleet/control';
 import type { CollectiveNode, Communicator } from '@tensorfleet/collective';
 import { ObjectStore, ShardLoader, readManifest, type DatasetManifest, type LoaderCursor } from '@tensorfleet/data';
-import { createModel, weightsToBytes, weightsFromBytes } from '@tensorfleet/models';
+import { createModel, describeModel, weightsToBytes, weightsFromBytes } from '@tensorfleet/models';
 import {
   createTrainerFromSpec,
   loadCheckpoint,
@@ -62,7 +62,8 @@ export async function runAssignment(ctx: RunContext, a: Assignment): Promise<Run
         timeoutMs: ctx.collectiveTimeoutMs,
       });
     }
-    return await train(ctx, a, spec, manifest, model, modelInput, comm);
+    const family = describeModel(spec.model.name, { ...(spec.model.options ?? {}), numClasses, inputSize }).family;
+    return await train(ctx, a, spec, manifest, model, modelInput, comm, family);
   } finally {
     await comm?.close();
     model.dispose();
@@ -77,9 +78,15 @@ async function train(
   model: ReturnType<typeof createModel>,
   inputSize: number,
   comm: Communicator | null,
+  family: string,
 ): Promise<RunOutcome> {
   const { rank, worldSize, jobId } = a;
   const bucket = spec.dataset.bucket;
+  const trainPipeline = spec.augmentation ?? defaultAugmentation(family, inputSize);
+  const valPipeline = evalPipeline(trainPipeline, spec.evaluation?.tenCrop ?? false);
+  if (spec.evaluation?.tenCrop && valPipeline !== 'tencrop') {
+    ctx.log(`job ${jobId}: evaluation.tenCrop needs the resnet or alexnet pipeline; this job trains with '${trainPipeline}', so held-out images are used as they are`);
+  }
   const makeLoader = (split: string, cursor?: LoaderCursor) =>
     new ShardLoader({
       store: ctx.store,
@@ -90,7 +97,7 @@ async function train(
       worldSize,
       seed: spec.seed,
       batchSize: spec.batchSize,
-      pipeline: split === 'train' ? (spec.augmentation ?? 'small') : evalPipeline(spec),
+      pipeline: split === 'train' ? trainPipeline : valPipeline,
       inputSize,
       dropLast: split === 'train',
       cursor,
@@ -151,6 +158,15 @@ async function train(
     if (comm) await comm.barrier();
   };
 
+  const evaluate = async () => {
+    const ev = await trainer.evaluate(makeLoader('val').batches(0));
+    ctx.log(`job ${jobId}: held-out at step ${step}: loss ${ev.loss.toFixed(4)}, top-1 ${(ev.accuracy * 100).toFixed(1)}%, top-5 ${(ev.top5 * 100).toFixed(1)}% (${ev.samples} images${valPipeline === 'tencrop' ? ', ten crops each' : ''})`);
+    if (rank === 0) {
+      await ctx.control.appendMetric(jobId, { kind: 'eval', step, epoch, loss: ev.loss, accuracy: ev.accuracy, lr: 0, imagesPerSec: 0, rank, ts: Date.now() });
+    }
+    return ev;
+  };
+
   let stop: StopRequest = null;
   training: while (step < totalSteps) {
     const loader = makeLoader('train', cursor);
@@ -179,6 +195,11 @@ async function train(
       if (stop || step >= totalSteps) break training;
     }
     epoch++;
+    // An epoch ended (the run goes on): checkpoint when no step interval is set, and the
+    // periodic held-out evaluation, whose result also drives the plateau schedule.
+    if (interval === 0) await checkpoint({ epoch, position: 0 });
+    const every = spec.evaluation?.everyEpochs;
+    if (every && epoch % every === 0 && manifest.splits.val) await evaluate();
   }
 
   if (stop === 'cancel') {
@@ -193,18 +214,17 @@ async function train(
   let evalLoss: number | undefined;
   let evalAccuracy: number | undefined;
   if (spec.evaluation?.atEnd !== false && manifest.splits.val) {
-    const ev = await trainer.evaluate(makeLoader('val').batches(0));
+    const ev = await evaluate();
     evalLoss = ev.loss;
     evalAccuracy = ev.accuracy;
-    if (rank === 0) {
-      await ctx.control.appendMetric(jobId, { kind: 'eval', step, epoch, loss: ev.loss, accuracy: ev.accuracy, lr: 0, imagesPerSec: 0, rank, ts: Date.now() });
-    }
   }
   return { status: 'completed', step, weightsHash: hashWeights(model), evalLoss, evalAccuracy, checkpointKey: lastCheckpointKey };
 }
 
-function evalPipeline(spec: JobSpec): 'eval' | 'none' {
-  return spec.augmentation === 'resnet' || spec.augmentation === 'alexnet' ? 'eval' : 'none';
+/** Held-out images: resize 256 + centre crop (or ten crops) after the ImageNet pipelines, as-is otherwise. */
+export function evalPipeline(train: Augmentation, tenCrop: boolean): 'eval' | 'tencrop' | 'none' {
+  if (train !== 'resnet' && train !== 'alexnet') return 'none';
+  return tenCrop ? 'tencrop' : 'eval';
 }
 
 /** Checkpoints live beside the dataset unless the spec names a bucket of their own. */

@@ -149,6 +149,14 @@ export class EvaluationSpecDto {
   /** Default true. */
   @IsOptional() @IsBoolean()
   atEnd?: boolean;
+
+  /**
+   * AlexNet's ten-crop test (Krizhevsky et al. 2012): the softmax averaged over the four
+   * corner crops, the centre crop and their mirror images. Needs the `resnet` or `alexnet`
+   * pipeline (224-pixel crops of a 256 resize). Default false: the centre crop.
+   */
+  @IsOptional() @IsBoolean()
+  tenCrop?: boolean;
 }
 
 export class JobSpecDto {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatFieldErrors, parseJobSpec, type FieldError } from './job-spec';
+import { defaultAugmentation, formatFieldErrors, parseJobSpec, type FieldError } from './job-spec';
 
 const valid = () => ({
   model: { name: 'resnet18', numClasses: 10 },
@@ -30,7 +30,7 @@ test('a minimal spec validates and gets every default', () => {
     optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4, nesterov: false },
     lrSchedule: { type: 'constant', warmupSteps: 0, gamma: 0.1, patience: 5, scaleWithWorldSize: true },
     checkpoint: { intervalSteps: 0, keep: 3, bucket: 'data' },
-    evaluation: { atEnd: true },
+    evaluation: { atEnd: true, tenCrop: false },
     freezeBatchNorm: false,
     wire: 'fp32',
     seed: 0,
@@ -51,7 +51,7 @@ test('given values win over defaults; pipeline and alexnet-columns fill their ow
   assert.deepEqual(r.spec.lrSchedule.milestones, [10, 30]);
   assert.equal(r.spec.lrSchedule.scaleWithWorldSize, false);
   assert.deepEqual(r.spec.parallelism.modelParallel, { kind: 'pipeline', stages: 2, microBatches: 4 });
-  assert.deepEqual(r.spec.evaluation, { atEnd: false, everyEpochs: 2 });
+  assert.deepEqual(r.spec.evaluation, { atEnd: false, everyEpochs: 2, tenCrop: false });
   assert.equal(r.spec.seed, 7);
   const cols = parseJobSpec({ ...valid(), parallelism: { dataParallel: 1, modelParallel: { kind: 'alexnet-columns', stages: 4 } } });
   assert.deepEqual(cols.spec?.parallelism.modelParallel, { kind: 'alexnet-columns', stages: 2, microBatches: 1 });
@@ -71,6 +71,13 @@ test('microBatchSize: at most batchSize, kept only when it splits the batch', ()
   assert.deepEqual(e.map((x) => x.field), ['microBatchSize']);
   assert.match(e[0].message, /must not exceed batchSize \(32\)/);
   assert.deepEqual(fields({ ...valid(), microBatchSize: 0 }), ['microBatchSize']);
+});
+
+test('defaultAugmentation: the family pipeline at ImageNet sizes, pad-and-crop below 64 pixels', () => {
+  assert.equal(defaultAugmentation('resnet', 224), 'resnet');
+  assert.equal(defaultAugmentation('alexnet', 224), 'alexnet');
+  assert.equal(defaultAugmentation('resnet', 32), 'small');
+  assert.equal(defaultAugmentation('alexnet', 63), 'small');
 });
 
 test('negative or fractional batch size is named `batchSize`', () => {

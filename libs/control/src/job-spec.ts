@@ -5,6 +5,17 @@ import {
   JobSpecDto, type Augmentation, type LrScheduleType, type ModelParallelKind, type WireFormat,
 } from './job-spec.dto';
 
+/**
+ * The training pipeline of a spec without `augmentation`, from the model's family and input
+ * size: AlexNet's for AlexNet, ResNet's random-resized crop for ImageNet-sized inputs,
+ * pad-and-crop for small ones (the CIFAR ResNets). The worker trains with it; the coordinator
+ * checks options that need a given pipeline against it.
+ */
+export function defaultAugmentation(family: string, inputSize: number): Augmentation {
+  if (inputSize < 64) return 'small';
+  return family === 'alexnet' ? 'alexnet' : 'resnet';
+}
+
 /** A validated job spec with every default filled in: what assignments carry. */
 export interface JobSpec {
   name?: string;
@@ -26,7 +37,7 @@ export interface JobSpec {
   };
   augmentation?: Augmentation;
   checkpoint: { intervalSteps: number; keep: number; bucket: string };
-  evaluation: { everyEpochs?: number; atEnd: boolean };
+  evaluation: { everyEpochs?: number; atEnd: boolean; tenCrop: boolean };
   freezeBatchNorm: boolean;
   wire: WireFormat;
   seed: number;
@@ -103,7 +114,7 @@ export function applyJobSpecDefaults(dto: JobSpecDto): JobSpec {
       keep: dto.checkpoint?.keep ?? 3,
       bucket: dto.checkpoint?.bucket ?? dto.dataset.bucket,
     },
-    evaluation: strip({ everyEpochs: dto.evaluation?.everyEpochs, atEnd: dto.evaluation?.atEnd ?? true }),
+    evaluation: strip({ everyEpochs: dto.evaluation?.everyEpochs, atEnd: dto.evaluation?.atEnd ?? true, tenCrop: dto.evaluation?.tenCrop ?? false }),
     freezeBatchNorm: dto.freezeBatchNorm ?? false,
     wire: dto.wire ?? 'fp32',
     seed: dto.seed ?? 0,

@@ -6,7 +6,7 @@ import Redis from 'ioredis';
 import { ControlPlane } from '@tensorfleet/control';
 import { ObjectStore, ShardLoader, writeSyntheticDataset, type Batch } from '@tensorfleet/data';
 import { createModel, initBackend, loadExportedModel, tf, weightsFromBytes } from '@tensorfleet/models';
-import { createTrainerFromSpec, latestCheckpoint, loadCheckpoint } from '@tensorfleet/training';
+import { createTrainerFromSpec, latestCheckpoint, listCheckpoints, loadCheckpoint } from '@tensorfleet/training';
 import { ApiError, followJob, serviceEnv, type LocalCluster } from '@tensorfleet/cli';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -58,6 +58,8 @@ describe('first job, end to end', { timeout: 15 * 60_000 }, () => {
       [noModel, 'model'],
       [spec({ batchSize: -1 }), 'batchSize'],
       [spec({ dataset: { bucket, prefix: 'datasets/does-not-exist' } }), 'dataset'],
+      [spec({ microBatchSize: 17 }), 'microBatchSize'],
+      [spec({ evaluation: { tenCrop: true } }), 'evaluation.tenCrop'],
     ];
     for (const [body, field] of cases) {
       await assert.rejects(cluster.client.submitJob(body), (e: unknown) => {
@@ -71,7 +73,8 @@ describe('first job, end to end', { timeout: 15 * 60_000 }, () => {
   });
 
   it('trains data-parallel over two workers: completed, loss falls, identical replicas', async () => {
-    const { id } = await cluster.client.submitJob(spec());
+    // Checkpoints and held-out evaluation at every epoch's end, as a user without a step interval gets.
+    const { id } = await cluster.client.submitJob(spec({ checkpoint: { intervalSteps: 0, keep: 5 }, evaluation: { everyEpochs: 1 } }));
     trainedJob = id;
     const job = await followJob(cluster.client, id, undefined, { timeoutMs: 8 * 60_000 });
     assert.equal(job.state, 'completed', `job ended ${job.state}: ${job.error ?? ''} (logs: ${cluster.logDir})`);
@@ -84,6 +87,12 @@ describe('first job, end to end', { timeout: 15 * 60_000 }, () => {
     const last = mean(losses.slice(-5));
     assert.ok(last < first * 0.8, `loss did not fall: first steps ${first.toFixed(3)}, last steps ${last.toFixed(3)}`);
     assert.ok(Number(job.evalAccuracy) > 0.4, `held-out accuracy ${job.evalAccuracy} is not above chance (0.25)`);
+    const perEpoch = Number(job.totalSteps) / 3;
+    const evals = entries.filter((m) => m.kind === 'eval');
+    assert.deepEqual(evals.map((m) => Number(m.step)), [perEpoch, 2 * perEpoch, 3 * perEpoch], 'one held-out evaluation per epoch (the last one is the final evaluation)');
+    assert.ok(evals.every((m) => Number(m.accuracy) >= 0 && Number(m.accuracy) <= 1));
+    const ckpts = await listCheckpoints(store, bucket, id);
+    assert.deepEqual(ckpts.map((c) => c.step).sort((a, b) => a - b), [perEpoch, 2 * perEpoch, 3 * perEpoch], 'a checkpoint at every epoch end');
 
     const done = (await control.readEvents(id, '-', 1000)).filter((e) => e.type === 'rank-completed');
     assert.deepEqual(done.map((e) => Number(e.rank)).sort(), [0, 1]);

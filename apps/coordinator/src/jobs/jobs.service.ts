@@ -1,5 +1,5 @@
 import { BadGatewayException, ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
-import { applyJobSpecDefaults, ControlPlane, type JobSpecDto, type JobRecord, type JobSpec, type JobState } from '@tensorfleet/control';
+import { applyJobSpecDefaults, ControlPlane, defaultAugmentation, type JobSpecDto, type JobRecord, type JobSpec, type JobState } from '@tensorfleet/control';
 import { isNotFound, ObjectStore, readManifest, type DatasetManifest } from '@tensorfleet/data';
 import { ModelCatalog } from '../core/model-catalog';
 import { SchedulerService } from '../scheduler/scheduler.service';
@@ -33,6 +33,11 @@ export class JobsService {
     const manifest = await this.manifest(spec);
     if (spec.model.numClasses !== undefined && spec.model.numClasses < manifest.classes.length) {
       throw fieldErrors([{ field: 'model.numClasses', message: `${spec.model.numClasses} is fewer than the dataset's ${manifest.classes.length} classes` }]);
+    }
+    const inputSize = spec.model.inputSize ?? manifest.imageSize?.[0] ?? model.defaultInputSize;
+    const augmentation = spec.augmentation ?? defaultAugmentation(model.family, inputSize);
+    if (spec.evaluation.tenCrop && augmentation !== 'resnet' && augmentation !== 'alexnet') {
+      throw fieldErrors([{ field: 'evaluation.tenCrop', message: `ten crops of 224 need the resnet or alexnet pipeline; this job would train with '${augmentation}' (${inputSize}-pixel input)` }]);
     }
     const samples = manifest.splits.train?.samples ?? 0;
     const perStep = spec.batchSize * spec.parallelism.dataParallel;

@@ -222,4 +222,35 @@ describe('Trainer step', () => {
     assert.ok(res.top5 >= res.accuracy);
     trainer.dispose();
   });
+
+  it('evaluate with crops: the softmax averaged over each sample\'s crops, as a JS reference computes it', async () => {
+    const model = tinyConvNet(4, 7);
+    const trainer = new Trainer({ model, optimizer: {}, schedule: constant(0.1) });
+    const crops = 3;
+    const views = randomBatch(30, 4 * crops, [8, 8, 3], 7);
+    const labels = randomBatch(31, 4, [1], 7).labels;
+    const res = await trainer.evaluate([{ images: views.images, labels, size: 4, crops }]);
+    const out = tf.tidy(() => (model.apply(tf.tensor(views.images, [4 * crops, 8, 8, 3]), { training: false }) as tf.Tensor).arraySync()) as number[][];
+    let loss = 0, top1 = 0, top5 = 0;
+    for (let i = 0; i < 4; i++) {
+      const p = new Array(7).fill(0);
+      for (let k = 0; k < crops; k++) {
+        const z = out[i * crops + k];
+        const m = Math.max(...z);
+        const e = z.map((v) => Math.exp(v - m));
+        const sum = e.reduce((a, v) => a + v, 0);
+        e.forEach((v, c) => (p[c] += v / sum / crops));
+      }
+      loss -= Math.log(p[labels[i]]);
+      const rank = p.filter((v) => v > p[labels[i]]).length;
+      top1 += rank < 1 ? 1 : 0;
+      top5 += rank < 5 ? 1 : 0;
+    }
+    assert.equal(res.samples, 4);
+    assert.ok(Math.abs(res.loss - loss / 4) < 1e-5, `${res.loss} vs ${loss / 4}`);
+    assert.equal(res.accuracy, top1 / 4);
+    assert.equal(res.top5, top5 / 4);
+    await assert.rejects(trainer.step({ images: views.images, labels, size: 4, crops }), /crops/);
+    trainer.dispose();
+  });
 });

@@ -49,10 +49,15 @@ export interface TrainerOptions {
 }
 
 export interface TrainBatch {
-  /** NHWC (or whatever the model's input is), float32, `size` samples. */
+  /** NHWC (or whatever the model's input is), float32, `size` samples (× `crops`). */
   images: Float32Array;
   labels: Int32Array;
   size: number;
+  /**
+   * Views per sample, consecutive in `images` ([size, crops, H, W, C]); evaluate() averages
+   * their softmax (AlexNet's ten-crop test). Default 1; step() accepts only 1.
+   */
+  crops?: number;
 }
 
 export interface StepResult {
@@ -165,6 +170,7 @@ export class Trainer {
   async step(batch: TrainBatch): Promise<StepResult> {
     const t0 = performance.now();
     const lr = this.schedule.lr(this.steps);
+    if ((batch.crops ?? 1) !== 1) throw new TrainingError('INVALID_BATCH', `step() trains on single views; got batch.crops = ${batch.crops} (multi-crop batches are for evaluate())`);
     const [x, y] = this.toTensors(batch);
     let lossSum = 0;
     let correctSum = 0;
@@ -262,11 +268,18 @@ export class Trainer {
     let top5 = 0;
     let n = 0;
     for await (const batch of batches) {
-      const [x, y] = this.toTensors(batch);
+      const crops = batch.crops ?? 1;
+      const [x, y] = this.toTensors(batch, crops);
       try {
         const sums = tf.tidy(() => {
-          const out = this.model.apply(x, { training: false }) as tf.Tensor;
-          return tf.stack([tf.sum(crossEntropy(out, y, this.outputKind)), topKCorrect(out, y, 1), topKCorrect(out, y, 5)]);
+          let out = this.model.apply(x, { training: false }) as tf.Tensor;
+          if (crops > 1) {
+            // Krizhevsky et al. 2012: the softmax averaged over the crops is the prediction.
+            const p = this.outputKind === 'logits' ? tf.softmax(out) : out;
+            out = tf.mean(tf.reshape(p, [batch.size, crops, this.numClasses]), 1);
+          }
+          const kind = crops > 1 ? 'probabilities' : this.outputKind;
+          return tf.stack([tf.sum(crossEntropy(out, y, kind)), topKCorrect(out, y, 1), topKCorrect(out, y, 5)]);
         });
         const v = await sums.data();
         sums.dispose();
@@ -383,17 +396,18 @@ export class Trainer {
     this.steps = m.step;
   }
 
-  private toTensors(batch: TrainBatch): [tf.Tensor, tf.Tensor1D] {
+  private toTensors(batch: TrainBatch, crops = 1): [tf.Tensor, tf.Tensor1D] {
     const per = this.inputShape.reduce((a, b) => a * b, 1);
     if (!(Number.isInteger(batch.size) && batch.size > 0)) throw new TrainingError('INVALID_BATCH', `batch.size must be a positive integer, got ${batch.size}`);
-    if (batch.images.length !== batch.size * per) {
-      throw new TrainingError('INVALID_BATCH', `batch.images holds ${batch.images.length} values; ${batch.size} samples of [${this.inputShape}] need ${batch.size * per}`);
+    if (!(Number.isInteger(crops) && crops > 0)) throw new TrainingError('INVALID_BATCH', `batch.crops must be a positive integer, got ${crops}`);
+    if (batch.images.length !== batch.size * crops * per) {
+      throw new TrainingError('INVALID_BATCH', `batch.images holds ${batch.images.length} values; ${batch.size} samples${crops > 1 ? ` × ${crops} crops` : ''} of [${this.inputShape}] need ${batch.size * crops * per}`);
     }
     if (batch.labels.length !== batch.size) throw new TrainingError('INVALID_BATCH', `batch.labels holds ${batch.labels.length} labels for ${batch.size} samples`);
     for (const l of batch.labels) {
       if (!(l >= 0 && l < this.numClasses)) throw new TrainingError('INVALID_BATCH', `label ${l} is outside [0, ${this.numClasses}): does the dataset match the model's numClasses?`);
     }
-    return [tf.tensor(batch.images, [batch.size, ...this.inputShape], 'float32'), tf.tensor1d(batch.labels, 'int32')];
+    return [tf.tensor(batch.images, [batch.size * crops, ...this.inputShape], 'float32'), tf.tensor1d(batch.labels, 'int32')];
   }
 }
 

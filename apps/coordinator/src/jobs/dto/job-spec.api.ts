@@ -51,8 +51,9 @@ const DOCS: [abstract new (...args: never[]) => object, Props][] = [
     bucket: opt({ type: String, description: 'Default: dataset.bucket' }),
   }],
   [EvaluationSpecDto, {
-    everyEpochs: opt({ type: Number, minimum: 1 }),
+    everyEpochs: opt({ type: Number, minimum: 1, description: 'Held-out evaluation every this many epochs (its result feeds the plateau schedule)' }),
     atEnd: opt({ type: Boolean, default: true }),
+    tenCrop: opt({ type: Boolean, default: false, description: "AlexNet's ten-crop test: softmax averaged over 4 corners + centre and their mirrors (resnet/alexnet pipelines)" }),
   }],
   [JobSpecDto, {
     name: opt({ type: String, example: 'cifar-resnet18' }),
