@@ -44,17 +44,19 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
   const resizeShort = Math.round((s * 256) / 224);
   switch (cfg.pipeline) {
     case 'none': {
-      const r = await raw(sharp(input).resize(s, s, { fit: 'fill' }));
+      const r = await raw(sharp(input).resize(s, s, { fit: 'fill', kernel: 'linear' }));
       return toFloat(r, 0, 0, s, false, cfg, null, out);
     }
+    // Every resize is bilinear (antialiased when shrinking), torchvision's default for Resize and
+    // RandomResizedCrop; see 'resnet' below.
     case 'eval': {
-      const r = await raw(sharp(input).resize(resizeShort, resizeShort, { fit: 'outside' }));
+      const r = await raw(sharp(input).resize(resizeShort, resizeShort, { fit: 'outside', kernel: 'linear' }));
       return toFloat(r, (r.w - s) >> 1, (r.h - s) >> 1, s, false, cfg, null, out);
     }
     case 'small': {
       let img = sharp(input);
       const m = await dimensions(input);
-      if (m.width !== s || m.height !== s) img = img.resize(s, s, { fit: 'fill' });
+      if (m.width !== s || m.height !== s) img = img.resize(s, s, { fit: 'fill', kernel: 'linear' });
       const r = await raw(img);
       const dx = rng.int(9) - 4;
       const dy = rng.int(9) - 4;
@@ -75,7 +77,7 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
       // AlexNet's test-time augmentation (Krizhevsky et al. 2012) in torchvision's TenCrop order: the
       // five crops of the image, then the five crops of its mirror image (whose top-left crop is the
       // mirrored top-right one). The centre is placed as in 'eval'.
-      const r = await raw(sharp(input).resize(resizeShort, resizeShort, { fit: 'outside' }));
+      const r = await raw(sharp(input).resize(resizeShort, resizeShort, { fit: 'outside', kernel: 'linear' }));
       const target = out ?? new Float32Array(10 * s * s * 3);
       const frame = s * s * 3;
       const at = tenCropOrigins(r.w, r.h, s);
@@ -87,7 +89,7 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
       return target;
     }
     case 'alexnet': {
-      const r = await raw(sharp(input).resize(resizeShort, resizeShort, { fit: 'outside' }));
+      const r = await raw(sharp(input).resize(resizeShort, resizeShort, { fit: 'outside', kernel: 'linear' }));
       const x = rng.int(r.w - s + 1);
       const y = rng.int(r.h - s + 1);
       const flip = rng.next() < 0.5;

@@ -51,7 +51,7 @@ function origins(w: number, h: number): [number, number][] {
 
 /** The ten crops as raw RGB bytes, cut by sharp from the resized image and from its mirror image. */
 async function sharpCrops(bytes: Buffer): Promise<Buffer[]> {
-  const { data, info } = await sharp(bytes).resize(SHORT, SHORT, { fit: 'outside' }).raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(bytes).resize(SHORT, SHORT, { fit: 'outside', kernel: 'linear' }).raw().toBuffer({ resolveWithObject: true });
   const resized = () => sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } });
   const mirrored = await resized().flop().raw().toBuffer();
   const out: Buffer[] = [];
