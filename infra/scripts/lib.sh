@@ -7,11 +7,16 @@ die() { log "error: $*"; exit 1; }
 # A port is taken when something accepts a TCP connection on it.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# A random free port in 20000-59999 (the TS wrappers pass one they reserved instead).
+# A random free port below the kernel's ephemeral range (10000 up to it; 20000-59999 when the
+# range cannot be read or starts too low), so that the local port of an outgoing connection
+# cannot take it between this check and the server's bind. The TS wrappers pass the public
+# port themselves.
 free_port() {
-  local p i
+  local p i lo=0 base=20000 span=40000
+  [ -r /proc/sys/net/ipv4/ip_local_port_range ] && read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+  if [ "$lo" -gt 12000 ]; then base=10000; span=$(( lo - 10000 )); fi
   for i in $(seq 1 200); do
-    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    p=$(( base + (RANDOM * 32768 + RANDOM) % span ))
     if ! port_open "$p" && ! grep -qs "=$p\$" "${TAKEN_PORTS_FILE:-/dev/null}"; then
       echo "$p"; [ -n "${TAKEN_PORTS_FILE:-}" ] && echo "x=$p" >>"$TAKEN_PORTS_FILE"; return 0
     fi

@@ -12,6 +12,8 @@ export const SCRIPTS_DIR = resolve(__dirname, '..', 'scripts');
 /** Long enough for a first start that has to apt-get install Swift. */
 const START_TIMEOUT_MS = 10 * 60_000;
 const STOP_TIMEOUT_MS = 60_000;
+/** What the scripts and the servers say when a port is in use. */
+const PORT_TAKEN = /already taken|Address already in use|Could not bind/;
 
 /** A port the OS considers free right now (another process may still take it before we do). */
 export function freePort(): Promise<number> {
@@ -104,9 +106,18 @@ export async function startScriptService(script: string, kind: string, opts: Sta
       break;
     } catch (err) {
       const stderr = (err as { stderr?: string }).stderr ?? String(err);
-      if (opts.port === undefined && attempt < 3 && stderr.includes('already taken')) continue;
       const logs = logTails(dir);
       spawnSync('bash', [join(SCRIPTS_DIR, script), 'stop', dir], { timeout: STOP_TIMEOUT_MS, stdio: 'ignore' });
+      // A port picked free was taken before the server bound it (the public one, or an
+      // internal one such as Swift's account server or memcached): start again on new ports.
+      if (attempt < 3 && PORT_TAKEN.test(stderr + logs) && (opts.port === undefined || !stderr.includes('already taken'))) {
+        progress(`${kind}: a port was taken while starting; retrying on other ports`);
+        if (ownDir) {
+          rmSync(dir, { recursive: true, force: true });
+          mkdirSync(dir);
+        }
+        continue;
+      }
       if (ownDir) rmSync(dir, { recursive: true, force: true });
       throw new InfraError('START_FAILED', `${kind} did not start${ownDir ? '' : ` in ${dir}`}: ${stderr}${logs}`);
     }
