@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { tf } from './tf';
 import { initBackend } from './init-backend';
-import { relError, values } from './testing';
+import { onWasmThenCpu, relError, values } from './testing';
 
 /** Batch norm in training mode exactly as tfjs-layers computes it (moments + batchNorm). */
 function trainingBatchNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D): tf.Tensor {
@@ -39,10 +39,7 @@ const NAMES = ['y', 'dx', 'dgamma', 'dbeta', 'dx frozen BN', 'sum[0,1,2]', 'mean
 
 test('batch norm forward, training gradients and leading-axis reductions match cpu', async () => {
   for (const shape of [[4, 7, 5, 6], [2, 9, 9, 16], [3, 1, 1, 5]] as [number, number, number, number][]) {
-    await initBackend({ backend: 'wasm' });
-    const wasm = run(shape);
-    await initBackend({ backend: 'cpu' });
-    const cpu = run(shape);
+    const { wasm, cpu } = await onWasmThenCpu(() => run(shape));
     for (let i = 0; i < NAMES.length; i++) {
       const err = relError(wasm[i], cpu[i]);
       assert.ok(err < 1e-5, `${NAMES[i]} for ${shape}: rel err ${err}`);

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { tf } from './tf';
-import { initBackend } from './init-backend';
-import { relError, values } from './testing';
+import { onWasmThenCpu, relError, values } from './testing';
 
 const SHAPE = [3, 5, 6, 8];
 
@@ -38,12 +37,7 @@ function run(): Float32Array[] {
 }
 
 test('slice, split, concat and a grouped convolution with gradients match cpu on wasm', async () => {
-  await initBackend({ backend: 'wasm' });
-  const before = tf.memory().numTensors;
-  const wasm = run();
-  assert.equal(tf.memory().numTensors, before);
-  await initBackend({ backend: 'cpu' });
-  const cpu = run();
+  const { wasm, cpu } = await onWasmThenCpu(run);
   assert.equal(wasm.length, cpu.length);
   for (let i = 0; i < cpu.length; i++) {
     assert.equal(wasm[i].length, cpu[i].length, `output ${i} size`);

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { tf } from './tf';
-import { initBackend } from './init-backend';
-import { relError, values } from './testing';
+import { onWasmThenCpu, relError, values } from './testing';
 
 const CASES: [number[], number[], boolean, boolean][] = [
   [[5, 300], [5, 40], true, false], // dense dW: xᵀ·dy
@@ -25,12 +24,7 @@ function run(): Float32Array[] {
 }
 
 test('BatchMatMul with transposed operands matches cpu on wasm', async () => {
-  await initBackend({ backend: 'wasm' });
-  const before = tf.memory().numTensors;
-  const wasm = run();
-  assert.equal(tf.memory().numTensors, before);
-  await initBackend({ backend: 'cpu' });
-  const cpu = run();
+  const { wasm, cpu } = await onWasmThenCpu(run);
   for (let i = 0; i < CASES.length; i++) {
     assert.equal(wasm[i].length, cpu[i].length);
     assert.ok(relError(wasm[i], cpu[i]) < 1e-5, `case ${i}: rel err ${relError(wasm[i], cpu[i])}`);
@@ -45,9 +39,6 @@ test('dense-layer gradients match cpu on wasm', async () => {
       const probe = tf.tensor2d(values(4 * 50, 92), [4, 50]);
       return tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(tf.matMul(xx, ww), probe)))([x, w]).map((g) => g.dataSync() as Float32Array);
     });
-  await initBackend({ backend: 'wasm' });
-  const wasm = grads();
-  await initBackend({ backend: 'cpu' });
-  const cpu = grads();
+  const { wasm, cpu } = await onWasmThenCpu(grads);
   for (let i = 0; i < 2; i++) assert.ok(relError(wasm[i], cpu[i]) < 1e-5, `grad ${i}: rel err ${relError(wasm[i], cpu[i])}`);
 });

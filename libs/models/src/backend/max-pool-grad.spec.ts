@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { tf } from './tf';
-import { initBackend } from './init-backend';
-import { relError, values } from './testing';
+import { onWasmThenCpu, relError, values } from './testing';
 
 interface Case {
   shape: [number, number, number, number];
@@ -37,10 +36,7 @@ function poolGrads(quantise: boolean): Float32Array[] {
 test('max-pool gradient matches cpu over sizes, strides, paddings and ties', async () => {
   assert.ok(CASES.length >= 40);
   for (const quantise of [false, true]) {
-    await initBackend({ backend: 'wasm' });
-    const wasm = poolGrads(quantise);
-    await initBackend({ backend: 'cpu' });
-    const cpu = poolGrads(quantise);
+    const { wasm, cpu } = await onWasmThenCpu(() => poolGrads(quantise));
     CASES.forEach((c, i) => {
       const err = relError(wasm[i], cpu[i]);
       assert.ok(err < 1e-6, `x=${c.shape} size=${c.size} stride=${c.stride} pad=${c.pad} ties=${quantise}: rel err ${err}`);

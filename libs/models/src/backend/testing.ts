@@ -1,3 +1,7 @@
+import * as assert from 'node:assert/strict';
+import { tf } from './tf';
+import { initBackend } from './init-backend';
+
 /** Deterministic values in [-1, 1) so that every backend sees identical inputs. */
 export function values(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -19,4 +23,17 @@ export function relError(actual: ArrayLike<number>, expected: ArrayLike<number>)
     scale = Math.max(scale, Math.abs(expected[i]));
   }
   return diff / Math.max(scale, 1e-30);
+}
+
+/**
+ * `run` on the wasm backend with this project's kernels, checking that it leaves no tensor
+ * behind, then on the pure-JS `cpu` backend, the independent reference every kernel is held to.
+ */
+export async function onWasmThenCpu<T>(run: () => T): Promise<{ wasm: T; cpu: T }> {
+  await initBackend({ backend: 'wasm' });
+  const before = tf.memory().numTensors;
+  const wasm = run();
+  assert.equal(tf.memory().numTensors, before, 'the wasm run left tensors behind');
+  await initBackend({ backend: 'cpu' });
+  return { wasm, cpu: run() };
 }
