@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { defaultAugmentation, type Assignment, type Augmentation, type ControlPlane, type JobSpec } from '@tensorfleet/control';
 import type { CollectiveNode, Communicator } from '@tensorfleet/collective';
 import { ObjectStore, ShardLoader, readManifest, type DatasetManifest, type LoaderCursor } from '@tensorfleet/data';
-import { createModel, describeModel, weightsToBytes, weightsFromBytes } from '@tensorfleet/models';
+import { createModel, modelFamily, weightsToBytes, weightsFromBytes } from '@tensorfleet/models';
 import {
   createTrainerFromSpec,
   loadCheckpoint,
@@ -62,8 +62,7 @@ export async function runAssignment(ctx: RunContext, a: Assignment): Promise<Run
         timeoutMs: ctx.collectiveTimeoutMs,
       });
     }
-    const family = describeModel(spec.model.name, { ...(spec.model.options ?? {}), numClasses, inputSize }).family;
-    return await train(ctx, a, spec, manifest, model, modelInput, comm, family);
+    return await train(ctx, a, spec, manifest, model, modelInput, comm, modelFamily(spec.model.name));
   } finally {
     await comm?.close();
     model.dispose();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ModelError, countMacs, countParams, createModel, describeModel, listModels, modelNames } from '..';
+import { ModelError, countMacs, countParams, createModel, describeModel, listModels, modelFamily, modelNames } from '..';
 
 // Trainable parameters and multiply-adds at 224×224 as published by torchvision (weights tables,
 // "GFLOPS" = conv + linear MACs) and by timm for seresnet50 / resnet50d; the paper for alexnet_paper.
@@ -77,6 +77,8 @@ test('listModels is fast, computed without weights, and reports defaults', () =>
   assert.equal(r20.defaultInputSize, 32);
   assert.equal(r20.numClasses, 10);
   assert.equal(models.find((m) => m.name === 'alexnet_paper')!.defaultInputSize, 227);
+  for (const m of models) assert.equal(modelFamily(m.name), m.family, `modelFamily(${m.name})`);
+  assert.throws(() => modelFamily('resnet9000'), /unknown model/);
   // torchvision AlexNet: 11×11/4 pad 2, three 3×3/2 pools: 63 → 15 → 7 → 3 → 1.
   assert.equal(models.find((m) => m.name === 'alexnet')!.minInputSize, 63);
   assert.throws(() => describeModel('alexnet', { inputSize: 62 }), /INPUT_TOO_SMALL|use a larger inputSize/);

@@ -99,6 +99,11 @@ export function resolveOptions(name: string, opts: CreateModelOptions = {}): Com
   return o;
 }
 
+/** The architecture family of a registered model ('resnet', 'alexnet'): a lookup, nothing built. */
+export function modelFamily(name: string): string {
+  return entry(name).builder.family;
+}
+
 /** Parameters, multiply-adds and per-layer shapes, from the layer configs alone (no weights). */
 export function describeModel(name: string, opts: CreateModelOptions = {}): ModelSummary {
   const e = entry(name);
