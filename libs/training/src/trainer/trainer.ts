@@ -184,10 +184,9 @@ export class Trainer {
         try {
           // Each pass's mean loss weighted by its share of the batch: the summed gradients
           // are then those of the batch mean.
-          const share = (end - start) / batch.size;
-          const [lossV, correctV] = await this.accumulate(xs, ys, share, p === 0);
-          lossSum += lossV * share;
-          correctSum += correctV;
+          const [weightedLoss, correct] = await this.accumulate(xs, ys, (end - start) / batch.size, p === 0);
+          lossSum += weightedLoss;
+          correctSum += correct;
         } finally {
           if (passes > 1) tf.dispose([xs, ys]);
         }
@@ -219,7 +218,7 @@ export class Trainer {
 
   /**
    * One forward/backward pass: gradients of `share` × the pass's mean loss into gradBufs
-   * (overwritten when `first`, else added). Returns the pass's mean loss and its correct count.
+   * (overwritten when `first`, else added). Returns that weighted loss and the pass's correct count.
    */
   private async accumulate(x: tf.Tensor, y: tf.Tensor1D, share: number, first: boolean): Promise<[number, number]> {
     // Everything the backward pass leaves behind, disposed in `finally` whatever happens.
@@ -251,7 +250,7 @@ export class Trainer {
           for (let j = 0; j < buf.length; j++) buf[j] += g[j];
         }
       });
-      return [(lossV as Float32Array)[0] / share, (correctV as Float32Array)[0]];
+      return [(lossV as Float32Array)[0], (correctV as Float32Array)[0]];
     } finally {
       tf.dispose(held);
     }
