@@ -1,4 +1,6 @@
 // fp16 / bf16 wire encodings. Encoding rounds to nearest even; additions stay in fp32.
+import { addF32 } from './reduce';
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
@@ -89,6 +91,5 @@ export function decodeBF16Into(src: Uint16Array, dst: Float32Array, add: boolean
   // widen into a reusable scratch first: two tight loops beat one with a scalar bit cast
   if (scratch.length < n) scratch = new Int32Array(n);
   for (let i = 0; i < n; i++) scratch[i] = src[i] << 16;
-  const f = new Float32Array(scratch.buffer, 0, n);
-  for (let i = 0; i < n; i++) dst[i] += f[i];
+  addF32(dst, new Float32Array(scratch.buffer, 0, n));
 }
