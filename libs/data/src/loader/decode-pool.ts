@@ -64,18 +64,17 @@ export class DecodePool {
 
   constructor(readonly threads: number, private readonly cfg: AugmentConfig, frameCount: number) {
     this.frameSize = cropsPerImage(cfg.pipeline) * cfg.inputSize * cfg.inputSize * 3;
-    const sab = new SharedArrayBuffer(frameCount * this.frameSize * 4);
-    this.frames = new Float32Array(sab);
+    this.frames = new Float32Array(new SharedArrayBuffer(frameCount * this.frameSize * 4));
     this.maxRestarts = 2 * threads + 2;
     for (let i = 0; i < threads; i++) {
       const slot: Slot = { worker: null as unknown as Worker, pending: new Map() };
       this.slots.push(slot);
-      this.start(slot, sab);
+      this.start(slot);
     }
   }
 
-  private start(slot: Slot, sab: SharedArrayBuffer): void {
-    const worker = new Worker(join(__dirname, 'decode-worker.js'), { workerData: { cfg: this.cfg, frames: sab } });
+  private start(slot: Slot): void {
+    const worker = new Worker(join(__dirname, 'decode-worker.js'), { workerData: { cfg: this.cfg, frames: this.frames.buffer } });
     slot.worker = worker;
     worker.on('message', (m: WorkerReply) => {
       const q = this.cpuQueries.get(m.id);
@@ -96,7 +95,7 @@ export class DecodePool {
       if (gone || this.closed || slot.worker !== worker) return;
       gone = true;
       void worker.terminate();
-      this.replace(slot, sab, cause);
+      this.replace(slot, cause);
     };
     worker.on('error', (err) => died(err.message));
     worker.on('exit', (code) => died(`exited with code ${code}`));
@@ -105,7 +104,7 @@ export class DecodePool {
     worker.unref();
   }
 
-  private replace(slot: Slot, sab: SharedArrayBuffer, cause: string): void {
+  private replace(slot: Slot, cause: string): void {
     const jobs = [...slot.pending.values()];
     slot.pending.clear();
     this.restarts++;
@@ -117,7 +116,7 @@ export class DecodePool {
       for (const j of jobs) j.reject(this.broken);
       return;
     }
-    this.start(slot, sab);
+    this.start(slot);
     for (const j of jobs) {
       j.deaths++;
       // A sample that was on two threads that died is the likely cause: skip it rather than kill a third.
