@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import { Rng } from '../rng';
+import { resizeNormalise } from './resize';
 
 export type Pipeline = 'resnet' | 'alexnet' | 'eval' | 'tencrop' | 'small' | 'none';
 export const PIPELINES: Pipeline[] = ['resnet', 'alexnet', 'eval', 'tencrop', 'small', 'none'];
@@ -43,15 +44,17 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const resizeShort = Math.round((s * 256) / 224);
   switch (cfg.pipeline) {
-    case 'none': {
-      const r = await raw(sharp(input).resize(s, s, { fit: 'fill', kernel: 'linear' }));
-      return toFloat(r, 0, 0, s, false, cfg, null, out);
-    }
     // Every resize is bilinear (antialiased when shrinking), torchvision's default for Resize and
-    // RandomResizedCrop; see 'resnet' below.
+    // RandomResizedCrop: libvips decodes (and crops), resize.ts resamples straight into the
+    // normalised float32 frame, computing only the window that is kept.
+    case 'none': {
+      const r = await raw(sharp(input));
+      return resized(r, s, s, 0, 0, s, false, cfg, null, out);
+    }
     case 'eval': {
-      const r = await raw(sharp(input).resize(resizeShort, resizeShort, { fit: 'outside', kernel: 'linear' }));
-      return toFloat(r, (r.w - s) >> 1, (r.h - s) >> 1, s, false, cfg, null, out);
+      const r = await raw(sharp(input));
+      const [w, h] = shortSideTo(r.w, r.h, resizeShort);
+      return resized(r, w, h, (w - s) >> 1, (h - s) >> 1, s, false, cfg, null, out);
     }
     case 'small': {
       let img = sharp(input);
@@ -67,35 +70,51 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
       const m = await dimensions(input);
       const rect = randomResizedCrop(m.width, m.height, rng);
       const flip = rng.next() < 0.5;
-      // Bilinear ('linear': a triangle filter widened by the reduction factor, i.e. antialiased) as
-      // torchvision's RandomResizedCrop does; sharp's default lanczos3 differs from the reference and
-      // cost ~0.6 ms more per image. libvips decodes only down to the crop's bottom row.
-      const r = await raw(sharp(input).extract(rect).resize(s, s, { fit: 'fill', kernel: 'linear' }));
-      return toFloat(r, 0, 0, s, flip, cfg, null, out);
+      // libvips decodes only down to the crop's bottom row.
+      const r = await raw(sharp(input).extract(rect));
+      return resized(r, s, s, 0, 0, s, flip, cfg, null, out);
     }
     case 'tencrop': {
       // AlexNet's test-time augmentation (Krizhevsky et al. 2012) in torchvision's TenCrop order: the
       // five crops of the image, then the five crops of its mirror image (whose top-left crop is the
       // mirrored top-right one). The centre is placed as in 'eval'.
-      const r = await raw(sharp(input).resize(resizeShort, resizeShort, { fit: 'outside', kernel: 'linear' }));
+      const r = await raw(sharp(input));
+      const [w, h] = shortSideTo(r.w, r.h, resizeShort);
       const target = out ?? new Float32Array(10 * s * s * 3);
       const frame = s * s * 3;
-      const at = tenCropOrigins(r.w, r.h, s);
+      const at = tenCropOrigins(w, h, s);
       for (let k = 0; k < 10; k++) {
         const [x, y] = at[k % 5];
         // A crop at x of the mirror image is the mirror of the crop at w - s - x.
-        toFloat(r, k < 5 ? x : r.w - s - x, y, s, k >= 5, cfg, null, target.subarray(k * frame, (k + 1) * frame));
+        resized(r, w, h, k < 5 ? x : w - s - x, y, s, k >= 5, cfg, null, target.subarray(k * frame, (k + 1) * frame));
       }
       return target;
     }
     case 'alexnet': {
-      const r = await raw(sharp(input).resize(resizeShort, resizeShort, { fit: 'outside', kernel: 'linear' }));
-      const x = rng.int(r.w - s + 1);
-      const y = rng.int(r.h - s + 1);
+      const r = await raw(sharp(input));
+      const [w, h] = shortSideTo(r.w, r.h, resizeShort);
+      const x = rng.int(w - s + 1);
+      const y = rng.int(h - s + 1);
       const flip = rng.next() < 0.5;
-      return toFloat(r, x, y, s, flip, cfg, lighting(cfg, rng), out);
+      return resized(r, w, h, x, y, s, flip, cfg, lighting(cfg, rng), out);
     }
   }
+}
+
+/** The size a w × h image resizes to with its shorter side at `short` (libvips' rounding of the longer). */
+function shortSideTo(w: number, h: number, short: number): [number, number] {
+  return w <= h ? [short, Math.round((h * short) / w)] : [Math.round((w * short) / h), short];
+}
+
+/**
+ * The s × s window at (x0, y0) of `r` resampled to w × h, mirrored if asked, normalised as
+ * (v/255 + delta - mean) / std per channel.
+ */
+function resized(r: Raw, w: number, h: number, x0: number, y0: number, s: number, flip: boolean, cfg: AugmentConfig, delta: number[] | null, target?: Float32Array): Float32Array {
+  const scale = cfg.std.map((sd) => 1 / (255 * sd));
+  const bias = cfg.std.map((sd, c) => ((delta ? delta[c] : 0) - cfg.mean[c]) / sd);
+  const out = target ?? new Float32Array(s * s * 3);
+  return resizeNormalise({ src: r.data, width: r.w, height: r.h, channels: r.c, outWidth: w, outHeight: h, x0, y0, size: s, flip, scale, bias, out });
 }
 
 /** Width and height from the JPEG SOF or PNG IHDR header (no libvips call), else sharp's metadata. */

@@ -7,8 +7,8 @@ import { initBackend } from '../init-backend';
 import { fleetKernels } from './fleet-kernels';
 
 test('the committed wasm bytes are what fleet-kernels.wat assembles to', () => {
-  // dist/backend/simd → libs/models/scripts
-  const script = join(__dirname, '../../../scripts/assemble-wat.mjs');
+  // libs/models/dist/backend/simd → the workspace's scripts/
+  const script = join(__dirname, '../../../../../scripts/assemble-wat.mjs');
   const r = spawnSync(process.execPath, [script, '--check'], { encoding: 'utf8' });
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
 });
