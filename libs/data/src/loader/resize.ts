@@ -91,7 +91,8 @@ function resizeSimd(job: ResizeJob, kernel: NonNullable<ReturnType<typeof resize
   const yLo = take(s * 4), yTaps = take(s * 4), yW = take(s * fy.maxTaps * 4);
   const xLo = take(s * 4), xTaps = take(s * 4), xW = take(s * fx.maxTaps * 4);
   const srcAt = take(src.length + 16);
-  const mid = take(s * midStride + 16);
+  // One row between the passes: it stays in L1, where a whole intermediate image would not.
+  const mid = take(midStride + 16);
   const outAt = take(s * s * 12 + 16);
   const heap = kernel.heap(at);
   new Int32Array(heap, yLo, s).set(fy.lo);
@@ -103,9 +104,11 @@ function resizeSimd(job: ResizeJob, kernel: NonNullable<ReturnType<typeof resize
   new Float32Array(heap, xW, fx.w.length).set(fx.w);
   new Uint8Array(heap, srcAt, src.length).set(src);
   const k = kernel.exports;
-  k.resize_vertical(srcAt + c0 * 3, width * 3, rowBytes, yLo, yTaps, yW, fy.maxTaps, s, mid, midStride);
   const [sc, b] = [job.scale, job.bias];
-  k.resize_horizontal(mid, midStride, xLo, xTaps, xW, fx.maxTaps, s, s, job.flip ? 1 : 0, sc[0], sc[1], sc[2], b[0], b[1], b[2], outAt);
+  for (let y = 0; y < s; y++) {
+    k.resize_vertical(srcAt + c0 * 3, width * 3, rowBytes, yLo + 4 * y, yTaps + 4 * y, yW + 4 * y * fy.maxTaps, fy.maxTaps, 1, mid, midStride);
+    k.resize_horizontal(mid, midStride, xLo, xTaps, xW, fx.maxTaps, s, 1, job.flip ? 1 : 0, sc[0], sc[1], sc[2], b[0], b[1], b[2], outAt + y * s * 12);
+  }
   job.out.set(new Float32Array(heap, outAt, s * s * 3));
   return job.out;
 }
