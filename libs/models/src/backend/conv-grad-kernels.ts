@@ -1,6 +1,7 @@
 import { tf } from './tf';
 import { WasmOps } from './wasm-ops';
 import { conv2dBackpropFilterSimd } from './conv-filter-grad-simd';
+import { conv3x3Winograd, winogradApplies } from './winograd-conv';
 
 type TensorInfo = tf.TensorInfo;
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
@@ -42,7 +43,7 @@ export function conv2dBackpropFilterXnnpack(ops: WasmOps, x: TensorInfo, dy: Ten
 /** dx for any stride: the sub-pixel form when both strides are equal, else zero insertion. */
 export function conv2dBackpropInputNhwc(ops: WasmOps, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo {
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
-  if (sh === 1 && sw === 1) return dxZeroInserted(ops, dy, filter, info);
+  if (sh === 1 && sw === 1) return dxWinograd(ops, dy, filter, info) ?? dxZeroInserted(ops, dy, filter, info);
   if (kh === 1 && kw === 1) return dxPointwiseStrided(ops, dy, filter, info);
   if (sh === sw) return dxSubPixel(ops, dy, filter, info);
   return dxZeroInserted(ops, dy, filter, info);
@@ -106,6 +107,13 @@ function dxZeroInserted(ops: WasmOps, dy: TensorInfo, filter: TensorInfo, info: 
   const flipped = kh > 1 || kw > 1 ? ops.reverse(filter, [0, 1]) : filter;
   const swapped = ops.transpose(flipped, [0, 1, 3, 2]);
   return ops.conv2d(cropped.x, swapped, [1, 1], [1, 1], cropped.padH, cropped.padW);
+}
+
+/** 3×3 stride 1: the same flipped, swapped convolution by Winograd, reading the filter in place. */
+function dxWinograd(ops: WasmOps, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo | null {
+  if (!winogradApplies(info)) return null;
+  const out = { height: info.inHeight, width: info.inWidth, padTop: 2 - info.padInfo.top, padLeft: 2 - info.padInfo.left };
+  return conv3x3Winograd(ops, dy, filter, out, true);
 }
 
 /** 1×1 strided: dy·Wᵀ at dy's resolution, then scattered onto every s-th pixel. */

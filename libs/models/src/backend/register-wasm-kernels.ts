@@ -8,6 +8,7 @@ import { BROADCAST_CHANNELS, broadcastChannelsKernel, fusedBatchNormGrad, meanGr
 import { BN_TRAINING, BN_TRAINING_GRAD, batchNormTrainingGrad, batchNormTrainingGradKernel, batchNormTrainingKernel } from './batch-norm-training';
 import { RELU_GRAD, reluGrad, reluGradKernel } from './relu-grad';
 import { maxPoolGradKernel } from './max-pool-grad';
+import { conv3x3Winograd, winogradApplies } from './winograd-conv';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 type Attrs = {
@@ -39,6 +40,8 @@ export function registerWasmKernels(set: WasmKernelSet = 'all'): void {
     return withOps(args.backend, (ops) => conv2dBackpropInputNhwc(ops, dy, filter, conv2dInfo(a.inputShape, filter.shape, a)));
   });
   const stock = (name: string) => tf.getKernel(name, 'wasm')?.kernelFunc;
+  override(tf.Conv2D, winogradForward(must(stock(tf.Conv2D), tf.Conv2D)));
+  override(tf.FusedConv2D, winogradForward(must(stock(tf.FusedConv2D), tf.FusedConv2D)));
   override(tf.Sum, leadingReduceKernel(false, stock(tf.Sum)));
   override(tf.Mean, leadingReduceKernel(true, stock(tf.Mean)));
   override(tf.Identity, sharingIdentityKernel(stock(tf.Identity)));
@@ -67,6 +70,29 @@ function registerFilterGradient(): void {
     if (a.dataFormat === 'NCHW') throw new Error('wasm Conv2DBackpropFilter supports NHWC only; use channelsLast');
     return withOps(backend, (ops) => conv2dBackpropFilterNhwc(ops, x, dy, conv2dInfo(x.shape, a.filterShape, a)));
   });
+}
+
+/**
+ * Conv2D, and FusedConv2D without bias or activation, by Winograd when 3×3 stride 1 (most of
+ * a ResNet's multiply-adds); everything else (and NCHW) stays on XNNPACK.
+ */
+function winogradForward(stockConv: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+    const a = args.attrs as unknown as Attrs & { dilations?: number | [number, number]; activation?: string };
+    const plain = !bias && !preluActivationWeights && (a.activation ?? 'linear') === 'linear';
+    if (!plain || a.dataFormat === 'NCHW' || !x || !filter) return stockConv(args);
+    const info = conv2dInfo(x.shape, filter.shape, a);
+    if (!winogradApplies(info)) return stockConv(args);
+    const out = { height: info.outHeight, width: info.outWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left };
+    const ops = new WasmOps(args.backend as WasmOps['backend']);
+    try {
+      const y = conv3x3Winograd(ops, x, filter, out);
+      return y ? ops.keep(y) : stockConv(args);
+    } finally {
+      ops.dispose();
+    }
+  };
 }
 
 function must(k: KernelFunc | undefined, name: string): KernelFunc {

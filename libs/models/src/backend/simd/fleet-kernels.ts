@@ -25,8 +25,8 @@ interface EmscriptenBackend {
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
 }
 
-let compiled: object | null = null;
-const instances = new WeakMap<Memory, FleetKernels>();
+const compiled = new Map<string, object>();
+const instances = new WeakMap<Memory, Map<string, object>>();
 
 /**
  * The SIMD kernels instantiated on the wasm backend's own WebAssembly.Memory, so they read
@@ -34,16 +34,24 @@ const instances = new WeakMap<Memory, FleetKernels>();
  * tfjs-backend-wasm build): callers then keep the XNNPACK path.
  */
 export function fleetKernels(backend: unknown): FleetKernels | null {
+  return instantiateOnHeap<FleetKernels>(backend, WASM_BASE64);
+}
+
+/** Instantiates a module (base64 bytes importing env.memory) on the backend's heap, once per memory. */
+export function instantiateOnHeap<T>(backend: unknown, base64: string): T | null {
   const b = backend as EmscriptenBackend;
   const memory = b.wasm?.asm?.memory ?? b.wasm?.wasmMemory;
   if (!(memory instanceof WebAssembly.Memory)) return null;
-  let kernels = instances.get(memory);
-  if (!kernels) {
-    compiled ??= new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64'));
-    kernels = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as FleetKernels;
-    instances.set(memory, kernels);
+  let perMemory = instances.get(memory);
+  if (!perMemory) instances.set(memory, (perMemory = new Map()));
+  let exports = perMemory.get(base64);
+  if (!exports) {
+    let module = compiled.get(base64);
+    if (!module) compiled.set(base64, (module = new WebAssembly.Module(Buffer.from(base64, 'base64'))));
+    exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+    perMemory.set(base64, exports);
   }
-  return kernels;
+  return exports as T;
 }
 
 /** Byte offset of a tensor's data in the wasm heap. */

@@ -1,0 +1,99 @@
+import { tf } from './tf';
+import { WasmOps } from './wasm-ops';
+import { heapOffset, instantiateOnHeap } from './simd/fleet-kernels';
+import { WASM_BASE64 } from './simd/winograd.wasm';
+
+type TensorInfo = tf.TensorInfo;
+type Conv2DInfo = tf.backend_util.Conv2DInfo;
+
+interface WinogradKernels {
+  winograd_conv3x3(...args: number[]): void;
+}
+
+/** FLEET_WINOGRAD=0 keeps XNNPACK for every convolution (to compare the two from one build). */
+const ENABLED = process.env.FLEET_WINOGRAD !== '0';
+/** Bytes of the transformed input and product blocks (V + M) per tile block: stays in L2. */
+const BLOCK_BYTES = 256 * 1024;
+
+/** Whether the Winograd F(2×2, 3×3) kernel can compute this convolution. */
+export function winogradApplies(info: Conv2DInfo): boolean {
+  return (
+    ENABLED &&
+    info.filterHeight === 3 && info.filterWidth === 3 &&
+    info.strideHeight === 1 && info.strideWidth === 1 &&
+    info.dilationHeight === 1 && info.dilationWidth === 1 &&
+    info.dataFormat === 'channelsLast'
+  );
+}
+
+/**
+ * 3×3 stride-1 convolution by Winograd F(2×2, 3×3) (simd/winograd.wat): 16 multiply-adds per
+ * 2×2 output tile and channel pair instead of 36. `flipped`: convolve with the spatially
+ * flipped, in/out-swapped filter (filter [3, 3, K, C] for an x of C channels), which is the
+ * input gradient at stride 1; `pads` are then the gradient's. Channels not a multiple of 4
+ * are zero-padded (input) or sliced off (output). Null when the heap isn't reachable.
+ */
+export function conv3x3Winograd(
+  ops: WasmOps,
+  x: TensorInfo,
+  filter: TensorInfo,
+  out: { height: number; width: number; padTop: number; padLeft: number },
+  flipped = false,
+): TensorInfo | null {
+  const kernels = instantiateOnHeap<WinogradKernels>(ops.backend, WASM_BASE64);
+  if (!kernels) return null;
+  const [n, h, w, c] = x.shape;
+  const k = flipped ? filter.shape[2] : filter.shape[3];
+  const cp = Math.ceil(c / 4) * 4;
+  const ky = Math.ceil(k / 4) * 4;
+  const kp = Math.ceil(k / 8) * 8;
+  const xp = cp === c ? x : ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, cp - c]]);
+  const tileBytes = 16 * (cp + kp) * 4;
+  const block = Math.max(4, Math.floor(BLOCK_BYTES / tileBytes / 4) * 4);
+  const b = ops.backend as unknown as { makeOutput(shape: number[], dtype: string): TensorInfo };
+  const y = ops.adopt(b.makeOutput([n, out.height, out.width, ky], 'float32'));
+  const u = ops.adopt(b.makeOutput([16, cp, kp], 'float32'));
+  const v = ops.adopt(b.makeOutput([16 * block * cp], 'float32'));
+  const m = ops.adopt(b.makeOutput([16 * block * kp], 'float32'));
+  const zero = ops.run('Fill', {}, { shape: [Math.max(1, w) * cp], value: 0, dtype: 'float32' });
+  ops.withHeap([filter, u], ([g, uv]) => filterTransform(g, uv, c, k, cp, kp, flipped));
+  const [xo, uo, yo, vo, mo, zo] = [xp, u, y, v, m, zero].map((t) => heapOffset(ops.backend, t));
+  kernels.winograd_conv3x3(xo, uo, yo, vo, mo, zo, n, h, w, cp, out.height, out.width, kp, ky, out.padTop, out.padLeft, block);
+  if (ky === k) return y;
+  return ops.slice(y, [0, 0, 0, 0], [n, out.height, out.width, k]);
+}
+
+/**
+ * U[e][ci][co] = (G g Gᵀ)[e] with G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]], for
+ * g[kh][kw] = filter[kh, kw, ci, co] (or filter[2 − kh, 2 − kw, co, ci] when flipped); padded
+ * rows and columns are zero. Computed in float64 and rounded once.
+ */
+function filterTransform(f: Float32Array, u: Float32Array, c: number, k: number, cp: number, kp: number, flipped: boolean): void {
+  u.fill(0);
+  const g = new Float64Array(9);
+  const t = new Float64Array(12);
+  const plane = cp * kp;
+  for (let ci = 0; ci < c; ci++) {
+    for (let co = 0; co < k; co++) {
+      for (let tap = 0; tap < 9; tap++) {
+        g[tap] = flipped ? f[((8 - tap) * k + co) * c + ci] : f[(tap * c + ci) * k + co];
+      }
+      // t = G g (4×3), then U = t Gᵀ (4×4).
+      for (let j = 0; j < 3; j++) {
+        const [a, b, d] = [g[j], g[3 + j], g[6 + j]];
+        t[j] = a;
+        t[3 + j] = (a + b + d) / 2;
+        t[6 + j] = (a - b + d) / 2;
+        t[9 + j] = d;
+      }
+      const base = ci * kp + co;
+      for (let i = 0; i < 4; i++) {
+        const [a, b, d] = [t[3 * i], t[3 * i + 1], t[3 * i + 2]];
+        u[(4 * i) * plane + base] = a;
+        u[(4 * i + 1) * plane + base] = (a + b + d) / 2;
+        u[(4 * i + 2) * plane + base] = (a - b + d) / 2;
+        u[(4 * i + 3) * plane + base] = d;
+      }
+    }
+  }
+}
