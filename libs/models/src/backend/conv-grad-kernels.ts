@@ -2,6 +2,7 @@ import { tf } from './tf';
 import { WasmOps } from './wasm-ops';
 import { conv2dBackpropFilterSimd } from './conv-filter-grad-simd';
 import { conv3x3Winograd, winogradApplies } from './winograd-conv';
+import { conv2dBackpropFilterWinograd } from './winograd-filter-grad';
 
 type TensorInfo = tf.TensorInfo;
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
@@ -18,7 +19,11 @@ type Conv2DInfo = tf.backend_util.Conv2DInfo;
  * the XNNPACK form below); that one when the convolution is dilated or the heap isn't reachable.
  */
 export function conv2dBackpropFilterNhwc(ops: WasmOps, x: TensorInfo, dy: TensorInfo, info: Conv2DInfo): TensorInfo {
-  return conv2dBackpropFilterSimd(ops, x, dy, info) ?? conv2dBackpropFilterXnnpack(ops, x, dy, info);
+  return (
+    conv2dBackpropFilterWinograd(ops, x, dy, info) ??
+    conv2dBackpropFilterSimd(ops, x, dy, info) ??
+    conv2dBackpropFilterXnnpack(ops, x, dy, info)
+  );
 }
 
 /**

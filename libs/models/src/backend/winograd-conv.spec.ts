@@ -5,6 +5,7 @@ import { initBackend } from './init-backend';
 import { relError, values } from './testing';
 import { WasmOps } from './wasm-ops';
 import { conv3x3Winograd } from './winograd-conv';
+import { conv2dBackpropFilterWinograd } from './winograd-filter-grad';
 
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
 
@@ -94,6 +95,34 @@ test('conv3x3Winograd itself (forward and flipped) matches cpu on every case', a
       const [yv, dxv] = ops.withHeap([y, dx], (views) => views.map((v) => v.slice()));
       assert.ok(relError(yv, expected[i].y) < 1e-5, `y ${label(c)}: rel err ${relError(yv, expected[i].y)}`);
       assert.ok(relError(dxv, expected[i].dx) < 1e-5, `dx ${label(c)}: rel err ${relError(dxv, expected[i].dx)}`);
+    } finally {
+      ops.dispose();
+      tf.dispose([x, filter, dy]);
+    }
+  });
+});
+
+test('conv2dBackpropFilterWinograd matches the cpu filter gradient on every case', async () => {
+  const cpuGrad = (c: Case) => {
+    const { x, filter, dy } = inputs(c);
+    const attrs = { strides: 1, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: filter.shape };
+    const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs as never) as tf.Tensor;
+    const out = dw.dataSync() as Float32Array;
+    tf.dispose([x, filter, dy, dw]);
+    return out;
+  };
+  await initBackend({ backend: 'cpu' });
+  const expected = CASES.map(cpuGrad);
+  await initBackend({ backend: 'wasm' });
+  const ops = new WasmOps(tf.backend() as unknown as WasmOps['backend']);
+  CASES.forEach((c, i) => {
+    const { x, filter, dy, info } = inputs(c);
+    try {
+      const dw = conv2dBackpropFilterWinograd(ops, x, dy, info);
+      assert.ok(dw, `declined ${label(c)}`);
+      assert.deepEqual(dw.shape, filter.shape);
+      const err = relError(ops.withHeap([dw], ([v]) => v.slice()), expected[i]);
+      assert.ok(err < 1e-5, `dW ${label(c)}: rel err ${err}`);
     } finally {
       ops.dispose();
       tf.dispose([x, filter, dy]);

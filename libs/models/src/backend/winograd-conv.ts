@@ -6,14 +6,29 @@ import { WASM_BASE64 } from './simd/winograd.wasm';
 type TensorInfo = tf.TensorInfo;
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
-interface WinogradKernels {
+/** Exports of simd/winograd.wat; pointers are byte offsets into the backend's heap. */
+export interface WinogradKernels {
   winograd_conv3x3(...args: number[]): void;
+  winograd_filter_grad3x3(...args: number[]): void;
+}
+
+/** The module on the backend's heap, or null when that isn't reachable. */
+export function winogradKernels(backend: unknown): WinogradKernels | null {
+  return instantiateOnHeap<WinogradKernels>(backend, WASM_BASE64);
 }
 
 /** FLEET_WINOGRAD=0 keeps XNNPACK for every convolution (to compare the two from one build). */
 const ENABLED = process.env.FLEET_WINOGRAD !== '0';
 /** Bytes of the transformed input and product blocks (V + M) per tile block: stays in L2. */
-const BLOCK_BYTES = 256 * 1024;
+export const BLOCK_BYTES = 256 * 1024;
+
+/**
+ * Floats of one transformed block (simd/winograd.wat): per tile 16 vectors per 4 channels
+ * plus 64 bytes, so that tile rows 4 KiB apart don't all land in one L1 cache set.
+ */
+export function scratchFloats(tiles: number, channels: number): number {
+  return tiles * (16 * channels + 16);
+}
 
 /** Whether the Winograd F(2×2, 3×3) kernel can compute this convolution. */
 export function winogradApplies(info: Conv2DInfo): boolean {
@@ -40,7 +55,7 @@ export function conv3x3Winograd(
   out: { height: number; width: number; padTop: number; padLeft: number },
   flipped = false,
 ): TensorInfo | null {
-  const kernels = instantiateOnHeap<WinogradKernels>(ops.backend, WASM_BASE64);
+  const kernels = winogradKernels(ops.backend);
   if (!kernels) return null;
   const [n, h, w, c] = x.shape;
   const k = flipped ? filter.shape[2] : filter.shape[3];
@@ -53,8 +68,8 @@ export function conv3x3Winograd(
   const b = ops.backend as unknown as { makeOutput(shape: number[], dtype: string): TensorInfo };
   const y = ops.adopt(b.makeOutput([n, out.height, out.width, ky], 'float32'));
   const u = ops.adopt(b.makeOutput([16, cp, kp], 'float32'));
-  const v = ops.adopt(b.makeOutput([16 * block * cp], 'float32'));
-  const m = ops.adopt(b.makeOutput([16 * block * kp], 'float32'));
+  const v = ops.adopt(b.makeOutput([scratchFloats(block, cp)], 'float32'));
+  const m = ops.adopt(b.makeOutput([scratchFloats(block, kp)], 'float32'));
   const zero = ops.run('Fill', {}, { shape: [Math.max(1, w) * cp], value: 0, dtype: 'float32' });
   ops.withHeap([filter, u], ([g, uv]) => filterTransform(g, uv, c, k, cp, kp, flipped));
   const [xo, uo, yo, vo, mo, zo] = [xp, u, y, v, m, zero].map((t) => heapOffset(ops.backend, t));

@@ -1,6 +1,7 @@
 ;; Winograd F(2×2, 3×3) convolution for 3×3, stride-1, undilated convolutions, NHWC, in
 ;; place on tfjs-backend-wasm's heap (imports its WebAssembly.Memory). Assembled by
-;; scripts/assemble-wat.mjs into winograd.wasm.ts; the glue is ../winograd-conv.ts.
+;; scripts/assemble-wat.mjs into winograd.wasm.ts; the glue is ../winograd-conv.ts (forward,
+;; input gradient) and ../winograd-filter-grad.ts.
 ;;
 ;; Each 2×2 output tile is Aᵀ [Σ_ci (G g Gᵀ)[ci] ⊙ (Bᵀ d B)[ci]] A over its 4×4 input window d:
 ;; 16 multiply-adds per (tile, ci, co) instead of 36, so 2.25× fewer. The filter transform
@@ -9,6 +10,9 @@
 ;;   V[tile][ci/4][e][4]   input transform, e = 4·row + column of the 4×4 tile
 ;;   M[tile][co/4][e][4]   16 GEMMs V_e · U_e
 ;; then the output transform writes each 2×2 tile (clipped at odd heights and widths).
+;; Each tile's row of V, M (and Y below) is 64 bytes longer than its 16·C floats: at C = 64
+;; the rows would be exactly 4 KiB apart, all in one L1 cache set (the filter gradient's
+;; GEMM ran at half speed).
 ;; Vectors run over 4 channels: C (input channels) is a multiple of 4, KP (U's and M's
 ;; columns) of 8, KY (y's channels) of 4 with KY ≤ KP.
 (module
@@ -148,6 +152,7 @@
         (local.set $q (i32.add (local.get $q) (i32.const 256)))
         (local.set $c (i32.sub (local.get $c) (i32.const 4)))
         (br_if $channels (local.get $c)))
+      (local.set $q (i32.add (local.get $q) (i32.const 64)))
       ;; next tile: tw, then th, then n
       (local.set $tw (i32.add (local.get $tw) (i32.const 1)))
       (if (i32.eq (local.get $tw) (local.get $tilesW))
@@ -167,8 +172,8 @@
     (local $a v128) (local $b0 v128) (local $b1 v128)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
-    (local.set $vs (i32.shl (local.get $C) (i32.const 6)))
-    (local.set $ms (i32.shl (local.get $KP) (i32.const 6)))
+    (local.set $vs (i32.add (i32.shl (local.get $C) (i32.const 6)) (i32.const 64)))
+    (local.set $ms (i32.add (i32.shl (local.get $KP) (i32.const 6)) (i32.const 64)))
     (local.set $kpb (i32.shl (local.get $KP) (i32.const 2)))
     (local.set $e (i32.const 0))
     (loop $eLoop
@@ -330,7 +335,7 @@
         (local.set $yq (i32.add (local.get $yq) (i32.const 16)))
         (local.set $c (i32.sub (local.get $c) (i32.const 4)))
         (br_if $channels (local.get $c)))
-      (local.set $mt (i32.add (local.get $mt) (i32.shl (local.get $KP) (i32.const 6))))
+      (local.set $mt (i32.add (local.get $mt) (i32.add (i32.shl (local.get $KP) (i32.const 6)) (i32.const 64))))
       ;; next tile: tw, then th, then n
       (local.set $tw (i32.add (local.get $tw) (i32.const 1)))
       (if (i32.eq (local.get $tw) (local.get $tilesW))
@@ -341,4 +346,185 @@
             (then (local.set $th (i32.const 0)) (local.set $n (i32.add (local.get $n) (i32.const 1)))))))
       (local.set $i (i32.sub (local.get $i) (i32.const 1)))
       (br_if $tile (local.get $i))))
+
+  ;; Filter gradient by the same transforms: y = Aᵀ[U ⊙ V]A with U = G g Gᵀ is linear in U, so
+  ;; dL/dU[e][ci][co] = Σ_tiles V[e][ci] · (A dy Aᵀ)[e][co] and dW = Gᵀ (dL/dU) G (the caller
+  ;; does that last 3×3 step). Adds dL/dU into $w ([16][C][KP], zeroed by the caller), tile
+  ;; block by tile block: $v 16·T·C floats, $yt 16·T·KP floats; dy has KP channels.
+  (func (export "winograd_filter_grad3x3")
+    (param $x i32) (param $dy i32) (param $w i32) (param $v i32) (param $yt i32) (param $zero i32)
+    (param $N i32) (param $H i32) (param $W i32) (param $C i32)
+    (param $OH i32) (param $OW i32) (param $KP i32) (param $pt i32) (param $pl i32) (param $T i32)
+    (local $tilesH i32) (local $tilesW i32) (local $total i32) (local $t0 i32) (local $cnt i32)
+    (local.set $tilesH (i32.shr_u (i32.add (local.get $OH) (i32.const 1)) (i32.const 1)))
+    (local.set $tilesW (i32.shr_u (i32.add (local.get $OW) (i32.const 1)) (i32.const 1)))
+    (local.set $total (i32.mul (local.get $N) (i32.mul (local.get $tilesH) (local.get $tilesW))))
+    (local.set $t0 (i32.const 0))
+    (block $done
+      (loop $blocks
+        (br_if $done (i32.ge_u (local.get $t0) (local.get $total)))
+        (local.set $cnt (i32.sub (local.get $total) (local.get $t0)))
+        (if (i32.gt_u (local.get $cnt) (local.get $T)) (then (local.set $cnt (local.get $T))))
+        (call $input_transform (local.get $x) (local.get $v) (local.get $zero) (local.get $H) (local.get $W) (local.get $C)
+          (local.get $pt) (local.get $pl) (local.get $tilesH) (local.get $tilesW) (local.get $t0) (local.get $cnt))
+        (call $dy_transform (local.get $dy) (local.get $yt) (local.get $OH) (local.get $OW) (local.get $KP)
+          (local.get $tilesH) (local.get $tilesW) (local.get $t0) (local.get $cnt))
+        (call $gemm_over_tiles (local.get $v) (local.get $yt) (local.get $w) (local.get $cnt) (local.get $C) (local.get $KP))
+        (local.set $t0 (i32.add (local.get $t0) (local.get $T)))
+        (br $blocks))))
+
+  ;; Y[tile][co/4][e] = A dy Aᵀ for each 2×2 tile of dy (A = [[1, 0], [1, 1], [1, −1], [0, −1]];
+  ;; the tile's second row and column are zero past odd OH, OW).
+  (func $dy_transform (param $dy i32) (param $yt i32) (param $OH i32) (param $OW i32) (param $KP i32)
+    (param $tilesH i32) (param $tilesW i32) (param $t0 i32) (param $cnt i32)
+    (local $n i32) (local $th i32) (local $tw i32) (local $i i32) (local $q i32) (local $yq i32)
+    (local $pix i32) (local $row i32) (local $c i32) (local $row1 i32) (local $col1 i32)
+    (local $a0 v128) (local $a1 v128) (local $b0 v128) (local $b1 v128) (local $p0 v128) (local $p1 v128)
+    (local.set $pix (i32.shl (local.get $KP) (i32.const 2)))
+    (local.set $row (i32.mul (local.get $OW) (local.get $pix)))
+    (local.set $n (i32.div_u (local.get $t0) (i32.mul (local.get $tilesH) (local.get $tilesW))))
+    (local.set $tw (i32.sub (local.get $t0) (i32.mul (local.get $n) (i32.mul (local.get $tilesH) (local.get $tilesW)))))
+    (local.set $th (i32.div_u (local.get $tw) (local.get $tilesW)))
+    (local.set $tw (i32.sub (local.get $tw) (i32.mul (local.get $th) (local.get $tilesW))))
+    (local.set $q (local.get $yt))
+    (local.set $i (local.get $cnt))
+    (loop $tile
+      (local.set $row1 (i32.lt_u (i32.add (i32.shl (local.get $th) (i32.const 1)) (i32.const 1)) (local.get $OH)))
+      (local.set $col1 (i32.lt_u (i32.add (i32.shl (local.get $tw) (i32.const 1)) (i32.const 1)) (local.get $OW)))
+      (local.set $yq (i32.add (local.get $dy)
+        (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $OH)) (i32.shl (local.get $th) (i32.const 1))) (local.get $OW))
+          (i32.shl (local.get $tw) (i32.const 1))) (local.get $pix))))
+      (local.set $c (local.get $KP))
+      (loop $channels
+        (local.set $a0 (v128.load (local.get $yq)))
+        (local.set $a1 (if (result v128) (local.get $col1)
+          (then (v128.load (i32.add (local.get $yq) (local.get $pix)))) (else (v128.const f32x4 0 0 0 0))))
+        (local.set $b0 (v128.const f32x4 0 0 0 0))
+        (local.set $b1 (v128.const f32x4 0 0 0 0))
+        (if (local.get $row1)
+          (then
+            (local.set $b0 (v128.load (i32.add (local.get $yq) (local.get $row))))
+            (if (local.get $col1)
+              (then (local.set $b1 (v128.load (i32.add (i32.add (local.get $yq) (local.get $row)) (local.get $pix))))))))
+        ;; row 0 of A·dy, then its columns times Aᵀ: (p, p + q, p − q, −q)
+        (local.set $p0 (local.get $a0))
+        (local.set $p1 (local.get $a1))
+        (v128.store offset=0 (local.get $q) (local.get $p0))
+        (v128.store offset=16 (local.get $q) (f32x4.add (local.get $p0) (local.get $p1)))
+        (v128.store offset=32 (local.get $q) (f32x4.sub (local.get $p0) (local.get $p1)))
+        (v128.store offset=48 (local.get $q) (f32x4.neg (local.get $p1)))
+        ;; row 1 of A·dy, then its columns times Aᵀ: (p, p + q, p − q, −q)
+        (local.set $p0 (f32x4.add (local.get $a0) (local.get $b0)))
+        (local.set $p1 (f32x4.add (local.get $a1) (local.get $b1)))
+        (v128.store offset=64 (local.get $q) (local.get $p0))
+        (v128.store offset=80 (local.get $q) (f32x4.add (local.get $p0) (local.get $p1)))
+        (v128.store offset=96 (local.get $q) (f32x4.sub (local.get $p0) (local.get $p1)))
+        (v128.store offset=112 (local.get $q) (f32x4.neg (local.get $p1)))
+        ;; row 2 of A·dy, then its columns times Aᵀ: (p, p + q, p − q, −q)
+        (local.set $p0 (f32x4.sub (local.get $a0) (local.get $b0)))
+        (local.set $p1 (f32x4.sub (local.get $a1) (local.get $b1)))
+        (v128.store offset=128 (local.get $q) (local.get $p0))
+        (v128.store offset=144 (local.get $q) (f32x4.add (local.get $p0) (local.get $p1)))
+        (v128.store offset=160 (local.get $q) (f32x4.sub (local.get $p0) (local.get $p1)))
+        (v128.store offset=176 (local.get $q) (f32x4.neg (local.get $p1)))
+        ;; row 3 of A·dy, then its columns times Aᵀ: (p, p + q, p − q, −q)
+        (local.set $p0 (f32x4.neg (local.get $b0)))
+        (local.set $p1 (f32x4.neg (local.get $b1)))
+        (v128.store offset=192 (local.get $q) (local.get $p0))
+        (v128.store offset=208 (local.get $q) (f32x4.add (local.get $p0) (local.get $p1)))
+        (v128.store offset=224 (local.get $q) (f32x4.sub (local.get $p0) (local.get $p1)))
+        (v128.store offset=240 (local.get $q) (f32x4.neg (local.get $p1)))
+
+        (local.set $q (i32.add (local.get $q) (i32.const 256)))
+        (local.set $yq (i32.add (local.get $yq) (i32.const 16)))
+        (local.set $c (i32.sub (local.get $c) (i32.const 4)))
+        (br_if $channels (local.get $c)))
+      (local.set $q (i32.add (local.get $q) (i32.const 64)))
+      ;; next tile: tw, then th, then n
+      (local.set $tw (i32.add (local.get $tw) (i32.const 1)))
+      (if (i32.eq (local.get $tw) (local.get $tilesW))
+        (then
+          (local.set $tw (i32.const 0))
+          (local.set $th (i32.add (local.get $th) (i32.const 1)))
+          (if (i32.eq (local.get $th) (local.get $tilesH))
+            (then (local.set $th (i32.const 0)) (local.set $n (i32.add (local.get $n) (i32.const 1)))))))
+      (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+      (br_if $tile (local.get $i))))
+
+  ;; W[e][ci][co] += Σ_{t < rows} V[t][ci/4][e][ci % 4] · Y[t][co/4][e][co % 4]: each 4 × 8 block
+  ;; of W accumulates in 8 registers over the block's tiles. e is the inner loop so that the
+  ;; 16-byte pieces of V and Y that share a cache line are read while it is still in L1.
+  (func $gemm_over_tiles (param $v i32) (param $yt i32) (param $w i32) (param $rows i32) (param $C i32) (param $KP i32)
+    (local $ci i32) (local $co i32) (local $e i32) (local $t i32) (local $vs i32) (local $ys i32) (local $kpb i32)
+    (local $vp i32) (local $yp i32) (local $wp i32) (local $p i32)
+    (local $a v128) (local $b0 v128) (local $b1 v128)
+    (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
+    (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
+    (if (i32.eqz (local.get $rows)) (then (return)))
+    (local.set $vs (i32.add (i32.shl (local.get $C) (i32.const 6)) (i32.const 64)))
+    (local.set $ys (i32.add (i32.shl (local.get $KP) (i32.const 6)) (i32.const 64)))
+    (local.set $kpb (i32.shl (local.get $KP) (i32.const 2)))
+    (local.set $ci (i32.const 0))
+    (loop $ciLoop
+      (local.set $co (i32.const 0))
+      (loop $coLoop
+        (local.set $e (i32.const 0))
+        (loop $eLoop
+          (local.set $wp (i32.add (local.get $w)
+            (i32.shl (i32.add (i32.mul (i32.add (i32.mul (local.get $e) (local.get $C)) (local.get $ci)) (local.get $KP)) (local.get $co)) (i32.const 2))))
+          (local.set $p (local.get $wp))
+          (local.set $c00 (v128.load (local.get $p)))
+          (local.set $c01 (v128.load offset=16 (local.get $p)))
+          (local.set $p (i32.add (local.get $p) (local.get $kpb)))
+          (local.set $c10 (v128.load (local.get $p)))
+          (local.set $c11 (v128.load offset=16 (local.get $p)))
+          (local.set $p (i32.add (local.get $p) (local.get $kpb)))
+          (local.set $c20 (v128.load (local.get $p)))
+          (local.set $c21 (v128.load offset=16 (local.get $p)))
+          (local.set $p (i32.add (local.get $p) (local.get $kpb)))
+          (local.set $c30 (v128.load (local.get $p)))
+          (local.set $c31 (v128.load offset=16 (local.get $p)))
+
+          (local.set $vp (i32.add (i32.add (local.get $v) (i32.shl (local.get $ci) (i32.const 6))) (i32.shl (local.get $e) (i32.const 4))))
+          (local.set $yp (i32.add (i32.add (local.get $yt) (i32.shl (local.get $co) (i32.const 6))) (i32.shl (local.get $e) (i32.const 4))))
+          (local.set $t (local.get $rows))
+          (loop $tiles
+            (local.set $b0 (v128.load (local.get $yp)))
+            (local.set $b1 (v128.load offset=256 (local.get $yp)))
+            (local.set $a (v128.load32_splat offset=0 (local.get $vp)))
+            (local.set $c00 (f32x4.add (local.get $c00) (f32x4.mul (local.get $a) (local.get $b0))))
+            (local.set $c01 (f32x4.add (local.get $c01) (f32x4.mul (local.get $a) (local.get $b1))))
+            (local.set $a (v128.load32_splat offset=4 (local.get $vp)))
+            (local.set $c10 (f32x4.add (local.get $c10) (f32x4.mul (local.get $a) (local.get $b0))))
+            (local.set $c11 (f32x4.add (local.get $c11) (f32x4.mul (local.get $a) (local.get $b1))))
+            (local.set $a (v128.load32_splat offset=8 (local.get $vp)))
+            (local.set $c20 (f32x4.add (local.get $c20) (f32x4.mul (local.get $a) (local.get $b0))))
+            (local.set $c21 (f32x4.add (local.get $c21) (f32x4.mul (local.get $a) (local.get $b1))))
+            (local.set $a (v128.load32_splat offset=12 (local.get $vp)))
+            (local.set $c30 (f32x4.add (local.get $c30) (f32x4.mul (local.get $a) (local.get $b0))))
+            (local.set $c31 (f32x4.add (local.get $c31) (f32x4.mul (local.get $a) (local.get $b1))))
+
+            (local.set $vp (i32.add (local.get $vp) (local.get $vs)))
+            (local.set $yp (i32.add (local.get $yp) (local.get $ys)))
+            (local.set $t (i32.sub (local.get $t) (i32.const 1)))
+            (br_if $tiles (local.get $t)))
+          (local.set $p (local.get $wp))
+          (v128.store (local.get $p) (local.get $c00))
+          (v128.store offset=16 (local.get $p) (local.get $c01))
+          (local.set $p (i32.add (local.get $p) (local.get $kpb)))
+          (v128.store (local.get $p) (local.get $c10))
+          (v128.store offset=16 (local.get $p) (local.get $c11))
+          (local.set $p (i32.add (local.get $p) (local.get $kpb)))
+          (v128.store (local.get $p) (local.get $c20))
+          (v128.store offset=16 (local.get $p) (local.get $c21))
+          (local.set $p (i32.add (local.get $p) (local.get $kpb)))
+          (v128.store (local.get $p) (local.get $c30))
+          (v128.store offset=16 (local.get $p) (local.get $c31))
+
+          (local.set $e (i32.add (local.get $e) (i32.const 1)))
+          (br_if $eLoop (i32.lt_u (local.get $e) (i32.const 16))))
+        (local.set $co (i32.add (local.get $co) (i32.const 8)))
+        (br_if $coLoop (i32.lt_u (local.get $co) (local.get $KP))))
+      (local.set $ci (i32.add (local.get $ci) (i32.const 4)))
+      (br_if $ciLoop (i32.lt_u (local.get $ci) (local.get $C)))))
 )
