@@ -1,7 +1,7 @@
 import { tf } from './tf';
 import { WasmOps } from './wasm-ops';
 import { conv2dBackpropFilterSimd } from './conv-filter-grad-simd';
-import { conv3x3Winograd, winogradApplies } from './winograd-conv';
+import { conv3x3Winograd, winogradApplies, winogradPaysOff } from './winograd-conv';
 import { conv2dBackpropFilterWinograd } from './winograd-filter-grad';
 
 type TensorInfo = tf.TensorInfo;
@@ -116,7 +116,7 @@ function dxZeroInserted(ops: WasmOps, dy: TensorInfo, filter: TensorInfo, info: 
 
 /** 3×3 stride 1: the same flipped, swapped convolution by Winograd, reading the filter in place. */
 function dxWinograd(ops: WasmOps, dy: TensorInfo, filter: TensorInfo, info: Conv2DInfo): TensorInfo | null {
-  if (!winogradApplies(info)) return null;
+  if (!winogradApplies(info) || !winogradPaysOff(info.outChannels)) return null;
   const out = { height: info.inHeight, width: info.inWidth, padTop: 2 - info.padInfo.top, padLeft: 2 - info.padInfo.left };
   return conv3x3Winograd(ops, dy, filter, out, true);
 }

@@ -8,7 +8,7 @@ import { BROADCAST_CHANNELS, broadcastChannelsKernel, fusedBatchNormGrad, meanGr
 import { BN_TRAINING, BN_TRAINING_GRAD, batchNormTrainingGrad, batchNormTrainingGradKernel, batchNormTrainingKernel } from './batch-norm-training';
 import { RELU_GRAD, reluGrad, reluGradKernel } from './relu-grad';
 import { maxPoolGradKernel } from './max-pool-grad';
-import { conv3x3Winograd, winogradApplies } from './winograd-conv';
+import { conv3x3Winograd, winogradApplies, winogradPaysOff } from './winograd-conv';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 type Attrs = {
@@ -83,7 +83,7 @@ function winogradForward(stockConv: KernelFunc): KernelFunc {
     const plain = !bias && !preluActivationWeights && (a.activation ?? 'linear') === 'linear';
     if (!plain || a.dataFormat === 'NCHW' || !x || !filter) return stockConv(args);
     const info = conv2dInfo(x.shape, filter.shape, a);
-    if (!winogradApplies(info)) return stockConv(args);
+    if (!winogradApplies(info) || !winogradPaysOff(info.inChannels)) return stockConv(args);
     const out = { height: info.outHeight, width: info.outWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left };
     const ops = new WasmOps(args.backend as WasmOps['backend']);
     try {

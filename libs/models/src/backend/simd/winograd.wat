@@ -14,7 +14,7 @@
 ;; the rows would be exactly 4 KiB apart, all in one L1 cache set (the filter gradient's
 ;; GEMM ran at half speed).
 ;; Vectors run over 4 channels: C (input channels) is a multiple of 4, KP (U's and M's
-;; columns) of 8, KY (y's channels) of 4 with KY ≤ KP.
+;; columns) of 8; y has K ≤ KP channels.
 (module
   (import "env" "memory" (memory 1))
 
@@ -24,7 +24,7 @@
   (func (export "winograd_conv3x3")
     (param $x i32) (param $u i32) (param $y i32) (param $v i32) (param $m i32) (param $zero i32)
     (param $N i32) (param $H i32) (param $W i32) (param $C i32)
-    (param $OH i32) (param $OW i32) (param $KP i32) (param $KY i32) (param $pt i32) (param $pl i32) (param $T i32)
+    (param $OH i32) (param $OW i32) (param $KP i32) (param $K i32) (param $pt i32) (param $pl i32) (param $T i32)
     (local $tilesH i32) (local $tilesW i32) (local $total i32) (local $t0 i32) (local $cnt i32)
     (local.set $tilesH (i32.shr_u (i32.add (local.get $OH) (i32.const 1)) (i32.const 1)))
     (local.set $tilesW (i32.shr_u (i32.add (local.get $OW) (i32.const 1)) (i32.const 1)))
@@ -40,7 +40,7 @@
         ;; Rows past cnt (up to the next multiple of 4) hold stale values; their M rows are never read.
         (call $gemm (local.get $v) (local.get $u) (local.get $m)
           (i32.and (i32.add (local.get $cnt) (i32.const 3)) (i32.const -4)) (local.get $C) (local.get $KP))
-        (call $output_transform (local.get $m) (local.get $y) (local.get $OH) (local.get $OW) (local.get $KY) (local.get $KP)
+        (call $output_transform (local.get $m) (local.get $y) (local.get $OH) (local.get $OW) (local.get $K) (local.get $KP)
           (local.get $tilesH) (local.get $tilesW) (local.get $t0) (local.get $cnt))
         (local.set $t0 (i32.add (local.get $t0) (local.get $T)))
         (br $blocks))))
@@ -288,13 +288,14 @@
       (br_if $eLoop (i32.lt_u (local.get $e) (i32.const 16)))))
 
   ;; y's 2×2 tile = Aᵀ m A for tiles t0 … t0 + cnt − 1; its second row and column are
-  ;; written only when inside y (odd OH, OW).
-  (func $output_transform (param $m i32) (param $y i32) (param $OH i32) (param $OW i32) (param $KY i32) (param $KP i32)
+  ;; written only when inside y (odd OH, OW). y has K channels; when K isn't a multiple of 4
+  ;; the last group is stored lane by lane (a vector store would spill into the next pixel).
+  (func $output_transform (param $m i32) (param $y i32) (param $OH i32) (param $OW i32) (param $K i32) (param $KP i32)
     (param $tilesH i32) (param $tilesW i32) (param $t0 i32) (param $cnt i32)
     (local $n i32) (local $th i32) (local $tw i32) (local $i i32) (local $mq i32) (local $mt i32) (local $yq i32)
     (local $pix i32) (local $row i32) (local $c i32) (local $row1 i32) (local $col1 i32)
     (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128)
-    (local.set $pix (i32.shl (local.get $KY) (i32.const 2)))
+    (local.set $pix (i32.shl (local.get $K) (i32.const 2)))
     (local.set $row (i32.mul (local.get $OW) (local.get $pix)))
     (local.set $n (i32.div_u (local.get $t0) (i32.mul (local.get $tilesH) (local.get $tilesW))))
     (local.set $tw (i32.sub (local.get $t0) (i32.mul (local.get $n) (i32.mul (local.get $tilesH) (local.get $tilesW)))))
@@ -309,32 +310,56 @@
         (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $OH)) (i32.shl (local.get $th) (i32.const 1))) (local.get $OW))
           (i32.shl (local.get $tw) (i32.const 1))) (local.get $pix))))
       (local.set $mq (local.get $mt))
-      (local.set $c (local.get $KY))
-      (loop $channels
-        ;; row 0 of Aᵀm: m0 + m1 + m2; row 1: m1 − m2 − m3; then the same over columns.
-        (local.set $s0 (f32x4.add (f32x4.add (v128.load offset=0 (local.get $mq)) (v128.load offset=64 (local.get $mq))) (v128.load offset=128 (local.get $mq))))
-        (local.set $s1 (f32x4.add (f32x4.add (v128.load offset=16 (local.get $mq)) (v128.load offset=80 (local.get $mq))) (v128.load offset=144 (local.get $mq))))
-        (local.set $s2 (f32x4.add (f32x4.add (v128.load offset=32 (local.get $mq)) (v128.load offset=96 (local.get $mq))) (v128.load offset=160 (local.get $mq))))
-        (local.set $s3 (f32x4.add (f32x4.add (v128.load offset=48 (local.get $mq)) (v128.load offset=112 (local.get $mq))) (v128.load offset=176 (local.get $mq))))
-        (v128.store (i32.add (local.get $yq) (i32.const 0)) (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (local.get $s2)))
-        (if (local.get $col1)
-          (then (v128.store (i32.add (i32.add (local.get $yq) (i32.const 0)) (local.get $pix)) (f32x4.sub (f32x4.sub (local.get $s1) (local.get $s2)) (local.get $s3)))))
-
-        (if (local.get $row1)
-          (then
-            (local.set $s0 (f32x4.sub (f32x4.sub (v128.load offset=64 (local.get $mq)) (v128.load offset=128 (local.get $mq))) (v128.load offset=192 (local.get $mq))))
-            (local.set $s1 (f32x4.sub (f32x4.sub (v128.load offset=80 (local.get $mq)) (v128.load offset=144 (local.get $mq))) (v128.load offset=208 (local.get $mq))))
-            (local.set $s2 (f32x4.sub (f32x4.sub (v128.load offset=96 (local.get $mq)) (v128.load offset=160 (local.get $mq))) (v128.load offset=224 (local.get $mq))))
-            (local.set $s3 (f32x4.sub (f32x4.sub (v128.load offset=112 (local.get $mq)) (v128.load offset=176 (local.get $mq))) (v128.load offset=240 (local.get $mq))))
-            (v128.store (i32.add (local.get $yq) (local.get $row)) (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (local.get $s2)))
-            (if (local.get $col1)
-              (then (v128.store (i32.add (i32.add (local.get $yq) (local.get $row)) (local.get $pix)) (f32x4.sub (f32x4.sub (local.get $s1) (local.get $s2)) (local.get $s3)))))
-
-          ))
-        (local.set $mq (i32.add (local.get $mq) (i32.const 256)))
-        (local.set $yq (i32.add (local.get $yq) (i32.const 16)))
-        (local.set $c (i32.sub (local.get $c) (i32.const 4)))
-        (br_if $channels (local.get $c)))
+      (local.set $c (local.get $K))
+      (block $fullDone
+        (br_if $fullDone (i32.lt_s (local.get $c) (i32.const 4)))
+        (loop $channels
+          ;; row 0 of Aᵀm: m0 + m1 + m2; row 1: m1 − m2 − m3; then the same over columns.
+          (local.set $s0 (f32x4.add (f32x4.add (v128.load offset=0 (local.get $mq)) (v128.load offset=64 (local.get $mq))) (v128.load offset=128 (local.get $mq))))
+          (local.set $s1 (f32x4.add (f32x4.add (v128.load offset=16 (local.get $mq)) (v128.load offset=80 (local.get $mq))) (v128.load offset=144 (local.get $mq))))
+          (local.set $s2 (f32x4.add (f32x4.add (v128.load offset=32 (local.get $mq)) (v128.load offset=96 (local.get $mq))) (v128.load offset=160 (local.get $mq))))
+          (local.set $s3 (f32x4.add (f32x4.add (v128.load offset=48 (local.get $mq)) (v128.load offset=112 (local.get $mq))) (v128.load offset=176 (local.get $mq))))
+          (v128.store (local.get $yq) (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (local.get $s2)))
+          (if (local.get $col1)
+            (then (v128.store (i32.add (local.get $yq) (local.get $pix)) (f32x4.sub (f32x4.sub (local.get $s1) (local.get $s2)) (local.get $s3)))))
+          (if (local.get $row1)
+            (then
+              (local.set $s0 (f32x4.sub (f32x4.sub (v128.load offset=64 (local.get $mq)) (v128.load offset=128 (local.get $mq))) (v128.load offset=192 (local.get $mq))))
+              (local.set $s1 (f32x4.sub (f32x4.sub (v128.load offset=80 (local.get $mq)) (v128.load offset=144 (local.get $mq))) (v128.load offset=208 (local.get $mq))))
+              (local.set $s2 (f32x4.sub (f32x4.sub (v128.load offset=96 (local.get $mq)) (v128.load offset=160 (local.get $mq))) (v128.load offset=224 (local.get $mq))))
+              (local.set $s3 (f32x4.sub (f32x4.sub (v128.load offset=112 (local.get $mq)) (v128.load offset=176 (local.get $mq))) (v128.load offset=240 (local.get $mq))))
+              (v128.store (i32.add (local.get $yq) (local.get $row)) (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (local.get $s2)))
+              (if (local.get $col1)
+                (then (v128.store (i32.add (i32.add (local.get $yq) (local.get $row)) (local.get $pix)) (f32x4.sub (f32x4.sub (local.get $s1) (local.get $s2)) (local.get $s3)))))))
+          (local.set $mq (i32.add (local.get $mq) (i32.const 256)))
+          (local.set $yq (i32.add (local.get $yq) (i32.const 16)))
+          (local.set $c (i32.sub (local.get $c) (i32.const 4)))
+          (br_if $channels (i32.ge_s (local.get $c) (i32.const 4)))))
+      (if (i32.gt_s (local.get $c) (i32.const 0))
+        (then
+          ;; the last K % 4 channels, stored lane by lane
+          (local.set $s0 (f32x4.add (f32x4.add (v128.load offset=0 (local.get $mq)) (v128.load offset=64 (local.get $mq))) (v128.load offset=128 (local.get $mq))))
+          (local.set $s1 (f32x4.add (f32x4.add (v128.load offset=16 (local.get $mq)) (v128.load offset=80 (local.get $mq))) (v128.load offset=144 (local.get $mq))))
+          (local.set $s2 (f32x4.add (f32x4.add (v128.load offset=32 (local.get $mq)) (v128.load offset=96 (local.get $mq))) (v128.load offset=160 (local.get $mq))))
+          (local.set $s3 (f32x4.add (f32x4.add (v128.load offset=48 (local.get $mq)) (v128.load offset=112 (local.get $mq))) (v128.load offset=176 (local.get $mq))))
+          (call $put_lanes (local.get $yq)
+            (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (local.get $s2)) (local.get $c))
+          (if (local.get $col1)
+            (then
+              (call $put_lanes (i32.add (local.get $yq) (local.get $pix))
+                (f32x4.sub (f32x4.sub (local.get $s1) (local.get $s2)) (local.get $s3)) (local.get $c))))
+          (if (local.get $row1)
+            (then
+              (local.set $s0 (f32x4.sub (f32x4.sub (v128.load offset=64 (local.get $mq)) (v128.load offset=128 (local.get $mq))) (v128.load offset=192 (local.get $mq))))
+              (local.set $s1 (f32x4.sub (f32x4.sub (v128.load offset=80 (local.get $mq)) (v128.load offset=144 (local.get $mq))) (v128.load offset=208 (local.get $mq))))
+              (local.set $s2 (f32x4.sub (f32x4.sub (v128.load offset=96 (local.get $mq)) (v128.load offset=160 (local.get $mq))) (v128.load offset=224 (local.get $mq))))
+              (local.set $s3 (f32x4.sub (f32x4.sub (v128.load offset=112 (local.get $mq)) (v128.load offset=176 (local.get $mq))) (v128.load offset=240 (local.get $mq))))
+              (call $put_lanes (i32.add (local.get $yq) (local.get $row))
+                (f32x4.add (f32x4.add (local.get $s0) (local.get $s1)) (local.get $s2)) (local.get $c))
+              (if (local.get $col1)
+                (then
+                  (call $put_lanes (i32.add (i32.add (local.get $yq) (local.get $row)) (local.get $pix))
+                    (f32x4.sub (f32x4.sub (local.get $s1) (local.get $s2)) (local.get $s3)) (local.get $c))))))))
       (local.set $mt (i32.add (local.get $mt) (i32.add (i32.shl (local.get $KP) (i32.const 6)) (i32.const 64))))
       ;; next tile: tw, then th, then n
       (local.set $tw (i32.add (local.get $tw) (i32.const 1)))
@@ -346,6 +371,14 @@
             (then (local.set $th (i32.const 0)) (local.set $n (i32.add (local.get $n) (i32.const 1)))))))
       (local.set $i (i32.sub (local.get $i) (i32.const 1)))
       (br_if $tile (local.get $i))))
+
+  ;; Lanes 0 … n − 1 of v (n < 4) as floats at addr.
+  (func $put_lanes (param $addr i32) (param $v v128) (param $n i32)
+    (f32.store (local.get $addr) (f32x4.extract_lane 0 (local.get $v)))
+    (if (i32.gt_u (local.get $n) (i32.const 1))
+      (then (f32.store offset=4 (local.get $addr) (f32x4.extract_lane 1 (local.get $v)))))
+    (if (i32.gt_u (local.get $n) (i32.const 2))
+      (then (f32.store offset=8 (local.get $addr) (f32x4.extract_lane 2 (local.get $v))))))
 
   ;; Filter gradient by the same transforms: y = Aᵀ[U ⊙ V]A with U = G g Gᵀ is linear in U, so
   ;; dL/dU[e][ci][co] = Σ_tiles V[e][ci] · (A dy Aᵀ)[e][co] and dW = Gᵀ (dL/dU) G (the caller
