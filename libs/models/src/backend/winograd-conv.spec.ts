@@ -129,3 +129,18 @@ test('conv2dBackpropFilterWinograd matches the cpu filter gradient on every case
     }
   });
 });
+
+// Only the decline is checked: the stock XNNPACK convolution the kernel then falls back to
+// corrupts the wasm heap on an empty output (a tfjs-backend-wasm 4.x bug, also without our kernels).
+test('conv3x3Winograd declines an empty convolution (valid 3×3 on a 2×2 map)', async () => {
+  await initBackend({ backend: 'wasm' });
+  const ops = new WasmOps(tf.backend() as unknown as WasmOps['backend']);
+  const x = tf.ones([1, 2, 2, 8]);
+  const filter = tf.ones([3, 3, 8, 8]);
+  try {
+    assert.equal(conv3x3Winograd(ops, x, filter, { height: 0, width: 0, padTop: 0, padLeft: 0 }), null);
+  } finally {
+    ops.dispose();
+    tf.dispose([x, filter]);
+  }
+});

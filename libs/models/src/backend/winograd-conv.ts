@@ -69,7 +69,7 @@ export function conv3x3Winograd(
   if (!kernels) return null;
   const [n, h, w, c] = x.shape;
   const k = flipped ? filter.shape[2] : filter.shape[3];
-  if (n * h * w * c * k * out.height * out.width === 0) return null;
+  if (Math.min(n, h, w, c, k, out.height, out.width) <= 0) return null;
   const cp = Math.ceil(c / 4) * 4;
   const kp = Math.ceil(k / 8) * 8;
   const xp = cp === c ? x : ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, cp - c]]);

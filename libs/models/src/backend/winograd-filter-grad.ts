@@ -18,7 +18,7 @@ export function conv2dBackpropFilterWinograd(ops: WasmOps, x: TensorInfo, dy: Te
   if (!kernels) return null;
   const [n, h, w, cin] = x.shape;
   const [, oh, ow, cout] = dy.shape;
-  if (n * h * w * cin * oh * ow * cout === 0) return null;
+  if (Math.min(n, h, w, cin, oh, ow, cout) <= 0) return null;
   const cp = Math.ceil(cin / 4) * 4;
   const kp = Math.ceil(cout / 8) * 8;
   const xp = cp === cin ? x : ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, cp - cin]]);
