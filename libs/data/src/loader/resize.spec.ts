@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ResizeJob, resizeJs, resizeNormalise } from './resize';
+import { ResizeJob, resizeJs, resizeNormalise, SIMD_MAX_SOURCE_BYTES } from './resize';
 import { resizeKernel } from './simd/resize-kernel';
 import { antialiasedBilinear } from '../spec-helpers';
 import { Rng } from '../rng';
@@ -73,4 +73,16 @@ test('ImageNet-sized crops, and a large image that grows the kernel memory', () 
   }
   // eval: shorter side to 256, centre 224
   check({ w: 500, h: 375, c: 3, ow: 341, oh: 256, x0: 58, y0: 16, s: 224, flip: false }, 1, resizeNormalise);
+});
+
+test('a source over SIMD_MAX_SOURCE_BYTES is resized in JavaScript and leaves the kernel memory as it was', () => {
+  const side = Math.ceil(Math.sqrt(SIMD_MAX_SOURCE_BYTES / 3)) + 1;
+  const src = new Uint8Array(side * side * 3);
+  for (let i = 0; i < src.length; i += 4099) src[i] = i % 251;
+  const job = (out: Float32Array): ResizeJob => ({ src, width: side, height: side, channels: 3, outWidth: 8, outHeight: 8, x0: 0, y0: 0, size: 8, flip: false, scale: [1, 1, 1], bias: [0, 0, 0], out });
+  const before = resizeKernel()!.heapBytes();
+  const got = resizeNormalise(job(new Float32Array(8 * 8 * 3)));
+  assert.equal(resizeKernel()!.heapBytes(), before);
+  assert.ok(before < SIMD_MAX_SOURCE_BYTES, `kernel memory ${before} bytes`);
+  assert.deepEqual(got, resizeJs(job(new Float32Array(8 * 8 * 3))));
 });

@@ -62,11 +62,18 @@ export interface ResizeJob {
 }
 
 /**
+ * Sources above this many bytes take the JavaScript path: a WebAssembly memory never shrinks, so
+ * one huge photo would otherwise pin its size in every decode thread for good.
+ */
+export const SIMD_MAX_SOURCE_BYTES = 48 << 20;
+
+/**
  * Resamples, mirrors and normalises `job.src` into `job.out` (size × size × 3, HWC): with the SIMD
- * kernel for RGB sources, else (other channel counts, no WebAssembly SIMD) in JavaScript.
+ * kernel for RGB sources, else (other channel counts, sources over SIMD_MAX_SOURCE_BYTES, no
+ * WebAssembly SIMD) in JavaScript.
  */
 export function resizeNormalise(job: ResizeJob): Float32Array {
-  const kernel = job.channels === 3 ? resizeKernel() : null;
+  const kernel = job.channels === 3 && job.src.length <= SIMD_MAX_SOURCE_BYTES ? resizeKernel() : null;
   return kernel ? resizeSimd(job, kernel) : resizeJs(job);
 }
 

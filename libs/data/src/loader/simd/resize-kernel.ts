@@ -22,6 +22,8 @@ export interface ResizeKernel {
   exports: ResizeExports;
   /** The memory, grown to at least `bytes`; its buffer changes when it grows. */
   heap(bytes: number): ArrayBuffer;
+  /** Its current size. */
+  heapBytes(): number;
 }
 
 let kernel: ResizeKernel | null | undefined;
@@ -40,6 +42,7 @@ export function resizeKernel(): ResizeKernel | null {
         if (bytes > have) memory.grow(Math.ceil((bytes - have) / 65536));
         return memory.buffer;
       },
+      heapBytes: () => memory.buffer.byteLength,
     };
   } catch {
     kernel = null;
