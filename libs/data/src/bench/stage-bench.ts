@@ -30,7 +30,7 @@ export async function runStageBench(jpegs: Buffer[], inputSize: number, rounds =
     crop: (b, i) => sharp(b).extract(rects[i]).raw().toBuffer(),
     cropResize: async (b, i) => {
       const { data, info } = await sharp(b).extract(rects[i]).raw().toBuffer({ resolveWithObject: true });
-      resizeNormalise({ src: data, width: info.width, height: info.height, channels: info.channels, outWidth: s, outHeight: s, x0: 0, y0: 0, size: s, flip: i % 2 === 1, scale: [1, 1, 1], bias: [0, 0, 0], out });
+      resizeNormalise({ src: data, width: info.width, height: info.height, channels: info.channels, outWidth: s, outHeight: s, x0: 0, y0: 0, windowWidth: s, windowHeight: s, flip: i % 2 === 1, scale: [1, 1, 1], bias: [0, 0, 0], out });
     },
     cropLinear: (b, i) => sharp(b).extract(rects[i]).resize(s, s, { fit: 'fill', kernel: 'linear' }).raw().toBuffer(),
     cropLanczos: (b, i) => sharp(b).extract(rects[i]).resize(s, s, { fit: 'fill' }).raw().toBuffer(),

@@ -45,7 +45,8 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
   const resizeShort = Math.round((s * 256) / 224);
   switch (cfg.pipeline) {
     // Every resize is bilinear (antialiased when shrinking), torchvision's default for Resize and
-    // RandomResizedCrop: libvips decodes (and crops), resize.ts resamples straight into the
+    // RandomResizedCrop. Except in 'small' (CIFAR-sized images, resized by libvips only when their
+    // size differs), libvips decodes (and crops) and resize.ts resamples straight into the
     // normalised float32 frame, computing only the window that is kept.
     case 'none': {
       const r = await raw(sharp(input));
@@ -64,7 +65,7 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
       const dx = rng.int(9) - 4;
       const dy = rng.int(9) - 4;
       const flip = rng.next() < 0.5;
-      return toFloat(r, dx, dy, s, flip, cfg, null, out);
+      return toFloat(r, dx, dy, s, flip, cfg, out);
     }
     case 'resnet': {
       const m = await dimensions(input);
@@ -77,16 +78,18 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
     case 'tencrop': {
       // AlexNet's test-time augmentation (Krizhevsky et al. 2012) in torchvision's TenCrop order: the
       // five crops of the image, then the five crops of its mirror image (whose top-left crop is the
-      // mirrored top-right one). The centre is placed as in 'eval'.
+      // mirrored top-right one). The centre is placed as in 'eval'. The crops overlap, so the image
+      // is resampled once and the crops are cut from that (the same values a resize per crop gives).
       const r = await raw(sharp(input));
       const [w, h] = shortSideTo(r.w, r.h, resizeShort);
+      const all = resizeNormalise({ ...sourceOf(r), outWidth: w, outHeight: h, x0: 0, y0: 0, windowWidth: w, windowHeight: h, flip: false, ...normalisation(cfg, null), out: new Float32Array(w * h * 3) });
       const target = out ?? new Float32Array(10 * s * s * 3);
       const frame = s * s * 3;
       const at = tenCropOrigins(w, h, s);
       for (let k = 0; k < 10; k++) {
         const [x, y] = at[k % 5];
         // A crop at x of the mirror image is the mirror of the crop at w - s - x.
-        resized(r, w, h, k < 5 ? x : w - s - x, y, s, k >= 5, cfg, null, target.subarray(k * frame, (k + 1) * frame));
+        cutCrop(all, w, k < 5 ? x : w - s - x, y, s, k >= 5, target.subarray(k * frame, (k + 1) * frame));
       }
       return target;
     }
@@ -111,10 +114,39 @@ function shortSideTo(w: number, h: number, short: number): [number, number] {
  * (v/255 + delta - mean) / std per channel.
  */
 function resized(r: Raw, w: number, h: number, x0: number, y0: number, s: number, flip: boolean, cfg: AugmentConfig, delta: number[] | null, target?: Float32Array): Float32Array {
-  const scale = cfg.std.map((sd) => 1 / (255 * sd));
-  const bias = cfg.std.map((sd, c) => ((delta ? delta[c] : 0) - cfg.mean[c]) / sd);
   const out = target ?? new Float32Array(s * s * 3);
-  return resizeNormalise({ src: r.data, width: r.w, height: r.h, channels: r.c, outWidth: w, outHeight: h, x0, y0, size: s, flip, scale, bias, out });
+  return resizeNormalise({ ...sourceOf(r), outWidth: w, outHeight: h, x0, y0, windowWidth: s, windowHeight: s, flip, ...normalisation(cfg, delta), out });
+}
+
+function sourceOf(r: Raw): { src: Uint8Array; width: number; height: number; channels: number } {
+  return { src: r.data, width: r.w, height: r.h, channels: r.c };
+}
+
+/** The s × s crop at (x0, y0) of a w-wide float32 HWC image, mirrored if asked. */
+function cutCrop(img: Float32Array, w: number, x0: number, y0: number, s: number, flip: boolean, out: Float32Array): void {
+  for (let y = 0; y < s; y++) {
+    const row = ((y0 + y) * w + x0) * 3;
+    if (!flip) {
+      out.set(img.subarray(row, row + s * 3), y * s * 3);
+      continue;
+    }
+    for (let x = 0, o = y * s * 3, i = row + (s - 1) * 3; x < s; x++, o += 3, i -= 3) {
+      out[o] = img[i];
+      out[o + 1] = img[i + 1];
+      out[o + 2] = img[i + 2];
+    }
+  }
+}
+
+/**
+ * Per channel, value (0–255) · scale + bias = (value/255 + delta − mean) / std: the normalisation
+ * the resize applies and the table below holds.
+ */
+function normalisation(cfg: AugmentConfig, delta: number[] | null): { scale: number[]; bias: number[] } {
+  return {
+    scale: cfg.std.map((sd) => 1 / (255 * sd)),
+    bias: cfg.std.map((sd, c) => ((delta ? delta[c] : 0) - cfg.mean[c]) / sd),
+  };
 }
 
 /** Width and height from the JPEG SOF or PNG IHDR header (no libvips call), else sharp's metadata. */
@@ -186,29 +218,26 @@ function lighting(cfg: AugmentConfig, rng: Rng): number[] | null {
 }
 
 /**
- * (v/255 + delta - mean) / std for each channel and byte value: one table read per sample instead of
- * a multiply-add, and the same float32 values the arithmetic gives (same expression, same rounding).
+ * (v/255 - mean) / std for each channel and byte value: one table read per sample instead of a
+ * multiply-add, and the same float32 values the arithmetic gives (same expression, same rounding).
  */
-function normaliseTable(cfg: AugmentConfig, delta: number[] | null): Float32Array {
-  const cached = delta ? undefined : tables.get(cfg);
+function normaliseTable(cfg: AugmentConfig): Float32Array {
+  const cached = tables.get(cfg);
   if (cached) return cached;
+  const { scale, bias } = normalisation(cfg, null);
   const t = new Float32Array(3 * 256);
-  for (let c = 0; c < 3; c++) {
-    const sc = 1 / (255 * cfg.std[c]);
-    const b = ((delta ? delta[c] : 0) - cfg.mean[c]) / cfg.std[c];
-    for (let v = 0; v < 256; v++) t[c * 256 + v] = v * sc + b;
-  }
-  if (!delta) tables.set(cfg, t);
+  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) t[c * 256 + v] = v * scale[c] + bias[c];
+  tables.set(cfg, t);
   return t;
 }
 const tables = new WeakMap<AugmentConfig, Float32Array>();
 
 /** Crops s×s at (x0, y0) (outside the image reads as 0 = the pad), optionally mirrored, to normalised floats. */
-function toFloat(r: Raw, x0: number, y0: number, s: number, flip: boolean, cfg: AugmentConfig, delta: number[] | null, target?: Float32Array): Float32Array {
+function toFloat(r: Raw, x0: number, y0: number, s: number, flip: boolean, cfg: AugmentConfig, target?: Float32Array): Float32Array {
   const out = target ?? new Float32Array(s * s * 3);
   const d = r.data;
   const c = r.c;
-  const t = normaliseTable(cfg, delta);
+  const t = normaliseTable(cfg);
   const g1 = c < 3 ? 0 : 1;
   const g2 = c < 3 ? 0 : 2;
   const inside = x0 >= 0 && y0 >= 0 && x0 + s <= r.w && y0 + s <= r.h;

@@ -50,10 +50,12 @@ export interface ResizeJob {
   /** Size the whole source is resampled to. */
   outWidth: number;
   outHeight: number;
-  /** The window of the resampled image to produce: s × s from (x0, y0). */
+  /** The window of the resampled image to produce: windowWidth × windowHeight from (x0, y0). */
   x0: number;
   y0: number;
-  size: number;
+  windowWidth: number;
+  windowHeight: number;
+  /** Mirror the window left to right. */
   flip: boolean;
   /** out = value·scale[c] + bias[c], value in 0–255 units. */
   scale: ArrayLike<number>;
@@ -68,7 +70,7 @@ export interface ResizeJob {
 export const SIMD_MAX_SOURCE_BYTES = 48 << 20;
 
 /**
- * Resamples, mirrors and normalises `job.src` into `job.out` (size × size × 3, HWC): with the SIMD
+ * Resamples, mirrors and normalises `job.src` into `job.out` (windowHeight × windowWidth × 3, HWC): with the SIMD
  * kernel for RGB sources, else (other channel counts, sources over SIMD_MAX_SOURCE_BYTES, no
  * WebAssembly SIMD) in JavaScript.
  */
@@ -80,12 +82,12 @@ export function resizeNormalise(job: ResizeJob): Float32Array {
 const align16 = (n: number) => (n + 15) & ~15;
 
 function resizeSimd(job: ResizeJob, kernel: NonNullable<ReturnType<typeof resizeKernel>>): Float32Array {
-  const { src, width, size: s } = job;
-  const fx = axisFilter(width, job.outWidth, job.x0, s);
-  const fy = axisFilter(job.height, job.outHeight, job.y0, s);
+  const { src, width, windowWidth: ww, windowHeight: wh } = job;
+  const fx = axisFilter(width, job.outWidth, job.x0, ww);
+  const fy = axisFilter(job.height, job.outHeight, job.y0, wh);
   // Only the source columns the horizontal filter reads go through the vertical pass.
   const c0 = fx.lo[0];
-  const c1 = fx.lo[s - 1] + fx.taps[s - 1];
+  const c1 = fx.lo[ww - 1] + fx.taps[ww - 1];
   const rowBytes = (c1 - c0) * 3;
   const midStride = align16(rowBytes) * 4;
   // Byte offsets of every buffer; 16 bytes of slack after those a 16-byte access may run past.
@@ -95,28 +97,28 @@ function resizeSimd(job: ResizeJob, kernel: NonNullable<ReturnType<typeof resize
     at = align16(at + bytes);
     return p;
   };
-  const yLo = take(s * 4), yTaps = take(s * 4), yW = take(s * fy.maxTaps * 4);
-  const xLo = take(s * 4), xTaps = take(s * 4), xW = take(s * fx.maxTaps * 4);
+  const yLo = take(wh * 4), yTaps = take(wh * 4), yW = take(wh * fy.maxTaps * 4);
+  const xLo = take(ww * 4), xTaps = take(ww * 4), xW = take(ww * fx.maxTaps * 4);
   const srcAt = take(src.length + 16);
   // One row between the passes: it stays in L1, where a whole intermediate image would not.
   const mid = take(midStride + 16);
-  const outAt = take(s * s * 12 + 16);
+  const outAt = take(ww * wh * 12 + 16);
   const heap = kernel.heap(at);
-  new Int32Array(heap, yLo, s).set(fy.lo);
-  new Int32Array(heap, yTaps, s).set(fy.taps);
+  new Int32Array(heap, yLo, wh).set(fy.lo);
+  new Int32Array(heap, yTaps, wh).set(fy.taps);
   new Float32Array(heap, yW, fy.w.length).set(fy.w);
-  const lo = new Int32Array(heap, xLo, s);
-  for (let i = 0; i < s; i++) lo[i] = fx.lo[i] - c0;
-  new Int32Array(heap, xTaps, s).set(fx.taps);
+  const lo = new Int32Array(heap, xLo, ww);
+  for (let i = 0; i < ww; i++) lo[i] = fx.lo[i] - c0;
+  new Int32Array(heap, xTaps, ww).set(fx.taps);
   new Float32Array(heap, xW, fx.w.length).set(fx.w);
   new Uint8Array(heap, srcAt, src.length).set(src);
   const k = kernel.exports;
   const [sc, b] = [job.scale, job.bias];
-  for (let y = 0; y < s; y++) {
+  for (let y = 0; y < wh; y++) {
     k.resize_vertical(srcAt + c0 * 3, width * 3, rowBytes, yLo + 4 * y, yTaps + 4 * y, yW + 4 * y * fy.maxTaps, fy.maxTaps, 1, mid, midStride);
-    k.resize_horizontal(mid, midStride, xLo, xTaps, xW, fx.maxTaps, s, 1, job.flip ? 1 : 0, sc[0], sc[1], sc[2], b[0], b[1], b[2], outAt + y * s * 12);
+    k.resize_horizontal(mid, midStride, xLo, xTaps, xW, fx.maxTaps, ww, 1, job.flip ? 1 : 0, sc[0], sc[1], sc[2], b[0], b[1], b[2], outAt + y * ww * 12);
   }
-  job.out.set(new Float32Array(heap, outAt, s * s * 3));
+  job.out.set(new Float32Array(heap, outAt, ww * wh * 3));
   return job.out;
 }
 
@@ -125,20 +127,20 @@ let rows = new Float32Array(0);
 
 /** The same resampling in plain JavaScript: the horizontal pass first, from any channel count. */
 export function resizeJs(job: ResizeJob): Float32Array {
-  const { src, width, channels: c, size: s, out } = job;
-  const fx = axisFilter(width, job.outWidth, job.x0, s);
-  const fy = axisFilter(job.height, job.outHeight, job.y0, s);
+  const { src, width, channels: c, windowWidth: ww, windowHeight: wh, out } = job;
+  const fx = axisFilter(width, job.outWidth, job.x0, ww);
+  const fy = axisFilter(job.height, job.outHeight, job.y0, wh);
   // Horizontal pass over only the source rows the vertical pass reads.
   const r0 = fy.lo[0];
-  const r1 = fy.lo[s - 1] + fy.taps[s - 1];
-  const stride = s * 3;
+  const r1 = fy.lo[wh - 1] + fy.taps[wh - 1];
+  const stride = ww * 3;
   if (rows.length < (r1 - r0) * stride) rows = new Float32Array((r1 - r0) * stride);
   const g1 = c < 3 ? 0 : 1;
   const g2 = c < 3 ? 0 : 2;
   for (let y = r0; y < r1; y++) {
     const srcRow = y * width * c;
     const dstRow = (y - r0) * stride;
-    for (let x = 0; x < s; x++) {
+    for (let x = 0; x < ww; x++) {
       const n = fx.taps[x];
       const wo = x * fx.maxTaps;
       let p = srcRow + fx.lo[x] * c;
@@ -151,7 +153,7 @@ export function resizeJs(job: ResizeJob): Float32Array {
         a1 += wk * src[p + g1];
         a2 += wk * src[p + g2];
       }
-      const d = dstRow + (job.flip ? s - 1 - x : x) * 3;
+      const d = dstRow + (job.flip ? ww - 1 - x : x) * 3;
       rows[d] = a0;
       rows[d + 1] = a1;
       rows[d + 2] = a2;
@@ -159,7 +161,7 @@ export function resizeJs(job: ResizeJob): Float32Array {
   }
   const [sc0, sc1, sc2] = [job.scale[0], job.scale[1], job.scale[2]];
   const [b0, b1, b2] = [job.bias[0], job.bias[1], job.bias[2]];
-  for (let y = 0; y < s; y++) {
+  for (let y = 0; y < wh; y++) {
     const n = fy.taps[y];
     const wo = y * fy.maxTaps;
     const base = (fy.lo[y] - r0) * stride;
