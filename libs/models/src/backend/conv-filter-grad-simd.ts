@@ -23,10 +23,9 @@ export function conv2dBackpropFilterSimd(ops: WasmOps, x: TensorInfo, dy: Tensor
   const [n, h, w, cin] = x.shape;
   const [, oh, ow, cout] = dy.shape;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
-  const cinP = Math.ceil(cin / 4) * 4;
-  const coutP = Math.ceil(cout / 8) * 8;
-  const xp = cinP === cin ? x : ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, cinP - cin]]);
-  const dyp = coutP === cout ? dy : ops.pad(dy, [[0, 0], [0, 0], [0, 0], [0, coutP - cout]]);
+  const xp = ops.padChannels(x, 4);
+  const dyp = ops.padChannels(dy, 8);
+  const [cinP, coutP] = [xp.shape[3], dyp.shape[3]];
   const dw = ops.run('Fill', {}, { shape: [kh, kw, cinP, coutP], value: 0, dtype: 'float32' });
   const [xOff, dyOff, dwOff] = [xp, dyp, dw].map((t) => heapOffset(ops.backend, t));
 

@@ -1,7 +1,7 @@
 import { tf } from './tf';
 import { WasmBackend } from './heap';
 import { fleetKernels, heapOffset } from './simd/fleet-kernels';
-import { WasmOps } from './wasm-ops';
+import { withOps } from './wasm-ops';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 interface PoolAttrs {
@@ -27,21 +27,17 @@ export function maxPoolGradKernel(stock: KernelFunc): KernelFunc {
     const info = tf.backend_util.computePool2DInfo(
       input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode,
     );
-    const ops = new WasmOps(b as unknown as WasmOps['backend']);
-    try {
+    return withOps(b, (ops) => {
       const [n, h, w, c] = input.shape;
-      const c4 = Math.ceil(c / 4) * 4;
-      const widen = (t: tf.TensorInfo) => (c4 === c ? t : ops.pad(t, [[0, 0], [0, 0], [0, 0], [0, c4 - c]]));
-      const [x4, dy4] = [widen(input), widen(dy)];
-      const dx = ops.adopt(b.makeOutput([n, h, w, c4], 'float32'));
+      const [x4, dy4] = [ops.padChannels(input, 4), ops.padChannels(dy, 4)];
+      const c4 = x4.shape[3];
+      const dx = ops.alloc([n, h, w, c4]);
       b.typedArrayFromHeap(dx).fill(0);
       kernels.max_pool_grad(
         heapOffset(b, x4), heapOffset(b, dy4), heapOffset(b, dx), n, h, w, c4, info.outHeight, info.outWidth,
         info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
       );
-      return ops.keep(c4 === c ? dx : ops.slice(dx, [0, 0, 0, 0], [n, h, w, c]));
-    } finally {
-      ops.dispose();
-    }
+      return c4 === c ? dx : ops.slice(dx, [0, 0, 0, 0], [n, h, w, c]);
+    });
   };
 }

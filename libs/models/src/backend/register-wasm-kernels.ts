@@ -1,5 +1,5 @@
 import { tf } from './tf';
-import { WasmOps } from './wasm-ops';
+import { withOps } from './wasm-ops';
 import { conv2dBackpropFilterNhwc, conv2dBackpropInputNhwc, conv2dInfo } from './conv-grad-kernels';
 import { batchNormKernel, leadingReduceKernel, sharingIdentityKernel } from './reduce-kernels';
 import { concatKernel, sliceKernel, splitKernel } from './layout-kernels';
@@ -85,13 +85,7 @@ function winogradForward(stockConv: KernelFunc): KernelFunc {
     const info = conv2dInfo(x.shape, filter.shape, a);
     if (!winogradApplies(info) || !winogradPaysOff(info.inChannels)) return stockConv(args);
     const out = { height: info.outHeight, width: info.outWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left };
-    const ops = new WasmOps(args.backend as WasmOps['backend']);
-    try {
-      const y = conv3x3Winograd(ops, x, filter, out);
-      return y ? ops.keep(y) : stockConv(args);
-    } finally {
-      ops.dispose();
-    }
+    return withOps(args.backend, (ops) => conv3x3Winograd(ops, x, filter, out) ?? (stockConv(args) as tf.TensorInfo));
   };
 }
 
@@ -104,15 +98,6 @@ function mustGradient(kernelName: string): tf.GradConfig {
   const g = tf.getGradient(kernelName);
   if (!g) throw new Error(`tfjs has no gradient for ${kernelName}; expected @tensorflow/tfjs 4.x`);
   return g;
-}
-
-function withOps(backend: unknown, body: (ops: WasmOps) => tf.TensorInfo): tf.TensorInfo {
-  const ops = new WasmOps(backend as WasmOps['backend']);
-  try {
-    return ops.keep(body(ops));
-  } finally {
-    ops.dispose();
-  }
 }
 
 function override(kernelName: string, kernelFunc: KernelFunc): void {

@@ -26,6 +26,12 @@ export class WasmOps {
     return t;
   }
 
+  /** A new float32 tensor on the heap (contents undefined), owned like run()'s results. */
+  alloc(shape: number[]): TensorInfo {
+    const b = this.backend as unknown as { makeOutput(shape: number[], dtype: string): TensorInfo };
+    return this.adopt(b.makeOutput(shape, 'float32'));
+  }
+
   /** Marks a result as the kernel's output: it survives dispose(). */
   keep(t: TensorInfo): TensorInfo {
     const i = this.temps.indexOf(t);
@@ -62,6 +68,13 @@ export class WasmOps {
 
   pad(x: TensorInfo, paddings: [number, number][]): TensorInfo {
     return this.run('PadV2', { x }, { paddings, constantValue: 0 });
+  }
+
+  /** An NHWC tensor with its channels zero-padded up to a multiple of `multiple` (itself when they are). */
+  padChannels(x: TensorInfo, multiple: number): TensorInfo {
+    const c = x.shape[3];
+    const padded = Math.ceil(c / multiple) * multiple;
+    return padded === c ? x : this.pad(x, [[0, 0], [0, 0], [0, 0], [0, padded - c]]);
   }
 
   /** NHWC convolution with explicit non-negative paddings [top, bottom], [left, right]. */
@@ -101,5 +114,15 @@ export class WasmOps {
       padH: [Math.max(0, padH[0]), Math.max(0, padH[1])],
       padW: [Math.max(0, padW[0]), Math.max(0, padW[1])],
     };
+  }
+}
+
+/** Runs a kernel body with a WasmOps whose intermediates are freed afterwards; the result is kept. */
+export function withOps(backend: unknown, body: (ops: WasmOps) => TensorInfo): TensorInfo {
+  const ops = new WasmOps(backend as Backend);
+  try {
+    return ops.keep(body(ops));
+  } finally {
+    ops.dispose();
   }
 }

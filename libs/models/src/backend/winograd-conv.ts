@@ -20,14 +20,29 @@ export function winogradKernels(backend: unknown): WinogradKernels | null {
 /** FLEET_WINOGRAD=0 keeps XNNPACK for every convolution (to compare the two from one build). */
 const ENABLED = process.env.FLEET_WINOGRAD !== '0';
 /** Bytes of the transformed input and product blocks (V + M) per tile block: stays in L2. */
-export const BLOCK_BYTES = 256 * 1024;
+const BLOCK_BYTES = 256 * 1024;
 
 /**
  * Floats of one transformed block (simd/winograd.wat): per tile 16 vectors per 4 channels
  * plus 64 bytes, so that tile rows 4 KiB apart don't all land in one L1 cache set.
  */
-export function scratchFloats(tiles: number, channels: number): number {
+function scratchFloats(tiles: number, channels: number): number {
   return tiles * (16 * channels + 16);
+}
+
+/**
+ * The working buffers both winograd.wat entry points take, for rows `w` wide, cp (input) and
+ * kp (output) padded channels: tiles per block, the transformed-input and product blocks, and
+ * a zero row standing in for the padding.
+ */
+export function winogradScratch(ops: WasmOps, w: number, cp: number, kp: number): { block: number; v: TensorInfo; m: TensorInfo; zero: TensorInfo } {
+  const block = Math.max(4, Math.floor(BLOCK_BYTES / (16 * (cp + kp) * 4) / 4) * 4);
+  return {
+    block,
+    v: ops.alloc([scratchFloats(block, cp)]),
+    m: ops.alloc([scratchFloats(block, kp)]),
+    zero: ops.run('Fill', {}, { shape: [Math.max(1, w) * cp], value: 0, dtype: 'float32' }),
+  };
 }
 
 /** Whether the Winograd F(2×2, 3×3) kernel can compute this convolution. */
@@ -70,17 +85,12 @@ export function conv3x3Winograd(
   const [n, h, w, c] = x.shape;
   const k = flipped ? filter.shape[2] : filter.shape[3];
   if (Math.min(n, h, w, c, k, out.height, out.width) <= 0) return null;
-  const cp = Math.ceil(c / 4) * 4;
+  const xp = ops.padChannels(x, 4);
+  const cp = xp.shape[3];
   const kp = Math.ceil(k / 8) * 8;
-  const xp = cp === c ? x : ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, cp - c]]);
-  const tileBytes = 16 * (cp + kp) * 4;
-  const block = Math.max(4, Math.floor(BLOCK_BYTES / tileBytes / 4) * 4);
-  const b = ops.backend as unknown as { makeOutput(shape: number[], dtype: string): TensorInfo };
-  const y = ops.adopt(b.makeOutput([n, out.height, out.width, k], 'float32'));
-  const u = ops.adopt(b.makeOutput([16, cp, kp], 'float32'));
-  const v = ops.adopt(b.makeOutput([scratchFloats(block, cp)], 'float32'));
-  const m = ops.adopt(b.makeOutput([scratchFloats(block, kp)], 'float32'));
-  const zero = ops.run('Fill', {}, { shape: [Math.max(1, w) * cp], value: 0, dtype: 'float32' });
+  const y = ops.alloc([n, out.height, out.width, k]);
+  const u = ops.alloc([16, cp, kp]);
+  const { block, v, m, zero } = winogradScratch(ops, w, cp, kp);
   ops.withHeap([filter, u], ([g, uv]) => filterTransform(g, uv, c, k, cp, kp, flipped));
   const [xo, uo, yo, vo, mo, zo] = [xp, u, y, v, m, zero].map((t) => heapOffset(ops.backend, t));
   kernels.winograd_conv3x3(xo, uo, yo, vo, mo, zo, n, h, w, cp, out.height, out.width, kp, k, out.padTop, out.padLeft, block);
@@ -104,7 +114,7 @@ function filterTransform(f: Float32Array, u: Float32Array, c: number, k: number,
       }
       // t = G g (4×3), then U = t Gᵀ (4×4).
       for (let j = 0; j < 3; j++) {
-        const [a, b, d] = [g[j], g[3 + j], g[6 + j]];
+        const a = g[j], b = g[3 + j], d = g[6 + j];
         t[j] = a;
         t[3 + j] = (a + b + d) / 2;
         t[6 + j] = (a - b + d) / 2;
@@ -112,7 +122,7 @@ function filterTransform(f: Float32Array, u: Float32Array, c: number, k: number,
       }
       const base = ci * kp + co;
       for (let i = 0; i < 4; i++) {
-        const [a, b, d] = [t[3 * i], t[3 * i + 1], t[3 * i + 2]];
+        const a = t[3 * i], b = t[3 * i + 1], d = t[3 * i + 2];
         u[(4 * i) * plane + base] = a;
         u[(4 * i + 1) * plane + base] = (a + b + d) / 2;
         u[(4 * i + 2) * plane + base] = (a - b + d) / 2;

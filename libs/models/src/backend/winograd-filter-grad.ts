@@ -1,7 +1,7 @@
 import { tf } from './tf';
 import { WasmOps } from './wasm-ops';
 import { heapOffset } from './simd/fleet-kernels';
-import { BLOCK_BYTES, scratchFloats, winogradApplies, winogradKernels } from './winograd-conv';
+import { winogradApplies, winogradKernels, winogradScratch } from './winograd-conv';
 
 type TensorInfo = tf.TensorInfo;
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
@@ -19,17 +19,12 @@ export function conv2dBackpropFilterWinograd(ops: WasmOps, x: TensorInfo, dy: Te
   const [n, h, w, cin] = x.shape;
   const [, oh, ow, cout] = dy.shape;
   if (Math.min(n, h, w, cin, oh, ow, cout) <= 0) return null;
-  const cp = Math.ceil(cin / 4) * 4;
-  const kp = Math.ceil(cout / 8) * 8;
-  const xp = cp === cin ? x : ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, cp - cin]]);
-  const dyp = kp === cout ? dy : ops.pad(dy, [[0, 0], [0, 0], [0, 0], [0, kp - cout]]);
-  const block = Math.max(4, Math.floor(BLOCK_BYTES / (16 * (cp + kp) * 4) / 4) * 4);
-  const b = ops.backend as unknown as { makeOutput(shape: number[], dtype: string): TensorInfo };
+  const xp = ops.padChannels(x, 4);
+  const dyp = ops.padChannels(dy, 8);
+  const [cp, kp] = [xp.shape[3], dyp.shape[3]];
   const dUdL = ops.run('Fill', {}, { shape: [16, cp, kp], value: 0, dtype: 'float32' });
-  const v = ops.adopt(b.makeOutput([scratchFloats(block, cp)], 'float32'));
-  const yt = ops.adopt(b.makeOutput([scratchFloats(block, kp)], 'float32'));
-  const zero = ops.run('Fill', {}, { shape: [Math.max(1, w) * cp], value: 0, dtype: 'float32' });
-  const dw = ops.adopt(b.makeOutput([3, 3, cin, cout], 'float32'));
+  const { block, v, m: yt, zero } = winogradScratch(ops, w, cp, kp);
+  const dw = ops.alloc([3, 3, cin, cout]);
   const [xo, dyo, uo, vo, yo, zo] = [xp, dyp, dUdL, v, yt, zero].map((t) => heapOffset(ops.backend, t));
   kernels.winograd_filter_grad3x3(xo, dyo, uo, vo, yo, zo, n, h, w, cp, oh, ow, kp, info.padInfo.top, info.padInfo.left, block);
   ops.withHeap([dUdL, dw], ([u, out]) => inverseFilterTransform(u, out, cin, cout, cp, kp));
@@ -48,13 +43,13 @@ function inverseFilterTransform(u: Float32Array, dw: Float32Array, cin: number, 
       const base = ci * kp + co;
       // t = Gᵀ X (3×4), then dW = t G (3×3).
       for (let j = 0; j < 4; j++) {
-        const [a, b, c, d] = [u[j * plane + base], u[(4 + j) * plane + base], u[(8 + j) * plane + base], u[(12 + j) * plane + base]];
+        const a = u[j * plane + base], b = u[(4 + j) * plane + base], c = u[(8 + j) * plane + base], d = u[(12 + j) * plane + base];
         t[j] = a + (b + c) / 2;
         t[4 + j] = (b - c) / 2;
         t[8 + j] = (b + c) / 2 + d;
       }
       for (let i = 0; i < 3; i++) {
-        const [a, b, c, d] = [t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]];
+        const a = t[4 * i], b = t[4 * i + 1], c = t[4 * i + 2], d = t[4 * i + 3];
         const out = (i * 3 * cin + ci) * cout + co;
         dw[out] = a + (b + c) / 2;
         dw[out + cin * cout] = (b - c) / 2;
