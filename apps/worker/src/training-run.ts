@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { defaultAugmentation, type Assignment, type Augmentation, type ControlPlane, type JobSpec } from '@tensorfleet/control';
+import { checkpointBucket, defaultAugmentation, evalPipeline, type Assignment, type ControlPlane, type JobSpec } from '@tensorfleet/control';
 import type { CollectiveNode, Communicator } from '@tensorfleet/collective';
 import { ObjectStore, ShardLoader, readManifest, type DatasetManifest, type LoaderCursor } from '@tensorfleet/data';
 import { createModel, modelFamily, weightsToBytes, weightsFromBytes } from '@tensorfleet/models';
 import {
   createTrainerFromSpec,
+  modelOptionsFromSpec,
   loadCheckpoint,
   pruneCheckpoints,
   saveCheckpoint,
@@ -44,9 +45,9 @@ export async function runAssignment(ctx: RunContext, a: Assignment): Promise<Run
   const { spec, rank, worldSize } = a;
   const bucket = spec.dataset.bucket;
   const manifest = await readManifest(ctx.store, bucket, spec.dataset.prefix);
-  const numClasses = spec.model.numClasses ?? manifest.classes.length;
-  const inputSize = spec.model.inputSize ?? manifest.imageSize?.[0];
-  const model = createModel(spec.model.name, { ...(spec.model.options ?? {}), numClasses, inputSize, seed: spec.seed });
+  const options = modelOptionsFromSpec(spec, manifest);
+  const numClasses = options.numClasses;
+  const model = createModel(spec.model.name, { ...options, seed: spec.seed });
   const modelInput = model.inputs[0].shape[1] as number;
   ctx.log(`job ${a.jobId}: rank ${rank}/${worldSize}, model ${spec.model.name} (${numClasses} classes, ${modelInput}px), run ${a.runId} epoch ${a.membershipEpoch}`);
 
@@ -62,7 +63,7 @@ export async function runAssignment(ctx: RunContext, a: Assignment): Promise<Run
         timeoutMs: ctx.collectiveTimeoutMs,
       });
     }
-    return await train(ctx, a, spec, manifest, model, modelInput, comm, modelFamily(spec.model.name));
+    return await train(ctx, a, spec, manifest, model, modelInput, comm);
   } finally {
     await comm?.close();
     model.dispose();
@@ -77,11 +78,10 @@ async function train(
   model: ReturnType<typeof createModel>,
   inputSize: number,
   comm: Communicator | null,
-  family: string,
 ): Promise<RunOutcome> {
   const { rank, worldSize, jobId } = a;
   const bucket = spec.dataset.bucket;
-  const trainPipeline = spec.augmentation ?? defaultAugmentation(family, inputSize);
+  const trainPipeline = spec.augmentation ?? defaultAugmentation(modelFamily(spec.model.name), inputSize);
   const valPipeline = evalPipeline(trainPipeline, spec.evaluation?.tenCrop ?? false);
   if (spec.evaluation?.tenCrop && valPipeline !== 'tencrop') {
     ctx.log(`job ${jobId}: evaluation.tenCrop needs the resnet or alexnet pipeline; this job trains with '${trainPipeline}', so held-out images are used as they are`);
@@ -218,17 +218,6 @@ async function train(
     evalAccuracy = ev.accuracy;
   }
   return { status: 'completed', step, weightsHash: hashWeights(model), evalLoss, evalAccuracy, checkpointKey: lastCheckpointKey };
-}
-
-/** Held-out images: resize 256 + centre crop (or ten crops) after the ImageNet pipelines, as-is otherwise. */
-export function evalPipeline(train: Augmentation, tenCrop: boolean): 'eval' | 'tencrop' | 'none' {
-  if (train !== 'resnet' && train !== 'alexnet') return 'none';
-  return tenCrop ? 'tencrop' : 'eval';
-}
-
-/** Checkpoints live beside the dataset unless the spec names a bucket of their own. */
-export function checkpointBucket(spec: JobSpec): string {
-  return spec.checkpoint?.bucket ?? spec.dataset.bucket;
 }
 
 /** sha256 of the checkpoint encoding of every weight (trainable and not): equal hashes = identical replicas. */

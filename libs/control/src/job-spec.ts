@@ -16,6 +16,12 @@ export function defaultAugmentation(family: string, inputSize: number): Augmenta
   return family === 'alexnet' ? 'alexnet' : 'resnet';
 }
 
+/** Held-out images: resize 256 + centre crop (or ten crops) after the ImageNet pipelines, as-is otherwise. */
+export function evalPipeline(train: Augmentation, tenCrop: boolean): 'eval' | 'tencrop' | 'none' {
+  if (train !== 'resnet' && train !== 'alexnet') return 'none';
+  return tenCrop ? 'tencrop' : 'eval';
+}
+
 /** A validated job spec with every default filled in: what assignments carry. */
 export interface JobSpec {
   name?: string;
@@ -152,4 +158,9 @@ export function formatFieldErrors(errors: FieldError[]): string {
 function strip<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
   return o;
+}
+
+/** Checkpoints live beside the dataset unless the spec names a bucket of their own. */
+export function checkpointBucket(spec: Pick<JobSpec, 'checkpoint' | 'dataset'>): string {
+  return spec.checkpoint?.bucket ?? spec.dataset.bucket;
 }

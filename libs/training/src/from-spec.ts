@@ -1,5 +1,6 @@
 import type { tf } from '@tensorfleet/models';
 import type { JobSpec } from '@tensorfleet/control';
+import type { DatasetManifest } from '@tensorfleet/data';
 import { TrainingError } from './errors';
 import { createLrSchedule } from './schedule/lr-schedule';
 import { Trainer } from './trainer/trainer';
@@ -60,4 +61,20 @@ export function createTrainerFromSpec(
     bucketBytes: opts.bucketBytes,
     microBatchSize: spec.microBatchSize,
   });
+}
+
+/**
+ * createModel's options for the model a job trains: the spec's options, sized by the spec's
+ * numClasses and inputSize, else by the dataset's classes and image size. The worker that trains
+ * and `fleet export` that rebuilds the model both use it, so they build the same architecture.
+ */
+export function modelOptionsFromSpec(
+  spec: Pick<JobSpec, 'model'>,
+  manifest: Pick<DatasetManifest, 'classes' | 'imageSize'>,
+): Record<string, unknown> & { numClasses: number; inputSize: number | undefined } {
+  return {
+    ...(spec.model.options ?? {}),
+    numClasses: spec.model.numClasses ?? manifest.classes.length,
+    inputSize: spec.model.inputSize ?? manifest.imageSize?.[0],
+  };
 }

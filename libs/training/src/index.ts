@@ -19,6 +19,6 @@ export {
   CheckpointManifest,
   LoadedCheckpoint,
 } from './checkpoint/checkpoint';
-export { createTrainerFromSpec, TrainerJobSpec, TrainerFromSpecOptions } from './from-spec';
+export { createTrainerFromSpec, modelOptionsFromSpec, TrainerJobSpec, TrainerFromSpecOptions } from './from-spec';
 /** In-process fake communicator, for tests and single-host simulation of data-parallel arithmetic. */
 export { createInProcessGroup } from './testing/in-process-comm';

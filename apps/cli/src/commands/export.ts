@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { ObjectStore, readManifest } from '@tensorfleet/data';
 import { resolveServices } from '@tensorfleet/infra';
 import { createModel, exportLayersModel, initBackend, weightsFromBytes } from '@tensorfleet/models';
-import { latestCheckpoint, loadCheckpoint } from '@tensorfleet/training';
+import { latestCheckpoint, loadCheckpoint, modelOptionsFromSpec } from '@tensorfleet/training';
+import { checkpointBucket } from '@tensorfleet/control';
 import { CoordinatorClient } from '../lib/api-client';
 import { fail } from '../lib/output';
 
@@ -18,17 +19,12 @@ export function registerExport(program: Command): void {
       const services = await resolveServices({ label: 'export' });
       try {
         const store = new ObjectStore(services.s3);
-        const bucket = spec.checkpoint?.bucket ?? spec.dataset.bucket;
+        const bucket = checkpointBucket(spec);
         const ckpt = await latestCheckpoint(store, bucket, jobId);
         if (!ckpt) fail(`job ${jobId} has no committed checkpoint in s3://${bucket}/checkpoints/${jobId}/`);
         const manifest = await readManifest(store, spec.dataset.bucket, spec.dataset.prefix);
         await initBackend();
-        const model = createModel(spec.model.name, {
-          ...(spec.model.options ?? {}),
-          numClasses: spec.model.numClasses ?? manifest.classes.length,
-          inputSize: spec.model.inputSize ?? manifest.imageSize?.[0],
-          initWeights: false,
-        });
+        const model = createModel(spec.model.name, { ...modelOptionsFromSpec(spec, manifest), initWeights: false });
         weightsFromBytes(model, (await loadCheckpoint(store, bucket, ckpt.key)).weights);
         const { bytes } = await exportLayersModel(model, o.out, {
           modelName: spec.model.name,

@@ -1,5 +1,5 @@
 import { BadGatewayException, Injectable, NotFoundException } from '@nestjs/common';
-import { ControlPlane } from '@tensorfleet/control';
+import { checkpointBucket, ControlPlane } from '@tensorfleet/control';
 import { isNotFound, ObjectStore } from '@tensorfleet/data';
 import { listCheckpoints, type CheckpointManifest } from '@tensorfleet/training';
 
@@ -24,7 +24,7 @@ export class CheckpointsService {
   async list(jobId: string): Promise<CheckpointView[]> {
     const job = await this.control.getJob(jobId);
     if (!job) throw new NotFoundException(`no job ${jobId}; GET /jobs lists them`);
-    const bucket = job.spec.checkpoint?.bucket ?? job.spec.dataset.bucket;
+    const bucket = checkpointBucket(job.spec);
     let found: CheckpointManifest[];
     try {
       found = await listCheckpoints(this.store, bucket, jobId);

@@ -1,5 +1,5 @@
 import { BadGatewayException, ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
-import { applyJobSpecDefaults, ControlPlane, defaultAugmentation, type JobSpecDto, type JobRecord, type JobSpec, type JobState } from '@tensorfleet/control';
+import { applyJobSpecDefaults, ControlPlane, defaultAugmentation, evalPipeline, type JobSpecDto, type JobRecord, type JobSpec, type JobState } from '@tensorfleet/control';
 import { isNotFound, ObjectStore, readManifest, type DatasetManifest } from '@tensorfleet/data';
 import { ModelCatalog } from '../core/model-catalog';
 import { SchedulerService } from '../scheduler/scheduler.service';
@@ -36,7 +36,7 @@ export class JobsService {
     }
     const inputSize = spec.model.inputSize ?? manifest.imageSize?.[0] ?? model.defaultInputSize;
     const augmentation = spec.augmentation ?? defaultAugmentation(model.family, inputSize);
-    if (spec.evaluation.tenCrop && augmentation !== 'resnet' && augmentation !== 'alexnet') {
+    if (spec.evaluation.tenCrop && evalPipeline(augmentation, true) !== 'tencrop') {
       throw fieldErrors([{ field: 'evaluation.tenCrop', message: `ten crops of 224 need the resnet or alexnet pipeline; this job would train with '${augmentation}' (${inputSize}-pixel input)` }]);
     }
     const samples = manifest.splits.train?.samples ?? 0;
