@@ -143,9 +143,10 @@ export class FleetWorker {
         this.stops.set(cmd.jobId, cmd.type);
         const before = this.queue.length;
         this.queue = this.queue.filter((q) => q.jobId !== cmd!.jobId || cmd!.type !== 'cancel');
-        // The coordinator's claim marked this worker busy; a dropped assignment must free it.
+        // The coordinator's claim marked this worker busy; a dropped assignment must free it, unless
+        // a newer claim (another job) already holds it.
         if (this.queue.length < before && this.queue.length === 0 && this.current === null) {
-          await this.control.markWorker(this.cfg.workerId, { state: 'idle', jobId: '', rank: -1 }).catch(() => undefined);
+          await this.control.releaseWorkers(cmd.jobId, [this.cfg.workerId]).catch(() => undefined);
         }
       }
     }
