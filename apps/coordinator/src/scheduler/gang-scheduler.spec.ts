@@ -41,7 +41,7 @@ function setup(): { control: ControlPlane; gang: () => GangScheduler } {
     gang: () => {
       const r = new Redis(url);
       conns.push(r);
-      const g = new GangScheduler(new ControlPlane(r, { prefix }), { claimBackoffMs: 20, claimMaxBackoffMs: 100, followPollMs: 30, staleBusyMs: 200 });
+      const g = new GangScheduler(new ControlPlane(r, { prefix }), { claimBackoffMs: 20, claimMaxBackoffMs: 100, followPollMs: 30, staleBusyMs: 200, reserveAfterMs: 120_000 });
       schedulers.push(g);
       return g;
     },

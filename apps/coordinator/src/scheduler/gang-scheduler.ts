@@ -18,9 +18,10 @@ export interface GangSchedulerOptions {
   /**
    * A queued job that the cluster could run and that has waited this long reserves the
    * workers against newer jobs of its priority: smaller gangs may start around a big one
-   * (backfill) until then, so a big gang is never starved forever. Default 120000.
+   * (backfill) until then, so a big gang is never starved forever. The coordinator's config
+   * sets it (FLEET_RESERVE_AFTER_MS, default 2 minutes).
    */
-  reserveAfterMs?: number;
+  reserveAfterMs: number;
   /** Where the scheduler says what it did. Default: nothing. */
   log?: (msg: string) => void;
 }
@@ -160,7 +161,7 @@ export class GangScheduler {
    */
   private async outranked(job: JobRecord): Promise<boolean> {
     const now = Date.now();
-    const reserveAfter = this.opts.reserveAfterMs ?? 120_000;
+    const reserveAfter = this.opts.reserveAfterMs;
     const ahead = (o: JobRecord) => o.id !== job.id && (o.spec.priority > job.spec.priority
       || (o.spec.priority === job.spec.priority && o.createdAt < job.createdAt && now - o.createdAt >= reserveAfter));
     const queued = (await this.control.listJobs({ state: 'queued', limit: 10_000 })).filter(ahead);
