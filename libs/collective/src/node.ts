@@ -9,7 +9,7 @@ import { decodeHeader, hashRunId, Header } from './header';
 import { hostId, primaryIPv4 } from './host-id';
 import { pullOptions } from './socket-options';
 import { Communicator, FrameType, JoinOptions, ListenOptions, PeerAddress } from './types';
-import { YoungCollector } from './young-gc';
+import { DEFAULT_MINOR_GC_BYTES, YoungCollector } from './young-gc';
 
 // 2 MB pieces: against 1 MB, 8-12% less CPU and 4-10% less time at 16 MB, world size 2 (fewer
 // frames, each with zeromq.js' per-message cost), the same at 4 MB; 512 KB pieces cost more
@@ -47,7 +47,7 @@ export class CollectiveNode {
   }
 
   static async listen(opts: ListenOptions = {}): Promise<CollectiveNode> {
-    const o = { host: process.env.FLEET_COLLECTIVE_HOST ?? '0.0.0.0', port: 0, ipc: true, minorGcEveryBytes: 16 * 2 ** 20, ...opts };
+    const o = { host: process.env.FLEET_COLLECTIVE_HOST ?? '0.0.0.0', port: 0, ipc: true, minorGcEveryBytes: DEFAULT_MINOR_GC_BYTES, ...opts };
     if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new RangeError(`port must be 0..65535, got ${o.port}`);
     if (!(o.minorGcEveryBytes >= 0)) throw new RangeError(`minorGcEveryBytes must be >= 0 (0 turns it off), got ${o.minorGcEveryBytes}`);
     const pull = new zmq.Pull({ ...pullOptions(), linger: 0 });

@@ -25,6 +25,9 @@ function minorGc(): GcFunction | null {
   return gcFunction;
 }
 
+/** Received bytes between young GCs unless `listen({ minorGcEveryBytes })` says otherwise. */
+export const DEFAULT_MINOR_GC_BYTES = 16 * 2 ** 20;
+
 /**
  * Frees received frames while they are young. zeromq.js hands every message over 128 bytes
  * to JavaScript as an external Buffer and reports its size to V8; V8 answers each 64 MB of

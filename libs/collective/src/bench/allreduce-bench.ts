@@ -2,6 +2,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { joinAll, RankProcess, runAll, spawnRanks } from '../testing/harness';
 import { Wire } from '../types';
+import { DEFAULT_MINOR_GC_BYTES } from '../young-gc';
+import type { ThreadCpu } from './thread-cpu';
 
 export type BenchTransport = 'ipc' | 'tcp';
 
@@ -42,16 +44,8 @@ export interface P2PRow {
   cpuPerMB: RankCpu;
 }
 
-/** CPU one rank spends per call, microseconds; the split is null where /proc is missing. */
-export interface RankCpu {
-  total: number;
-  /** The JavaScript thread: additions, copies, zeromq.js bindings, GC pauses. */
-  main: number | null;
-  /** ZeroMQ's I/O thread: socket reads and writes (the kernel copies). */
-  zmq: number | null;
-  /** V8's concurrent GC and compiler threads, libuv. */
-  other: number | null;
-}
+/** CPU one rank spends per call, microseconds, split by thread as ThreadCpu (null where /proc is missing). */
+export type RankCpu = ThreadCpu;
 
 export interface AllreduceRow {
   kind: 'allreduce';
@@ -151,7 +145,7 @@ export function ceilings(r: AllreduceBenchResult, transport: BenchTransport): Ce
  * for each world size and transport. Each rank is its own process.
  */
 export async function runAllreduceBench(opts: AllreduceBenchOptions = {}): Promise<AllreduceBenchResult> {
-  const o = { worldSizes: [2, 4], transports: ['ipc', 'tcp'] as BenchTransport[], minBytes: 4096, maxBytes: 256 * MB, p2pMessageBytes: [MB / 4, MB, 4 * MB], p2pBytes: 2 ** 30, p2pMinorGcEveryBytes: 16 * MB, wire: 'fp32' as Wire, ...opts };
+  const o = { worldSizes: [2, 4], transports: ['ipc', 'tcp'] as BenchTransport[], minBytes: 4096, maxBytes: 256 * MB, p2pMessageBytes: [MB / 4, MB, 4 * MB], p2pBytes: 2 ** 30, p2pMinorGcEveryBytes: DEFAULT_MINOR_GC_BYTES, wire: 'fp32' as Wire, ...opts };
   if (!(o.minBytes >= 4 && o.maxBytes >= o.minBytes)) throw new RangeError('need 4 <= minBytes <= maxBytes');
   if (o.worldSizes.some((n) => !Number.isInteger(n) || n < 2)) throw new RangeError('world sizes must be integers >= 2');
   const result: AllreduceBenchResult = { p2p: [], rows: [], cpus: os.cpus().length };
