@@ -222,12 +222,8 @@ export class CommunicatorImpl implements Communicator {
   wait(key: string, from: number, ctx: OpCtx | null): Promise<Frame> {
     if (this.failed) return Promise.reject(this.failed);
     if (this.closed) return Promise.reject(new CollectiveError('CLOSED', [], 'communicator closed'));
-    const q = this.inbox.get(key);
-    if (q) {
-      const f = q.shift()!;
-      if (q.length === 0) this.inbox.delete(key);
-      return Promise.resolve(f);
-    }
+    const arrived = this.shiftInbox(key);
+    if (arrived) return Promise.resolve(arrived);
     if (this.byeFrom.has(from)) {
       this.fail(new CollectiveError('PEER_LOST', [from], `rank ${from} closed its communicator while rank ${this.rank} still waits for it`));
       return Promise.reject(this.failed);
@@ -241,6 +237,10 @@ export class CommunicatorImpl implements Communicator {
   /** The next frame under `key` if it has already arrived; null otherwise (no waiting). */
   take(key: string): Frame | null {
     this.assertUsable();
+    return this.shiftInbox(key);
+  }
+
+  private shiftInbox(key: string): Frame | null {
     const q = this.inbox.get(key);
     if (!q) return null;
     const f = q.shift()!;
