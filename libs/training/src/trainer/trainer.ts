@@ -171,28 +171,25 @@ export class Trainer {
     const t0 = performance.now();
     const lr = this.schedule.lr(this.steps);
     if ((batch.crops ?? 1) !== 1) throw new TrainingError('INVALID_BATCH', `step() trains on single views; got batch.crops = ${batch.crops} (multi-crop batches are for evaluate())`);
-    const [x, y] = this.toTensors(batch);
+    const per = this.checkBatch(batch);
     let lossSum = 0;
     let correctSum = 0;
-    try {
-      const passes = Math.ceil(batch.size / Math.min(this.microBatchSize, batch.size));
-      for (let p = 0; p < passes; p++) {
-        const start = Math.floor((p * batch.size) / passes);
-        const end = Math.floor(((p + 1) * batch.size) / passes);
-        const xs = passes === 1 ? x : x.slice(start, end - start);
-        const ys = passes === 1 ? y : y.slice(start, end - start);
-        try {
-          // Each pass's mean loss weighted by its share of the batch: the summed gradients
-          // are then those of the batch mean.
-          const [weightedLoss, correct] = await this.accumulate(xs, ys, (end - start) / batch.size, p === 0);
-          lossSum += weightedLoss;
-          correctSum += correct;
-        } finally {
-          if (passes > 1) tf.dispose([xs, ys]);
-        }
+    const passes = Math.ceil(batch.size / Math.min(this.microBatchSize, batch.size));
+    for (let p = 0; p < passes; p++) {
+      const start = Math.floor((p * batch.size) / passes);
+      const end = Math.floor(((p + 1) * batch.size) / passes);
+      // Each pass's tensors straight from its part of the batch arrays.
+      const xs = tf.tensor(batch.images.subarray(start * per, end * per), [end - start, ...this.inputShape], 'float32');
+      const ys = tf.tensor1d(batch.labels.subarray(start, end), 'int32');
+      try {
+        // Each pass's mean loss weighted by its share of the batch: the summed gradients
+        // are then those of the batch mean.
+        const [weightedLoss, correct] = await this.accumulate(xs, ys, (end - start) / batch.size, p === 0);
+        lossSum += weightedLoss;
+        correctSum += correct;
+      } finally {
+        tf.dispose([xs, ys]);
       }
-    } finally {
-      tf.dispose([x, y]);
     }
     const t1 = performance.now();
     let reduced = this.gradBufs;
@@ -396,6 +393,12 @@ export class Trainer {
   }
 
   private toTensors(batch: TrainBatch, crops = 1): [tf.Tensor, tf.Tensor1D] {
+    this.checkBatch(batch, crops);
+    return [tf.tensor(batch.images, [batch.size * crops, ...this.inputShape], 'float32'), tf.tensor1d(batch.labels, 'int32')];
+  }
+
+  /** Throws INVALID_BATCH unless the batch fits the model; returns the values per view. */
+  private checkBatch(batch: TrainBatch, crops = 1): number {
     const per = this.inputShape.reduce((a, b) => a * b, 1);
     if (!(Number.isInteger(batch.size) && batch.size > 0)) throw new TrainingError('INVALID_BATCH', `batch.size must be a positive integer, got ${batch.size}`);
     if (!(Number.isInteger(crops) && crops > 0)) throw new TrainingError('INVALID_BATCH', `batch.crops must be a positive integer, got ${crops}`);
@@ -406,7 +409,7 @@ export class Trainer {
     for (const l of batch.labels) {
       if (!(l >= 0 && l < this.numClasses)) throw new TrainingError('INVALID_BATCH', `label ${l} is outside [0, ${this.numClasses}): does the dataset match the model's numClasses?`);
     }
-    return [tf.tensor(batch.images, [batch.size * crops, ...this.inputShape], 'float32'), tf.tensor1d(batch.labels, 'int32')];
+    return per;
   }
 }
 
