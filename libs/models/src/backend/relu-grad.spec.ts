@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { tf } from './tf';
 import { initBackend } from './init-backend';
-import { relError, values } from './testing';
+import { relError, values, onWasmThenCpu } from './testing';
 import { RELU_GRAD } from './relu-grad';
 
 function reluGrad(n: number): Float32Array {
@@ -21,9 +21,7 @@ test('one-pass ReLU gradient matches cpu, including sizes that are not a multipl
       reluGrad(n);
     });
     assert.ok(info.kernels.some((k) => k.name === RELU_GRAD), `n=${n}: the wasm run used ${RELU_GRAD}`);
-    const wasm = reluGrad(n);
-    await initBackend({ backend: 'cpu' });
-    const cpu = reluGrad(n);
+    const { wasm, cpu } = await onWasmThenCpu(() => reluGrad(n));
     assert.ok(relError(wasm, cpu) === 0, `n=${n}: rel err ${relError(wasm, cpu)}`);
   }
 });

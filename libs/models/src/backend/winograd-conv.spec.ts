@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { tf } from './tf';
 import { initBackend } from './init-backend';
-import { relError, values } from './testing';
+import { relError, values, onWasmThenCpu } from './testing';
 import { WasmOps } from './wasm-ops';
 import { conv3x3Winograd } from './winograd-conv';
 import { conv2dBackpropFilterWinograd } from './winograd-filter-grad';
@@ -58,12 +58,7 @@ function throughKernels(c: Case): { y: Float32Array; fused: Float32Array; dx: Fl
 const label = (c: Case) => `x=${c.shape} cout=${c.cout} pad=${JSON.stringify(c.pad)}`;
 
 test('Winograd forward and input-gradient kernels match the cpu backend', async () => {
-  await initBackend({ backend: 'cpu' });
-  const cpu = CASES.map(throughKernels);
-  await initBackend({ backend: 'wasm' });
-  const before = tf.memory().numTensors;
-  const wasm = CASES.map(throughKernels);
-  assert.equal(tf.memory().numTensors, before, 'the wasm kernels left tensors behind');
+  const { wasm, cpu } = await onWasmThenCpu(() => CASES.map(throughKernels));
   let worst = 0;
   CASES.forEach((c, i) => {
     for (const key of ['y', 'fused', 'dx'] as const) {
