@@ -10,6 +10,7 @@ import { Rng } from '../rng';
 import { badOption } from '../errors';
 import { threadCpuSeconds } from '../loader/thread-cpu';
 import { runStageBench, StageRow } from './stage-bench';
+import { jpegDecoder } from '../loader/jpeg-native';
 
 export interface DataBenchOptions {
   s3?: S3Config;
@@ -50,6 +51,8 @@ export interface DataBenchResult {
   imageBytesMean: number;
   /** One decode thread's CPU per image, stage by stage (decode + ResNet augmentation). */
   stages: StageRow[];
+  /** What decoded the JPEGs: libjpeg-turbo (the addon) or sharp, with why. */
+  decoder: { name: string; reason?: string };
   note: string;
 }
 
@@ -152,7 +155,7 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
       const perImage = { loaderThread: (main * 1e3) / n, decodeThreadsJs: (js * 1e3) / n, native: ((cpu - main - js) * 1e3) / n };
       rows.push({ stage: recycle ? 'loader-recycled' : 'loader', threads, images: n, seconds: s, imagesPerSec: n / s, mbPerSec: l.stats.bytesRead / 1e6 / s, imagesPerSecPerCore: n / s / Math.max(1, threads), cpuSeconds: cpu, imagesPerCpuSec: n / cpu, cpuMsPerImage: perImage });
     }
-    return { rows, cores, imageBytesMean: srcBytes / o.images, stages, note: `${cores} cores shared with other work; loader = fetch + decode + random-resized crop ${o.inputSize} + flip + normalise + batch ${o.batchSize}` };
+    return { rows, cores, imageBytesMean: srcBytes / o.images, stages, decoder: jpegDecoder(), note: `${cores} cores shared with other work; loader = fetch + decode + random-resized crop ${o.inputSize} + flip + normalise + batch ${o.batchSize}` };
   } finally {
     await rm(dir, { recursive: true, force: true });
     await store.removeAll(bucket).catch(() => undefined);
@@ -174,7 +177,7 @@ export function formatBenchTable(r: DataBenchResult): string {
     .map((x) => `${x.stage}, ${x.threads} decode thread(s): CPU ms/image ${(1e3 / x.imagesPerCpuSec).toFixed(2)} = loader thread ${x.cpuMsPerImage!.loaderThread.toFixed(2)} + decode threads' JS ${x.cpuMsPerImage!.decodeThreadsJs.toFixed(2)} + native (libvips, I/O) ${x.cpuMsPerImage!.native.toFixed(2)}`);
   const sw = Math.max(...r.stages.map((x) => x.stage.length));
   const stages = r.stages.map((x) => `  ${x.stage.padEnd(sw)}  ${x.cpuMs.toFixed(2)} ms`);
-  return [fmt(head), ...lines.map(fmt), `mean JPEG ${(r.imageBytesMean / 1024).toFixed(0)} KiB; ${r.note}`, ...split, 'one decode thread, CPU per image (steps interleaved image by image; fastest of 5 rounds over 64 images):', ...stages].join('\n');
+  return [fmt(head), ...lines.map(fmt), `mean JPEG ${(r.imageBytesMean / 1024).toFixed(0)} KiB; ${r.note}`, `JPEG decoder: ${r.decoder.name}${r.decoder.reason ? ` (${r.decoder.reason})` : ''}`, ...split, 'one decode thread, CPU per image (steps interleaved image by image; fastest of 5 rounds over 64 images):', ...stages].join('\n');
 }
 
 async function main(): Promise<void> {

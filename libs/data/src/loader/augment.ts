@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { Rng } from '../rng';
 import { resizeNormalise } from './resize';
+import { decodeJpegRgb, Rect } from './jpeg-native';
 
 export type Pipeline = 'resnet' | 'alexnet' | 'eval' | 'tencrop' | 'small' | 'none';
 export const PIPELINES: Pipeline[] = ['resnet', 'alexnet', 'eval', 'tencrop', 'small', 'none'];
@@ -22,10 +23,28 @@ export interface AugmentConfig {
 const LIGHTING_STD = 0.1;
 
 interface Raw {
-  data: Buffer;
+  data: Uint8Array;
   w: number;
   h: number;
   c: number;
+}
+
+/**
+ * No colour management, as torchvision's PIL decode has none: an embedded ICC profile is ignored by
+ * libvips as by libjpeg-turbo, so both decoders give the same pixels.
+ */
+function sharpOf(input: Buffer): sharp.Sharp {
+  return sharp(input, { ignoreIcc: true });
+}
+
+/**
+ * `rect` of the image decoded by libjpeg-turbo in this thread, or null for what it leaves to sharp
+ * (no addon, not a JPEG, CMYK). Synchronous, and its bytes are a per-thread buffer: callers resample
+ * them before anything awaits, which is why each case below writes `native(...) ?? await raw(...)`.
+ */
+function native(input: Buffer, size: { width: number; height: number }, rect: Rect = { left: 0, top: 0, ...size }): Raw | null {
+  const data = decodeJpegRgb(input, size, rect);
+  return data && { data, w: rect.width, h: rect.height, c: 3 };
 }
 
 async function raw(img: sharp.Sharp): Promise<Raw> {
@@ -49,16 +68,16 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
     // size differs), libvips decodes (and crops) and resize.ts resamples straight into the
     // normalised float32 frame, computing only the window that is kept.
     case 'none': {
-      const r = await raw(sharp(input));
+      const r = native(input, await dimensions(input)) ?? (await raw(sharpOf(input)));
       return resized(r, s, s, 0, 0, s, false, cfg, null, out);
     }
     case 'eval': {
-      const r = await raw(sharp(input));
+      const r = native(input, await dimensions(input)) ?? (await raw(sharpOf(input)));
       const [w, h] = shortSideTo(r.w, r.h, resizeShort);
       return resized(r, w, h, (w - s) >> 1, (h - s) >> 1, s, false, cfg, null, out);
     }
     case 'small': {
-      let img = sharp(input);
+      let img = sharpOf(input);
       const m = await dimensions(input);
       if (m.width !== s || m.height !== s) img = img.resize(s, s, { fit: 'fill', kernel: 'linear' });
       const r = await raw(img);
@@ -71,8 +90,9 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
       const m = await dimensions(input);
       const rect = randomResizedCrop(m.width, m.height, rng);
       const flip = rng.next() < 0.5;
-      // libvips decodes only down to the crop's bottom row.
-      const r = await raw(sharp(input).extract(rect));
+      // Only the crop's rows and columns are decoded (libvips, the fallback, decodes every column
+      // down to the crop's bottom row).
+      const r = native(input, m, rect) ?? (await raw(sharpOf(input).extract(rect)));
       return resized(r, s, s, 0, 0, s, flip, cfg, null, out);
     }
     case 'tencrop': {
@@ -80,7 +100,7 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
       // five crops of the image, then the five crops of its mirror image (whose top-left crop is the
       // mirrored top-right one). The centre is placed as in 'eval'. The crops overlap, so the image
       // is resampled once and the crops are cut from that (the same values a resize per crop gives).
-      const r = await raw(sharp(input));
+      const r = native(input, await dimensions(input)) ?? (await raw(sharpOf(input)));
       const [w, h] = shortSideTo(r.w, r.h, resizeShort);
       const all = resizeNormalise({ ...sourceOf(r), outWidth: w, outHeight: h, x0: 0, y0: 0, windowWidth: w, windowHeight: h, flip: false, ...normalisation(cfg, null), out: new Float32Array(w * h * 3) });
       const target = out ?? new Float32Array(10 * s * s * 3);
@@ -94,7 +114,7 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
       return target;
     }
     case 'alexnet': {
-      const r = await raw(sharp(input));
+      const r = native(input, await dimensions(input)) ?? (await raw(sharpOf(input)));
       const [w, h] = shortSideTo(r.w, r.h, resizeShort);
       const x = rng.int(w - s + 1);
       const y = rng.int(h - s + 1);

@@ -154,7 +154,7 @@ export class DecodePool {
 
   /** Fault injection (tests, chaos runs): ends decode thread `i` as a crash would. */
   async killThread(i: number): Promise<void> {
-    await this.slots[i].worker.terminate();
+    await stop(this.slots[i].worker);
   }
 
   /** CPU seconds used so far by the live decode threads' own JavaScript (libvips works on other threads; replaced threads are not counted). */
@@ -183,6 +183,21 @@ export class DecodePool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await Promise.all(this.slots.map((s) => stop(s.worker)));
+  }
+}
+
+/**
+ * Terminates a worker and waits for its exit. A worker being terminated does not keep the event
+ * loop alive, even ref'd (Node 20): with nothing else pending (decoding is synchronous in the
+ * threads, so no libuv work is in flight) the loop would end with the caller's await abandoned.
+ * A timer holds it until the exit arrives.
+ */
+async function stop(worker: Worker): Promise<void> {
+  const hold = setInterval(() => undefined, 60_000);
+  try {
+    await worker.terminate();
+  } finally {
+    clearInterval(hold);
   }
 }
