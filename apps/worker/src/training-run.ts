@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { checkpointBucket, defaultAugmentation, evalPipeline, type Assignment, type ControlPlane, type JobSpec } from '@tensorfleet/control';
 import type { CollectiveNode, Communicator } from '@tensorfleet/collective';
-import { ObjectStore, ShardLoader, readManifest, type DatasetManifest, type LoaderCursor } from '@tensorfleet/data';
+import { ObjectStore, ShardLoader, jpegDecoder, readManifest, type DatasetManifest, type LoaderCursor } from '@tensorfleet/data';
 import { createModel, modelFamily, weightsToBytes, weightsFromBytes } from '@tensorfleet/models';
 import {
   createTrainerFromSpec,
@@ -86,6 +86,8 @@ async function train(
   if (spec.evaluation?.tenCrop && valPipeline !== 'tencrop') {
     ctx.log(`job ${jobId}: evaluation.tenCrop needs the resnet or alexnet pipeline; this job trains with '${trainPipeline}', so held-out images are used as they are`);
   }
+  const decoder = jpegDecoder();
+  ctx.log(`job ${jobId}: rank ${rank} decodes JPEGs with ${decoder.name}${decoder.reason ? ` (${decoder.reason})` : ''}`);
   const makeLoader = (split: string, cursor?: LoaderCursor) =>
     new ShardLoader({
       store: ctx.store,

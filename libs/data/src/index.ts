@@ -11,6 +11,7 @@ export * from './synthetic';
 export * from './loader/augment';
 export * from './loader/plan';
 export * from './loader/decode-pool';
+export { jpegDecoder } from './loader/jpeg-native';
 export { ShardReader } from './loader/shard-reader';
 export * from './loader/shard-loader';
 export * from './ingest/source';

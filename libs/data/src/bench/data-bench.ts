@@ -41,8 +41,12 @@ export interface DataBenchRow {
   /** CPU seconds this process used (all its threads): images per CPU-second is the per-core rate free of other load on the host. */
   cpuSeconds: number;
   imagesPerCpuSec: number;
-  /** loader: CPU ms per image on the loader's thread (fetch, tar parsing, batching), in the decode threads' JavaScript (normalise, messages), and in native threads (libvips decode + resize, I/O): the rest of cpuSeconds. */
-  cpuMsPerImage?: { loaderThread: number; decodeThreadsJs: number; native: number };
+  /**
+   * loader: CPU ms per image on the loader's thread (fetch, tar parsing, batching), on the decode
+   * threads (libjpeg-turbo decode, resize, messages; sharp's decode when it is the decoder runs on
+   * libvips' threads instead), and on all other threads (libvips, libuv I/O, GC): the rest of cpuSeconds.
+   */
+  cpuMsPerImage?: { loaderThread: number; decodeThreads: number; otherThreads: number };
 }
 
 export interface DataBenchResult {
@@ -135,7 +139,9 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
     const sec = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = cpuSince(c0);
     rows.push({ stage: 'ingest', threads: 2 * cores, images: ing.ingest.images, seconds: sec, imagesPerSec: ing.ingest.images / sec, mbPerSec: ing.ingest.bytes / 1e6 / sec, imagesPerSecPerCore: ing.ingest.images / sec / cores, cpuSeconds: cpu, imagesPerCpuSec: ing.ingest.images / cpu });
-    const runs = [...o.threads.map((t) => ({ threads: t, recycle: false })), { threads: o.threads[0], recycle: true }];
+    // The worker hands every batch back (recycle), so those rows are the training loop's rate; one
+    // row without shows what allocating a fresh batch array each time costs.
+    const runs = [{ threads: o.threads[0], recycle: false }, ...o.threads.map((t) => ({ threads: t, recycle: true }))];
     for (const { threads, recycle } of runs) {
       o.log(`loader with ${threads} decode thread(s)${recycle ? ', batches recycled' : ''}`);
       const l = new ShardLoader({ store, bucket, prefix: 'bench', split: 'train', rank: 0, worldSize: 1, seed: 1, batchSize: o.batchSize, pipeline: 'resnet', inputSize: o.inputSize, decodeThreads: threads, prefetch: 4 });
@@ -152,7 +158,7 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRes
       const s = Number(process.hrtime.bigint() - t1) / 1e9;
       const cpu = cpuSince(c1);
       const js = l.stats.decodeThreadCpuSeconds;
-      const perImage = { loaderThread: (main * 1e3) / n, decodeThreadsJs: (js * 1e3) / n, native: ((cpu - main - js) * 1e3) / n };
+      const perImage = { loaderThread: (main * 1e3) / n, decodeThreads: (js * 1e3) / n, otherThreads: ((cpu - main - js) * 1e3) / n };
       rows.push({ stage: recycle ? 'loader-recycled' : 'loader', threads, images: n, seconds: s, imagesPerSec: n / s, mbPerSec: l.stats.bytesRead / 1e6 / s, imagesPerSecPerCore: n / s / Math.max(1, threads), cpuSeconds: cpu, imagesPerCpuSec: n / cpu, cpuMsPerImage: perImage });
     }
     return { rows, cores, imageBytesMean: srcBytes / o.images, stages, decoder: jpegDecoder(), note: `${cores} cores shared with other work; loader = fetch + decode + random-resized crop ${o.inputSize} + flip + normalise + batch ${o.batchSize}` };
@@ -174,7 +180,7 @@ export function formatBenchTable(r: DataBenchResult): string {
   const fmt = (l: string[]) => l.map((c, i) => c.padStart(w[i])).join('  ');
   const split = r.rows
     .filter((x) => x.cpuMsPerImage)
-    .map((x) => `${x.stage}, ${x.threads} decode thread(s): CPU ms/image ${(1e3 / x.imagesPerCpuSec).toFixed(2)} = loader thread ${x.cpuMsPerImage!.loaderThread.toFixed(2)} + decode threads' JS ${x.cpuMsPerImage!.decodeThreadsJs.toFixed(2)} + native (libvips, I/O) ${x.cpuMsPerImage!.native.toFixed(2)}`);
+    .map((x) => `${x.stage}, ${x.threads} decode thread(s): CPU ms/image ${(1e3 / x.imagesPerCpuSec).toFixed(2)} = loader thread ${x.cpuMsPerImage!.loaderThread.toFixed(2)} + decode threads ${x.cpuMsPerImage!.decodeThreads.toFixed(2)} + other threads (libvips, I/O, GC) ${x.cpuMsPerImage!.otherThreads.toFixed(2)}`);
   const sw = Math.max(...r.stages.map((x) => x.stage.length));
   const stages = r.stages.map((x) => `  ${x.stage.padEnd(sw)}  ${x.cpuMs.toFixed(2)} ms`);
   return [fmt(head), ...lines.map(fmt), `mean JPEG ${(r.imageBytesMean / 1024).toFixed(0)} KiB; ${r.note}`, `JPEG decoder: ${r.decoder.name}${r.decoder.reason ? ` (${r.decoder.reason})` : ''}`, ...split, 'one decode thread, CPU per image (steps interleaved image by image; fastest of 5 rounds over 64 images):', ...stages].join('\n');

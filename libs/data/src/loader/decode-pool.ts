@@ -157,7 +157,7 @@ export class DecodePool {
     await stop(this.slots[i].worker);
   }
 
-  /** CPU seconds used so far by the live decode threads' own JavaScript (libvips works on other threads; replaced threads are not counted). */
+  /** CPU seconds used so far by the live decode threads, libjpeg-turbo decoding included (libvips works on threads of its own; replaced threads are not counted). */
   async threadCpuSeconds(): Promise<number> {
     if (this.broken || this.closed) return 0;
     const live = await Promise.all(

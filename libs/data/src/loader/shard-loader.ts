@@ -74,7 +74,7 @@ export interface LoaderStats {
   bytesRead: number;
   /** Decode threads that died and were replaced (their samples were decoded again). */
   decodeThreadRestarts: number;
-  /** CPU seconds of the decode threads' own JavaScript (their start-up included; not libvips' threads), summed over finished epochs. */
+  /** CPU seconds of the decode threads (their start-up, libjpeg-turbo decoding and resizing included; not libvips' own threads), summed over finished epochs. */
   decodeThreadCpuSeconds: number;
 }
 
