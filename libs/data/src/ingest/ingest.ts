@@ -156,8 +156,9 @@ export async function ingestDataset(opts: IngestOptions): Promise<IngestResult> 
       const meta = await sharp(image).metadata();
       let st: Prepared['stats'];
       if (withStats) {
-        // A full decode validates the whole file and feeds the statistics.
-        const { data, info } = await sharp(image).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+        // A full decode validates the whole file and feeds the statistics; without colour management,
+        // as the loader decodes (augment.ts), so mean/std describe the pixels it produces.
+        const { data, info } = await sharp(image, { ignoreIcc: true }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
         st = { px: data, channels: info.channels, step: Math.max(1, Math.floor((info.width * info.height) / STAT_PIXELS)) };
       } else {
         // Shrink-on-load still entropy-decodes every scan, so truncated files fail here too.
