@@ -49,7 +49,8 @@ function load(): Addon | null {
 
 /** Which decoder JPEGs go through in this process, and why when it is sharp. */
 export function jpegDecoder(): { name: 'libjpeg-turbo' | 'sharp'; reason?: string } {
-  return load() ? { name: 'libjpeg-turbo' } : { name: 'sharp', reason: `${loadError}. ${BUILD_HINT}` };
+  if (load()) return { name: 'libjpeg-turbo' };
+  return { name: 'sharp', reason: loadedFor === 'sharp' ? loadError : `${loadError}. ${BUILD_HINT}` };
 }
 
 export interface Rect {
