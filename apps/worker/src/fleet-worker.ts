@@ -60,9 +60,11 @@ export class FleetWorker {
       backend: this.backend.name,
       device: this.backend.device,
       address: this.node.address,
-      state: 'idle',
+    }, {
+      ttlMs: this.cfg.heartbeatMs * 3,
+      // A run still in progress keeps the worker busy, so it is not claimed twice.
+      busy: this.current ? { jobId: this.current.jobId, rank: this.current.rank } : undefined,
     });
-    await this.control.heartbeat(this.cfg.workerId, this.cfg.heartbeatMs * 3);
   }
 
   /** The registry forgot this worker (lost too long, or Redis flushed): join it again. */
@@ -72,8 +74,6 @@ export class FleetWorker {
     try {
       this.log('the registry no longer lists this worker (forgotten after a long loss?); registering again');
       await this.register();
-      // A run still in progress keeps the worker busy, so it is not claimed twice.
-      if (this.current) await this.control.markWorker(this.cfg.workerId, { state: 'busy', jobId: this.current.jobId, rank: this.current.rank });
     } catch (e) {
       this.log(`registering again failed (${(e as Error).message}); the next heartbeat retries`);
     } finally {

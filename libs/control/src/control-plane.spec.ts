@@ -64,14 +64,33 @@ test('registry: register, heartbeat TTL decides alive, mark, list sorted', async
   assert.equal(await cp.getWorker('w2'), null);
 });
 
+test('registry: a worker registering again mid-run is written busy at once, so no other job can claim it', async () => {
+  const cp = plane('rereg');
+  await cp.registerWorker(reg('a'));
+  await cp.registerWorker(reg('b'));
+  assert.deepEqual(await cp.claimWorkers('job1', 1), ['a']);
+  // The registry forgets 'a' (lost too long) while its run goes on; it registers again.
+  await cp.unregisterWorker('a');
+  const info = await cp.registerWorker(reg('a'), { busy: { jobId: 'job1', rank: 0 }, ttlMs: 5000 });
+  assert.deepEqual([info.state, info.jobId, info.rank], ['busy', 'job1', 0]);
+  assert.deepEqual(await cp.getWorker('a').then((w) => [w?.state, w?.jobId, w?.rank, w?.alive]), ['busy', 'job1', 0, true]);
+  const ttl = await cp.redis.pttl(cp.keys.alive('a'));
+  assert.ok(ttl > 4000 && ttl <= 5000, `heartbeat TTL ${ttl} ms`);
+  assert.equal(await cp.claimWorkers('job2', 2), null, "only 'b' is free");
+  assert.deepEqual(await cp.claimWorkers('job2', 1), ['b']);
+  // Without `busy` it comes back idle.
+  await cp.registerWorker(reg('a'));
+  assert.equal((await cp.getWorker('a'))?.state, 'idle');
+});
+
 test('registry: heartbeat only for registered workers; lost workers are forgotten after the cutoff, alive ones never', async () => {
   const cp = plane('forget');
   assert.equal(await cp.heartbeat('ghost', 1000), false);
   assert.equal(await cp.redis.exists(cp.keys.worker('ghost'), cp.keys.alive('ghost')), 0, 'a refused heartbeat writes nothing');
   const t0 = Date.now();
-  await cp.registerWorker(reg('alive'), t0);
-  await cp.registerWorker(reg('lost'), t0);
-  await cp.registerWorker(reg('recent'), t0);
+  await cp.registerWorker(reg('alive'), { now: t0 });
+  await cp.registerWorker(reg('lost'), { now: t0 });
+  await cp.registerWorker(reg('recent'), { now: t0 });
   assert.equal(await cp.heartbeat('alive', 60_000), true);
   await cp.redis.del(cp.keys.alive('lost'), cp.keys.alive('recent'));
   await cp.redis.hset(cp.keys.worker('lost'), 'lastSeen', String(t0 - 600_000));

@@ -6,7 +6,7 @@ import { ControlKeys } from './keys';
 import { CLAIM_WORKERS, DISPATCH_IF_STATE, FORGET_LOST_WORKERS, HEARTBEAT, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
 import type {
   JobEvent, JobPatch, JobRecord, JobState, MetricEntry, PeerAddress, WorkerCommand, WorkerInfo,
-  WorkerRegistration, WorkerState,
+  RegisterOptions, WorkerRegistration, WorkerState,
 } from './types';
 
 export interface ControlPlaneOptions {
@@ -53,20 +53,24 @@ export class ControlPlane {
 
   // ---- worker registry ----
 
-  /** Adds (or refreshes) a worker: idle, no job, heartbeat started. */
-  async registerWorker(reg: WorkerRegistration, now = Date.now()): Promise<WorkerInfo> {
+  /** Adds (or refreshes) a worker, heartbeat started: idle with no job, or busy as `opts.busy` says. */
+  async registerWorker(reg: WorkerRegistration, opts: RegisterOptions = {}): Promise<WorkerInfo> {
     if (!reg.id || /[\s:]/.test(reg.id)) throw new ControlPlaneError(`worker id must be non-empty without spaces or ":", got "${reg.id}"`, 'BAD_OPTIONS');
+    const now = opts.now ?? Date.now();
+    const ttlMs = Math.max(1, Math.round(opts.ttlMs ?? this.options.heartbeatTtlMs));
+    const busy = opts.busy ?? null;
+    const state: WorkerState = busy ? 'busy' : 'idle';
     await this.redis.multi()
       .sadd(this.keys.workers(), reg.id)
       .del(this.keys.worker(reg.id))
       .hset(this.keys.worker(reg.id), {
         id: reg.id, host: reg.host, pid: String(reg.pid), backend: reg.backend, device: reg.device,
-        address: JSON.stringify(reg.address ?? null), state: 'idle', jobId: '', rank: '',
+        address: JSON.stringify(reg.address ?? null), state, jobId: busy?.jobId ?? '', rank: busy ? String(busy.rank) : '',
         registeredAt: String(now), lastSeen: String(now),
       })
-      .set(this.keys.alive(reg.id), String(now), 'PX', this.options.heartbeatTtlMs)
+      .set(this.keys.alive(reg.id), String(now), 'PX', ttlMs)
       .exec().then(checkExec);
-    return { ...reg, state: 'idle', jobId: null, rank: null, registeredAt: now, lastSeen: now, alive: true };
+    return { ...reg, state, jobId: busy?.jobId ?? null, rank: busy?.rank ?? null, registeredAt: now, lastSeen: now, alive: true };
   }
 
   /**

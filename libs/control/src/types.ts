@@ -12,11 +12,23 @@ export interface PeerAddress {
 
 export type WorkerState = 'idle' | 'busy';
 
+/** How registerWorker writes the entry. */
+export interface RegisterOptions {
+  /** Registration time. Default now. */
+  now?: number;
+  /** TTL of the first heartbeat. Default the plane's heartbeatTtlMs. */
+  ttlMs?: number;
+  /**
+   * A worker registering again in the middle of a run (the registry forgot it): it is written
+   * busy with that job in the same transaction, so the scheduler never sees it idle and cannot
+   * claim it for a second job. Default: idle.
+   */
+  busy?: { jobId: string; rank: number };
+}
+
 /** What a worker tells the registry about itself. */
 export interface WorkerRegistration {
   id: string;
-  /** Ignored: a (re-)registered worker is always idle. */
-  state?: WorkerState;
   host: string;
   pid: number;
   backend: string;
