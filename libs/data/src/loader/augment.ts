@@ -39,11 +39,18 @@ function sharpOf(input: Buffer): sharp.Sharp {
 
 /**
  * `rect` of the image decoded by libjpeg-turbo in this thread, or null for what it leaves to sharp
- * (no addon, not a JPEG, CMYK). Synchronous, and its bytes are a per-thread buffer: callers resample
+ * (no addon, not a JPEG, CMYK, or an error). Synchronous, and its bytes are a per-thread buffer: callers resample
  * them before anything awaits, which is why each case below writes `native(...) ?? await raw(...)`.
  */
 function native(input: Buffer, size: { width: number; height: number }, rect: Rect = { left: 0, top: 0, ...size }): Raw | null {
-  const data = decodeJpegRgb(input, size, rect);
+  let data: Uint8Array | null;
+  try {
+    data = decodeJpegRgb(input, size, rect);
+  } catch {
+    // Corrupt, or a JPEG this libjpeg-turbo cannot crop: sharp decides (it throws on a corrupt one,
+    // so the sample is still skipped and counted, and a valid one is never lost).
+    return null;
+  }
   return data && { data, w: rect.width, h: rect.height, c: 3 };
 }
 

@@ -121,6 +121,10 @@ test('a truncated or garbled JPEG throws a decoder error, and a crop outside the
   assert.throws(() => decodeJpegRgb(img, { width: w, height: h }, { left: 100, top: 0, width: 101, height: 10 }), /outside the 200x150 image/);
   // The thread's buffer is still sound after the failures.
   assert.deepEqual(Buffer.from(decodeJpegRgb(img, { width: w, height: h }, all)!), await viaSharp(img, all));
+  // Through decodeAugment a failed decode goes to sharp, which rejects the image too: skipped and counted.
+  const cfg: AugmentConfig = { pipeline: 'eval', inputSize: 32, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
+  await assert.rejects(decodeAugment(img.subarray(0, img.length >> 1), 0, cfg), /premature end|corrupt|truncated/i);
+  await assert.rejects(decodeAugment(garbled, 0, cfg), /extraneous bytes|not defined/i);
 });
 
 test('every pipeline gives the same floats whichever decoder runs', { skip }, async () => {
