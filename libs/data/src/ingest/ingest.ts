@@ -114,12 +114,16 @@ interface Prepared {
  * deterministic, so a rerun skips every shard already uploaded whole; the manifest goes last.
  */
 export async function ingestDataset(opts: IngestOptions): Promise<IngestResult> {
-  const o = { ...DEFAULTS, ...opts, path: opts.path ?? opts.source };
+  // An option given as undefined (a CLI flag not passed) keeps its default.
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as IngestOptions;
+  const o = { ...DEFAULTS, ...given, path: opts.path ?? opts.source };
   if (!o.path) throw badOption('path', o.path, 'the dataset root on local disk');
   if (!INGEST_FORMATS.includes(o.format)) throw badOption('format', o.format, `one of ${INGEST_FORMATS.join(', ')}`);
   if (!o.bucket) throw badOption('bucket', o.bucket, 'a bucket name');
   if (!trimSlash(o.prefix ?? '')) throw badOption('prefix', o.prefix, 'a non-empty key prefix');
   if (!(o.concurrency >= 1)) throw badOption('concurrency', o.concurrency, 'at least 1');
+  if (!(o.shardBytes >= 1)) throw badOption('shardBytes', o.shardBytes, 'a positive number of bytes');
+  if (!(o.samplesPerShard >= 1)) throw badOption('samplesPerShard', o.samplesPerShard, 'at least 1');
   const store = o.store ?? (o.s3 ? new ObjectStore(o.s3) : null);
   if (!store) throw badOption('store', undefined, 'an ObjectStore or an s3 config');
   const source = await openSource(o.format, o.path, o);
