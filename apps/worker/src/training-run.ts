@@ -113,6 +113,14 @@ async function train(
   if (stepsPerEpoch < 1) {
     throw new Error(`dataset ${bucket}/${spec.dataset.prefix} has too few training samples for ${worldSize} ranks × batch ${spec.batchSize}`);
   }
+  // Whole shards go to ranks and every rank takes the smallest rank's share, so unequal shards
+  // (a small last one, few shards per rank) leave samples out of every epoch: say so, with the fix.
+  const used = stepsPerEpoch * spec.batchSize * worldSize;
+  const available = manifest.splits.train?.samples ?? used;
+  if (rank === 0 && used < 0.9 * available) {
+    ctx.log(`job ${jobId}: each epoch trains on ${used} of the ${available} training samples (whole shards per rank, each rank takes the smallest rank's share, in whole batches); ` +
+      'for more of them, ingest with equal shards (fleet ingest --samples-per-shard N, with a multiple of the rank count of shards)');
+  }
   const totalSteps = spec.steps ?? (spec.epochs ?? 1) * stepsPerEpoch;
   const trainer: Trainer = createTrainerFromSpec(spec, model, comm, { stepsPerEpoch, totalSteps });
 
