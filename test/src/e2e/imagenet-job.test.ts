@@ -77,6 +77,18 @@ describe('an ImageNet-layout JPEG dataset, ingested by the CLI and trained on wi
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
+  it('fleet ingest without the cluster S3 settings fails saying which, and starts no private store', async () => {
+    const env = { ...process.env };
+    for (const k of ['S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY']) delete env[k];
+    const run = promisify(execFile)(process.execPath, [require.resolve('@tensorfleet/cli/bin/fleet.js'), 'ingest', 'imagenet', root, '--bucket', bucket, '--prefix', prefix], { encoding: 'utf8', env });
+    await assert.rejects(run, (e: Error & { code?: number; stderr?: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr ?? '', /fleet ingest needs your cluster's object store: set S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY/);
+      assert.doesNotMatch(e.stderr ?? '', /swift|starting/i);
+      return true;
+    });
+  });
+
   it('fleet ingest imagenet names the unreadable file, writes both splits, and a job trains on them', async (t) => {
     const run = await promisify(execFile)(process.execPath, [require.resolve('@tensorfleet/cli/bin/fleet.js'), 'ingest', 'imagenet', root, '--bucket', bucket, '--prefix', prefix, '--samples-per-shard', '40'], {
       encoding: 'utf8',

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ingestDataset, ObjectStore, type IngestFormat, type IngestProgress } from '@tensorfleet/data';
-import { resolveServices } from '@tensorfleet/infra';
+import { clusterS3 } from '../lib/cluster-s3';
 import { progressBar } from '../lib/output';
 
 /** Skipped files listed one by one up to this many; the rest are counted. */
@@ -16,10 +16,10 @@ export function registerData(program: Command): void {
     .option('--samples-per-shard <n>', 'also cap the samples per shard (more, equal shards split evenly over many ranks)', (v) => parseInt(v, 10))
     .option('--json', 'print the manifest as JSON')
     .action(async (format: string, path: string, o: { bucket: string; prefix: string; shardMb: number; samplesPerShard?: number; json?: boolean }) => {
-      const services = await resolveServices({ label: 'ingest' });
+      const s3 = clusterS3('fleet ingest');
       let bar: ReturnType<typeof progressBar> | undefined;
       try {
-        const store = new ObjectStore(services.s3);
+        const store = new ObjectStore(s3);
         const manifest = await ingestDataset({
           store,
           format: format as IngestFormat,
@@ -51,7 +51,6 @@ export function registerData(program: Command): void {
         }
       } finally {
         bar?.stop();
-        await services.stop();
       }
     });
 }
