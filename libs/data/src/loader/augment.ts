@@ -72,8 +72,8 @@ export async function decodeAugment(bytes: Uint8Array, seed: number, cfg: Augmen
   switch (cfg.pipeline) {
     // Every resize is bilinear (antialiased when shrinking), torchvision's default for Resize and
     // RandomResizedCrop. Except in 'small' (CIFAR-sized images, resized by libvips only when their
-    // size differs), libvips decodes (and crops) and resize.ts resamples straight into the
-    // normalised float32 frame, computing only the window that is kept.
+    // size differs), libjpeg-turbo (or libvips) decodes, cropping where it can, and resize.ts
+    // resamples straight into the normalised float32 frame, computing only the window that is kept.
     case 'none': {
       const r = native(input, await dimensions(input)) ?? (await raw(sharpOf(input)));
       return resized(r, s, s, 0, 0, s, false, cfg, null, out);

@@ -78,7 +78,7 @@ export function decodeJpegRgb(bytes: Uint8Array, size: { width: number; height: 
   let out: Uint8Array;
   if (need > SCRATCH_KEEP) out = new Uint8Array(need);
   else {
-    if (scratch.length < need) scratch = new Uint8Array(Math.max(need, 2 * scratch.length));
+    if (scratch.length < need) scratch = new Uint8Array(Math.min(SCRATCH_KEEP, Math.max(need, 2 * scratch.length)));
     out = scratch;
   }
   if (!a.decodeRgb(bytes, rect.left, rect.top, rect.width, rect.height, out)) return null;
