@@ -33,7 +33,9 @@ function fail(why) {
 if (!args) fail('node-gyp was not found (it comes with npm)');
 const run = spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' });
 if (run.status !== 0) {
+  // The compiler's own errors (a missing header, no compiler) say more than node-gyp's stack.
   const out = `${run.stdout ?? ''}${run.stderr ?? ''}`.split('\n').filter((l) => l && !l.startsWith('gyp info'));
-  fail(`node-gyp exited with ${run.status ?? run.signal}:\n${out.slice(-12).join('\n')}`);
+  const errors = out.filter((l) => /error|not found/i.test(l) && !l.startsWith('gyp ERR!'));
+  fail(`node-gyp exited with ${run.status ?? run.signal}:\n${(errors.length ? errors.slice(0, 6) : out.slice(-12)).join('\n')}`);
 }
 console.error('[build-native] libjpeg-turbo decoder built: libs/data/native/build/Release/fleet_jpeg.node');
