@@ -70,30 +70,40 @@ test('Winograd forward and input-gradient kernels match the cpu backend', async 
   assert.ok(worst > 0, 'expected rounding differences from a different summation order');
 });
 
-// The registered kernels fall back to XNNPACK silently; call the Winograd kernel directly so
-// the comparison above can't pass on the fallback alone.
-test('conv3x3Winograd itself (forward and flipped) matches cpu on every case', async () => {
+/**
+ * `reference` for every case on the cpu backend, then `check` of every case on wasm, given the
+ * case's inputs and a WasmOps to call the Winograd kernels with (both released after each case).
+ */
+async function eachCaseAgainstCpu<T>(reference: (c: Case) => T, check: (ops: WasmOps, c: Case, inp: ReturnType<typeof inputs>, expected: T) => void): Promise<void> {
   await initBackend({ backend: 'cpu' });
-  const expected = CASES.map(throughKernels);
+  const expected = CASES.map(reference);
   await initBackend({ backend: 'wasm' });
   const ops = new WasmOps(tf.backend() as unknown as WasmOps['backend']);
   CASES.forEach((c, i) => {
-    const { x, filter, dy, info } = inputs(c);
+    const inp = inputs(c);
     try {
-      const fwd = { height: info.outHeight, width: info.outWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left };
-      const y = conv3x3Winograd(ops, x, filter, fwd);
-      const bwd = { height: c.shape[1], width: c.shape[2], padTop: 2 - info.padInfo.top, padLeft: 2 - info.padInfo.left };
-      const dx = conv3x3Winograd(ops, dy, filter, bwd, true);
-      assert.ok(y && dx, `declined ${label(c)}`);
-      assert.deepEqual(y.shape, info.outShape);
-      assert.deepEqual(dx.shape, c.shape);
-      const [yv, dxv] = ops.withHeap([y, dx], (views) => views.map((v) => v.slice()));
-      assert.ok(relError(yv, expected[i].y) < 1e-5, `y ${label(c)}: rel err ${relError(yv, expected[i].y)}`);
-      assert.ok(relError(dxv, expected[i].dx) < 1e-5, `dx ${label(c)}: rel err ${relError(dxv, expected[i].dx)}`);
+      check(ops, c, inp, expected[i]);
     } finally {
       ops.dispose();
-      tf.dispose([x, filter, dy]);
+      tf.dispose([inp.x, inp.filter, inp.dy]);
     }
+  });
+}
+
+// The registered kernels fall back to XNNPACK silently; call the Winograd kernel directly so
+// the comparison above can't pass on the fallback alone.
+test('conv3x3Winograd itself (forward and flipped) matches cpu on every case', async () => {
+  await eachCaseAgainstCpu(throughKernels, (ops, c, { x, filter, dy, info }, expected) => {
+    const fwd = { height: info.outHeight, width: info.outWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left };
+    const y = conv3x3Winograd(ops, x, filter, fwd);
+    const bwd = { height: c.shape[1], width: c.shape[2], padTop: 2 - info.padInfo.top, padLeft: 2 - info.padInfo.left };
+    const dx = conv3x3Winograd(ops, dy, filter, bwd, true);
+    assert.ok(y && dx, `declined ${label(c)}`);
+    assert.deepEqual(y.shape, info.outShape);
+    assert.deepEqual(dx.shape, c.shape);
+    const [yv, dxv] = ops.withHeap([y, dx], (views) => views.map((v) => v.slice()));
+    assert.ok(relError(yv, expected.y) < 1e-5, `y ${label(c)}: rel err ${relError(yv, expected.y)}`);
+    assert.ok(relError(dxv, expected.dx) < 1e-5, `dx ${label(c)}: rel err ${relError(dxv, expected.dx)}`);
   });
 });
 
@@ -106,22 +116,12 @@ test('conv2dBackpropFilterWinograd matches the cpu filter gradient on every case
     tf.dispose([x, filter, dy, dw]);
     return out;
   };
-  await initBackend({ backend: 'cpu' });
-  const expected = CASES.map(cpuGrad);
-  await initBackend({ backend: 'wasm' });
-  const ops = new WasmOps(tf.backend() as unknown as WasmOps['backend']);
-  CASES.forEach((c, i) => {
-    const { x, filter, dy, info } = inputs(c);
-    try {
-      const dw = conv2dBackpropFilterWinograd(ops, x, dy, info);
-      assert.ok(dw, `declined ${label(c)}`);
-      assert.deepEqual(dw.shape, filter.shape);
-      const err = relError(ops.withHeap([dw], ([v]) => v.slice()), expected[i]);
-      assert.ok(err < 1e-5, `dW ${label(c)}: rel err ${err}`);
-    } finally {
-      ops.dispose();
-      tf.dispose([x, filter, dy]);
-    }
+  await eachCaseAgainstCpu(cpuGrad, (ops, c, { x, filter, dy, info }, expected) => {
+    const dw = conv2dBackpropFilterWinograd(ops, x, dy, info);
+    assert.ok(dw, `declined ${label(c)}`);
+    assert.deepEqual(dw.shape, filter.shape);
+    const err = relError(ops.withHeap([dw], ([v]) => v.slice()), expected);
+    assert.ok(err < 1e-5, `dW ${label(c)}: rel err ${err}`);
   });
 });
 
