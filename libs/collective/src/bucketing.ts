@@ -1,5 +1,4 @@
-import type { CommunicatorImpl } from './communicator';
-import { AllReduceManyOptions } from './types';
+import { AllReduceManyOptions, Communicator } from './types';
 
 /** As PyTorch DDP's bucket_cap_mb. */
 export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
@@ -27,7 +26,7 @@ export function planBuckets(lengths: number[], bucketBytes: number): number[][] 
  * buckets' all-reduces are issued at once (sequence numbers are taken in order, the same on
  * every rank), so packing and unpacking overlap with the transfers of other buckets.
  */
-export async function allReduceMany(c: CommunicatorImpl, bufs: Float32Array[], opts: AllReduceManyOptions): Promise<Float32Array[]> {
+export async function allReduceMany(c: Pick<Communicator, 'allReduce'>, bufs: Float32Array[], opts: AllReduceManyOptions): Promise<Float32Array[]> {
   const bucketBytes = opts.bucketBytes ?? DEFAULT_BUCKET_BYTES;
   if (!(bucketBytes > 0)) throw new RangeError(`bucketBytes must be > 0, got ${bucketBytes}`);
   const { bucketBytes: _omit, ...one } = opts;

@@ -190,6 +190,45 @@ test('a SIGSTOPped rank (its ZeroMQ threads frozen too) is dropped by heartbeats
   );
 });
 
+test('sub-communicators: rows and columns of a 2x3 world reduce at once beside the world, and keep their point-to-point apart', async () => {
+  await withRanks(6, async (procs) => {
+    await joinAll(procs, runId(), 1);
+    const cols = 3;
+    const res = ok(await runAll(procs, 'groups', () => ({ cols, len: 7919 })));
+    const sum = (ks: number[], i: number) => ks.reduce((a, k) => a + (k + 1) * 1000 + i, 0);
+    res.forEach((x, r) => {
+      const row = Math.floor(r / cols);
+      const col = r % cols;
+      assert.deepEqual([x.rowRank, x.rowSize, x.colRank, x.colSize], [col, cols, row, 2], `rank ${r}: group ranks`);
+      assert.deepEqual(x.world, [0, 1].map((i) => sum([0, 1, 2, 3, 4, 5], i)), `rank ${r}: world sum`);
+      assert.deepEqual(x.byRow, [0, 1].map((i) => sum([0, 1, 2], i)), `rank ${r}: row sum (its columns' values)`);
+      assert.deepEqual(x.byCol, [0, 1].map((i) => sum([0, 1], i)), `rank ${r}: column sum (its rows' values)`);
+      assert.deepEqual(x.byColSmall, [0, 1, 2].map((i) => sum([0, 1], i)));
+      assert.deepEqual(x.fromLeft, [row, (col + cols - 1) % cols], `rank ${r}: the row's tagged frame, not the world's`);
+      assert.deepEqual(x.gathered, [{ row: 0, col }, { row: 1, col }]);
+    });
+  });
+});
+
+test('a rank killed during a sub-communicator all-reduce fails the other groups too: PEER_LOST naming its world rank', async () => {
+  await withRanks(4, async (procs) => {
+    const timeoutMs = 5000;
+    await joinAll(procs, runId(), 1, timeoutMs);
+    // columns {0, 2} and {1, 3} loop; rank 3 dies, so column {0, 2} never waits for it directly
+    const loops = procs.map((p) => p.request({ cmd: 'run', scenario: 'groups', params: { cols: 2, len: 16, loopGroup: 'col' } }));
+    loops[3].catch(() => undefined);
+    while (!procs.every((p) => p.events.length > 0)) await new Promise((r) => setTimeout(r, 10));
+    await procs[3].kill('SIGKILL');
+    const res = await Promise.all([loops[0], loops[1], loops[2]]);
+    for (const [r, x] of res.entries()) {
+      assert.ok(x.ok, x.error?.message);
+      assert.equal(x.result.code, 'PEER_LOST', `rank ${r}: ${JSON.stringify(x.result)}`);
+      assert.deepEqual(x.result.ranks, [3], `rank ${r} names the lost world rank`);
+      assert.ok(x.result.opMs < timeoutMs, `rank ${r} failed after ${x.result.opMs} ms`);
+    }
+  });
+});
+
 test('ranks calling with different lengths get MISMATCH, not a wrong sum', async () => {
   await withRanks(2, async (procs) => {
     await joinAll(procs, runId(), 1, 5000);

@@ -1,33 +1,12 @@
+import { ackKey, ChannelApi, dataKey, Frame, groupKey, OpCtx, p2pKey } from './channel';
 import { CollectiveError, CollectiveErrorCode } from './errors';
 import { encodeHeader, Header } from './header';
 import { Payload, PeerLink } from './peer-link';
-import { allGather, barrier, broadcast, p2pRecv, p2pSend } from './collectives';
-import { allReduceMany } from './bucketing';
-import { ringAllReduce } from './ring-allreduce';
+import { checkMembers, groupId, SubCommunicator } from './subgroup';
 import { YoungCollector } from './young-gc';
-import {
-  AllReduceManyOptions,
-  AllReduceOptions,
-  CollectiveEvent,
-  Communicator,
-  FrameType,
-  OpKind,
-  PeerAddress,
-  WireType,
-} from './types';
+import { CollectiveEvent, Communicator, FrameType, OpKind, PeerAddress, WireType } from './types';
 
-export interface Frame {
-  h: Header;
-  p: Buffer | undefined;
-}
-
-export interface OpCtx {
-  seq: number;
-  op: OpKind;
-  total: number;
-  wire: WireType;
-  timer: NodeJS.Timeout | null;
-}
+export { Frame, OpCtx } from './channel';
 
 interface Waiter {
   from: number;
@@ -52,24 +31,15 @@ export interface CommSettings {
   young?: YoungCollector;
 }
 
-export function dataKey(seq: number, step: number, piece: number, src: number): string {
-  return `d${seq}.${step}.${piece}.${src}`;
-}
-export function ackKey(seq: number, src: number): string {
-  return `a${seq}.${src}`;
-}
-export function p2pKey(src: number, tag: number): string {
-  return `p${src}.${tag}`;
-}
-
+/** The mailbox a received frame goes to; `src` is a world rank, also in a group's frames. */
 function keyOf(h: Header): string {
   switch (h.type) {
     case FrameType.Data:
-      return dataKey(h.seq, h.step, h.piece, h.src);
+      return groupKey(h.group, dataKey(h.seq, h.step, h.piece, h.src));
     case FrameType.Ack:
-      return ackKey(h.seq, h.src);
+      return groupKey(h.group, ackKey(h.seq, h.src));
     case FrameType.P2P:
-      return p2pKey(h.src, h.tag);
+      return groupKey(h.group, p2pKey(h.src, h.tag));
     default:
       return `h${h.src}`;
   }
@@ -79,7 +49,7 @@ function keyOf(h: Header): string {
  * One membership epoch of a run: mailboxes, deadlines and failure handling. The algorithms
  * live in ring-allreduce.ts, collectives.ts and bucketing.ts and use the primitives below.
  */
-export class CommunicatorImpl implements Communicator {
+export class CommunicatorImpl extends ChannelApi implements Communicator {
   readonly rank: number;
   readonly worldSize: number;
   readonly epoch: number;
@@ -98,8 +68,10 @@ export class CommunicatorImpl implements Communicator {
   private suspecting: { reports: Map<number, number[]>; timer: NodeJS.Timeout } | null = null;
   private readonly graceMs: number;
   private joining = false;
+  private readonly groups = new Map<number, SubCommunicator>();
 
   constructor(private readonly s: CommSettings) {
+    super();
     this.rank = s.rank;
     this.worldSize = s.worldSize;
     this.epoch = s.epoch;
@@ -120,28 +92,24 @@ export class CommunicatorImpl implements Communicator {
     }
   }
 
-  // ---- public API -------------------------------------------------------------------------
+  // ---- public API (the operations themselves are ChannelApi's) ----------------------------
 
-  allReduce(buf: Float32Array, opts: AllReduceOptions = {}): Promise<Float32Array> {
-    return ringAllReduce(this, buf, opts);
-  }
-  allReduceMany(bufs: Float32Array[], opts: AllReduceManyOptions = {}): Promise<Float32Array[]> {
-    return allReduceMany(this, bufs, opts);
-  }
-  broadcast(buf: Uint8Array | Float32Array | null, root: number, opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
-    return broadcast(this, buf, root, opts.timeoutMs);
-  }
-  barrier(opts: { timeoutMs?: number } = {}): Promise<void> {
-    return barrier(this, opts.timeoutMs);
-  }
-  allGather(value: unknown, opts: { timeoutMs?: number } = {}): Promise<unknown[]> {
-    return allGather(this, value, opts.timeoutMs);
-  }
-  send(peer: number, tag: number, buf: Uint8Array | Float32Array): Promise<void> {
-    return p2pSend(this, peer, tag, buf);
-  }
-  recv(peer: number, tag: number, opts: { timeoutMs?: number } = {}): Promise<Uint8Array> {
-    return p2pRecv(this, peer, tag, opts.timeoutMs);
+  /**
+   * The communicator of some of this epoch's ranks (see SubCommunicator): every member calls
+   * it with the same ranks, in the same (group) order, and the same name. Calling it again
+   * returns the same group.
+   */
+  subgroup(ranks: number[], name = ''): Communicator {
+    checkMembers(ranks, this.worldSize, this.rank);
+    const id = groupId(ranks, name);
+    let g = this.groups.get(id);
+    if (!g) {
+      g = new SubCommunicator(this, ranks.slice(), id);
+      this.groups.set(id, g);
+    } else if (g.members.join(',') !== ranks.join(',')) {
+      throw new RangeError(`subgroup ${name}: its id collides with the group of ranks ${g.members.join(', ')}; pick another name`);
+    }
+    return g;
   }
 
   async close(): Promise<void> {
@@ -163,7 +131,13 @@ export class CommunicatorImpl implements Communicator {
   /** Starts a collective: next sequence number, deadline timer; throws if unusable. */
   beginOp(op: OpKind, total: number, wire: WireType, timeoutMs?: number): OpCtx {
     this.assertUsable();
-    const ctx: OpCtx = { seq: ++this.seq, op, total, wire, timer: null };
+    return this.openOp(++this.seq, op, total, wire, timeoutMs);
+  }
+
+  /** A collective with a sequence number of the caller's (a sub-communicator's), under this epoch's deadlines. */
+  openOp(seq: number, op: OpKind, total: number, wire: WireType, timeoutMs?: number): OpCtx {
+    this.assertUsable();
+    const ctx: OpCtx = { seq, op, total, wire, timer: null };
     this.armDeadline(ctx, timeoutMs ?? this.s.timeoutMs);
     this.ops.add(ctx);
     return ctx;
@@ -189,8 +163,14 @@ export class CommunicatorImpl implements Communicator {
     this.s.young?.collectIfDue();
   }
 
-  sendFrame(
+  sendFrame(to: number, type: FrameType, ctx: OpCtx | null, step: number, piece: number, tag: number, total: number, payload?: Payload, wire?: WireType): Promise<void> {
+    return this.sendRaw(to, 0, type, ctx, step, piece, tag, total, payload, wire);
+  }
+
+  /** A frame to world rank `to`, of `group` (0: the world's own). */
+  sendRaw(
     to: number,
+    group: number,
     type: FrameType,
     ctx: OpCtx | null,
     step: number,
@@ -203,6 +183,7 @@ export class CommunicatorImpl implements Communicator {
     const link = this.links[to];
     if (!link) return Promise.resolve();
     const header = encodeHeader({
+      group,
       type,
       runHash: this.s.runHash,
       epoch: this.epoch,
@@ -216,6 +197,16 @@ export class CommunicatorImpl implements Communicator {
       total,
     });
     return link.send(header, payload);
+  }
+
+  dataKey(seq: number, step: number, piece: number, src: number): string {
+    return dataKey(seq, step, piece, src);
+  }
+  ackKey(seq: number, src: number): string {
+    return ackKey(seq, src);
+  }
+  p2pKey(src: number, tag: number): string {
+    return p2pKey(src, tag);
   }
 
   /** The next frame under `key` from rank `from`; rejects when the communicator fails. */

@@ -56,7 +56,7 @@ test('fp16 and bf16 array codecs: error within half an ulp, add mode adds', () =
 });
 
 test('header round trip and foreign frames', () => {
-  const h = { type: FrameType.Data, runHash: 0xdeadbeef, epoch: 7, seq: 123456, src: 65535, op: OpKind.AllReduce, wire: WireType.F16, step: 9, piece: 4000000, tag: 0xffffffff, total: 1e11 };
+  const h = { type: FrameType.Data, runHash: 0xdeadbeef, epoch: 7, seq: 123456, src: 65535, op: OpKind.AllReduce, wire: WireType.F16, step: 9, piece: 4000000, tag: 0xffffffff, total: 1e11, group: 0xfedcba98 };
   const b = encodeHeader(h);
   assert.equal(b.length, HEADER_BYTES);
   assert.deepEqual(decodeHeader(b), h);

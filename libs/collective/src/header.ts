@@ -1,9 +1,10 @@
 import { FrameType, OpKind, WireType } from './types';
 
 /** Fixed binary frame header, little-endian. */
-export const HEADER_BYTES = 40;
+export const HEADER_BYTES = 44;
 const MAGIC = 0x5446; // 'TF'
-const VERSION = 1;
+// Version 2 added the group field (sub-communicators); version-1 frames are foreign.
+const VERSION = 2;
 
 export interface Header {
   type: FrameType;
@@ -18,6 +19,8 @@ export interface Header {
   tag: number;
   /** Total elements/bytes of the operation, compared across ranks. */
   total: number;
+  /** Sub-communicator the frame belongs to (Communicator.subgroup); 0 = the whole world. */
+  group: number;
 }
 
 export function encodeHeader(h: Header): Buffer {
@@ -35,6 +38,7 @@ export function encodeHeader(h: Header): Buffer {
   b.writeUInt32LE(h.piece >>> 0, 24);
   b.writeUInt32LE(h.tag >>> 0, 28);
   b.writeDoubleLE(h.total, 32);
+  b.writeUInt32LE(h.group >>> 0, 40);
   return b;
 }
 
@@ -53,6 +57,7 @@ export function decodeHeader(b: Buffer): Header | null {
     piece: b.readUInt32LE(24),
     tag: b.readUInt32LE(28),
     total: b.readDoubleLE(32),
+    group: b.readUInt32LE(40),
   };
 }
 

@@ -1,4 +1,4 @@
-import { ackKey, CommunicatorImpl, dataKey, Frame, OpCtx } from './communicator';
+import type { Frame, OpChannel, OpCtx } from './channel';
 import { decodeBF16Into, decodeF16Into, encodeBF16, encodeF16 } from './half';
 import { mod, RingLayout } from './partition';
 import { addDivF32, addF32, divF32 } from './reduce';
@@ -41,7 +41,7 @@ function absorb(src: Float32Array | Uint16Array, dst: Float32Array, wire: WireTy
  * additions overlap. Only the owner of a segment computes its final value; the others copy
  * it, so the result is bitwise identical on every rank.
  */
-export async function ringAllReduce(c: CommunicatorImpl, buf: Float32Array, opts: AllReduceOptions): Promise<Float32Array> {
+export async function ringAllReduce(c: OpChannel, buf: Float32Array, opts: AllReduceOptions): Promise<Float32Array> {
   if (!(buf instanceof Float32Array)) throw new TypeError('allReduce takes a Float32Array');
   const op = opts.op ?? 'sum';
   if (op !== 'sum' && op !== 'mean') throw new TypeError(`allReduce op must be 'sum' or 'mean', got ${String(op)}`);
@@ -59,7 +59,7 @@ export async function ringAllReduce(c: CommunicatorImpl, buf: Float32Array, opts
   }
 }
 
-async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: number, r: number, wire: WireType, mean: boolean): Promise<void> {
+async function ring(c: OpChannel, ctx: OpCtx, buf: Float32Array, n: number, r: number, wire: WireType, mean: boolean): Promise<void> {
   const L = new RingLayout(buf.length, n, c.pieceElements);
   const K = L.pieces;
   const right = (r + 1) % n;
@@ -82,7 +82,7 @@ async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: numbe
   // `buf`, and we no longer add into it.
   let agStep = 0;
   let agPiece = 0;
-  const agKey = () => dataKey(ctx.seq, n - 1 + agStep, agPiece, left);
+  const agKey = () => c.dataKey(ctx.seq, n - 1 + agStep, agPiece, left);
   const gather = (f: Frame) => {
     const v = piece(mod(r - agStep, n), agPiece);
     const p = c.check(f, ctx, v.length * el);
@@ -116,7 +116,7 @@ async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: numbe
     for (let j = 0; j < K; j++) {
       if (s === 0 && j + window < K) send(0, j + window, encode(piece(r, j + window), wire));
       const v = piece(seg, j);
-      const p = c.check(await c.wait(dataKey(ctx.seq, s, j, left), left, ctx), ctx, v.length * el);
+      const p = c.check(await c.wait(c.dataKey(ctx.seq, s, j, left), left, ctx), ctx, v.length * el);
       const last = s === n - 2;
       if (last && mean && wire === WireType.F32) addDivF32(v, view(p, wire) as Float32Array, n);
       else {
@@ -138,5 +138,5 @@ async function ring(c: CommunicatorImpl, ctx: OpCtx, buf: Float32Array, n: numbe
   while (agStep < n - 1) gather(await c.wait(agKey(), left, ctx));
   // Our sends point into `buf` (zero copy); the caller may write to `buf` as soon as we return,
   // so wait until the right neighbour has received all of them, i.e. finished its all-gather.
-  if (acked) c.check(await c.wait(ackKey(ctx.seq, right), right, ctx), ctx, 0);
+  if (acked) c.check(await c.wait(c.ackKey(ctx.seq, right), right, ctx), ctx, 0);
 }

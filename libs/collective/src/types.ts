@@ -103,5 +103,13 @@ export interface Communicator {
   /** Zero-copy: do not modify `buf` after the call (tfjs dataSync() arrays are fresh each time). */
   send(peer: number, tag: number, buf: Uint8Array | Float32Array): Promise<void>;
   recv(peer: number, tag: number, opts?: { timeoutMs?: number }): Promise<Uint8Array>;
+  /**
+   * A communicator over some of these ranks (`ranks` in group order; this rank among them),
+   * e.g. the replicas of one pipeline stage. Every member calls it with the same ranks and
+   * name; no message is exchanged. It shares this communicator's sockets, deadlines and
+   * failure: an error in any group fails every group of the epoch, naming world ranks.
+   * Closing it closes only the view.
+   */
+  subgroup(ranks: number[], name?: string): Communicator;
   close(): Promise<void>;
 }

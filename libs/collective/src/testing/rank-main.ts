@@ -137,13 +137,61 @@ const scenarios = {
     for (const seq of p.seqs) {
       for (let step = 0; step < 8; step++) {
         for (let piece = 0; piece < p.pieces; piece++) {
-          const h = encodeHeader({ type: FrameType.Data, runHash: hashRunId(p.runId), epoch: p.epoch, seq, src: p.fromRank, op: OpKind.AllReduce, wire: WireType.F32, step, piece, tag: 0, total: p.len });
+          const h = encodeHeader({ type: FrameType.Data, runHash: hashRunId(p.runId), epoch: p.epoch, seq, src: p.fromRank, op: OpKind.AllReduce, wire: WireType.F32, step, piece, tag: 0, total: p.len, group: 0 });
           await push.send([h, junk]);
         }
       }
     }
     push.close();
     return 'sent';
+  },
+
+  /**
+   * Sub-communicators of a 2D layout (rank = row * cols + col): the world, every row and every
+   * column all-reduce at the same time, rows exchange tagged point-to-point frames, and then
+   * `loopGroup` (if set) all-reduces in this rank's column until something fails.
+   */
+  async groups(env: ScenarioEnv, p: { cols: number; len: number; loopGroup?: 'row' | 'col' }) {
+    const c = commOf(env);
+    const rows = c.worldSize / p.cols;
+    const row = Math.floor(c.rank / p.cols);
+    const col = c.rank % p.cols;
+    const rowComm = c.subgroup(Array.from({ length: p.cols }, (_, k) => row * p.cols + k), 'row');
+    const colComm = c.subgroup(Array.from({ length: rows }, (_, k) => k * p.cols + col), 'col');
+    const fillRank = (g: number) => new Float32Array(p.len).map((_, i) => (g + 1) * 1000 + i);
+    const [world, byRow, byCol] = await Promise.all([
+      c.allReduce(fillRank(c.rank)),
+      rowComm.allReduce(fillRank(col)),
+      colComm.allReduceMany([fillRank(row), fillRank(row).subarray(0, 3)], { bucketBytes: 1024 }),
+    ]);
+    // p2p within the row: to the right neighbour, with the same tag the world uses below
+    const right = (rowComm.rank + 1) % rowComm.worldSize;
+    const left = (rowComm.rank - 1 + rowComm.worldSize) % rowComm.worldSize;
+    let fromLeft: number[] = [];
+    if (rowComm.worldSize > 1) {
+      await rowComm.send(right, 5, new Float32Array([row, col]));
+      if (c.worldSize > 1) await c.send((c.rank + 1) % c.worldSize, 5, new Float32Array([-1]));
+      fromLeft = Array.from(new Float32Array((await rowComm.recv(left, 5)).slice().buffer));
+      if (c.worldSize > 1) await c.recv((c.rank - 1 + c.worldSize) % c.worldSize, 5);
+    }
+    const gathered = await colComm.allGather({ row, col });
+    const out = {
+      rowRank: rowComm.rank, colRank: colComm.rank, rowSize: rowComm.worldSize, colSize: colComm.worldSize,
+      world: Array.from(world.subarray(0, 2)), byRow: Array.from(byRow.subarray(0, 2)), byCol: Array.from(byCol[0].subarray(0, 2)), byColSmall: Array.from(byCol[1]),
+      fromLeft, gathered,
+    };
+    if (!p.loopGroup) return out;
+    const g = p.loopGroup === 'row' ? rowComm : colComm;
+    const buf = new Float32Array(1_000_000);
+    env.emit({ iter: 0 });
+    for (;;) {
+      const t0 = performance.now();
+      try {
+        await g.allReduce(buf.fill(1));
+      } catch (e: any) {
+        return { ...out, code: e.code, ranks: e.ranks, opMs: performance.now() - t0 };
+      }
+    }
   },
 
   async stats(env: ScenarioEnv) {
