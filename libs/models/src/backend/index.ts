@@ -2,4 +2,5 @@ export * from './tf';
 export * from './errors';
 export * from './init-backend';
 export * from './register-wasm-kernels';
-export { FleetBatchNormalization, batchNormalization } from './batch-norm-layer';
+export { FleetBatchNormalization, BatchNormDeferral, batchNormalization, deferBatchNormStats } from './batch-norm-layer';
+export { RecordedForward, recordForward } from './split-backward';

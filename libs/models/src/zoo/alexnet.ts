@@ -1,6 +1,7 @@
 import { ModelError } from './errors';
 import { Graph, Init, torchDefault } from './graph';
 import { CommonOptions, assertOneOf } from './options';
+import type { PartOwner } from './partition';
 
 /** AlexNet (Krizhevsky, Sutskever & Hinton 2012). */
 export interface AlexNetOptions extends CommonOptions {
@@ -61,11 +62,15 @@ function alexnetPaper<T>(g: Graph<T>, o: AlexNetOptions): T {
   const lrn = (x: T, c: number, n: number) => g.lrn(x, { name: `col${c}_lrn${n}`, size: 5, alpha: 1e-4, beta: 0.75, k: 2 });
   const pool = (x: T, c: number, n: number) => g.maxPool(x, { name: `col${c}_pool${n}`, size: 3, stride: 2 });
 
+  // Sections end where the columns exchange activations (ALEXNET_PAPER_EXCHANGES): each starts
+  // with the concatenation of both columns' outputs of the one before.
+  g.section('conv1_2');
   const input = g.input(o.inputSize, 3);
   const pooled2 = COLUMNS.map((c) => {
     const x = pool(lrn(conv(input, c, 1, 48, 11, 0, 4), c, 1), c, 1);
     return pool(lrn(conv(x, c, 2, 128, 5, 2), c, 2), c, 2);
   });
+  g.section('conv3_5');
   const both2 = g.concat(pooled2, 'conv3_input');
   const flat = COLUMNS.map((c) => {
     let x = conv(both2, c, 3, 192, 3, 1);
@@ -73,12 +78,14 @@ function alexnetPaper<T>(g: Graph<T>, o: AlexNetOptions): T {
     x = g.adaptiveAvgPool(pool(x, c, 5), { name: `col${c}_avgpool`, size: 6 });
     return g.flatten(x, `col${c}_flatten`);
   });
+  g.section('fc6');
   let x = g.concat(flat, 'fc6_input');
   for (const n of [6, 7]) {
     const cols = COLUMNS.map((c) => {
       const y = g.relu(g.dense(x, { name: `col${c}_fc${n}`, units: 2048, init: paperWeights, biasInit: bias(true) }), `col${c}_relu${n}`);
       return g.dropout(y, { name: `col${c}_drop${n}`, rate: o.dropout });
     });
+    g.section(`fc${n + 1}`);
     x = g.concat(cols, `fc${n + 1}_input`);
   }
   return g.dense(x, { name: 'fc8', units: o.numClasses, init: paperWeights, biasInit: bias(false) });
@@ -92,3 +99,18 @@ export function alexnetColumnOf(layerName: string): 0 | 1 | 'shared' {
   const m = /^col([01])_/.exec(layerName);
   return m ? (Number(m[1]) as 0 | 1) : 'shared';
 }
+
+/**
+ * The layers one column worker of alexnet_paper builds: its own column's and the shared ones
+ * (the input, the exchanges' concatenations, and fc8, which every column holds whole: see
+ * docs/model-parallel.md). With `section`, only that section's (one span between exchanges).
+ */
+export function alexnetColumnOwner(column: 0 | 1, section?: string): PartOwner {
+  return {
+    owns: (layer, s) => (section === undefined || s === section) && alexnetColumnOf(layer) !== 1 - column,
+    replicated: (layer) => alexnetColumnOf(layer) === 'shared',
+  };
+}
+
+/** alexnet_paper's sections in order: each after the first starts with one of ALEXNET_PAPER_EXCHANGES. */
+export const ALEXNET_PAPER_SECTIONS = ['conv1_2', 'conv3_5', 'fc6', 'fc7', 'fc8'] as const;

@@ -54,6 +54,13 @@ export interface LrnSpec {
 }
 
 export interface Graph<T> {
+  /**
+   * Starts a named section: the layers built next belong to it until the next section. A
+   * section is a unit a model may be partitioned at (a ResNet's stem, each block, its head;
+   * AlexNet's spans between the columns' exchanges): one tensor or a set of named tensors
+   * crosses each boundary.
+   */
+  section(name: string): void;
   input(size: number, channels: number): T;
   conv(x: T, spec: ConvSpec): T;
   /** Batch norm over channels (eps 1e-5, momentum 0.1 as PyTorch); gamma=0 when `zeroGamma`. */

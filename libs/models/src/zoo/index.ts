@@ -15,6 +15,7 @@ export * from './graph';
 export * from './layers';
 export { resnetBuilder, alexnetBuilder } from './models';
 export * from './options';
+export * from './partition';
 export * from './registry';
 export * from './resnet';
 export * from './shape-graph';

@@ -99,6 +99,11 @@ export function resolveOptions(name: string, opts: CreateModelOptions = {}): Com
   return o;
 }
 
+/** The builder of a registered model (its family's; the options come from resolveOptions). */
+export function builderOf(name: string): ModelBuilder<CommonOptions> {
+  return entry(name).builder;
+}
+
 /** The architecture family of a registered model ('resnet', 'alexnet'): a lookup, nothing built. */
 export function modelFamily(name: string): string {
   return entry(name).builder.family;

@@ -141,13 +141,18 @@ export function validateResNet(o: ResNetOptions): void {
 /** The one ResNet: every variant is a set of options. */
 export function resnet<T>(g: Graph<T>, o: ResNetOptions): T {
   const block = o.block === 'basic' ? basicBlock : bottleneck;
+  // Sections: the stem, each block, the head. A pipeline cuts between them (one tensor crosses).
+  g.section('stem');
   let x = stem(g, g.input(o.inputSize, 3), o);
   o.layers.forEach((blocks, stage) => {
     for (let i = 0; i < blocks; i++) {
       const stride = stage > 0 && i === 0 ? 2 : 1;
-      x = block.build(g, x, { name: `layer${stage + 1}_${i}`, planes: o.widths[stage], stride }, o);
+      const name = `layer${stage + 1}_${i}`;
+      g.section(name);
+      x = block.build(g, x, { name, planes: o.widths[stage], stride }, o);
     }
   });
+  g.section('head');
   x = g.globalAvgPool(x, 'avgpool');
   return g.dense(x, { name: 'fc', units: o.numClasses });
 }

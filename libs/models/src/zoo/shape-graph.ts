@@ -16,11 +16,14 @@ export interface LayerCount {
   state: number;
   /** Multiply-adds per image (convolutions and dense layers only, as torchvision reports). */
   macs: number;
+  /** The section (Graph.section) the layer was built in; '' before the first. */
+  section: string;
 }
 
 /** Follows shapes and counts parameters and multiply-adds without allocating weights. */
 export class ShapeGraph implements Graph<ShapeT> {
   readonly layers: LayerCount[] = [];
+  private current = '';
 
   get params(): number {
     return this.layers.reduce((s, l) => s + l.params, 0);
@@ -36,8 +39,12 @@ export class ShapeGraph implements Graph<ShapeT> {
     if (shape.some((d) => !(d >= 1))) {
       throw new ModelError('INPUT_TOO_SMALL', `layer ${name} would produce shape [${shape.join(', ')}]: use a larger inputSize`);
     }
-    this.layers.push({ name, kind, outShape: shape, params, state, macs });
+    this.layers.push({ name, kind, outShape: shape, params, state, macs, section: this.current });
     return { shape };
+  }
+
+  section(name: string): void {
+    this.current = name;
   }
 
   private map(x: ShapeT, name: string): [number, number, number] {

@@ -28,6 +28,29 @@ export class TfGraph implements Graph<Sym> {
     return this.seed === undefined || !isRandom(init) ? undefined : this.seed + this.randomInits++;
   }
 
+  /**
+   * Takes the seeds a conv or dense layer built elsewhere would take, without building it: a
+   * part of a model (partition.ts) then gets the same weights as the whole model.
+   */
+  skipInits(kind: 'conv', s: ConvSpec): void;
+  skipInits(kind: 'dense', s: DenseSpec): void;
+  skipInits(kind: 'conv' | 'dense', s: ConvSpec | DenseSpec): void {
+    // The fan-in of the defaults does not matter here: only whether an initializer is random.
+    const fallback = torchDefault(1);
+    if (kind === 'conv') {
+      const c = s as ConvSpec;
+      this.seedFor(c.init ?? kaimingNormalFanOut(c.kernel, c.filters));
+      if (c.bias) this.seedFor(c.biasInit ?? fallback);
+    } else {
+      this.seedFor(s.init ?? fallback);
+      this.seedFor(s.biasInit ?? fallback);
+    }
+  }
+
+  section(_name: string): void {
+    // Sections matter to partitions and counts, not to the layers.
+  }
+
   private apply(layer: tf.layers.Layer, x: Sym | Sym[]): Sym {
     return layer.apply(x) as Sym;
   }
