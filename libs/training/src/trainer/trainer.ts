@@ -1,10 +1,10 @@
-import { tf, tensorsFromBytes, tensorsToBytes, weightsFromBytes, weightsToBytes } from '@tensorfleet/models';
+import { BatchNormDeferral, deferBatchNormStats, tf, weightsFromBytes, weightsToBytes } from '@tensorfleet/models';
 import { TrainingError } from '../errors';
 import { Sgd, SgdOptions } from '../optim/sgd';
 import { LrSchedule, LrScheduleState } from '../schedule/lr-schedule';
-import { decodeTensors, encodeTensors, NamedArray } from './state-bytes';
 import { TrainerComm, WireFormat } from './comm';
 import { crossEntropy, detectOutputKind, OutputKind, topKCorrect } from './metrics';
+import { PartOptimizer } from './part-optimizer';
 
 export interface TrainerOptions {
   model: tf.LayersModel;
@@ -46,6 +46,13 @@ export interface TrainerOptions {
    * statistics, as in PyTorch with accumulation. Default: the whole batch in one pass.
    */
   microBatchSize?: number;
+  /**
+   * With several passes per step: update the BN moving statistics once per step from the
+   * moments of all its passes (models' deferBatchNormStats, torchgpipe's deferred batch norm)
+   * instead of once per pass. What a pipeline does; a single process with the same
+   * micro-batches and this set does the same arithmetic. Default false.
+   */
+  deferBatchNormStats?: boolean;
 }
 
 export interface TrainBatch {
@@ -103,12 +110,9 @@ export class Trainer {
   private readonly bucketBytes: number | undefined;
   private readonly outputKind: OutputKind;
   private readonly observeEvaluation: boolean;
+  private readonly part: PartOptimizer;
   private readonly vars: tf.Variable[];
-  /** Stable names of the trainable weights (layer/weight), which key the velocity buffers. */
-  private readonly varNames: string[];
-  /** BN moving mean/variance variables synchronised after each step (empty when not needed). */
-  private readonly bnStats: tf.Variable[];
-  private readonly gradBufs: Float32Array[];
+  private readonly deferral: BatchNormDeferral | null;
   private readonly inputShape: number[];
   private readonly numClasses: number;
   private readonly microBatchSize: number;
@@ -136,17 +140,12 @@ export class Trainer {
     this.bucketBytes = opts.bucketBytes;
     this.outputKind = opts.output ?? detectOutputKind(opts.model);
     this.observeEvaluation = opts.observeEvaluation ?? true;
-    this.vars = opts.model.trainableWeights.map((w) => w.read() as tf.Variable);
-    this.varNames = opts.model.trainableWeights.map((w) => w.originalName);
-    if (this.vars.length === 0) throw new TrainingError('INVALID_OPTIONS', 'the model has no trainable weights');
-    this.gradBufs = this.vars.map((v) => new Float32Array(v.size));
-    const sync = opts.syncBatchNormStats ?? 'mean';
-    if (sync !== 'mean' && sync !== 'none') throw new TrainingError('INVALID_OPTIONS', `syncBatchNormStats must be 'mean' or 'none', got ${String(sync)}`);
-    this.bnStats =
-      sync === 'mean' && this.training
-        ? opts.model.nonTrainableWeights.filter((w) => /moving_(mean|variance)(_\d+)?$/.test(w.originalName)).map((w) => w.read() as tf.Variable)
-        : [];
-    this.sgd = new Sgd(this.vars, opts.optimizer);
+    this.part = new PartOptimizer([opts.model], {
+      optimizer: opts.optimizer, comm: this.comm, wire, bucketBytes: opts.bucketBytes, training: this.training, syncBatchNormStats: opts.syncBatchNormStats ?? 'mean',
+    });
+    this.vars = this.part.vars;
+    this.sgd = this.part.sgd;
+    this.deferral = opts.deferBatchNormStats && this.training ? deferBatchNormStats(opts.model) : null;
     const inShape = opts.model.inputs[0].shape;
     const outShape = opts.model.outputs[0].shape;
     if (inShape.slice(1).some((d) => d == null) || outShape.length !== 2 || outShape[1] == null) {
@@ -172,6 +171,8 @@ export class Trainer {
     const lr = this.schedule.lr(this.steps);
     if ((batch.crops ?? 1) !== 1) throw new TrainingError('INVALID_BATCH', `step() trains on single views; got batch.crops = ${batch.crops} (multi-crop batches are for evaluate())`);
     const per = this.checkBatch(batch);
+    // A step that fails leaves the moving statistics as they were.
+    this.deferral?.discard();
     let lossSum = 0;
     let correctSum = 0;
     const passes = Math.ceil(batch.size / Math.min(this.microBatchSize, batch.size));
@@ -191,23 +192,11 @@ export class Trainer {
         tf.dispose([xs, ys]);
       }
     }
+    this.deferral?.commit();
     const t1 = performance.now();
-    let reduced = this.gradBufs;
-    if (this.comm && this.comm.worldSize > 1) {
-      const stats = this.bnStats.map((v) => new Float32Array(v.dataSync() as Float32Array));
-      const opts = { op: 'mean' as const, wire: this.wire, bucketBytes: this.bucketBytes };
-      if (stats.length > 0 && this.wire === 'fp32') {
-        const all = await this.comm.allReduceMany([...this.gradBufs, ...stats], opts);
-        reduced = all.slice(0, this.gradBufs.length);
-        this.assignStats(all.slice(this.gradBufs.length));
-      } else {
-        reduced = await this.comm.allReduceMany(this.gradBufs, opts);
-        // Moving variances are not worth rounding to 16 bits.
-        if (stats.length > 0) this.assignStats(await this.comm.allReduceMany(stats, { ...opts, wire: 'fp32' }));
-      }
-    }
+    const reduced = await this.part.reduce();
     const t2 = performance.now();
-    tf.tidy(() => this.sgd.apply(this.vars.map((v, i) => tf.tensor(reduced[i], v.shape, 'float32')), lr));
+    this.part.apply(reduced, lr);
     this.steps += 1;
     const timings = { computeMs: t1 - t0, allReduceMs: t2 - t1, updateMs: performance.now() - t2 };
     return { loss: lossSum, accuracy: correctSum / batch.size, lr, step: this.steps, timings };
@@ -237,16 +226,7 @@ export class Trainer {
         correct.data(),
         ...this.vars.map((v) => (grads[v.name] ? grads[v.name].data() : Promise.resolve(null))),
       ]);
-      data.forEach((d, i) => {
-        const buf = this.gradBufs[i];
-        if (first) {
-          if (d) buf.set(d as Float32Array);
-          else buf.fill(0);
-        } else if (d) {
-          const g = d as Float32Array;
-          for (let j = 0; j < buf.length; j++) buf[j] += g[j];
-        }
-      });
+      this.part.addGrads(data as (Float32Array | null)[], first);
       return [(lossV as Float32Array)[0], (correctV as Float32Array)[0]];
     } finally {
       tf.dispose(held);
@@ -303,9 +283,13 @@ export class Trainer {
    */
   async broadcastInitialState(root = 0): Promise<void> {
     if (!this.comm || this.comm.worldSize <= 1) return;
-    const payload = this.comm.rank === root ? this.packState() : null;
+    const payload = this.comm.rank === root ? this.part.packState({ step: this.steps, schedule: this.schedule.state() }) : null;
     const bytes = await this.comm.broadcast(payload, root);
-    if (this.comm.rank !== root) this.unpackState(bytes);
+    if (this.comm.rank !== root) {
+      const m = this.part.unpackState(bytes) as { step: number; schedule: LrScheduleState };
+      this.schedule.load(m.schedule);
+      this.steps = m.step;
+    }
   }
 
   state(): TrainerState {
@@ -323,26 +307,25 @@ export class Trainer {
 
   /** The optimizer's velocity buffers, keyed `<weight>/velocity` (models' tensorsToBytes format). */
   optimizerBytes(): Uint8Array {
-    return tensorsToBytes(Object.fromEntries(this.sgd.slots.map((s, i) => [`${this.varNames[i]}/velocity`, s])));
+    return this.part.optimizerBytes();
+  }
+
+  /** The weights and optimizer slots this trainer holds, by name (checkpoints of any plan). */
+  get parts(): PartOptimizer {
+    return this.part;
   }
 
   /** Restores what `state()`, `weightsBytes()` and `optimizerBytes()` produced (each part optional). */
   restore(parts: { state?: TrainerState; weights?: Uint8Array; optimizer?: Uint8Array }): void {
     if (parts.weights) weightsFromBytes(this.model, parts.weights);
-    if (parts.optimizer) {
-      const stored = tensorsFromBytes(parts.optimizer);
-      const names = this.sgd.slots.map((_, i) => `${this.varNames[i]}/velocity`);
-      const extra = Object.keys(stored).filter((n) => !names.includes(n));
-      const missing = names.filter((n) => !(n in stored));
-      if (extra.length || missing.length) {
-        throw new TrainingError('STATE_MISMATCH', `optimizer state does not fit this model/optimizer: missing ${missing.slice(0, 3).join(', ') || 'none'}, unexpected ${extra.slice(0, 3).join(', ') || 'none'} (was momentum or the model changed?)`);
-      }
-      assignAll(this.sgd.slots, names.map((n) => ({ name: n, shape: stored[n].shape, values: stored[n].data as Float32Array })), 'optimizer');
-    }
-    if (parts.state) {
-      this.schedule.load(parts.state.schedule);
-      this.steps = parts.state.step;
-    }
+    if (parts.optimizer) this.part.loadOptimizerBytes(parts.optimizer);
+    if (parts.state) this.loadSchedule(parts.state);
+  }
+
+  /** The step count and schedule state of `state()`. */
+  loadSchedule(state: TrainerState): void {
+    this.schedule.load(state.schedule);
+    this.steps = state.step;
   }
 
   /**
@@ -350,46 +333,12 @@ export class Trainer {
    * `state()` (step count, schedule state). Model weights are restored separately.
    */
   loadState(optimizer: Uint8Array, state: unknown): void {
-    const s = state as Partial<TrainerState> | null;
-    if (!s || typeof s !== 'object' || !Number.isInteger(s.step) || !s.schedule || typeof s.schedule !== 'object') {
-      throw new TrainingError('STATE_MISMATCH', 'trainer state must be what Trainer.state() returned ({ step, schedule, optimizer }); check state.json\'s "trainer" field');
-    }
-    if (s.optimizer && s.optimizer.slots !== this.sgd.slots.length) {
-      throw new TrainingError('STATE_MISMATCH', `checkpoint has ${s.optimizer.slots} velocity buffers, this optimizer ${this.sgd.slots.length}: was momentum changed between runs?`);
-    }
-    this.restore({ optimizer, state: s as TrainerState });
+    this.restore({ optimizer, state: checkTrainerState(state, this.sgd.slots.length) });
   }
 
   dispose(): void {
-    this.sgd.dispose();
-  }
-
-  private assignStats(values: Float32Array[]): void {
-    // Copies: the cpu backend would keep a reference to the array otherwise.
-    this.bnStats.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(values[i].slice(), v.shape, 'float32'))));
-  }
-
-  private packState(): Uint8Array {
-    // Before the first update the velocity is zero everywhere: not worth sending (half the bytes).
-    const velocity = this.steps > 0;
-    const tensors = [
-      ...this.model.weights.map((w) => named(w.name, w.read())),
-      ...(velocity ? this.sgd.slots.map((s, i) => named(`${this.vars[i].name}/velocity`, s)) : []),
-    ];
-    return encodeTensors(tensors, { step: this.steps, schedule: this.schedule.state(), weights: this.model.weights.length, velocity });
-  }
-
-  private unpackState(bytes: Uint8Array): void {
-    const { meta, tensors } = decodeTensors(bytes);
-    const m = meta as { step: number; schedule: LrScheduleState; weights: number; velocity: boolean };
-    if (m.weights !== this.model.weights.length) {
-      throw new TrainingError('STATE_MISMATCH', `root sent ${m.weights} model weights, this rank's model has ${this.model.weights.length}: every rank must build the same model and optimizer`);
-    }
-    const targets = [...this.model.weights.map((w) => w.read() as tf.Variable), ...(m.velocity ? this.sgd.slots : [])];
-    assignAll(targets, tensors, 'broadcast state');
-    if (!m.velocity) for (const s of this.sgd.slots) tf.tidy(() => s.assign(tf.zerosLike(s)));
-    this.schedule.load(m.schedule);
-    this.steps = m.step;
+    this.deferral?.end();
+    this.part.dispose();
   }
 
   private toTensors(batch: TrainBatch, crops = 1): [tf.Tensor, tf.Tensor1D] {
@@ -413,20 +362,14 @@ export class Trainer {
   }
 }
 
-function named(name: string, t: tf.Tensor): NamedArray {
-  return { name, shape: t.shape, values: new Float32Array(t.dataSync() as Float32Array) };
-}
-
-function assignAll(targets: tf.Variable[], tensors: NamedArray[], what: string): void {
-  if (targets.length !== tensors.length) {
-    throw new TrainingError('STATE_MISMATCH', `${what}: ${tensors.length} tensors for ${targets.length} variables; was it saved from the same model and optimizer?`);
+/** A checkpoint's "trainer" field, checked against an optimizer with `slots` velocity buffers. */
+export function checkTrainerState(state: unknown, slots: number): TrainerState {
+  const s = state as Partial<TrainerState> | null;
+  if (!s || typeof s !== 'object' || !Number.isInteger(s.step) || !s.schedule || typeof s.schedule !== 'object') {
+    throw new TrainingError('STATE_MISMATCH', 'trainer state must be what Trainer.state() returned ({ step, schedule, optimizer }); check state.json\'s "trainer" field');
   }
-  targets.forEach((v, i) => {
-    const t = tensors[i];
-    if (t.shape.length !== v.shape.length || t.shape.some((d, j) => d !== v.shape[j])) {
-      throw new TrainingError('STATE_MISMATCH', `${what}: tensor ${i} (${t.name}) has shape [${t.shape}], variable ${v.name} has [${v.shape}]`);
-    }
-  });
-  // Fresh copies: the cpu backend keeps a reference to the array a tensor is built from.
-  targets.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(tensors[i].values.slice(), tensors[i].shape, 'float32'))));
+  if (s.optimizer && s.optimizer.slots !== slots) {
+    throw new TrainingError('STATE_MISMATCH', `checkpoint has ${s.optimizer.slots} velocity buffers, this optimizer ${slots}: was momentum changed between runs?`);
+  }
+  return s as TrainerState;
 }

@@ -1,0 +1,196 @@
+import { tf, tensorsFromBytes, tensorsToBytes } from '@tensorfleet/models';
+import { TrainingError } from '../errors';
+import { Sgd, SgdOptions } from '../optim/sgd';
+import { decodeTensors, encodeTensors, NamedArray } from './state-bytes';
+import { TrainerComm, WireFormat } from './comm';
+
+export interface PartOptimizerOptions {
+  optimizer: SgdOptions;
+  /** The replicas of this part (data parallelism); null or a world of 1: nothing to reduce. */
+  comm: TrainerComm | null;
+  wire: WireFormat;
+  bucketBytes?: number;
+  /** Whether the models run with BN in training mode (their moving statistics move). */
+  training: boolean;
+  /** 'mean': BN moving statistics averaged across the replicas after each update (see Trainer). */
+  syncBatchNormStats: 'mean' | 'none';
+}
+
+/**
+ * The update half of a training step for the weights one rank holds (a whole model, a
+ * pipeline stage, an AlexNet column): gradient buffers, their mean over the part's replicas
+ * (with the BN moving statistics), and SGD. Every data-parallel, pipeline and column trainer
+ * updates through one of these, so their arithmetic is the same op for op.
+ */
+export class PartOptimizer {
+  readonly sgd: Sgd;
+  readonly vars: tf.Variable[];
+  /** Stable names of the trainable weights (layer/weight), which key the velocity buffers. */
+  readonly varNames: string[];
+  readonly gradBufs: Float32Array[];
+  /** Every weight of the part, trainable and not, once each (layers may be shared by models). */
+  readonly weights: { name: string; variable: tf.Variable }[];
+  /** BN moving mean/variance variables synchronised after each update (empty when not needed). */
+  private readonly bnStats: tf.Variable[];
+
+  constructor(models: tf.LayersModel[], private readonly opts: PartOptimizerOptions) {
+    const seen = new Set<tf.Variable>();
+    const unique = <W extends { read(): tf.Tensor; originalName: string }>(ws: W[]) =>
+      ws.filter((w) => {
+        const v = w.read() as tf.Variable;
+        if (seen.has(v)) return false;
+        seen.add(v);
+        return true;
+      });
+    const trainable = unique(models.flatMap((m) => m.trainableWeights));
+    const fixed = unique(models.flatMap((m) => m.nonTrainableWeights));
+    this.vars = trainable.map((w) => w.read() as tf.Variable);
+    this.varNames = trainable.map((w) => w.originalName);
+    if (this.vars.length === 0) throw new TrainingError('INVALID_OPTIONS', 'the model has no trainable weights');
+    seen.clear();
+    this.weights = unique(models.flatMap((m) => m.weights)).map((w) => ({ name: w.originalName, variable: w.read() as tf.Variable }));
+    this.gradBufs = this.vars.map((v) => new Float32Array(v.size));
+    if (opts.syncBatchNormStats !== 'mean' && opts.syncBatchNormStats !== 'none') {
+      throw new TrainingError('INVALID_OPTIONS', `syncBatchNormStats must be 'mean' or 'none', got ${String(opts.syncBatchNormStats)}`);
+    }
+    this.bnStats =
+      opts.syncBatchNormStats === 'mean' && opts.training
+        ? fixed.filter((w) => /moving_(mean|variance)(_\d+)?$/.test(w.originalName)).map((w) => w.read() as tf.Variable)
+        : [];
+    this.sgd = new Sgd(this.vars, opts.optimizer);
+  }
+
+  get replicas(): number {
+    return this.opts.comm?.worldSize ?? 1;
+  }
+
+  /** Gradient data for each variable (null: none reached it) into the buffers: overwritten when `first`, else added. */
+  addGrads(data: (Float32Array | null)[], first: boolean): void {
+    data.forEach((d, i) => {
+      const buf = this.gradBufs[i];
+      if (first) {
+        if (d) buf.set(d);
+        else buf.fill(0);
+      } else if (d) {
+        for (let j = 0; j < buf.length; j++) buf[j] += d[j];
+      }
+    });
+  }
+
+  /** Adds tensor gradients (index = variable index, null for none) into the buffers, then disposes them. */
+  async addGradTensors(grads: (tf.Tensor | null)[], first: boolean): Promise<void> {
+    const data = await Promise.all(grads.map((g) => (g ? (g.data() as Promise<Float32Array>) : Promise.resolve(null))));
+    tf.dispose(grads.filter((g): g is tf.Tensor => g !== null));
+    this.addGrads(data, first);
+  }
+
+  /** Mean of the gradient buffers (and BN statistics) over the replicas; returns the reduced gradients. */
+  async reduce(): Promise<Float32Array[]> {
+    const comm = this.opts.comm;
+    if (!comm || comm.worldSize <= 1) return this.gradBufs;
+    const stats = this.bnStats.map((v) => new Float32Array(v.dataSync() as Float32Array));
+    const opts = { op: 'mean' as const, wire: this.opts.wire, bucketBytes: this.opts.bucketBytes };
+    if (stats.length > 0 && this.opts.wire === 'fp32') {
+      const all = await comm.allReduceMany([...this.gradBufs, ...stats], opts);
+      this.assignStats(all.slice(this.gradBufs.length));
+      return all.slice(0, this.gradBufs.length);
+    }
+    const reduced = await comm.allReduceMany(this.gradBufs, opts);
+    // Moving variances are not worth rounding to 16 bits.
+    if (stats.length > 0) this.assignStats(await comm.allReduceMany(stats, { ...opts, wire: 'fp32' }));
+    return reduced;
+  }
+
+  /** The SGD update with `grads` (what reduce() returned). */
+  apply(grads: Float32Array[], lr: number): void {
+    tf.tidy(() => this.sgd.apply(this.vars.map((v, i) => tf.tensor(grads[i], v.shape, 'float32')), lr));
+  }
+
+  /** The velocity buffers, keyed `<weight>/velocity` (models' tensorsToBytes format). */
+  optimizerBytes(): Uint8Array {
+    return tensorsToBytes(this.optimizerTensors());
+  }
+
+  optimizerTensors(): Record<string, tf.Tensor> {
+    return Object.fromEntries(this.sgd.slots.map((s, i) => [`${this.varNames[i]}/velocity`, s]));
+  }
+
+  /** Velocity buffers from optimizerBytes() (or a checkpoint's merged parts) of the same weights. */
+  loadOptimizer(stored: Record<string, { shape: number[]; data: Float32Array | Int32Array }>): void {
+    const names = this.sgd.slots.map((_, i) => `${this.varNames[i]}/velocity`);
+    const missing = names.filter((n) => !(n in stored));
+    if (missing.length) {
+      throw new TrainingError('STATE_MISMATCH', `optimizer state does not fit this model/optimizer: missing ${missing.slice(0, 3).join(', ')} (was momentum or the model changed?)`);
+    }
+    assignAll(this.sgd.slots, names.map((n) => ({ name: n, shape: stored[n].shape, values: stored[n].data as Float32Array })), 'optimizer');
+  }
+
+  /** Exactly these velocity buffers: the stored ones may not have more (a whole model's optimizerBytes). */
+  loadOptimizerBytes(bytes: Uint8Array): void {
+    const stored = tensorsFromBytes(bytes);
+    const names = new Set(this.sgd.slots.map((_, i) => `${this.varNames[i]}/velocity`));
+    const extra = Object.keys(stored).filter((n) => !names.has(n));
+    if (extra.length) throw new TrainingError('STATE_MISMATCH', `optimizer state does not fit this model/optimizer: unexpected ${extra.slice(0, 3).join(', ')} (was momentum or the model changed?)`);
+    this.loadOptimizer(stored);
+  }
+
+  /** Every weight by name, trainable and not (what the part writes in a checkpoint). */
+  weightTensors(): Record<string, tf.Tensor> {
+    return Object.fromEntries(this.weights.map((w) => [w.name, w.variable]));
+  }
+
+  /** Weights by name (a checkpoint's, maybe of more parts than this one): every weight of the part must be there. */
+  loadWeights(stored: Record<string, { shape: number[]; data: Float32Array | Int32Array }>): void {
+    const missing = this.weights.filter((w) => !(w.name in stored)).map((w) => w.name);
+    if (missing.length) throw new TrainingError('STATE_MISMATCH', `the checkpoint has no ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` (+${missing.length - 3})` : ''}: was it written by this model?`);
+    assignAll(this.weights.map((w) => w.variable), this.weights.map((w) => ({ name: w.name, shape: stored[w.name].shape, values: stored[w.name].data as Float32Array })), 'checkpoint');
+  }
+
+  /** Weights (trainable and not) and, once trained, velocity buffers, plus `meta`: the initial-state broadcast. */
+  packState(meta: Record<string, unknown>): Uint8Array {
+    // Before the first update the velocity is zero everywhere: not worth sending (half the bytes).
+    const velocity = meta.step !== 0;
+    const tensors = [...this.weights.map((w) => named(w.name, w.variable)), ...(velocity ? this.sgd.slots.map((s, i) => named(`${this.vars[i].name}/velocity`, s)) : [])];
+    return encodeTensors(tensors, { ...meta, weights: this.weights.length, velocity });
+  }
+
+  /** Applies what packState() sent; returns its meta. */
+  unpackState(bytes: Uint8Array): Record<string, unknown> {
+    const { meta, tensors } = decodeTensors(bytes);
+    const m = meta as { weights: number; velocity: boolean } & Record<string, unknown>;
+    if (m.weights !== this.weights.length) {
+      throw new TrainingError('STATE_MISMATCH', `root sent ${m.weights} model weights, this rank's model has ${this.weights.length}: every rank must build the same model and optimizer`);
+    }
+    const targets = [...this.weights.map((w) => w.variable), ...(m.velocity ? this.sgd.slots : [])];
+    assignAll(targets, tensors, 'broadcast state');
+    if (!m.velocity) for (const s of this.sgd.slots) tf.tidy(() => s.assign(tf.zerosLike(s)));
+    return m;
+  }
+
+  dispose(): void {
+    this.sgd.dispose();
+  }
+
+  private assignStats(values: Float32Array[]): void {
+    // Copies: the cpu backend would keep a reference to the array otherwise.
+    this.bnStats.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(values[i].slice(), v.shape, 'float32'))));
+  }
+}
+
+function named(name: string, t: tf.Tensor): NamedArray {
+  return { name, shape: t.shape, values: new Float32Array(t.dataSync() as Float32Array) };
+}
+
+export function assignAll(targets: tf.Variable[], tensors: NamedArray[], what: string): void {
+  if (targets.length !== tensors.length) {
+    throw new TrainingError('STATE_MISMATCH', `${what}: ${tensors.length} tensors for ${targets.length} variables; was it saved from the same model and optimizer?`);
+  }
+  targets.forEach((v, i) => {
+    const t = tensors[i];
+    if (t.shape.length !== v.shape.length || t.shape.some((d, j) => d !== v.shape[j])) {
+      throw new TrainingError('STATE_MISMATCH', `${what}: tensor ${i} (${t.name}) has shape [${t.shape}], variable ${v.name} has [${v.shape}]`);
+    }
+  });
+  // Fresh copies: the cpu backend keeps a reference to the array a tensor is built from.
+  targets.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(tensors[i].values.slice(), tensors[i].shape, 'float32'))));
+}
