@@ -9,10 +9,14 @@ import {
 // decorators here. The coordinator attaches the OpenAPI metadata (jobs/dto/job-spec.api.ts).
 
 export const MODEL_PARALLEL_KINDS = ['alexnet-columns', 'pipeline'] as const;
+export const PIPELINE_SCHEDULES = ['gpipe', '1f1b'] as const;
+export const STAGE_BALANCES = ['macs', 'time'] as const;
 export const LR_SCHEDULE_TYPES = ['constant', 'step', 'cosine', 'plateau'] as const;
 export const AUGMENTATIONS = ['resnet', 'alexnet', 'small', 'none'] as const;
 export const WIRE_FORMATS = ['fp32', 'fp16'] as const;
 export type ModelParallelKind = (typeof MODEL_PARALLEL_KINDS)[number];
+export type PipelineSchedule = (typeof PIPELINE_SCHEDULES)[number];
+export type StageBalance = (typeof STAGE_BALANCES)[number];
 export type LrScheduleType = (typeof LR_SCHEDULE_TYPES)[number];
 export type Augmentation = (typeof AUGMENTATIONS)[number];
 export type WireFormat = (typeof WIRE_FORMATS)[number];
@@ -63,12 +67,24 @@ export class ModelParallelSpecDto {
   kind!: ModelParallelKind;
 
   /** Pipeline stages (default 2); alexnet-columns is always 2. */
-  @IsOptional() @IsInt() @Min(2)
+  @IsOptional() @IsInt() @Min(2) @Max(64)
   stages?: number;
 
-  /** Micro-batches per batch for the pipeline (default 4, GPipe-style). */
-  @IsOptional() @IsInt() @Min(1)
+  /** Micro-batches per batch (default 4 for a pipeline, 1 for the columns); must divide batchSize. */
+  @IsOptional() @IsInt() @Min(1) @Max(65535)
   microBatches?: number;
+
+  /** Pipeline: 'gpipe' (fill-drain, default) or '1f1b' (PipeDream-Flush: less activation memory, needs microBatches ≥ stages). */
+  @IsOptional() @IsIn(PIPELINE_SCHEDULES)
+  schedule?: PipelineSchedule;
+
+  /** Pipeline: balance the stages by the sections' multiply-adds (default) or by their measured time. */
+  @IsOptional() @IsIn(STAGE_BALANCES)
+  balance?: StageBalance;
+
+  /** Pipeline: the sections where stages 1.. start (e.g. ["layer3_0"]), instead of balancing; `fleet models --sections NAME` lists them. */
+  @IsOptional() @IsArray() @ArrayMinSize(1) @IsString({ each: true }) @IsNotEmpty({ each: true })
+  cuts?: string[];
 }
 
 export class ParallelismSpecDto {
@@ -209,6 +225,14 @@ export class JobSpecDto {
   /** Default false. */
   @IsOptional() @IsBoolean()
   freezeBatchNorm?: boolean;
+
+  /**
+   * With micro-batches: update the batch-norm moving statistics once per step from all of
+   * them (torchgpipe's deferred batch norm) instead of once per micro-batch. Default true for
+   * pipelines, false otherwise; kept when a job resumes on another plan.
+   */
+  @IsOptional() @IsBoolean()
+  deferredBatchNorm?: boolean;
 
   /** Gradient wire format of the all-reduce. Default fp32. */
   @IsOptional() @IsIn(WIRE_FORMATS)

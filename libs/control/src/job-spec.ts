@@ -2,7 +2,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError, type ValidatorOptions } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
 import {
-  JobSpecDto, type Augmentation, type LrScheduleType, type ModelParallelKind, type WireFormat,
+  JobSpecDto, type Augmentation, type LrScheduleType, type ModelParallelKind, type PipelineSchedule, type StageBalance, type WireFormat,
 } from './job-spec.dto';
 
 /**
@@ -29,7 +29,15 @@ export interface JobSpec {
   dataset: { bucket: string; prefix: string };
   parallelism: {
     dataParallel: number;
-    modelParallel?: { kind: ModelParallelKind; stages: number; microBatches: number };
+    modelParallel?: {
+      kind: ModelParallelKind;
+      stages: number;
+      microBatches: number;
+      /** Pipeline only. */
+      schedule?: PipelineSchedule;
+      balance?: StageBalance;
+      cuts?: string[];
+    };
   };
   batchSize: number;
   /** Images per forward/backward pass (gradient accumulation); absent = batchSize. */
@@ -45,6 +53,8 @@ export interface JobSpec {
   checkpoint: { intervalSteps: number; keep: number; bucket: string };
   evaluation: { everyEpochs?: number; atEnd: boolean; tenCrop: boolean };
   freezeBatchNorm: boolean;
+  /** BN moving statistics once per step from all its micro-batches (see JobSpecDto). */
+  deferredBatchNorm: boolean;
   wire: WireFormat;
   seed: number;
   priority: number;
@@ -91,11 +101,15 @@ export function applyJobSpecDefaults(dto: JobSpecDto): JobSpec {
     dataset: { bucket: dto.dataset.bucket, prefix: dto.dataset.prefix },
     parallelism: strip({
       dataParallel: dto.parallelism.dataParallel,
-      modelParallel: mp && {
+      modelParallel: mp && strip({
         kind: mp.kind,
         stages: mp.kind === 'alexnet-columns' ? 2 : (mp.stages ?? 2),
         microBatches: mp.microBatches ?? (mp.kind === 'pipeline' ? 4 : 1),
-      },
+        // the columns take none of these: kept when given, so that specErrors() names them
+        schedule: mp.kind === 'pipeline' ? (mp.schedule ?? 'gpipe') : mp.schedule,
+        balance: mp.kind === 'pipeline' ? (mp.balance ?? 'macs') : mp.balance,
+        cuts: mp.cuts,
+      }),
     }),
     batchSize: dto.batchSize,
     ...(dto.microBatchSize !== undefined && dto.microBatchSize < dto.batchSize ? { microBatchSize: dto.microBatchSize } : {}),
@@ -122,6 +136,7 @@ export function applyJobSpecDefaults(dto: JobSpecDto): JobSpec {
     },
     evaluation: strip({ everyEpochs: dto.evaluation?.everyEpochs, atEnd: dto.evaluation?.atEnd ?? true, tenCrop: dto.evaluation?.tenCrop ?? false }),
     freezeBatchNorm: dto.freezeBatchNorm ?? false,
+    deferredBatchNorm: dto.deferredBatchNorm ?? mp?.kind === 'pipeline',
     wire: dto.wire ?? 'fp32',
     seed: dto.seed ?? 0,
     priority: dto.priority ?? 0,
@@ -147,7 +162,37 @@ export function parseJobSpec(input: unknown): ParseResult {
   }
   const dto = plainToInstance(JobSpecDto, obj);
   const errors = flattenValidationErrors(validateSync(dto, JOB_SPEC_VALIDATOR_OPTIONS));
-  return errors.length ? { errors } : { spec: applyJobSpecDefaults(dto) };
+  if (errors.length) return { errors };
+  const spec = applyJobSpecDefaults(dto);
+  const more = specErrors(spec);
+  return more.length ? { errors: more } : { spec };
+}
+
+/**
+ * What no single field can say wrong, but their combination can: the checks that need only
+ * the spec (the coordinator adds those that need the model and the dataset).
+ */
+export function specErrors(spec: JobSpec): FieldError[] {
+  const errors: FieldError[] = [];
+  const mp = spec.parallelism.modelParallel;
+  if (mp) {
+    const field = 'parallelism.modelParallel.microBatches';
+    if (spec.batchSize % mp.microBatches !== 0) {
+      errors.push({ field, message: `${mp.microBatches} micro-batches do not divide batchSize ${spec.batchSize}: every micro-batch must have the same size` });
+    }
+    if (mp.kind === 'pipeline' && mp.schedule === '1f1b' && mp.microBatches < mp.stages) {
+      errors.push({ field, message: `1F1B needs at least as many micro-batches as stages (${mp.stages}), got ${mp.microBatches}; use more micro-batches or schedule gpipe` });
+    }
+    if (spec.microBatchSize !== undefined) {
+      errors.push({ field: 'microBatchSize', message: 'a model-parallel job cuts its batch into parallelism.modelParallel.microBatches; leave microBatchSize out' });
+    }
+    if (mp.kind === 'alexnet-columns' && (mp.schedule !== undefined || mp.balance !== undefined || mp.cuts !== undefined)) {
+      errors.push({ field: 'parallelism.modelParallel', message: 'schedule, balance and cuts are for pipelines; alexnet-columns splits at the paper\'s exchanges' });
+    }
+  }
+  const world = spec.parallelism.dataParallel * (mp?.stages ?? 1);
+  if (world > 65535) errors.push({ field: 'parallelism', message: `${world} workers is more than a run can have (65535)` });
+  return errors;
 }
 
 /** Formats FieldErrors one per line, `field: message`. */

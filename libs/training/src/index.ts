@@ -6,7 +6,11 @@ export { TrainerComm, WireFormat } from './trainer/comm';
 export { OutputKind } from './trainer/metrics';
 export {
   saveCheckpoint,
+  uncommitCheckpoint,
+  writeCheckpointPart,
+  commitCheckpoint,
   loadCheckpoint,
+  loadCheckpointTensors,
   listCheckpoints,
   latestCheckpoint,
   pruneCheckpoints,
@@ -16,6 +20,7 @@ export {
   CheckpointState,
   CheckpointParts,
   CheckpointPart,
+  CheckpointPartKind,
   CheckpointManifest,
   LoadedCheckpoint,
 } from './checkpoint/checkpoint';

@@ -34,7 +34,7 @@ export class CheckpointsService {
     }
     return found.map((m) => ({
       step: m.step, epoch: m.epoch, key: m.key, bucket, createdAt: m.createdAt,
-      bytes: m.parts.weights.bytes + m.parts.optimizer.bytes + m.parts.state.bytes,
+      bytes: m.parts.reduce((a, p) => a + p.bytes, 0),
     }));
   }
 }

@@ -64,8 +64,12 @@ export function tensorsToBytes(named: Record<string, TensorLikeValue>): Uint8Arr
   return out;
 }
 
-/** Reads what tensorsToBytes wrote; arrays are copies, so `bytes` may be reused. */
-export function tensorsFromBytes(bytes: Uint8Array): Record<string, NamedArray> {
+/** The names of the tensors in a container, in order, from its header alone. */
+export function tensorNames(bytes: Uint8Array): string[] {
+  return readHeader(bytes).tensors.map((t) => t.name);
+}
+
+function readHeader(bytes: Uint8Array): { tensors: HeaderEntry[]; dataStart: number } {
   if (bytes.length < 12 || Buffer.from(bytes.subarray(0, 4)).toString('ascii') !== MAGIC) {
     throw new ModelIoError('BAD_FORMAT', 'not a tensor container (no TFNT magic): pass bytes written by tensorsToBytes or weightsToBytes');
   }
@@ -75,7 +79,12 @@ export function tensorsFromBytes(bytes: Uint8Array): Record<string, NamedArray> 
   const headerLength = view.getUint32(8, true);
   if (12 + headerLength > bytes.length) throw new ModelIoError('BAD_FORMAT', 'tensor container truncated inside its header');
   const { tensors } = JSON.parse(Buffer.from(bytes.subarray(12, 12 + headerLength)).toString('utf8')) as { tensors: HeaderEntry[] };
-  const dataStart = Math.ceil((12 + headerLength) / 8) * 8;
+  return { tensors, dataStart: Math.ceil((12 + headerLength) / 8) * 8 };
+}
+
+/** Reads what tensorsToBytes wrote; arrays are copies, so `bytes` may be reused. */
+export function tensorsFromBytes(bytes: Uint8Array): Record<string, NamedArray> {
+  const { tensors, dataStart } = readHeader(bytes);
   const out: Record<string, NamedArray> = {};
   for (const t of tensors) {
     const start = dataStart + t.offset;

@@ -1,10 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { tf } from '@tensorfleet/models';
+import { tensorsFromBytes, tensorsToBytes, tf } from '@tensorfleet/models';
 import { ObjectStore } from '@tensorfleet/data';
 import { testId, testServices } from '@tensorfleet/infra';
-import { CheckpointState, latestCheckpoint, listCheckpoints, loadCheckpoint, pruneCheckpoints, saveCheckpoint } from './checkpoint';
+import {
+  CheckpointState, commitCheckpoint, latestCheckpoint, listCheckpoints, loadCheckpoint, loadCheckpointTensors, pruneCheckpoints, saveCheckpoint, writeCheckpointPart,
+} from './checkpoint';
 import { TrainingError } from '../errors';
 import { Trainer } from '../trainer/trainer';
 import { createLrSchedule } from '../schedule/lr-schedule';
@@ -44,9 +46,12 @@ describe('checkpoints in S3', () => {
     const listed = (await store.list(bucket, `${key}/`)).map((o) => o.key.slice(key.length + 1));
     assert.deepEqual(listed, ['manifest.json', 'optimizer.bin', 'state.json', 'weights.bin']);
     const manifest = JSON.parse((await store.getBuffer(bucket, `${key}/manifest.json`)).toString());
-    assert.equal(manifest.parts.weights.bytes, 1020);
-    assert.equal(manifest.parts.weights.sha256, createHash('sha256').update(p.weights).digest('hex'));
-    assert.equal(manifest.parts.optimizer.sha256, createHash('sha256').update(p.optimizer).digest('hex'));
+    assert.equal(manifest.version, 2);
+    const part = (kind: string) => manifest.parts.find((x: { kind: string }) => x.kind === kind);
+    assert.deepEqual(manifest.parts.map((x: { file: string }) => x.file), ['weights.bin', 'optimizer.bin', 'state.json']);
+    assert.equal(part('weights').bytes, 1020);
+    assert.equal(part('weights').sha256, createHash('sha256').update(p.weights).digest('hex'));
+    assert.equal(part('optimizer').sha256, createHash('sha256').update(p.optimizer).digest('hex'));
     const loaded = await loadCheckpoint(store, bucket, key);
     assert.deepEqual(Buffer.from(loaded.weights), p.weights);
     assert.deepEqual(Buffer.from(loaded.optimizer), p.optimizer);
@@ -92,6 +97,42 @@ describe('checkpoints in S3', () => {
     await saveCheckpoint(store, bucket, job, 7, second);
     const loaded = await loadCheckpoint(store, bucket, `checkpoints/${job}/7/`);
     assert.deepEqual(Buffer.from(loaded.weights), second.weights);
+  });
+
+  it('parts written by several ranks: one manifest commits them; a rank reads only the parts holding its tensors; version-1 manifests still load', async () => {
+    const job = testId('job');
+    const step = 12;
+    const a = tensorsToBytes({ 'conv/kernel': new Float32Array([1, 2, 3]), 'bn/gamma': new Float32Array([4]) });
+    const b = tensorsToBytes({ 'fc/kernel': new Float32Array([5, 6]), 'fc/bias': new Float32Array([7]) });
+    const va = tensorsToBytes({ 'conv/kernel/velocity': new Float32Array([0.1, 0.2, 0.3]) });
+    const written = [
+      await writeCheckpointPart(store, bucket, job, step, { file: 'weights-r0.bin', kind: 'weights', body: a, tensors: ['conv/kernel', 'bn/gamma'] }),
+      await writeCheckpointPart(store, bucket, job, step, { file: 'weights-r1.bin', kind: 'weights', body: b, tensors: ['fc/kernel', 'fc/bias'] }),
+      await writeCheckpointPart(store, bucket, job, step, { file: 'optimizer-r0.bin', kind: 'optimizer', body: va, tensors: ['conv/kernel/velocity'] }),
+    ];
+    assert.equal(await latestCheckpoint(store, bucket, job), null, 'not committed before the manifest');
+    const key = await commitCheckpoint(store, bucket, job, step, written, state(step));
+    assert.equal((await latestCheckpoint(store, bucket, job))?.step, step);
+    const whole = await loadCheckpoint(store, bucket, key);
+    assert.deepEqual(Object.keys(tensorsFromBytes(whole.weights)).sort(), ['bn/gamma', 'conv/kernel', 'fc/bias', 'fc/kernel']);
+    // rank 1's tensors come from weights-r1.bin alone: weights-r0.bin is not even read (broken here on purpose)
+    await store.putObject(bucket, `${key}/weights-r0.bin`, Buffer.alloc(a.byteLength));
+    const mine = await loadCheckpointTensors(store, bucket, key, { weights: ['fc/kernel', 'fc/bias'], optimizer: [] });
+    assert.deepEqual(Array.from(mine.weights['fc/kernel'].data), [5, 6]);
+    assert.deepEqual(mine.state, state(step));
+    await assert.rejects(loadCheckpointTensors(store, bucket, key, { weights: ['conv/kernel'], optimizer: [] }), corrupt, 'the broken part fails its hash check');
+    await assert.rejects(loadCheckpointTensors(store, bucket, key, { weights: ['fc/kernel', 'fc2/kernel'], optimizer: [] }), (e: unknown) => e instanceof TrainingError && e.code === 'STATE_MISMATCH' && /fc2\/kernel/.test(e.message));
+    // a version-1 checkpoint, as the first sessions wrote them
+    const old = `checkpoints/${job}/3`;
+    const w = tensorsToBytes({ 'conv/kernel': new Float32Array([9]) });
+    const o = tensorsToBytes({});
+    const st = Buffer.from(JSON.stringify(state(3)));
+    for (const [f, body] of [['weights.bin', w], ['optimizer.bin', o], ['state.json', st]] as const) await store.putObject(bucket, `${old}/${f}`, body);
+    const d = (body: Uint8Array, file: string) => ({ file, bytes: body.byteLength, sha256: createHash('sha256').update(body).digest('hex') });
+    await store.putObject(bucket, `${old}/manifest.json`, Buffer.from(JSON.stringify({ version: 1, jobId: job, step: 3, epoch: 0, key: old, createdAt: new Date().toISOString(), parts: { weights: d(w, 'weights.bin'), optimizer: d(o, 'optimizer.bin'), state: d(st, 'state.json') } })));
+    const v1 = await loadCheckpointTensors(store, bucket, old, { weights: ['conv/kernel'], optimizer: [] });
+    assert.deepEqual(Array.from(v1.weights['conv/kernel'].data), [9]);
+    assert.equal((await listCheckpoints(store, bucket, job)).map((m) => m.step).join(), '3,12');
   });
 
   it('a trainer restored from a checkpoint continues bitwise like the original', async () => {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from '@tensorfleet/data';
+import { tensorNames, tensorsFromBytes, tensorsToBytes, type NamedArray } from '@tensorfleet/models';
 import { TrainingError } from '../errors';
 
 /** The store calls checkpoints need; @tensorfleet/data's ObjectStore has them all. */
@@ -27,31 +28,37 @@ export interface CheckpointParts {
   state: CheckpointState;
 }
 
+export type CheckpointPartKind = 'weights' | 'optimizer' | 'state';
+
 export interface CheckpointPart {
   /** Object key relative to the checkpoint folder. */
   file: string;
   bytes: number;
   sha256: string;
+  kind: CheckpointPartKind;
+  /** Names of the tensors in a weights or optimizer part (a tensor container); absent: read it to know. */
+  tensors?: string[];
 }
 
+/**
+ * Version 2: any number of weight and optimizer parts (each rank of a model-parallel run
+ * writes its own), so a run can resume on another plan and read only what it holds.
+ * Version-1 manifests (one weights, one optimizer part) are read as version 2.
+ */
 export interface CheckpointManifest {
-  version: 1;
+  version: 2;
   jobId: string;
   step: number;
   epoch: number;
   /** Folder key: `checkpoints/<jobId>/<step>`; what loadCheckpoint takes. */
   key: string;
   createdAt: string;
-  parts: { weights: CheckpointPart; optimizer: CheckpointPart; state: CheckpointPart };
+  parts: CheckpointPart[];
 }
 
 export interface LoadedCheckpoint extends CheckpointParts {
   manifest: CheckpointManifest;
 }
-
-const PART_FILES = { weights: 'weights.bin', optimizer: 'optimizer.bin', state: 'state.json' } as const;
-type PartName = keyof typeof PART_FILES;
-const PART_NAMES = Object.keys(PART_FILES) as PartName[];
 
 export function checkpointPrefix(jobId: string): string {
   if (!jobId || /[/\s]/.test(jobId)) throw new TrainingError('INVALID_OPTIONS', `jobId must be non-empty without '/' or spaces, got ${JSON.stringify(jobId)}`);
@@ -66,42 +73,65 @@ export function checkpointKey(jobId: string, step: number): string {
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /**
- * Writes weights.bin, optimizer.bin and state.json under `checkpoints/<jobId>/<step>/`,
- * then manifest.json (sizes + sha256 of each part) last: the checkpoint exists for
- * readers only once the manifest does. Returns the folder key.
+ * Re-saving a step (a run that went back to an earlier checkpoint reaches it again): remove
+ * its manifest first, so no reader sees the old manifest over new parts. Before any part of it is written.
  */
-export async function saveCheckpoint(store: CheckpointStore, bucket: string, jobId: string, step: number, parts: CheckpointParts): Promise<string> {
+export async function uncommitCheckpoint(store: CheckpointStore, bucket: string, jobId: string, step: number): Promise<void> {
   const key = checkpointKey(jobId, step);
-  if (!parts || !(parts.weights instanceof Uint8Array) || !(parts.optimizer instanceof Uint8Array) || typeof parts.state !== 'object') {
-    throw new TrainingError('INVALID_OPTIONS', 'saveCheckpoint needs { weights: Uint8Array, optimizer: Uint8Array, state: object }');
-  }
-  const bodies: Record<PartName, Uint8Array> = {
-    weights: parts.weights,
-    optimizer: parts.optimizer,
-    state: Buffer.from(JSON.stringify(parts.state), 'utf8'),
-  };
-  // Re-saving a step: uncommit first so no reader sees the old manifest over new parts.
   if (await store.exists(bucket, `${key}/manifest.json`)) await store.remove(bucket, `${key}/manifest.json`);
-  await Promise.all(PART_NAMES.map((p) => store.putObject(bucket, `${key}/${PART_FILES[p]}`, bodies[p])));
-  const manifest: CheckpointManifest = {
-    version: 1,
-    jobId,
-    step,
-    epoch: parts.state.epoch,
-    key,
-    createdAt: new Date().toISOString(),
-    parts: {
-      weights: describe('weights', bodies.weights),
-      optimizer: describe('optimizer', bodies.optimizer),
-      state: describe('state', bodies.state),
-    },
-  };
+}
+
+/** Writes one part of checkpoint `step` (not yet committed); returns what its manifest entry says. */
+export async function writeCheckpointPart(
+  store: CheckpointStore, bucket: string, jobId: string, step: number,
+  part: { file: string; kind: CheckpointPartKind; body: Uint8Array; tensors?: string[] },
+): Promise<CheckpointPart> {
+  if (!/^[A-Za-z0-9._-]+$/.test(part.file) || part.file === 'manifest.json') throw new TrainingError('INVALID_OPTIONS', `checkpoint part file ${JSON.stringify(part.file)} must be a plain file name other than manifest.json`);
+  await store.putObject(bucket, `${checkpointKey(jobId, step)}/${part.file}`, part.body);
+  return { file: part.file, kind: part.kind, bytes: part.body.byteLength, sha256: sha256(part.body), ...(part.tensors ? { tensors: part.tensors } : {}) };
+}
+
+/**
+ * Commits checkpoint `step` from parts already written (by this process or others): writes
+ * state.json, then manifest.json last. Returns the folder key.
+ */
+export async function commitCheckpoint(store: CheckpointStore, bucket: string, jobId: string, step: number, parts: CheckpointPart[], state: CheckpointState): Promise<string> {
+  const key = checkpointKey(jobId, step);
+  if (!parts.some((p) => p.kind === 'weights')) throw new TrainingError('INVALID_OPTIONS', 'a checkpoint needs at least one weights part');
+  const files = new Set(parts.map((p) => p.file));
+  if (files.size !== parts.length || files.has('state.json')) throw new TrainingError('INVALID_OPTIONS', 'checkpoint parts need distinct file names other than state.json');
+  const statePart = await writeCheckpointPart(store, bucket, jobId, step, { file: 'state.json', kind: 'state', body: Buffer.from(JSON.stringify(state), 'utf8') });
+  const manifest: CheckpointManifest = { version: 2, jobId, step, epoch: state.epoch, key, createdAt: new Date().toISOString(), parts: [...parts, statePart] };
   await store.putObject(bucket, `${key}/manifest.json`, Buffer.from(JSON.stringify(manifest, null, 2), 'utf8'));
   return key;
 }
 
-function describe(part: PartName, body: Uint8Array): CheckpointPart {
-  return { file: PART_FILES[part], bytes: body.byteLength, sha256: sha256(body) };
+/**
+ * Writes weights.bin, optimizer.bin and state.json under `checkpoints/<jobId>/<step>/`,
+ * then manifest.json (sizes + sha256 of each part) last: the checkpoint exists for
+ * readers only once the manifest does. Returns the folder key. (One writer; a model-parallel
+ * run writes a part per rank with writeCheckpointPart and commits with commitCheckpoint.)
+ */
+export async function saveCheckpoint(store: CheckpointStore, bucket: string, jobId: string, step: number, parts: CheckpointParts): Promise<string> {
+  checkpointKey(jobId, step);
+  if (!parts || !(parts.weights instanceof Uint8Array) || !(parts.optimizer instanceof Uint8Array) || typeof parts.state !== 'object') {
+    throw new TrainingError('INVALID_OPTIONS', 'saveCheckpoint needs { weights: Uint8Array, optimizer: Uint8Array, state: object }');
+  }
+  await uncommitCheckpoint(store, bucket, jobId, step);
+  const written = await Promise.all([
+    writeCheckpointPart(store, bucket, jobId, step, { file: 'weights.bin', kind: 'weights', body: parts.weights, tensors: namesOf(parts.weights) }),
+    writeCheckpointPart(store, bucket, jobId, step, { file: 'optimizer.bin', kind: 'optimizer', body: parts.optimizer, tensors: namesOf(parts.optimizer) }),
+  ]);
+  return commitCheckpoint(store, bucket, jobId, step, written, parts.state);
+}
+
+/** The tensor names of a tensor container, or undefined for other bytes (kept opaque). */
+function namesOf(bytes: Uint8Array): string[] | undefined {
+  try {
+    return tensorNames(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -114,7 +144,7 @@ export async function listCheckpoints(store: CheckpointStore, bucket: string, jo
   for (const f of folders) {
     if (!f.sizes.has('manifest.json')) continue;
     const m = await readManifest(store, bucket, f.key).catch(() => null);
-    if (m && m.step === f.step && PART_NAMES.every((p) => f.sizes.get(m.parts[p].file) === m.parts[p].bytes)) out.push(m);
+    if (m && m.step === f.step && m.parts.every((p) => f.sizes.get(p.file) === p.bytes)) out.push(m);
   }
   return out;
 }
@@ -142,21 +172,60 @@ export async function latestCheckpoint(
   return null;
 }
 
-/** Reads a committed checkpoint folder (`manifest.key`), verifying every part's size and sha256. */
+/**
+ * Reads a committed checkpoint folder (`manifest.key`), verifying every part's size and
+ * sha256: the whole model's weights (the parts of every rank in one tensor container), the
+ * optimizer's, and state.json.
+ */
 export async function loadCheckpoint(store: CheckpointStore, bucket: string, key: string): Promise<LoadedCheckpoint> {
+  const { manifest, bodies } = await readCommitted(store, bucket, key, () => true);
+  const merge = (kind: CheckpointPartKind) => {
+    const mine = manifest.parts.map((p, i) => [p, bodies[i]] as const).filter(([p]) => p.kind === kind).map(([, b]) => b!);
+    return mine.length === 1 ? mine[0] : tensorsToBytes(Object.assign({}, ...mine.map((b) => tensorsFromBytes(b))));
+  };
+  return { manifest, weights: merge('weights'), optimizer: merge('optimizer'), state: parseState(manifest, bodies[manifest.parts.findIndex((p) => p.kind === 'state')]!) };
+}
+
+/**
+ * The tensors of a committed checkpoint that one rank needs, by name, downloading only the
+ * parts that hold them (parts whose manifest entry lists no names are read to find out).
+ * Every wanted name must be there: a model-parallel run resumes on any plan this way.
+ */
+export async function loadCheckpointTensors(
+  store: CheckpointStore, bucket: string, key: string, want: { weights: string[]; optimizer: string[] },
+): Promise<{ manifest: CheckpointManifest; state: CheckpointState; weights: Record<string, NamedArray>; optimizer: Record<string, NamedArray> }> {
+  const wanted = { weights: new Set(want.weights), optimizer: new Set(want.optimizer) } as Record<CheckpointPartKind, Set<string>>;
+  const { manifest, bodies } = await readCommitted(store, bucket, key, (p) => p.kind === 'state' || !p.tensors || p.tensors.some((t) => wanted[p.kind].has(t)));
+  const pick = (kind: 'weights' | 'optimizer') => {
+    const out: Record<string, NamedArray> = {};
+    manifest.parts.forEach((p, i) => {
+      if (p.kind !== kind || !bodies[i]) return;
+      for (const [name, t] of Object.entries(tensorsFromBytes(bodies[i]!))) if (wanted[kind].has(name)) out[name] = t;
+    });
+    const missing = [...wanted[kind]].filter((n) => !(n in out));
+    if (missing.length) {
+      throw new TrainingError('STATE_MISMATCH', `checkpoint ${manifest.key} has no ${kind === 'weights' ? 'weight' : 'optimizer slot'} ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` (+${missing.length - 3})` : ''}: was it written by this model and optimizer?`);
+    }
+    return out;
+  };
+  return { manifest, state: parseState(manifest, bodies[manifest.parts.findIndex((p) => p.kind === 'state')]!), weights: pick('weights'), optimizer: pick('optimizer') };
+}
+
+async function readCommitted(store: CheckpointStore, bucket: string, key: string, wanted: (p: CheckpointPart) => boolean): Promise<{ manifest: CheckpointManifest; bodies: (Uint8Array | null)[] }> {
   const folder = key.replace(/\/+$/, '');
   if (!(await store.exists(bucket, `${folder}/manifest.json`))) {
     throw new TrainingError('CHECKPOINT_NOT_FOUND', `no committed checkpoint at ${bucket}/${folder} (manifest.json missing); use latestCheckpoint() to find one`);
   }
   const manifest = await readManifest(store, bucket, folder);
-  const { weights, optimizer, state } = await loadParts(store, bucket, manifest);
-  let parsed: CheckpointState;
+  return { manifest, bodies: await loadParts(store, bucket, manifest, wanted) };
+}
+
+function parseState(manifest: CheckpointManifest, body: Uint8Array): CheckpointState {
   try {
-    parsed = JSON.parse(Buffer.from(state).toString('utf8')) as CheckpointState;
+    return JSON.parse(Buffer.from(body).toString('utf8')) as CheckpointState;
   } catch {
-    throw new TrainingError('CHECKPOINT_CORRUPT', `${folder}/state.json is not JSON although its hash matched: it was written corrupt`);
+    throw new TrainingError('CHECKPOINT_CORRUPT', `${manifest.key}/state.json is not JSON although its hash matched: it was written corrupt`);
   }
-  return { manifest, weights, optimizer, state: parsed };
 }
 
 /**
@@ -204,33 +273,42 @@ async function scan(store: CheckpointStore, bucket: string, jobId: string): Prom
 
 async function readManifest(store: CheckpointStore, bucket: string, folder: string): Promise<CheckpointManifest> {
   const raw = await store.getBuffer(bucket, `${folder}/manifest.json`);
-  let m: CheckpointManifest;
+  let m: CheckpointManifest | (Omit<CheckpointManifest, 'version' | 'parts'> & { version: 1; parts: Record<CheckpointPartKind, CheckpointPart> });
   try {
-    m = JSON.parse(Buffer.from(raw).toString('utf8')) as CheckpointManifest;
+    m = JSON.parse(Buffer.from(raw).toString('utf8'));
   } catch {
     throw new TrainingError('CHECKPOINT_CORRUPT', `${folder}/manifest.json is not JSON`);
   }
-  if (m.version !== 1 || !m.parts || PART_NAMES.some((p) => !m.parts[p] || typeof m.parts[p].sha256 !== 'string')) {
-    throw new TrainingError('CHECKPOINT_CORRUPT', `${folder}/manifest.json is not a version-1 checkpoint manifest`);
+  if (m && m.version === 1 && m.parts && typeof m.parts === 'object') {
+    const v1 = m.parts;
+    const kinds: CheckpointPartKind[] = ['weights', 'optimizer', 'state'];
+    if (kinds.some((k) => !v1[k] || typeof v1[k].sha256 !== 'string')) throw new TrainingError('CHECKPOINT_CORRUPT', `${folder}/manifest.json is not a usable version-1 checkpoint manifest`);
+    return { ...m, version: 2, parts: kinds.map((kind) => ({ ...v1[kind], kind })) };
   }
-  return m;
+  const parts = (m as CheckpointManifest | null)?.parts;
+  if (!m || m.version !== 2 || !Array.isArray(parts) || parts.some((p) => !p || typeof p.sha256 !== 'string' || typeof p.file !== 'string' || !['weights', 'optimizer', 'state'].includes(p.kind))
+    || parts.filter((p) => p.kind === 'state').length !== 1) {
+    throw new TrainingError('CHECKPOINT_CORRUPT', `${folder}/manifest.json is not a version-1 or version-2 checkpoint manifest`);
+  }
+  return m as CheckpointManifest;
 }
 
-async function loadParts(store: CheckpointStore, bucket: string, m: CheckpointManifest): Promise<Record<PartName, Uint8Array>> {
-  const bodies = await Promise.all(
-    PART_NAMES.map(async (p) => {
-      const key = `${m.key}/${m.parts[p].file}`;
+/** The parts `wanted` selects, each checked for size and sha256 (null for the others). */
+async function loadParts(store: CheckpointStore, bucket: string, m: CheckpointManifest, wanted: (p: CheckpointPart) => boolean = () => true): Promise<(Uint8Array | null)[]> {
+  return Promise.all(
+    m.parts.map(async (part) => {
+      if (!wanted(part)) return null;
+      const key = `${m.key}/${part.file}`;
       const body = await store.getBuffer(bucket, key).catch((err: unknown) => {
         const code = (err as { code?: string })?.code;
         if (code === 'NotFound' || code === 'NoSuchKey') throw new TrainingError('CHECKPOINT_CORRUPT', `${key} is missing`);
         throw err;
       });
-      if (body.byteLength !== m.parts[p].bytes) {
-        throw new TrainingError('CHECKPOINT_CORRUPT', `${key} has ${body.byteLength} bytes, the manifest says ${m.parts[p].bytes}`);
+      if (body.byteLength !== part.bytes) {
+        throw new TrainingError('CHECKPOINT_CORRUPT', `${key} has ${body.byteLength} bytes, the manifest says ${part.bytes}`);
       }
-      if (sha256(body) !== m.parts[p].sha256) throw new TrainingError('CHECKPOINT_CORRUPT', `${key} fails its sha256 check`);
+      if (sha256(body) !== part.sha256) throw new TrainingError('CHECKPOINT_CORRUPT', `${key} fails its sha256 check`);
       return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
     }),
   );
-  return { weights: bodies[0], optimizer: bodies[1], state: bodies[2] };
 }
