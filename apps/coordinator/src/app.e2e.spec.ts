@@ -28,7 +28,7 @@ const beats = new Map<string, NodeJS.Timeout>();
 async function boot(): Promise<RunningCoordinator> {
   return startCoordinator({
     port: 0, host: '127.0.0.1', redisUrl: services.redisUrl, s3: services.s3, prefix, quiet: true,
-    claimBackoffMs: 50, claimMaxBackoffMs: 200, followPollMs: 100, lockDurationMs: 1500,
+    claimBackoffMs: 50, claimMaxBackoffMs: 200, followPollMs: 100, lockDurationMs: 1500, maxWorkers: 8,
   });
 }
 
@@ -124,7 +124,15 @@ describe('coordinator e2e', () => {
       [validSpec({ optimizer: { type: 'sgd', lr: -1 } }), 'optimizer.lr'],
       [validSpec({ batchSize: 64 }), 'batchSize'], // 64 × 2 ranks > 64 training samples
       [validSpec({ model: { name: 'resnet18', numClasses: 3 } }), 'model.numClasses'], // the dataset has 4
-      [validSpec({ parallelism: { dataParallel: 1, modelParallel: { kind: 'pipeline' } } }), 'parallelism.modelParallel'],
+      // plans that cannot work: the model, the sections, the micro-batches, the cuts, the cluster
+      [validSpec({ parallelism: { dataParallel: 1, modelParallel: { kind: 'alexnet-columns' } } }), 'parallelism.modelParallel.kind'],
+      [validSpec({ model: { name: 'alexnet' }, parallelism: { dataParallel: 1, modelParallel: { kind: 'pipeline' } } }), 'parallelism.modelParallel.kind'],
+      [validSpec({ model: { name: 'resnet8' }, parallelism: { dataParallel: 1, modelParallel: { kind: 'pipeline', stages: 6 } } }), 'parallelism.modelParallel.stages'],
+      [validSpec({ parallelism: { dataParallel: 1, modelParallel: { kind: 'pipeline', microBatches: 3 } } }), 'parallelism.modelParallel.microBatches'],
+      [validSpec({ parallelism: { dataParallel: 1, modelParallel: { kind: 'pipeline', stages: 3, microBatches: 2, schedule: '1f1b' } } }), 'parallelism.modelParallel.microBatches'],
+      [validSpec({ parallelism: { dataParallel: 1, modelParallel: { kind: 'pipeline', cuts: ['layer9_0'] } } }), 'parallelism.modelParallel.cuts'],
+      [validSpec({ parallelism: { dataParallel: 1, modelParallel: { kind: 'pipeline', stages: 3, cuts: ['layer3_0', 'layer2_0'] } } }), 'parallelism.modelParallel.cuts'],
+      [validSpec({ parallelism: { dataParallel: 4, modelParallel: { kind: 'pipeline', stages: 4 } } }), 'parallelism'], // 16 workers > FLEET_MAX_WORKERS 8
     ];
     for (const [spec, field] of cases) {
       const r = await http('POST', '/jobs', spec);

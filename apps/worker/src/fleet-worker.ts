@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import Redis from 'ioredis';
 import { ControlPlane, type Assignment, type WorkerCommand } from '@tensorfleet/control';
-import { CollectiveNode } from '@tensorfleet/collective';
+import { CollectiveError, CollectiveNode } from '@tensorfleet/collective';
 import { ObjectStore } from '@tensorfleet/data';
 import { initBackend, type BackendInfo } from '@tensorfleet/models';
 import type { WorkerConfig } from './config';
@@ -96,7 +96,7 @@ export class FleetWorker {
   }
 
   private async execute(a: Assignment): Promise<void> {
-    const base = { rank: a.rank, workerId: this.cfg.workerId };
+    const base = { rank: a.rank, workerId: this.cfg.workerId, runId: a.runId };
     await this.control.markWorker(this.cfg.workerId, { state: 'busy', jobId: a.jobId, rank: a.rank });
     try {
       const outcome = await runAssignment(
@@ -117,7 +117,7 @@ export class FleetWorker {
     } catch (e) {
       const err = e as Error;
       this.log(`job ${a.jobId}: rank ${a.rank} failed: ${err.stack ?? err.message}`);
-      await this.control.appendEvent(a.jobId, { type: 'rank-failed', ...base, message: err.message }).catch(() => undefined);
+      await this.control.appendEvent(a.jobId, { type: 'rank-failed', ...base, message: describeFailure(err, a) }).catch(() => undefined);
     } finally {
       this.stops.delete(a.jobId);
       await this.control.markWorker(this.cfg.workerId, { state: 'idle', jobId: '', rank: -1 }).catch(() => undefined);
@@ -162,6 +162,13 @@ export class FleetWorker {
     await this.redis?.quit().catch(() => undefined);
     await this.node?.close();
   }
+}
+
+/** The error's message, with the workers behind the ranks a collective error names (ranks alone say little in a log). */
+export function describeFailure(err: Error, a: Pick<Assignment, 'workers'>): string {
+  if (!(err instanceof CollectiveError) || !a.workers || err.ranks.length === 0) return err.message;
+  const who = err.ranks.map((r) => `rank ${r} = worker ${a.workers![r] ?? '?'}`).join(', ');
+  return `${err.message} [${who}]`;
 }
 
 function defaultLog(id: string) {

@@ -5,6 +5,7 @@ import type { JobSpec } from './job-spec';
 import { ControlKeys } from './keys';
 import { CLAIM_WORKERS, DISPATCH_IF_STATE, FORGET_LOST_WORKERS, HEARTBEAT, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
 import type {
+  RankLayout,
   JobEvent, JobPatch, JobRecord, JobState, MetricEntry, PeerAddress, WorkerCommand, WorkerInfo,
   RegisterOptions, WorkerRegistration, WorkerState,
 } from './types';
@@ -22,7 +23,7 @@ export interface ControlPlaneOptions {
 
 const DEFAULTS: Required<ControlPlaneOptions> = { prefix: 'tf:', heartbeatTtlMs: 10_000, metricsMaxLen: 100_000, eventsMaxLen: 10_000 };
 
-const JSON_JOB_FIELDS = new Set(['spec', 'members']);
+const JSON_JOB_FIELDS = new Set(['spec', 'members', 'layout']);
 const NUMERIC_JOB_FIELDS = new Set([
   'createdAt', 'startedAt', 'finishedAt', 'step', 'totalSteps', 'epoch', 'loss', 'accuracy', 'evalLoss',
   'evalAccuracy', 'imagesPerSec', 'membershipEpoch', 'pauseRequested', 'attempt',
@@ -170,12 +171,13 @@ export class ControlPlane {
   // ---- jobs ----
 
   /** Records a new job as `queued`. */
-  async createJob(spec: JobSpec, opts: { id?: string; totalSteps?: number; now?: number } = {}): Promise<JobRecord> {
+  async createJob(spec: JobSpec, opts: { id?: string; totalSteps?: number; layout?: RankLayout[]; now?: number } = {}): Promise<JobRecord> {
     const now = opts.now ?? Date.now();
     const id = opts.id ?? newJobId(now);
     const rec: JobRecord = {
       id, spec, state: 'queued', createdAt: now, membershipEpoch: 0, attempt: 1,
       ...(opts.totalSteps !== undefined ? { totalSteps: opts.totalSteps } : {}),
+      ...(opts.layout ? { layout: opts.layout } : {}),
     };
     const ok = await this.redis.hsetnx(this.keys.job(id), 'id', id);
     if (!ok) throw new ControlPlaneError(`job ${id} already exists; pick another id`, 'BAD_OPTIONS');

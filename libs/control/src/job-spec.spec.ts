@@ -32,6 +32,7 @@ test('a minimal spec validates and gets every default', () => {
     checkpoint: { intervalSteps: 0, keep: 3, bucket: 'data' },
     evaluation: { atEnd: true, tenCrop: false },
     freezeBatchNorm: false,
+    deferredBatchNorm: false,
     wire: 'fp32',
     seed: 0,
     priority: 0,
@@ -50,11 +51,24 @@ test('given values win over defaults; pipeline and alexnet-columns fill their ow
   assert.deepEqual(r.spec.optimizer, { type: 'sgd', lr: 0.05, momentum: 0, weightDecay: 0, nesterov: true });
   assert.deepEqual(r.spec.lrSchedule.milestones, [10, 30]);
   assert.equal(r.spec.lrSchedule.scaleWithWorldSize, false);
-  assert.deepEqual(r.spec.parallelism.modelParallel, { kind: 'pipeline', stages: 2, microBatches: 4 });
+  assert.deepEqual(r.spec.parallelism.modelParallel, { kind: 'pipeline', stages: 2, microBatches: 4, schedule: 'gpipe', balance: 'macs' });
+  assert.equal(r.spec.deferredBatchNorm, true, 'a pipeline defers its batch-norm statistics');
   assert.deepEqual(r.spec.evaluation, { atEnd: false, everyEpochs: 2, tenCrop: false });
   assert.equal(r.spec.seed, 7);
   const cols = parseJobSpec({ ...valid(), parallelism: { dataParallel: 1, modelParallel: { kind: 'alexnet-columns', stages: 4 } } });
   assert.deepEqual(cols.spec?.parallelism.modelParallel, { kind: 'alexnet-columns', stages: 2, microBatches: 1 });
+});
+
+test('model-parallel combinations no single field shows: micro-batches that do not divide the batch, too few under 1F1B, microBatchSize beside them, pipeline options on the columns', () => {
+  const mp = (modelParallel: object, over: object = {}) => fields({ ...valid(), batchSize: 32, parallelism: { dataParallel: 1, modelParallel }, ...over });
+  assert.deepEqual(mp({ kind: 'pipeline', microBatches: 5 }), ['parallelism.modelParallel.microBatches']);
+  assert.deepEqual(mp({ kind: 'pipeline', stages: 4, microBatches: 2, schedule: '1f1b' }), ['parallelism.modelParallel.microBatches']);
+  assert.equal(parseJobSpec({ ...valid(), batchSize: 32, parallelism: { dataParallel: 1, modelParallel: { kind: 'pipeline', stages: 2, microBatches: 2, schedule: '1f1b' } } }).errors, undefined, 'as many micro-batches as stages is enough');
+  assert.deepEqual(mp({ kind: 'pipeline' }, { microBatchSize: 8 }), ['microBatchSize']);
+  assert.deepEqual(mp({ kind: 'alexnet-columns', cuts: ['conv3_5'] }), ['parallelism.modelParallel']);
+  assert.deepEqual(mp({ kind: 'pipeline', schedule: 'zigzag' }), ['parallelism.modelParallel.schedule']);
+  assert.deepEqual(mp({ kind: 'pipeline', stages: 1 }), ['parallelism.modelParallel.stages']);
+  assert.ok(errorsOf({ ...valid(), batchSize: 32, parallelism: { dataParallel: 1, modelParallel: { kind: 'pipeline', microBatches: 5 } } })[0].message.includes('do not divide batchSize 32'));
 });
 
 test('missing model is named `model`', () => {

@@ -190,7 +190,7 @@ export function specErrors(spec: JobSpec): FieldError[] {
       errors.push({ field: 'parallelism.modelParallel', message: 'schedule, balance and cuts are for pipelines; alexnet-columns splits at the paper\'s exchanges' });
     }
   }
-  const world = spec.parallelism.dataParallel * (mp?.stages ?? 1);
+  const world = worldSizeOf(spec);
   if (world > 65535) errors.push({ field: 'parallelism', message: `${world} workers is more than a run can have (65535)` });
   return errors;
 }
@@ -203,6 +203,11 @@ export function formatFieldErrors(errors: FieldError[]): string {
 function strip<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
   return o;
+}
+
+/** Workers a job's run takes: its data-parallel replicas × the stages (or columns) of each. */
+export function worldSizeOf(spec: Pick<JobSpec, 'parallelism'>): number {
+  return spec.parallelism.dataParallel * (spec.parallelism.modelParallel?.stages ?? 1);
 }
 
 /** Checkpoints live beside the dataset unless the spec names a bucket of their own. */

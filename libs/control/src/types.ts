@@ -54,6 +54,8 @@ export interface Assignment {
   worldSize: number;
   /** Every rank's address, in rank order. */
   peers: PeerAddress[];
+  /** Every rank's worker id, in rank order (errors and the layout name them). */
+  workers?: string[];
   spec: JobSpec;
   resume?: CheckpointRef;
 }
@@ -81,6 +83,25 @@ export interface JobMember {
   address: PeerAddress;
 }
 
+/**
+ * What one rank of a run holds (@tensorfleet/training's planLayout): its place in the plan,
+ * its part of the model and what that costs in memory. The job record and the dashboard show it.
+ */
+export interface RankLayout {
+  rank: number;
+  replica: number;
+  /** Pipeline stage, AlexNet column, or 0 (data parallel). */
+  stage: number;
+  role: 'replica' | 'stage' | 'column';
+  /** First and last section of the model the rank holds. */
+  sections: [string, string];
+  params: number;
+  weightBytes: number;
+  optimizerBytes: number;
+  macs: number;
+  workerId?: string;
+}
+
 export interface JobRecord {
   id: string;
   spec: JobSpec;
@@ -101,6 +122,8 @@ export interface JobRecord {
   membershipEpoch: number;
   runId?: string;
   members?: JobMember[];
+  /** Which worker holds which replica and stage, with its parameters and bytes (the current run's). */
+  layout?: RankLayout[];
   /** Key prefix of the newest committed checkpoint, `checkpoints/<job>/<step>`. */
   lastCheckpoint?: CheckpointKey;
   /** Events-stream id the current run's events start after (the scheduler's cursor). */

@@ -7,7 +7,7 @@ import { Trainer } from './trainer/trainer';
 import { TrainerComm } from './trainer/comm';
 
 /** The job-spec fields the trainer reads. */
-export type TrainerJobSpec = Pick<JobSpec, 'optimizer' | 'lrSchedule' | 'freezeBatchNorm' | 'wire' | 'batchSize' | 'microBatchSize' | 'epochs' | 'steps'>;
+export type TrainerJobSpec = Pick<JobSpec, 'optimizer' | 'lrSchedule' | 'freezeBatchNorm' | 'wire' | 'batchSize' | 'microBatchSize' | 'epochs' | 'steps'> & Partial<Pick<JobSpec, 'deferredBatchNorm'>>;
 
 export interface TrainerFromSpecOptions {
   /** Optimizer steps per epoch on each rank (from the loader: floor(rank samples / batchSize)). */
@@ -23,8 +23,8 @@ export interface TrainerFromSpecOptions {
 /**
  * Builds the Trainer a job spec describes: SGD (momentum, weight decay, nesterov), the LR
  * schedule over `steps` (or `epochs × stepsPerEpoch`) with warmup and the linear scaling
- * rule over the communicator's world size, freezeBatchNorm, micro-batches and the gradient
- * wire format.
+ * rule over the communicator's world size, freezeBatchNorm, micro-batches (with deferred
+ * batch-norm statistics when the spec says so) and the gradient wire format.
  */
 export function createTrainerFromSpec(
   spec: TrainerJobSpec,
@@ -60,6 +60,7 @@ export function createTrainerFromSpec(
     wire: spec.wire,
     bucketBytes: opts.bucketBytes,
     microBatchSize: spec.microBatchSize,
+    deferBatchNormStats: spec.deferredBatchNorm ?? false,
   });
 }
 

@@ -1,7 +1,7 @@
 export { TrainingError, TrainingErrorCode } from './errors';
 export { Sgd, SgdOptions, SGD_DEFAULTS, resolveSgdOptions } from './optim/sgd';
 export { createLrSchedule, LrSchedule, LrScheduleContext, LrScheduleSpec, LrScheduleState, LrScheduleType } from './schedule/lr-schedule';
-export { Trainer, TrainerOptions, TrainBatch, StepResult, EvalResult, TrainerState } from './trainer/trainer';
+export { Trainer, TrainerOptions, TrainBatch, StepResult, EvalResult, TrainerState, checkTrainerState } from './trainer/trainer';
 export { TrainerComm, WireFormat } from './trainer/comm';
 export { OutputKind } from './trainer/metrics';
 export {
@@ -25,5 +25,17 @@ export {
   LoadedCheckpoint,
 } from './checkpoint/checkpoint';
 export { createTrainerFromSpec, modelOptionsFromSpec, TrainerJobSpec, TrainerFromSpecOptions } from './from-spec';
-/** In-process fake communicator, for tests and single-host simulation of data-parallel arithmetic. */
-export { createInProcessGroup } from './testing/in-process-comm';
+/** In-process fake communicators, for tests and single-host simulation of a plan's arithmetic. */
+export { createInProcessGroup, createInProcessWorld } from './testing/in-process-comm';
+export { PartOptimizer } from './trainer/part-optimizer';
+export { ParallelPlan, ParallelismSpec, PlanKind, PipelineSchedule, RankPlace, StageBalance } from './parallel/plan';
+export { pipelineOps, peakInFlight, idealEfficiency, PipeOp } from './parallel/schedule';
+export { balanceStages, pipelineStages, planLayout, sectionsOfStages, stagesFromCuts, RankLayout } from './parallel/layout';
+export { planErrors } from './parallel/validate-plan';
+export { planComms, hashPart, PlanComms, PlanTrainer, PlanStepResult, StepTimings } from './parallel/plan-trainer';
+export { createPlanTrainer, PlanTrainerContext } from './parallel/create-plan-trainer';
+export { PipelineStageTrainer, PipelineTrainerOptions } from './parallel/pipeline-trainer';
+export { ColumnTrainer, ColumnTrainerOptions } from './parallel/column-trainer';
+export { DataParallelTrainer } from './parallel/data-parallel-trainer';
+export { profileSections } from './parallel/profile';
+export { runTraining, RunAssignment, RunContext, RunOutcome, RunReporter, StopRequest } from './run/training-run';

@@ -36,17 +36,22 @@ export interface CoordinatorOptions {
   reserveAfterMs?: number;
   /** BullMQ lock of an active job; a dead coordinator's jobs are re-run after it. Default 30000. */
   lockDurationMs?: number;
+  /**
+   * The most workers this cluster can ever have: a job needing more (dataParallel × stages)
+   * is a 400 instead of waiting in the queue forever. Default: no limit (workers may join later).
+   */
+  maxWorkers?: number;
   /** Serve Swagger UI at /docs and the document at /docs-json. Default true. */
   swagger?: boolean;
   /** Where log lines go. Default: Nest's console logger (errors and warnings only if `quiet`). */
   quiet?: boolean;
 }
 
-export type CoordinatorConfig = Required<CoordinatorOptions>;
+export type CoordinatorConfig = Required<Omit<CoordinatorOptions, 'maxWorkers'>> & Pick<CoordinatorOptions, 'maxWorkers'>;
 
 export const COORDINATOR_CONFIG = Symbol('COORDINATOR_CONFIG');
 
-const DEFAULTS: Omit<CoordinatorConfig, 'redisUrl' | 's3'> = {
+const DEFAULTS: Omit<CoordinatorConfig, 'redisUrl' | 's3' | 'maxWorkers'> = {
   port: 3000, host: '0.0.0.0', prefix: 'tf', queueName: 'tensorfleet-jobs', concurrency: 64,
   claimBackoffMs: 250, claimMaxBackoffMs: 5000, followPollMs: 500, staleBusyMs: 30_000, forgetLostAfterMs: 600_000, reserveAfterMs: 120_000, lockDurationMs: 30_000, swagger: true, quiet: false,
 };
@@ -70,6 +75,7 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
   for (const k of ['concurrency', 'claimBackoffMs', 'claimMaxBackoffMs', 'followPollMs', 'staleBusyMs', 'forgetLostAfterMs', 'reserveAfterMs', 'lockDurationMs'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) throw new CoordinatorConfigError(`${k} must be a positive integer, got ${c[k]}`);
   }
+  if (c.maxWorkers !== undefined && !(Number.isInteger(c.maxWorkers) && c.maxWorkers >= 1)) throw new CoordinatorConfigError(`maxWorkers must be a positive integer (env FLEET_MAX_WORKERS), got ${c.maxWorkers}`);
   c.prefix = c.prefix.replace(/:$/, '');
   return c;
 }
@@ -77,7 +83,7 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
 /**
  * The process environment as coordinator options: PORT, HOST, REDIS_URL, TF_S3 (JSON
  * S3Config) or S3_ENDPOINT + S3_ACCESS_KEY + S3_SECRET_KEY [+ S3_REGION], FLEET_PREFIX,
- * FLEET_QUEUE, FLEET_CONCURRENCY, FLEET_FORGET_LOST_AFTER_MS, FLEET_RESERVE_AFTER_MS.
+ * FLEET_QUEUE, FLEET_CONCURRENCY, FLEET_FORGET_LOST_AFTER_MS, FLEET_RESERVE_AFTER_MS, FLEET_MAX_WORKERS.
  */
 export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): CoordinatorOptions {
   const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
@@ -91,6 +97,6 @@ export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env):
   return {
     port: num(env.PORT), host: env.HOST || undefined, redisUrl, s3, prefix: env.FLEET_PREFIX || undefined,
     queueName: env.FLEET_QUEUE || undefined, concurrency: num(env.FLEET_CONCURRENCY),
-    forgetLostAfterMs: num(env.FLEET_FORGET_LOST_AFTER_MS), reserveAfterMs: num(env.FLEET_RESERVE_AFTER_MS),
+    forgetLostAfterMs: num(env.FLEET_FORGET_LOST_AFTER_MS), reserveAfterMs: num(env.FLEET_RESERVE_AFTER_MS), maxWorkers: num(env.FLEET_MAX_WORKERS),
   };
 }

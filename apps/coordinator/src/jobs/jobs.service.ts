@@ -1,36 +1,49 @@
-import { BadGatewayException, ConflictException, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
-import { applyJobSpecDefaults, ControlPlane, defaultAugmentation, evalPipeline, type JobSpecDto, type JobRecord, type JobSpec, type JobState } from '@tensorfleet/control';
+import { BadGatewayException, ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/coordinator-config';
+import {
+  applyJobSpecDefaults, ControlPlane, defaultAugmentation, evalPipeline, specErrors, worldSizeOf, type JobSpecDto, type JobRecord, type JobSpec, type JobState,
+} from '@tensorfleet/control';
 import { isNotFound, ObjectStore, readManifest, type DatasetManifest } from '@tensorfleet/data';
+import { modelOptionsFromSpec, ParallelPlan, planErrors, planLayout } from '@tensorfleet/training';
 import { ModelCatalog } from '../core/model-catalog';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { fieldErrors } from './job-validation';
 
 @Injectable()
 export class JobsService {
+  private readonly maxWorkers: number | undefined;
+
   constructor(
     private readonly control: ControlPlane,
     private readonly store: ObjectStore,
     private readonly models: ModelCatalog,
     private readonly scheduler: SchedulerService,
-  ) {}
+    @Inject(COORDINATOR_CONFIG) cfg: CoordinatorConfig,
+  ) {
+    this.maxWorkers = cfg.maxWorkers;
+  }
 
   /**
-   * Checks what the DTO cannot (the model is registered, the dataset's manifest exists and
-   * has enough training samples), then records the job and queues it. Nothing is written
-   * before every check passed.
+   * Checks what the DTO cannot (the model is registered, the parallel plan fits it, the
+   * dataset's manifest exists and has enough training samples), then records the job with
+   * its layout and queues it. Nothing is written before every check passed.
    */
   async submit(dto: JobSpecDto): Promise<JobRecord> {
     const spec = applyJobSpecDefaults(dto);
+    const combined = specErrors(spec);
+    if (combined.length) throw fieldErrors(combined);
     const model = this.models.get(spec.model.name);
     if (!model) {
       const names = this.models.list().map((m) => m.name).join(', ');
       throw fieldErrors([{ field: 'model.name', message: `"${spec.model.name}" is not a registered model; known: ${names}` }]);
     }
-    if (spec.parallelism.modelParallel) {
-      // The workers train data-parallel only: accepting this would silently ignore it.
-      throw fieldErrors([{ field: 'parallelism.modelParallel', message: 'model parallelism is not supported by the workers yet; leave it out' }]);
-    }
     const manifest = await this.manifest(spec);
+    const modelOptions = modelOptionsFromSpec(spec, manifest);
+    const unfit = planErrors(spec, modelOptions);
+    if (unfit.length) throw fieldErrors(unfit);
+    if (this.maxWorkers !== undefined && worldSizeOf(spec) > this.maxWorkers) {
+      throw fieldErrors([{ field: 'parallelism', message: `the job needs ${worldSizeOf(spec)} workers (dataParallel × stages); this cluster has at most ${this.maxWorkers} (FLEET_MAX_WORKERS)` }]);
+    }
     if (spec.model.numClasses !== undefined && spec.model.numClasses < manifest.classes.length) {
       throw fieldErrors([{ field: 'model.numClasses', message: `${spec.model.numClasses} is fewer than the dataset's ${manifest.classes.length} classes` }]);
     }
@@ -45,7 +58,8 @@ export class JobsService {
       throw fieldErrors([{ field: 'batchSize', message: `batchSize × dataParallel = ${perStep} is more than the ${samples} training samples of s3://${spec.dataset.bucket}/${spec.dataset.prefix}` }]);
     }
     const totalSteps = spec.steps ?? (spec.epochs ?? 1) * Math.floor(samples / perStep);
-    const job = await this.control.createJob(spec, { totalSteps });
+    const layout = planLayout(spec.model.name, modelOptions, new ParallelPlan(spec.parallelism), spec.optimizer.momentum);
+    const job = await this.control.createJob(spec, { totalSteps, layout });
     try {
       await this.scheduler.enqueue(job);
     } catch (e) {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { worldSizeOf } from '@tensorfleet/control';
 import type {
   Assignment, ControlPlane, JobEvent, JobMember, JobRecord, JobState, WorkerCommand,
 } from '@tensorfleet/control';
@@ -35,7 +36,7 @@ class Shutdown extends Error {}
 const ACTIVE: readonly JobState[] = ['queued', 'scheduled', 'running'];
 
 /**
- * Gang scheduling of one job: wait for `dataParallel` alive idle workers, claim them all
+ * Gang scheduling of one job: wait for its world size (dataParallel × stages) of alive idle workers, claim them all
  * at once (Lua, so replicas never share a worker), dispatch the assignments together with
  * `running`, then follow the events until every rank has ended, one failed, or a member
  * stopped heartbeating. Everything it knows is read back from Redis on each call, so a
@@ -95,7 +96,7 @@ export class GangScheduler {
    * priority is waiting for them (the job stays queued).
    */
   private async tryStart(job: JobRecord): Promise<boolean> {
-    const n = job.spec.parallelism.dataParallel;
+    const n = worldSizeOf(job.spec);
     if (await this.outranked(job)) return false;
     const ids = await this.control.claimWorkers(job.id, n);
     if (!ids) return false;
@@ -109,8 +110,10 @@ export class GangScheduler {
     const membershipEpoch = job.membershipEpoch + 1;
     const runId = `${job.id}.${membershipEpoch}.${randomBytes(3).toString('hex')}`;
     const eventsFrom = await this.control.lastEventId(job.id);
+    // The layout of the plan (from submission) with the workers now holding each rank.
+    const layout = job.layout?.map((l) => ({ ...l, workerId: ids[l.rank] }));
     const scheduled = await this.control.transitionJob(job.id, ['queued'], {
-      state: 'scheduled', members, runId, membershipEpoch, eventsFrom, error: null, finishedAt: null, pauseRequested: null,
+      state: 'scheduled', members, runId, membershipEpoch, eventsFrom, error: null, finishedAt: null, pauseRequested: null, ...(layout ? { layout } : {}),
     });
     if (!scheduled.ok) {
       // The state changed under us (cancel, pause, or another replica scheduled it with
@@ -124,7 +127,7 @@ export class GangScheduler {
     const commands = members.map((m) => {
       const assignment: Assignment = {
         jobId: job.id, runId, membershipEpoch, rank: m.rank, worldSize: n,
-        peers: members.map((p) => p.address), spec: job.spec, ...(resume ? { resume } : {}),
+        peers: members.map((p) => p.address), workers: ids, spec: job.spec, ...(resume ? { resume } : {}),
       };
       return { workerId: m.workerId, cmd: { type: 'assign', assignment } as WorkerCommand };
     });
@@ -167,7 +170,7 @@ export class GangScheduler {
     const queued = (await this.control.listJobs({ state: 'queued', limit: 10_000 })).filter(ahead);
     if (!queued.length) return false;
     const alive = (await this.control.listWorkers()).filter((w) => w.alive).length;
-    return queued.some((o) => o.spec.parallelism.dataParallel <= alive);
+    return queued.some((o) => worldSizeOf(o.spec) <= alive);
   }
 
   /** Follows a running job until it ends. */

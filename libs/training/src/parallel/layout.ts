@@ -1,3 +1,4 @@
+import type { RankLayout } from '@tensorfleet/control';
 import { alexnetColumnOf, describeModel, modelSections, type CreateModelOptions, type ModelSection } from '@tensorfleet/models';
 import { TrainingError } from '../errors';
 import type { ParallelPlan, StageBalance } from './plan';
@@ -69,27 +70,6 @@ export function pipelineStages(sections: ModelSection[], plan: Pick<ParallelPlan
   return sectionsOfStages(names, starts);
 }
 
-/** What one rank holds: its place, its part of the model, what it costs in memory. */
-export interface RankLayout {
-  rank: number;
-  replica: number;
-  /** Pipeline stage (pipeline), column (alexnet-columns), 0 (data parallel). */
-  stage: number;
-  /** 'stage' | 'column' | 'replica' */
-  role: 'replica' | 'stage' | 'column';
-  /** First and last section held ('stem', 'layer2_1', 'head', ...). */
-  sections: [string, string];
-  params: number;
-  /** Weights and BN statistics, float32. */
-  weightBytes: number;
-  /** Momentum buffers, float32 (0 without momentum). */
-  optimizerBytes: number;
-  /** Multiply-adds per image of the rank's part. */
-  macs: number;
-  /** Set by the coordinator once workers are assigned. */
-  workerId?: string;
-}
-
 /**
  * Every rank's part of the model, from the layer configs (no weights built): the layout the
  * job record and the dashboard show. `stageSections` (pipelines) are the stages' sections.
@@ -132,4 +112,4 @@ export function planLayout(model: string, opts: CreateModelOptions, plan: Parall
   });
 }
 
-export type { StageBalance };
+export type { RankLayout, StageBalance };

@@ -1,7 +1,7 @@
 import { ApiProperty, type ApiPropertyOptions } from '@nestjs/swagger';
 import {
   AUGMENTATIONS, CheckpointSpecDto, DatasetSpecDto, EvaluationSpecDto, JobSpecDto, LR_SCHEDULE_TYPES, LrScheduleSpecDto,
-  MODEL_PARALLEL_KINDS, ModelParallelSpecDto, ModelSpecDto, OptimizerSpecDto, ParallelismSpecDto, WIRE_FORMATS,
+  MODEL_PARALLEL_KINDS, ModelParallelSpecDto, ModelSpecDto, OptimizerSpecDto, ParallelismSpecDto, PIPELINE_SCHEDULES, STAGE_BALANCES, WIRE_FORMATS,
 } from '@tensorfleet/control';
 
 // The job spec classes live in @tensorfleet/control without Nest decorators (the worker
@@ -21,12 +21,15 @@ const DOCS: [abstract new (...args: never[]) => object, Props][] = [
     prefix: { type: String, description: 'The manifest is `${prefix}/manifest.json`', example: 'cifar10' },
   }],
   [ModelParallelSpecDto, {
-    kind: { enum: [...MODEL_PARALLEL_KINDS] },
-    stages: opt({ type: Number, minimum: 2, description: 'pipeline: default 2; alexnet-columns: always 2' }),
-    microBatches: opt({ type: Number, minimum: 1, description: 'pipeline: default 4' }),
+    kind: { enum: [...MODEL_PARALLEL_KINDS], description: 'pipeline: a ResNet cut into stages at block boundaries; alexnet-columns: alexnet_paper on its two columns' },
+    stages: opt({ type: Number, minimum: 2, maximum: 64, description: 'pipeline: default 2; alexnet-columns: always 2' }),
+    microBatches: opt({ type: Number, minimum: 1, description: 'Micro-batches per step (must divide batchSize): pipeline default 4, alexnet-columns 1' }),
+    schedule: opt({ enum: [...PIPELINE_SCHEDULES], default: 'gpipe', description: 'pipeline: gpipe (fill-drain) or 1f1b (PipeDream-Flush, needs microBatches >= stages)' }),
+    balance: opt({ enum: [...STAGE_BALANCES], default: 'macs', description: 'pipeline: balance the stages by multiply-adds or by measured time' }),
+    cuts: opt({ type: [String], description: 'pipeline: sections where stages 1.. start, e.g. ["layer3_0"]' }),
   }],
   [ParallelismSpecDto, {
-    dataParallel: { type: Number, minimum: 1, description: 'World size: workers gang-scheduled together', example: 2 },
+    dataParallel: { type: Number, minimum: 1, description: 'Data-parallel replicas; the job takes dataParallel × stages workers, gang-scheduled together', example: 2 },
     modelParallel: opt({ type: () => ModelParallelSpecDto }),
   }],
   [OptimizerSpecDto, {
@@ -60,7 +63,7 @@ const DOCS: [abstract new (...args: never[]) => object, Props][] = [
     model: { type: () => ModelSpecDto },
     dataset: { type: () => DatasetSpecDto },
     parallelism: { type: () => ParallelismSpecDto },
-    batchSize: { type: Number, minimum: 1, description: 'Per worker', example: 32 },
+    batchSize: { type: Number, minimum: 1, description: 'Per data-parallel replica (a pipeline or column pair takes it whole)', example: 32 },
     microBatchSize: opt({ type: Number, minimum: 1, description: 'Per worker, images per forward/backward pass (gradient accumulation; at most batchSize). Default batchSize' }),
     epochs: opt({ type: Number, minimum: 1, description: 'Give epochs or steps (or both; steps wins)' }),
     steps: opt({ type: Number, minimum: 1 }),
@@ -70,6 +73,7 @@ const DOCS: [abstract new (...args: never[]) => object, Props][] = [
     checkpoint: opt({ type: () => CheckpointSpecDto }),
     evaluation: opt({ type: () => EvaluationSpecDto }),
     freezeBatchNorm: opt({ type: Boolean, default: false }),
+    deferredBatchNorm: opt({ type: Boolean, description: 'BN moving statistics once per step from all micro-batches (default: true for pipelines)' }),
     wire: opt({ enum: [...WIRE_FORMATS], default: 'fp32' }),
     seed: opt({ type: Number, minimum: 0, default: 0 }),
     priority: opt({ type: Number, minimum: -1000, maximum: 1000, default: 0, description: 'Higher runs first' }),

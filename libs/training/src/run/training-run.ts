@@ -1,0 +1,322 @@
+import type { Communicator } from '@tensorfleet/collective';
+import { checkpointBucket, defaultAugmentation, evalPipeline, type JobPatch, type JobSpec, type MetricEntry } from '@tensorfleet/control';
+import { jpegDecoder, readManifest, ShardLoader, type Batch, type DatasetManifest, type LoaderCursor, type ObjectStore } from '@tensorfleet/data';
+import { describeModel, modelFamily, modelSections, tensorNames, tensorsToBytes, type CreateModelOptions } from '@tensorfleet/models';
+import {
+  commitCheckpoint, loadCheckpointTensors, pruneCheckpoints, uncommitCheckpoint, writeCheckpointPart, type CheckpointPart,
+} from '../checkpoint/checkpoint';
+import { TrainingError } from '../errors';
+import { modelOptionsFromSpec } from '../from-spec';
+import { checkTrainerState } from '../trainer/trainer';
+import { createPlanTrainer } from '../parallel/create-plan-trainer';
+import { pipelineStages, planLayout } from '../parallel/layout';
+import { ParallelPlan } from '../parallel/plan';
+import { hashPart, planComms, type PlanTrainer } from '../parallel/plan-trainer';
+import { profileSections } from '../parallel/profile';
+
+/** Why a run stopped before its last step. */
+export type StopRequest = 'cancel' | 'pause' | null;
+
+export interface RunOutcome {
+  status: 'completed' | 'paused' | 'cancelled';
+  step: number;
+  /** sha256 of the weights this rank holds (equal within each part's replicas). */
+  weightsHash: string;
+  evalLoss?: number;
+  evalAccuracy?: number;
+  checkpointKey?: string;
+}
+
+/** What a run needs of its assignment (control's Assignment has it all). */
+export interface RunAssignment {
+  jobId: string;
+  runId: string;
+  membershipEpoch: number;
+  rank: number;
+  worldSize: number;
+  spec: JobSpec;
+  resume?: { checkpointKey: string; step: number };
+  /** Worker ids by rank, for the layout. */
+  workers?: string[];
+}
+
+/** What the run tells the rest of the system; the worker writes it to Redis, a test records it. */
+export interface RunReporter {
+  started(step: number): Promise<void>;
+  /** Rank 0, after each committed checkpoint. */
+  checkpointed(key: string, step: number): Promise<void>;
+  /** Rank 0: every step's training figures and every held-out evaluation, over all replicas. */
+  metric(m: MetricEntry): Promise<void>;
+  /** Rank 0: totalSteps and the layout at the start. */
+  updateJob(patch: JobPatch): Promise<void>;
+}
+
+export interface RunContext {
+  store: ObjectStore;
+  /** The run's communicator over all its ranks (the worker joins it over ZeroMQ); null with one rank. */
+  joinWorld(): Promise<Communicator | null>;
+  reporter: RunReporter;
+  /** The latest stop request for this job seen in the worker's inbox. */
+  stopRequested(): StopRequest;
+  log(msg: string): void;
+}
+
+/** Deadline of the stage-time profile's exchange (balance: 'time'): profiling a section can take a while. */
+const PROFILE_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * One rank of one job, from its assignment to the end (or to a pause or cancel every rank
+ * agrees on), under any parallel plan: data parallelism, a pipeline, AlexNet's columns, or
+ * their hybrids with data parallelism. The loop (resume, epochs, checkpoints, held-out
+ * evaluation, the stop vote) is the same for all; the plan's trainer does the step. Ranks
+ * agree on stopping through a small all-reduce each step, which also turns the replicas'
+ * loss and accuracy into global figures: a rank that saw the stop request first cannot leave
+ * its peers waiting in a collective.
+ */
+export async function runTraining(ctx: RunContext, a: RunAssignment): Promise<RunOutcome> {
+  const { spec, rank } = a;
+  const plan = new ParallelPlan(spec.parallelism);
+  if (plan.worldSize !== a.worldSize) {
+    throw new TrainingError('INVALID_OPTIONS', `the spec's plan (${plan.describe()}) needs ${plan.worldSize} ranks; the assignment has ${a.worldSize}`);
+  }
+  const place = plan.place(rank);
+  const manifest = await readManifest(ctx.store, spec.dataset.bucket, spec.dataset.prefix);
+  const modelOptions: CreateModelOptions = { ...modelOptionsFromSpec(spec, manifest), seed: spec.seed };
+  const inputSize = describeModel(spec.model.name, modelOptions).inputSize;
+  const role = plan.kind === 'pipeline' ? `stage ${place.stage} of replica ${place.replica}` : plan.kind === 'columns' ? `column ${place.stage} of replica ${place.replica}` : `replica ${place.replica}`;
+  ctx.log(`job ${a.jobId}: rank ${rank}/${a.worldSize} (${role}; ${plan.describe()}), model ${spec.model.name} (${modelOptions.numClasses} classes, ${inputSize}px), run ${a.runId} epoch ${a.membershipEpoch}`);
+
+  const world = a.worldSize > 1 ? await ctx.joinWorld() : null;
+  let trainer: PlanTrainer | null = null;
+  try {
+    const comms = planComms(world, plan, rank);
+    const data = new RunData(ctx, spec, manifest, plan, place.replica, inputSize);
+    const stepsPerEpoch = data.stepsPerEpoch();
+    const totalSteps = spec.steps ?? (spec.epochs ?? 1) * stepsPerEpoch;
+    const stageSections = plan.kind === 'pipeline' ? await resolveStages(ctx, spec, modelOptions, plan, world, data.microBatch()) : undefined;
+    trainer = createPlanTrainer({ spec, modelOptions, plan, rank, comms, stepsPerEpoch, totalSteps, stageSections });
+    if (rank === 0) {
+      const layout = planLayout(spec.model.name, modelOptions, plan, spec.optimizer.momentum, stageSections).map((l) => ({ ...l, ...(a.workers?.[l.rank] ? { workerId: a.workers[l.rank] } : {}) }));
+      await ctx.reporter.updateJob({ totalSteps, layout });
+      data.warnUnused(stepsPerEpoch);
+    }
+    return await train(ctx, a, plan, trainer, data, world, stepsPerEpoch, totalSteps, stageSections);
+  } finally {
+    trainer?.dispose();
+    await world?.close();
+  }
+}
+
+/**
+ * A pipeline's stages: the spec's cuts, or balanced by multiply-adds (the default: the same on
+ * every rank, known before any weight exists, and what the job record shows when it is
+ * queued), or by measured time: each rank times a share of the sections on its own backend
+ * and every rank balances the same gathered times.
+ */
+async function resolveStages(ctx: RunContext, spec: JobSpec, opts: CreateModelOptions, plan: ParallelPlan, world: Communicator | null, microBatch: number): Promise<string[][]> {
+  const sections = modelSections(spec.model.name, opts);
+  if (plan.cuts || plan.balance !== 'time') return pipelineStages(sections, plan);
+  const n = world?.worldSize ?? 1;
+  const me = world?.rank ?? 0;
+  const mine = sections.map((s) => s.name).filter((_, i) => i % n === me);
+  const t0 = performance.now();
+  const times = profileSections(spec.model.name, opts, mine, microBatch);
+  const gathered = world ? ((await world.allGather(times, { timeoutMs: PROFILE_TIMEOUT_MS })) as number[][]) : [times];
+  const costs = sections.map((_, i) => gathered[i % n][Math.floor(i / n)]);
+  const stages = pipelineStages(sections, plan, costs);
+  ctx.log(`stages balanced by measured time (${((performance.now() - t0) / 1000).toFixed(1)} s to profile ${mine.length} sections here): ${stages.map((s, k) => `${k}: ${s[0]}..${s[s.length - 1]} ${s.reduce((a, name) => a + costs[sections.findIndex((x) => x.name === name)], 0).toFixed(0)} ms`).join(', ')}`);
+  return stages;
+}
+
+/** The loaders of this rank's replica: training shards (for the ranks that read data) and the held-out split. */
+class RunData {
+  readonly trainPipeline: ReturnType<typeof defaultAugmentation>;
+  readonly valPipeline: 'eval' | 'tencrop' | 'none';
+
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly spec: JobSpec,
+    readonly manifest: DatasetManifest,
+    private readonly plan: ParallelPlan,
+    private readonly replica: number,
+    private readonly inputSize: number,
+  ) {
+    this.trainPipeline = spec.augmentation ?? defaultAugmentation(modelFamily(spec.model.name), inputSize);
+    this.valPipeline = evalPipeline(this.trainPipeline, spec.evaluation?.tenCrop ?? false);
+    if (spec.evaluation?.tenCrop && this.valPipeline !== 'tencrop') {
+      ctx.log(`evaluation.tenCrop needs the resnet or alexnet pipeline; this job trains with '${this.trainPipeline}', so held-out images are used as they are`);
+    }
+  }
+
+  loader(split: string, cursor?: LoaderCursor): ShardLoader {
+    return new ShardLoader({
+      store: this.ctx.store,
+      bucket: this.spec.dataset.bucket,
+      prefix: this.spec.dataset.prefix,
+      split,
+      rank: this.replica,
+      worldSize: this.plan.replicas,
+      seed: this.spec.seed,
+      batchSize: this.spec.batchSize,
+      pipeline: split === 'train' ? this.trainPipeline : this.valPipeline,
+      inputSize: this.inputSize,
+      dropLast: split === 'train',
+      cursor,
+    });
+  }
+
+  /** The same on every rank: every replica takes the smallest replica's share. */
+  stepsPerEpoch(): number {
+    const n = this.loader('train').batchesPerEpoch();
+    if (n < 1) {
+      throw new TrainingError('INVALID_OPTIONS', `dataset ${this.spec.dataset.bucket}/${this.spec.dataset.prefix} has too few training samples for ${this.plan.replicas} replicas × batch ${this.spec.batchSize}`);
+    }
+    return n;
+  }
+
+  microBatch(): number {
+    return this.spec.batchSize / this.plan.microBatches;
+  }
+
+  /** Whole shards go to replicas and every replica takes the smallest share: say so when that leaves much out, with the fix. */
+  warnUnused(stepsPerEpoch: number): void {
+    const used = stepsPerEpoch * this.spec.batchSize * this.plan.replicas;
+    const available = this.manifest.splits.train?.samples ?? used;
+    if (used < 0.9 * available) {
+      this.ctx.log(`each epoch trains on ${used} of the ${available} training samples (whole shards per replica, each replica takes the smallest replica's share, in whole batches); ` +
+        'for more of them, ingest with equal shards (fleet ingest --samples-per-shard N, with a multiple of the replica count of shards)');
+    }
+  }
+}
+
+async function train(
+  ctx: RunContext, a: RunAssignment, plan: ParallelPlan, trainer: PlanTrainer, data: RunData, world: Communicator | null,
+  stepsPerEpoch: number, totalSteps: number, stageSections: string[][] | undefined,
+): Promise<RunOutcome> {
+  const { rank, jobId, spec } = a;
+  const place = trainer.place;
+  const reads = plan.readsData(place);
+  const bucket = checkpointBucket(spec);
+  if (reads) {
+    const decoder = jpegDecoder();
+    ctx.log(`job ${jobId}: rank ${rank} decodes JPEGs with ${decoder.name}${decoder.reason ? ` (${decoder.reason})` : ''}`);
+  }
+
+  // Resume: this rank's weights and optimizer slots (by name, from whichever parts hold them, so
+  // a checkpoint of any plan fits), the step and schedule, and this replica's data cursor.
+  let cursor: LoaderCursor | undefined;
+  let step = 0;
+  if (a.resume) {
+    const ck = await loadCheckpointTensors(ctx.store, bucket, a.resume.checkpointKey, {
+      weights: Object.keys(trainer.part.weightTensors()),
+      optimizer: Object.keys(trainer.part.optimizerTensors()),
+    });
+    trainer.load(ck.weights, ck.optimizer, checkTrainerState(ck.state.trainer, trainer.part.sgd.slots.length));
+    step = ck.state.step;
+    const cursors = (ck.state.cursors ?? []) as LoaderCursor[];
+    cursor = cursors.length === plan.replicas ? cursors[place.replica] : { epoch: ck.state.epoch, position: 0 };
+    if (cursors.length !== plan.replicas && rank === 0) {
+      ctx.log(`job ${jobId}: the checkpoint has the data positions of ${cursors.length} replicas, this run has ${plan.replicas}: epoch ${ck.state.epoch} starts again from its beginning`);
+    }
+    ctx.log(`job ${jobId}: resumed from ${a.resume.checkpointKey} at step ${step}`);
+  } else {
+    await trainer.broadcastInitialState();
+  }
+
+  await ctx.reporter.started(step);
+  let epoch = cursor?.epoch ?? Math.floor(step / stepsPerEpoch);
+  let lastCheckpointKey: string | undefined;
+  const interval = spec.checkpoint?.intervalSteps ?? 0;
+
+  const checkpoint = async (c: LoaderCursor | null) => {
+    // Rank 0 uncommits a re-saved step before anyone writes a part (the gather below waits for it).
+    if (rank === 0) await uncommitCheckpoint(ctx.store, bucket, jobId, step);
+    const cursors = world ? ((await world.allGather(reads ? c : null)) as (LoaderCursor | null)[]) : [c];
+    const parts: CheckpointPart[] = [];
+    if (trainer.writesCheckpoint()) {
+      const { weights, optimizer } = trainer.checkpointTensors();
+      const wb = tensorsToBytes(weights);
+      parts.push(await writeCheckpointPart(ctx.store, bucket, jobId, step, { file: `weights-r${rank}.bin`, kind: 'weights', body: wb, tensors: tensorNames(wb) }));
+      if (Object.keys(optimizer).length) {
+        const ob = tensorsToBytes(optimizer);
+        parts.push(await writeCheckpointPart(ctx.store, bucket, jobId, step, { file: `optimizer-r${rank}.bin`, kind: 'optimizer', body: ob, tensors: tensorNames(ob) }));
+      }
+    }
+    const all = world ? ((await world.allGather(parts)) as CheckpointPart[][]) : [parts];
+    if (rank === 0) {
+      const key = await commitCheckpoint(ctx.store, bucket, jobId, step, all.flat(), {
+        epoch: c?.epoch ?? epoch,
+        step,
+        // one per replica: its first stage's (every data-reading rank of a replica reads the same)
+        cursors: Array.from({ length: plan.replicas }, (_, r) => cursors[plan.rankOf(r, 0)] as LoaderCursor),
+        seed: spec.seed,
+        trainer: trainer.state(),
+        plan: { kind: plan.kind, replicas: plan.replicas, stages: plan.stages, microBatches: plan.microBatches, ...(stageSections ? { stageSections } : {}) },
+        membership: { runId: a.runId, epoch: a.membershipEpoch, worldSize: a.worldSize },
+      });
+      lastCheckpointKey = key;
+      await pruneCheckpoints(ctx.store, bucket, jobId, spec.checkpoint?.keep ?? 3);
+      await ctx.reporter.checkpointed(key, step);
+    }
+    if (world) await world.barrier();
+  };
+
+  const evaluate = async () => {
+    const ev = await trainer.evaluate(reads ? data.loader('val').batches(0) : null);
+    ctx.log(`job ${jobId}: held-out at step ${step}: loss ${ev.loss.toFixed(4)}, top-1 ${(ev.accuracy * 100).toFixed(1)}%, top-5 ${(ev.top5 * 100).toFixed(1)}% (${ev.samples} images${data.valPipeline === 'tencrop' ? ', ten crops each' : ''})`);
+    if (rank === 0) await ctx.reporter.metric({ kind: 'eval', step, epoch, loss: ev.loss, accuracy: ev.accuracy, lr: 0, imagesPerSec: 0, rank, ts: Date.now() });
+    return ev;
+  };
+
+  let stop: StopRequest = null;
+  training: while (step < totalSteps) {
+    const loader = reads ? data.loader('train', cursor) : null;
+    // Ranks without data step as many times as the data readers: the rest of this epoch.
+    const batches: AsyncIterable<Batch | null> = loader ? loader.batches(epoch) : nulls(stepsPerEpoch - (step % stepsPerEpoch));
+    cursor = undefined;
+    for await (const batch of batches) {
+      const t0 = performance.now();
+      const r = await trainer.step(batch);
+      // The step has disposed its tensors of the batch: the loader may refill its array.
+      if (batch) loader!.recycle(batch);
+      // [loss·n, correct, n, cancel, pause] summed over ranks: global metrics and the stop vote.
+      const mine = ctx.stopRequested();
+      const agg = Float32Array.of(r.loss * r.samples, r.accuracy * r.samples, r.samples, mine === 'cancel' ? 1 : 0, mine === 'pause' ? 1 : 0);
+      if (world) await world.allReduce(agg, { op: 'sum' });
+      step++;
+      const seconds = (performance.now() - t0) / 1000;
+      if (rank === 0) {
+        await ctx.reporter.metric({ kind: 'train', step, epoch, loss: agg[0] / agg[2], accuracy: agg[1] / agg[2], lr: r.lr, imagesPerSec: agg[2] / seconds, rank, ts: Date.now() });
+      }
+      stop = agg[3] > 0 ? 'cancel' : agg[4] > 0 ? 'pause' : null;
+      const atInterval = interval > 0 && step % interval === 0;
+      if (atInterval || stop === 'pause') await checkpoint(batch?.cursor ?? null);
+      if (stop || step >= totalSteps) break training;
+    }
+    epoch++;
+    // An epoch ended (the run goes on): checkpoint when no step interval is set, and the
+    // periodic held-out evaluation, whose result also drives the plateau schedule.
+    if (interval === 0) await checkpoint({ epoch, position: 0 });
+    const every = spec.evaluation?.everyEpochs;
+    if (every && epoch % every === 0 && data.manifest.splits.val) await evaluate();
+  }
+
+  const weightsHash = () => hashPart(trainer.part);
+  if (stop === 'cancel') return { status: 'cancelled', step, weightsHash: weightsHash() };
+  if (stop === 'pause') return { status: 'paused', step, weightsHash: weightsHash(), checkpointKey: lastCheckpointKey };
+
+  // Final checkpoint (so the run can be exported or fine-tuned), then held-out evaluation.
+  if (interval === 0 || step % interval !== 0) await checkpoint({ epoch, position: 0 });
+  let evalLoss: number | undefined;
+  let evalAccuracy: number | undefined;
+  if (spec.evaluation?.atEnd !== false && data.manifest.splits.val) {
+    const ev = await evaluate();
+    evalLoss = ev.loss;
+    evalAccuracy = ev.accuracy;
+  }
+  return { status: 'completed', step, weightsHash: weightsHash(), evalLoss, evalAccuracy, checkpointKey: lastCheckpointKey };
+}
+
+async function* nulls(n: number): AsyncIterable<null> {
+  for (let i = 0; i < n; i++) yield null;
+}
