@@ -246,3 +246,13 @@ export class JobSpecDto {
   @IsOptional() @IsInt() @Min(-1000) @Max(1000)
   priority?: number;
 }
+
+/**
+ * The optional body of POST /jobs/:id/resume: a paused or failed job may resume on another
+ * plan (more or fewer stages, columns, data-parallel replicas). The checkpoint is per weight,
+ * so any plan of the same model reads it; the micro-batch size is kept unless the body sets it.
+ */
+export class ResumeJobDto {
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => ParallelismSpecDto)
+  parallelism?: ParallelismSpecDto;
+}

@@ -2,7 +2,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError, type ValidatorOptions } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
 import {
-  JobSpecDto, type Augmentation, type LrScheduleType, type ModelParallelKind, type PipelineSchedule, type StageBalance, type WireFormat,
+  JobSpecDto, type Augmentation, type ParallelismSpecDto, type LrScheduleType, type ModelParallelKind, type PipelineSchedule, type StageBalance, type WireFormat,
 } from './job-spec.dto';
 
 /**
@@ -203,6 +203,31 @@ export function formatFieldErrors(errors: FieldError[]): string {
 function strip<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
   return o;
+}
+
+/** Images per forward/backward pass of a spec: its micro-batches' size. */
+export function microBatchSizeOf(spec: Pick<JobSpec, 'batchSize' | 'microBatchSize' | 'parallelism'>): number {
+  const mp = spec.parallelism.modelParallel;
+  return mp ? spec.batchSize / mp.microBatches : (spec.microBatchSize ?? spec.batchSize);
+}
+
+/**
+ * The spec of a job resumed on another plan: the new parallelism (its defaults filled in),
+ * with the micro-batch size of the old one where the new one leaves it open, so that the
+ * arithmetic of a step does not change (batch-norm deferral is kept as it was).
+ */
+export function respecParallelism(spec: JobSpec, parallelism: ParallelismSpecDto): JobSpec {
+  const micro = microBatchSizeOf(spec);
+  const mp = parallelism.modelParallel;
+  const dto = plainToInstance(JobSpecDto, {
+    ...JSON.parse(JSON.stringify(spec)),
+    parallelism: JSON.parse(JSON.stringify(parallelism)),
+  }) as JobSpecDto;
+  delete dto.microBatchSize;
+  if (mp && mp.microBatches === undefined && Number.isInteger(spec.batchSize / micro)) dto.parallelism.modelParallel!.microBatches = spec.batchSize / micro;
+  if (!mp && micro < spec.batchSize) dto.microBatchSize = micro;
+  dto.deferredBatchNorm = spec.deferredBatchNorm;
+  return applyJobSpecDefaults(dto);
 }
 
 /** Workers a job's run takes: its data-parallel replicas × the stages (or columns) of each. */

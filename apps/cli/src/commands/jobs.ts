@@ -48,17 +48,39 @@ export function registerJobs(program: Command): void {
     })));
   });
 
-  coordinatorOption(program.command('job <id>').description('show one job').option('--json', 'print JSON')).action(async (id: string, o) => {
+  coordinatorOption(program.command('job <id>').description('show one job: its state, and which worker holds which part of the model').option('--json', 'print JSON')).action(async (id: string, o) => {
     const job = await new CoordinatorClient(o.coordinator).getJob(id).catch(explain);
-    console.log(JSON.stringify(job, null, 2));
+    if (o.json) return console.log(JSON.stringify(job, null, 2));
+    const { layout, spec, members: _m, ...rest } = job;
+    console.log(Object.entries(rest).filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join('\n'));
+    console.log(`spec: ${JSON.stringify(spec)}`);
+    if (layout?.length) {
+      console.log('\nlayout:');
+      printTable(layout.map((l) => ({
+        rank: l.rank, worker: l.workerId ?? '', replica: l.replica, [l.role === 'replica' ? 'part' : l.role]: l.role === 'replica' ? 'whole model' : l.stage,
+        sections: l.sections[0] === l.sections[1] ? l.sections[0] : `${l.sections[0]} .. ${l.sections[1]}`,
+        params: l.params, 'weights MB': (l.weightBytes / 1e6).toFixed(1), 'optimizer MB': (l.optimizerBytes / 1e6).toFixed(1), GMACs: (l.macs / 1e9).toFixed(2),
+      })));
+    }
   });
 
-  for (const action of ['cancel', 'pause', 'resume'] as const) {
+  for (const action of ['cancel', 'pause'] as const) {
     coordinatorOption(program.command(`${action} <id>`).description(`${action} a job`)).action(async (id: string, o) => {
       const job = await new CoordinatorClient(o.coordinator).jobAction(id, action).catch(explain);
       console.log(`job ${job.id}: ${job.state}`);
     });
   }
+
+  coordinatorOption(
+    program
+      .command('resume <id>')
+      .description('resume a paused or failed job from its last committed checkpoint, on another plan with --parallelism')
+      .option('--parallelism <json|yaml>', 'the plan to resume on, as in a job spec, e.g. \'{ dataParallel: 1, modelParallel: { kind: pipeline, stages: 3 } }\''),
+  ).action(async (id: string, o) => {
+    const body = o.parallelism ? { parallelism: parseYaml(o.parallelism) } : undefined;
+    const job = await new CoordinatorClient(o.coordinator).jobAction(id, 'resume', body).catch(explain);
+    console.log(`job ${job.id}: ${job.state}${body ? ` (${job.layout?.length ?? '?'} workers)` : ''}`);
+  });
 
   coordinatorOption(program.command('workers').description('list registered workers').option('--json', 'print JSON')).action(async (o) => {
     const ws = await new CoordinatorClient(o.coordinator).listWorkers().catch(explain);

@@ -20,8 +20,9 @@ export class CoordinatorClient {
   async forgetWorker(id: string): Promise<void> {
     await this.request('DELETE', `/workers/${encodeURIComponent(id)}`);
   }
-  async jobAction(id: string, action: 'cancel' | 'pause' | 'resume'): Promise<JobView> {
-    return this.request('POST', `/jobs/${encodeURIComponent(id)}/${action}`);
+  /** `resume` may take `{ parallelism }`: resume on another plan. */
+  async jobAction(id: string, action: 'cancel' | 'pause' | 'resume', body?: { parallelism?: unknown }): Promise<JobView> {
+    return this.request('POST', `/jobs/${encodeURIComponent(id)}/${action}`, body);
   }
   async metrics(id: string, from = '-'): Promise<{ entries: MetricView[]; next: string }> {
     return this.request('GET', `/jobs/${encodeURIComponent(id)}/metrics?from=${encodeURIComponent(from)}`);

@@ -44,6 +44,9 @@ export const DASHBOARD_HTML = `<!doctype html>
     <div id="detail">select a job</div>
     <canvas id="chart" width="800" height="260"></canvas>
   </section>
+  <section class="wide"><h2>Layout <span id="layoutTitle" class="muted"></span></h2>
+    <table><thead><tr><th>Rank</th><th>Worker</th><th>Replica</th><th>Part</th><th>Sections</th><th>Parameters</th><th>Weights</th><th>Optimizer</th><th>GMACs / image</th></tr></thead><tbody id="layout"></tbody></table>
+  </section>
   <section class="wide"><h2>Jobs</h2>
     <table><thead><tr><th>Job</th><th>Model</th><th>State</th><th>Progress</th><th>Epoch</th><th>Loss</th><th>Acc</th><th>Img/s</th><th>Ranks</th><th>Checkpoint</th><th></th></tr></thead><tbody id="jobs"></tbody></table>
   </section>
@@ -77,14 +80,27 @@ export const DASHBOARD_HTML = `<!doctype html>
         '</td><td class="state s-' + esc(j.state) + '">' + esc(j.state) + (j.pauseRequested ? ' (pausing)' : '') + (j.error ? '<div class="err">' + esc(j.error) + '</div>' : '') +
         '</td><td><span class="bar"><i style="width:' + (p * 100).toFixed(1) + '%"></i></span> <span class="muted">' + esc(j.step == null ? 0 : j.step) + '/' + esc(j.totalSteps || '?') + '</span>' +
         '</td><td>' + esc(j.epoch == null ? '' : j.epoch) + '</td><td>' + num(j.loss, 4) + '</td><td>' + (typeof j.accuracy === 'number' ? (j.accuracy * 100).toFixed(1) + '%' : '') +
-        '</td><td>' + num(j.imagesPerSec, 1) + '</td><td>' + (j.members ? j.members.length : j.spec.parallelism.dataParallel) + '</td><td class="muted">' + esc(j.lastCheckpoint || '') + '</td><td>' + actions + '</td></tr>';
+        '</td><td>' + num(j.imagesPerSec, 1) + '</td><td>' + (j.members ? j.members.length : (j.layout ? j.layout.length : j.spec.parallelism.dataParallel)) + '</td><td class="muted">' + esc(j.lastCheckpoint || '') + '</td><td>' + actions + '</td></tr>';
     }).join('') || '<tr><td colspan="11" class="muted">no jobs yet: POST /jobs or fleet submit</td></tr>';
     return js;
+  }
+
+  function mb(b) { return (b / 1e6).toFixed(1) + ' MB'; }
+  function renderLayout(j) {
+    var rows = (j && j.layout) || [];
+    $('layoutTitle').textContent = j ? (j.name || j.id) + (j.spec.parallelism.modelParallel ? ' · ' + j.spec.parallelism.modelParallel.kind : ' · data parallel') : '';
+    $('layout').innerHTML = rows.map(function (l) {
+      var part = l.role === 'replica' ? 'whole model' : l.role + ' ' + l.stage;
+      var secs = l.sections[0] === l.sections[1] ? l.sections[0] : l.sections[0] + ' … ' + l.sections[1];
+      return '<tr><td>' + esc(l.rank) + '</td><td>' + esc(l.workerId || '') + '</td><td>' + esc(l.replica) + '</td><td>' + esc(part) + '</td><td>' + esc(secs) +
+        '</td><td>' + esc(l.params.toLocaleString()) + '</td><td>' + mb(l.weightBytes) + '</td><td>' + mb(l.optimizerBytes) + '</td><td>' + (l.macs / 1e9).toFixed(2) + '</td></tr>';
+    }).join('') || '<tr><td colspan="9" class="muted">select a job</td></tr>';
   }
 
   function refresh() {
     Promise.all([getJSON('workers'), getJSON('jobs')]).then(function (r) {
       renderWorkers(r[0]); renderJobs(r[1]);
+      renderLayout(r[1].filter(function (j) { return j.id === selected; })[0]);
       var alive = r[0].filter(function (w) { return w.alive; }).length, busy = r[0].filter(function (w) { return w.alive && w.state === 'busy'; }).length;
       var running = r[1].filter(function (j) { return j.state === 'running'; }).length, queued = r[1].filter(function (j) { return j.state === 'queued'; }).length;
       $('summary').textContent = alive + ' workers alive, ' + busy + ' busy · ' + running + ' running, ' + queued + ' queued · ' + new Date().toLocaleTimeString();

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Sse, type MessageEvent } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBody, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Observable } from 'rxjs';
-import { JOB_STATES, JobSpecDto, type JobState } from '@tensorfleet/control';
+import { JOB_STATES, JobSpecDto, ResumeJobDto, type JobState } from '@tensorfleet/control';
 import { documentJobSpec } from './dto/job-spec.api';
 import { JobView, toJobView } from './dto/job-view';
 import { JobStreamService } from './job-stream.service';
@@ -54,10 +54,12 @@ export class JobsController {
 
   @Post(':id/resume')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Re-queue a paused or failed job; it resumes from its last checkpoint' })
+  @ApiOperation({ summary: 'Re-queue a paused or failed job; it resumes from its last checkpoint, on another plan if the body gives `parallelism`' })
+  @ApiBody({ type: ResumeJobDto, required: false })
   @ApiOkResponse({ type: JobView })
-  async resume(@Param('id') id: string): Promise<JobView> {
-    return toJobView(await this.jobs.resume(id));
+  @ApiBadRequestResponse({ description: 'the new plan does not fit: `fields` names the parallelism field' })
+  async resume(@Param('id') id: string, @Body(specValidationPipe()) body: ResumeJobDto): Promise<JobView> {
+    return toJobView(await this.jobs.resume(id, body ?? {}));
   }
 
   @Get(':id/metrics')

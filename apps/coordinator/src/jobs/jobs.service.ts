@@ -1,7 +1,7 @@
 import { BadGatewayException, ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/coordinator-config';
 import {
-  applyJobSpecDefaults, ControlPlane, defaultAugmentation, evalPipeline, specErrors, worldSizeOf, type JobSpecDto, type JobRecord, type JobSpec, type JobState,
+  applyJobSpecDefaults, ControlPlane, defaultAugmentation, evalPipeline, respecParallelism, specErrors, worldSizeOf, type JobSpecDto, type ResumeJobDto, type JobRecord, type JobSpec, type JobState,
 } from '@tensorfleet/control';
 import { isNotFound, ObjectStore, readManifest, type DatasetManifest } from '@tensorfleet/data';
 import { modelOptionsFromSpec, ParallelPlan, planErrors, planLayout } from '@tensorfleet/training';
@@ -41,9 +41,7 @@ export class JobsService {
     const modelOptions = modelOptionsFromSpec(spec, manifest);
     const unfit = planErrors(spec, modelOptions);
     if (unfit.length) throw fieldErrors(unfit);
-    if (this.maxWorkers !== undefined && worldSizeOf(spec) > this.maxWorkers) {
-      throw fieldErrors([{ field: 'parallelism', message: `the job needs ${worldSizeOf(spec)} workers (dataParallel × stages); this cluster has at most ${this.maxWorkers} (FLEET_MAX_WORKERS)` }]);
-    }
+    this.checkCapacity(spec);
     if (spec.model.numClasses !== undefined && spec.model.numClasses < manifest.classes.length) {
       throw fieldErrors([{ field: 'model.numClasses', message: `${spec.model.numClasses} is fewer than the dataset's ${manifest.classes.length} classes` }]);
     }
@@ -106,11 +104,34 @@ export class JobsService {
     return this.get(id);
   }
 
-  /** A paused or failed job goes back on the queue; its ranks resume from lastCheckpoint. */
-  async resume(id: string): Promise<JobRecord> {
+  /**
+   * A paused or failed job goes back on the queue; its ranks resume from lastCheckpoint. With
+   * `parallelism`, on another plan (checked as a submission is, before anything changes).
+   */
+  async resume(id: string, body: ResumeJobDto = {}): Promise<JobRecord> {
     const job = await this.get(id);
+    let reshaped: Pick<JobRecord, 'spec' | 'layout' | 'totalSteps'> | null = null;
+    if (body.parallelism) {
+      if (job.state !== 'paused' && job.state !== 'failed') throw new ConflictException(`job ${id} is ${job.state}: only paused or failed jobs can be resumed`);
+      const spec = respecParallelism(job.spec, body.parallelism);
+      const combined = specErrors(spec);
+      if (combined.length) throw fieldErrors(combined);
+      const manifest = await this.manifest(spec);
+      const modelOptions = modelOptionsFromSpec(spec, manifest);
+      const unfit = planErrors(spec, modelOptions);
+      if (unfit.length) throw fieldErrors(unfit);
+      this.checkCapacity(spec);
+      const perStep = spec.batchSize * spec.parallelism.dataParallel;
+      const samples = manifest.splits.train?.samples ?? 0;
+      if (samples < perStep) throw fieldErrors([{ field: 'parallelism.dataParallel', message: `batchSize × dataParallel = ${perStep} is more than the ${samples} training samples` }]);
+      reshaped = {
+        spec,
+        layout: planLayout(spec.model.name, modelOptions, new ParallelPlan(spec.parallelism), spec.optimizer.momentum),
+        totalSteps: spec.steps ?? (spec.epochs ?? 1) * Math.floor(samples / perStep),
+      };
+    }
     const r = await this.control.transitionJob(id, ['paused', 'failed'], {
-      state: 'queued', attempt: job.attempt + 1, error: null, finishedAt: null, pauseRequested: null, members: null, runId: null,
+      state: 'queued', attempt: job.attempt + 1, error: null, finishedAt: null, pauseRequested: null, members: null, runId: null, ...(reshaped ?? {}),
     });
     if (!r.ok) {
       const why = r.previous === 'running' && job.pauseRequested ? ' (still pausing: wait for state paused)' : '';
@@ -118,8 +139,17 @@ export class JobsService {
     }
     const queued = await this.get(id);
     await this.scheduler.enqueue(queued);
-    await this.control.appendEvent(id, { type: 'job-state', rank: -1, state: 'queued', message: job.lastCheckpoint ? `resumes from ${job.lastCheckpoint}` : 'restarts from step 0 (no checkpoint)' });
+    const where = job.lastCheckpoint ? `resumes from ${job.lastCheckpoint}` : 'restarts from step 0 (no checkpoint)';
+    const plan = reshaped ? ` on ${new ParallelPlan(reshaped.spec.parallelism).describe()}` : '';
+    await this.control.appendEvent(id, { type: 'job-state', rank: -1, state: 'queued', message: where + plan });
     return queued;
+  }
+
+  /** A job that needs more workers than the cluster can ever have would wait forever: a 400 instead. */
+  private checkCapacity(spec: JobSpec): void {
+    if (this.maxWorkers !== undefined && worldSizeOf(spec) > this.maxWorkers) {
+      throw fieldErrors([{ field: 'parallelism', message: `the job needs ${worldSizeOf(spec)} workers (dataParallel × stages); this cluster has at most ${this.maxWorkers} (FLEET_MAX_WORKERS)` }]);
+    }
   }
 
   private async tell(job: JobRecord, type: 'cancel' | 'pause', reason: string): Promise<void> {

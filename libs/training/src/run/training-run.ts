@@ -211,7 +211,8 @@ async function train(
       weights: Object.keys(trainer.part.weightTensors()),
       optimizer: Object.keys(trainer.part.optimizerTensors()),
     });
-    trainer.load(ck.weights, ck.optimizer, checkTrainerState(ck.state.trainer, trainer.part.sgd.slots.length));
+    // Velocity buffers are checked by name (loadCheckpointTensors): their count is per rank.
+    trainer.load(ck.weights, ck.optimizer, checkTrainerState(ck.state.trainer));
     step = ck.state.step;
     const cursors = (ck.state.cursors ?? []) as LoaderCursor[];
     cursor = cursors.length === plan.replicas ? cursors[place.replica] : { epoch: ck.state.epoch, position: 0 };

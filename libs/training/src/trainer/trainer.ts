@@ -362,13 +362,16 @@ export class Trainer {
   }
 }
 
-/** A checkpoint's "trainer" field, checked against an optimizer with `slots` velocity buffers. */
-export function checkTrainerState(state: unknown, slots: number): TrainerState {
+/**
+ * A checkpoint's "trainer" field, checked against an optimizer with `slots` velocity buffers
+ * (when given: a run on another plan holds another number of them, and checks them by name).
+ */
+export function checkTrainerState(state: unknown, slots?: number): TrainerState {
   const s = state as Partial<TrainerState> | null;
   if (!s || typeof s !== 'object' || !Number.isInteger(s.step) || !s.schedule || typeof s.schedule !== 'object') {
     throw new TrainingError('STATE_MISMATCH', 'trainer state must be what Trainer.state() returned ({ step, schedule, optimizer }); check state.json\'s "trainer" field');
   }
-  if (s.optimizer && s.optimizer.slots !== slots) {
+  if (slots !== undefined && s.optimizer && s.optimizer.slots !== slots) {
     throw new TrainingError('STATE_MISMATCH', `checkpoint has ${s.optimizer.slots} velocity buffers, this optimizer ${slots}: was momentum changed between runs?`);
   }
   return s as TrainerState;

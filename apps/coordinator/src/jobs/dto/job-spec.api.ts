@@ -1,7 +1,7 @@
 import { ApiProperty, type ApiPropertyOptions } from '@nestjs/swagger';
 import {
   AUGMENTATIONS, CheckpointSpecDto, DatasetSpecDto, EvaluationSpecDto, JobSpecDto, LR_SCHEDULE_TYPES, LrScheduleSpecDto,
-  MODEL_PARALLEL_KINDS, ModelParallelSpecDto, ModelSpecDto, OptimizerSpecDto, ParallelismSpecDto, PIPELINE_SCHEDULES, STAGE_BALANCES, WIRE_FORMATS,
+  MODEL_PARALLEL_KINDS, ModelParallelSpecDto, ModelSpecDto, OptimizerSpecDto, ParallelismSpecDto, PIPELINE_SCHEDULES, ResumeJobDto, STAGE_BALANCES, WIRE_FORMATS,
 } from '@tensorfleet/control';
 
 // The job spec classes live in @tensorfleet/control without Nest decorators (the worker
@@ -77,6 +77,9 @@ const DOCS: [abstract new (...args: never[]) => object, Props][] = [
     wire: opt({ enum: [...WIRE_FORMATS], default: 'fp32' }),
     seed: opt({ type: Number, minimum: 0, default: 0 }),
     priority: opt({ type: Number, minimum: -1000, maximum: 1000, default: 0, description: 'Higher runs first' }),
+  }],
+  [ResumeJobDto, {
+    parallelism: opt({ type: () => ParallelismSpecDto, description: 'Resume on this plan instead (the micro-batch size is kept unless given)' }),
   }],
 ];
 

@@ -1,0 +1,146 @@
+// The run loop with in-process communicators (testing/in-process-comm.ts) and a real S3 (the
+// test run's Swift): every rank of a plan is a runTraining call in this process. The same loop
+// over ZeroMQ and worker processes is test/src/e2e/model-parallel.test.ts.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseJobSpec, type JobSpec, type MetricEntry } from '@tensorfleet/control';
+import { ObjectStore, writeSyntheticDataset } from '@tensorfleet/data';
+import { initBackend, tensorsFromBytes } from '@tensorfleet/models';
+import { testId, testServices } from '@tensorfleet/infra';
+import { latestCheckpoint, listCheckpoints, loadCheckpoint } from '../checkpoint/checkpoint';
+import { createInProcessWorld } from '../testing/in-process-comm';
+import { ParallelPlan } from '../parallel/plan';
+import { runTraining, type RunOutcome, type StopRequest } from './training-run';
+
+let store: ObjectStore;
+let bucket: string;
+const prefix = 'ds';
+
+before(async () => {
+  await initBackend({ backend: 'wasm' });
+  const services = await testServices();
+  store = new ObjectStore(services.s3);
+  bucket = testId('training-run');
+  await writeSyntheticDataset(store, { bucket, prefix, numClasses: 4, imageSize: 16, trainPerClass: 24, valPerClass: 6, samplesPerShard: 48, seed: 2 });
+});
+
+after(async () => {
+  await store?.removeAll(bucket);
+});
+
+function spec(over: Record<string, unknown>): JobSpec {
+  const r = parseJobSpec({
+    model: { name: 'resnet8', inputSize: 16 }, dataset: { bucket, prefix }, batchSize: 8, steps: 6,
+    optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4 }, lrSchedule: { type: 'cosine', warmupSteps: 1 },
+    augmentation: 'none', checkpoint: { intervalSteps: 3, keep: 5 }, evaluation: { atEnd: true }, seed: 4, ...over,
+  });
+  assert.ok(r.spec, JSON.stringify(r.errors));
+  return r.spec;
+}
+
+interface Recorded {
+  outcomes: RunOutcome[];
+  metrics: MetricEntry[];
+  checkpoints: { key: string; step: number }[];
+  layout: unknown;
+  started: number[];
+}
+
+/** Every rank of `s`'s plan as a runTraining call in this process. */
+async function runAll(jobId: string, s: JobSpec, resume?: { checkpointKey: string; step: number }, stopAt?: { step: number; request: StopRequest }): Promise<Recorded> {
+  const plan = new ParallelPlan(s.parallelism);
+  const world = plan.worldSize > 1 ? createInProcessWorld(plan.worldSize) : [null];
+  const rec: Recorded = { outcomes: [], metrics: [], checkpoints: [], layout: null, started: [] };
+  let step = 0;
+  rec.outcomes = await Promise.all(world.map((comm, rank) => runTraining({
+    store,
+    joinWorld: async () => comm,
+    log: () => undefined,
+    stopRequested: () => (stopAt && step >= stopAt.step && rank === plan.worldSize - 1 ? stopAt.request : null),
+    reporter: {
+      started: async (st) => void rec.started.push(st),
+      checkpointed: async (key, st) => void rec.checkpoints.push({ key, step: st }),
+      metric: async (m) => {
+        rec.metrics.push(m);
+        if (m.kind === 'train') step = m.step;
+      },
+      updateJob: async (patch) => void (rec.layout = patch.layout),
+    },
+  }, { jobId, runId: `${jobId}.1`, membershipEpoch: 1, rank, worldSize: plan.worldSize, spec: s, resume, workers: world.map((_, r) => `w${r}`) })));
+  return rec;
+}
+
+async function finalWeights(jobId: string): Promise<Record<string, Float32Array>> {
+  const ck = await latestCheckpoint(store, bucket, jobId);
+  assert.ok(ck, `no checkpoint for ${jobId}`);
+  return Object.fromEntries(Object.entries(tensorsFromBytes((await loadCheckpoint(store, bucket, ck.key)).weights)).map(([n, t]) => [n, t.data as Float32Array]));
+}
+
+describe('runTraining over any plan, in process', () => {
+  const pipeline = { dataParallel: 1, modelParallel: { kind: 'pipeline', stages: 2, microBatches: 4, schedule: '1f1b' } };
+
+  it('a 2-stage pipeline: metrics from the last stage, a checkpoint part per stage committed by one manifest, the layout, the held-out evaluation', async () => {
+    const job = testId('pipe');
+    const r = await runAll(job, spec({ parallelism: pipeline }));
+    assert.deepEqual(r.outcomes.map((o) => o.status), ['completed', 'completed']);
+    const train = r.metrics.filter((m) => m.kind === 'train');
+    assert.deepEqual(train.map((m) => m.step), [1, 2, 3, 4, 5, 6]);
+    assert.ok(train.every((m) => Number.isFinite(m.loss) && m.loss > 0), 'the loss comes from the last stage to rank 0');
+    assert.equal(r.metrics.filter((m) => m.kind === 'eval').length, 1);
+    assert.deepEqual(r.checkpoints.map((c) => c.step), [3, 6]);
+    const ck = await listCheckpoints(store, bucket, job);
+    const files = ck[ck.length - 1].parts.map((p) => p.file).sort();
+    assert.deepEqual(files, ['optimizer-r0.bin', 'optimizer-r1.bin', 'state.json', 'weights-r0.bin', 'weights-r1.bin']);
+    const [w0, w1] = ['weights-r0.bin', 'weights-r1.bin'].map((f) => ck[ck.length - 1].parts.find((p) => p.file === f)!.tensors!);
+    assert.ok(w0.includes('conv1/kernel') && !w0.includes('fc/kernel') && w1.includes('fc/kernel'), 'each stage writes its own weights');
+    assert.equal(w0.filter((n) => w1.includes(n)).length, 0, 'no weight in two parts');
+    const layout = r.layout as { rank: number; stage: number; workerId: string; params: number; sections: string[] }[];
+    assert.deepEqual(layout.map((l) => [l.rank, l.stage, l.workerId]), [[0, 0, 'w0'], [1, 1, 'w1']]);
+    assert.ok(layout.every((l) => l.params > 0));
+  });
+
+  it('resumed as 3 stages, and as plain data parallelism, a paused pipeline ends with the weights of the uninterrupted run', async () => {
+    const straight = testId('straight');
+    await runAll(straight, spec({ parallelism: pipeline }));
+    const want = await finalWeights(straight);
+    for (const [name, next] of [
+      ['3 stages', { parallelism: { dataParallel: 1, modelParallel: { kind: 'pipeline', stages: 3, microBatches: 4, schedule: 'gpipe' } } }],
+      ['data parallel', { parallelism: { dataParallel: 1 }, microBatchSize: 2, deferredBatchNorm: true }],
+    ] as const) {
+      const job = testId('reshaped');
+      const first = await runAll(job, spec({ parallelism: pipeline }), undefined, { step: 2, request: 'pause' });
+      assert.deepEqual(first.outcomes.map((o) => o.status), ['paused', 'paused']);
+      const at = first.checkpoints[first.checkpoints.length - 1];
+      assert.ok(at.step >= 2 && at.step < 6, `paused at step ${at.step}`);
+      const second = await runAll(job, spec(next), { checkpointKey: at.key, step: at.step });
+      assert.ok(second.outcomes.every((o) => o.status === 'completed'));
+      assert.deepEqual(second.started, second.outcomes.map(() => at.step), 'every rank resumed at the paused step');
+      const got = await finalWeights(job);
+      assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort());
+      let worst = 0;
+      for (const [n, w] of Object.entries(want)) {
+        let d = 0;
+        let s = 0;
+        for (let i = 0; i < w.length; i++) {
+          d += (got[n][i] - w[i]) ** 2;
+          s += w[i] ** 2;
+        }
+        worst = Math.max(worst, Math.sqrt(d) / Math.max(Math.sqrt(s), 1e-12));
+      }
+      assert.ok(worst < 1e-5, `${name}: resumed run vs uninterrupted: worst relative error ${worst}`);
+    }
+  });
+
+  it('AlexNet columns: column 0 writes fc8, both columns write their own layers', async () => {
+    const job = testId('cols');
+    const r = await runAll(job, spec({
+      model: { name: 'alexnet_paper', inputSize: 67, options: { dropout: 0 } }, batchSize: 4, steps: 2, checkpoint: { intervalSteps: 2 }, evaluation: { atEnd: false },
+      parallelism: { dataParallel: 1, modelParallel: { kind: 'alexnet-columns' } },
+    }));
+    assert.deepEqual(r.outcomes.map((o) => o.status), ['completed', 'completed']);
+    const ck = (await listCheckpoints(store, bucket, job)).pop()!;
+    const names = (f: string) => ck.parts.find((p) => p.file === f)!.tensors!;
+    assert.ok(names('weights-r0.bin').includes('fc8/kernel') && !names('weights-r1.bin').includes('fc8/kernel'));
+    assert.ok(names('weights-r0.bin').every((n) => !n.startsWith('col1_')) && names('weights-r1.bin').every((n) => n.startsWith('col1_')));
+  });
+});
