@@ -39,3 +39,4 @@ export { ColumnTrainer, ColumnTrainerOptions } from './parallel/column-trainer';
 export { DataParallelTrainer } from './parallel/data-parallel-trainer';
 export { profileSections } from './parallel/profile';
 export { runTraining, RunAssignment, RunContext, RunOutcome, RunReporter, StopRequest } from './run/training-run';
+export { runPipelineBench, formatPipelineBench, PipelineBenchOptions, PipelineBenchResult, PipelineBenchRow } from './bench/pipeline-bench';

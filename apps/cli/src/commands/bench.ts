@@ -2,11 +2,40 @@ import type { Command } from 'commander';
 import { formatTrainBench, initBackend, runTrainBench } from '@tensorfleet/models';
 import { formatBench, runAllreduceBench } from '@tensorfleet/collective';
 import { formatBenchTable, runDataBench } from '@tensorfleet/data';
+import { formatPipelineBench, runPipelineBench } from '@tensorfleet/training';
 import { resolveServices } from '@tensorfleet/infra';
 
 /** `fleet bench <suite>`: each suite lives beside the code it measures and returns rows. */
 export function registerBench(program: Command): void {
-  const bench = program.command('bench').description('benchmarks: train, allreduce, data (tables; --json for machines)');
+  const bench = program.command('bench').description('benchmarks: train, allreduce, data, pipeline (tables; --json for machines)');
+  const list = (v: string) => v.split(',').filter(Boolean);
+  const ints = (v: string) => list(v).map(Number);
+
+  bench
+    .command('pipeline')
+    .description('model parallelism against one process: a ResNet pipeline (GPipe, 1F1B) and AlexNet\'s columns; efficiency against the ideal m/(m+S-1), bubble, bytes sent, memory per rank')
+    .option('--model <name>', 'ResNet of the pipeline rows', 'resnet20')
+    .option('--input <px>', 'input size', (v) => parseInt(v, 10), 32)
+    .option('--batch <n>', 'batch per step', (v) => parseInt(v, 10), 64)
+    .option('--stages <n>', 'pipeline stages (one process each)', (v) => parseInt(v, 10), 2)
+    .option('--micro-batches <list>', 'micro-batch counts', ints, [2, 4, 8])
+    .option('--schedules <list>', 'gpipe,1f1b', list, ['gpipe', '1f1b'])
+    .option('--balances <list>', 'macs,time', list, ['macs', 'time'])
+    .option('--no-columns', 'skip the AlexNet column rows')
+    .option('--columns-input <px>', 'alexnet_paper input size', (v) => parseInt(v, 10), 227)
+    .option('--columns-batch <n>', 'alexnet_paper batch', (v) => parseInt(v, 10), 16)
+    .option('--columns-micro-batches <list>', 'micro-batch counts of the column rows', ints, [1, 2])
+    .option('--steps <n>', 'timed steps per row', (v) => parseInt(v, 10), 3)
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const result = await runPipelineBench({
+        model: o.model, inputSize: o.input, batch: o.batch, stages: o.stages, microBatches: o.microBatches, schedules: o.schedules, balances: o.balances,
+        columns: o.columns, columnsInputSize: o.columnsInput, columnsBatch: o.columnsBatch, columnsMicroBatches: o.columnsMicroBatches, steps: o.steps,
+        onRow: o.json ? undefined : (r) => console.error(`  ${r.plan}${r.workers > 1 ? ` ×${r.workers}` : ''} ${r.model} m=${r.microBatches} ${r.schedule ?? ''} ${r.balance ?? ''}: ${r.imagesPerSec.toFixed(1)} img/s${r.ofIdeal !== undefined ? `, ${(r.ofIdeal * 100).toFixed(0)}% of ideal` : ''}`),
+      });
+      if (o.json) return console.log(JSON.stringify(result, null, 2));
+      console.log(formatPipelineBench(result));
+    });
 
   bench
     .command('train')

@@ -5,10 +5,11 @@ import { progressBar, formatCell } from '../lib/output';
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run a small data-parallel ResNet job end to end on this machine: Redis, S3, coordinator, workers')
+    .description('run a small training job end to end on this machine (Redis, S3, coordinator, workers): data-parallel, or model-parallel with --model-parallel')
     .option('--workers <n>', 'worker processes', (v) => parseInt(v, 10), 2)
-    .option('--epochs <n>', 'epochs over the synthetic dataset', (v) => parseInt(v, 10), 4)
-    .option('--model <name>', 'registered model', 'resnet8')
+    .option('--epochs <n>', 'epochs over the synthetic dataset (default 4; 2 for alexnet-columns)', (v) => parseInt(v, 10))
+    .option('--model <name>', 'registered model (default resnet8; alexnet_paper with --model-parallel alexnet-columns)')
+    .option('--model-parallel <kind>', "pipeline (the ResNet in 2 stages) or alexnet-columns (alexnet_paper at 67 px on its 2 columns); workers/2 replicas")
     .option('--json', 'print the result as JSON')
     .action(async (o) => {
       const started = Date.now();
@@ -18,6 +19,7 @@ export function registerDemo(program: Command): void {
         workers: o.workers,
         epochs: o.epochs,
         model: o.model,
+        modelParallel: o.modelParallel,
         log,
         onJob: (job) => {
           if (!job.totalSteps || job.state !== 'running') return;

@@ -19,6 +19,12 @@ export interface DemoOptions {
   valPerClass?: number;
   /** Checkpoint every N steps (0 = only at the end). Default 25. */
   checkpointInterval?: number;
+  /**
+   * 'pipeline': the ResNet cut into 2 stages (1F1B over 4 micro-batches), workers/2 replicas of
+   * it; 'alexnet-columns': alexnet_paper at 67 pixels on its two columns, workers/2 replicas.
+   * Default: plain data parallelism over every worker.
+   */
+  modelParallel?: 'pipeline' | 'alexnet-columns';
   seed?: number;
   logDir?: string;
   log?: (msg: string) => void;
@@ -42,6 +48,8 @@ export const DEMO_BUCKET = 'tensorfleet-demo';
 export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const log = opts.log ?? (() => undefined);
   const workers = opts.workers ?? 2;
+  if (opts.modelParallel && !['pipeline', 'alexnet-columns'].includes(opts.modelParallel)) throw new Error(`--model-parallel must be pipeline or alexnet-columns, got ${opts.modelParallel}`);
+  if (opts.modelParallel && workers % 2 !== 0) throw new Error(`--model-parallel ${opts.modelParallel} puts 2 workers in each replica: give an even --workers (got ${workers})`);
   const cluster = await LocalCluster.start({ workers, logDir: opts.logDir, log, prefix: 'tf' });
   try {
     const store = new ObjectStore(cluster.s3);
@@ -58,21 +66,29 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       seed: opts.seed ?? 7,
     });
     log(`dataset: ${manifest.splits.train.samples} training and ${manifest.splits.val?.samples ?? 0} held-out images in ${manifest.splits.train.shards.length + (manifest.splits.val?.shards.length ?? 0)} shards`);
+    const mp = opts.modelParallel;
+    const columns = mp === 'alexnet-columns';
     const spec = {
-      name: 'demo',
-      model: { name: opts.model ?? 'resnet8' },
+      name: mp ? `demo-${mp}` : 'demo',
+      // the smallest input alexnet_paper takes (its 11×11/4 convolution and three pools); the 32-pixel images are resized
+      // (He init: from the paper's N(0, 0.01) AlexNet needs epochs of ImageNet before it learns anything)
+      model: columns ? { name: opts.model ?? 'alexnet_paper', inputSize: 67, options: { init: 'kaiming' } } : { name: opts.model ?? 'resnet8' },
       dataset: { bucket: DEMO_BUCKET, prefix },
-      parallelism: { dataParallel: workers },
+      parallelism: mp
+        ? { dataParallel: workers / 2, modelParallel: columns ? { kind: 'alexnet-columns' } : { kind: 'pipeline', stages: 2, microBatches: 4, schedule: '1f1b' } }
+        : { dataParallel: workers },
       batchSize: opts.batchSize ?? 32,
-      epochs: opts.epochs ?? 4,
-      optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 5e-4 },
+      // AlexNet's steps cost ten times resnet8's (its dense layers): fewer of them
+      epochs: opts.epochs ?? (columns ? 2 : 4),
+      optimizer: { type: 'sgd', lr: columns ? 0.01 : 0.05, momentum: 0.9, weightDecay: 5e-4 },
       lrSchedule: { type: 'cosine', warmupSteps: 10, scaleWithWorldSize: false },
       augmentation: 'small',
       checkpoint: { intervalSteps: opts.checkpointInterval ?? 25, keep: 2 },
       seed: opts.seed ?? 7,
     };
     const { id } = await cluster.client.submitJob(spec);
-    log(`submitted job ${id}: ${spec.model.name}, data-parallel over ${workers} workers`);
+    const how = mp ? `${mp === 'pipeline' ? 'a 2-stage pipeline' : "AlexNet's 2 columns"} × ${workers / 2} replica${workers === 2 ? '' : 's'}` : `data-parallel over ${workers} workers`;
+    log(`submitted job ${id}: ${spec.model.name}, ${how}`);
     const job = await followJob(cluster.client, id, opts.onJob);
     const { entries } = await cluster.client.metrics(id);
     const losses = (entries as MetricView[]).filter((m) => m.kind === 'train').map((m) => Number(m.loss));

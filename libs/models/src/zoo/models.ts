@@ -3,7 +3,7 @@ import { ModelBuilder, registerModel } from './registry';
 import { ResNetOptions, resnet, resnetDefaults, validateResNet } from './resnet';
 
 export const resnetBuilder: ModelBuilder<ResNetOptions> = { family: 'resnet', defaults: resnetDefaults, free: ['zeroInitLastBn', 'shortcut'], validate: validateResNet, build: resnet };
-export const alexnetBuilder: ModelBuilder<AlexNetOptions> = { family: 'alexnet', defaults: alexnetDefaults, free: ['dropout'], validate: validateAlexNet, build: alexnet };
+export const alexnetBuilder: ModelBuilder<AlexNetOptions> = { family: 'alexnet', defaults: alexnetDefaults, free: ['dropout', 'init'], validate: validateAlexNet, build: alexnet };
 
 const basic = 'basic' as const;
 const bottleneck = 'bottleneck' as const;

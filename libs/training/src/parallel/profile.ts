@@ -4,9 +4,10 @@ import { createModelPart, recordForward, sectionsOwner, tf, type CreateModelOpti
  * Forward + backward time of each of `sections` on this process's backend, at `batch`
  * samples: each section is built alone (only its weights), run once to warm up and then
  * `repeats` times, and disposed before the next, so profiling a large model never holds more
- * than one section. The median of the repeats, in ms.
+ * than one section. The fastest of the repeats, in ms: on a shared machine a repeat is only
+ * ever slowed down by others, never sped up.
  */
-export function profileSections(model: string, opts: CreateModelOptions, sections: string[], batch: number, repeats = 3): number[] {
+export function profileSections(model: string, opts: CreateModelOptions, sections: string[], batch: number, repeats = 5): number[] {
   return sections.map((name) => {
     const part = createModelPart(model, { ...opts, initWeights: true }, sectionsOwner([name]), `profile_${name}`);
     try {
@@ -23,9 +24,9 @@ export function profileSections(model: string, opts: CreateModelOptions, section
         return performance.now() - t0;
       };
       once();
-      const times = Array.from({ length: repeats }, once).sort((a, b) => a - b);
+      const fastest = Math.min(...Array.from({ length: repeats }, once));
       tf.dispose(inputs);
-      return times[Math.floor(times.length / 2)];
+      return fastest;
     } finally {
       part.model.dispose();
     }
