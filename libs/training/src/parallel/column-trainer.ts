@@ -1,6 +1,6 @@
 import {
   ALEXNET_PAPER_SECTIONS, alexnetColumnOf, alexnetColumnOwner, createModelPart, recordForward, tf,
-  type CreateModelOptions, type ModelPart, type NamedArray, type RecordedForward,
+  type CreateModelOptions, type ModelPart, type RecordedForward,
 } from '@tensorfleet/models';
 import type { Communicator } from '@tensorfleet/collective';
 import { TrainingError } from '../errors';
@@ -9,9 +9,10 @@ import type { LrSchedule } from '../schedule/lr-schedule';
 import type { WireFormat } from '../trainer/comm';
 import { crossEntropy, topKCorrect } from '../trainer/metrics';
 import { PartOptimizer } from '../trainer/part-optimizer';
-import type { EvalResult, TrainBatch, TrainerState } from '../trainer/trainer';
+import type { EvalResult, TrainBatch } from '../trainer/trainer';
 import type { ParallelPlan, RankPlace } from './plan';
-import { bytesOf, floats, MsgKind, tagOf, type PlanComms, type PlanStepResult, type PlanTrainer } from './plan-trainer';
+import { PartTrainer } from './part-trainer';
+import { bytesOf, floats, MsgKind, tagOf, type PlanComms, type PlanStepResult } from './plan-trainer';
 
 export interface ColumnTrainerOptions {
   /** 'alexnet_paper' (the model whose layers are named col0_* / col1_*). */
@@ -44,14 +45,12 @@ export interface ColumnTrainerOptions {
  * other waiting for the loss and needs the gradient sent back; fc8 split by classes needs the
  * logits exchanged for the softmax and splits a weight across checkpoint parts.
  */
-export class ColumnTrainer implements PlanTrainer {
+export class ColumnTrainer extends PartTrainer {
   readonly plan: ParallelPlan;
   readonly place: RankPlace;
   readonly part: PartOptimizer;
   /** One part per section, in order: the spans between exchanges. */
   readonly segments: ModelPart[];
-  private readonly schedule: LrSchedule;
-  private readonly comms: PlanComms;
   private readonly columns: Communicator;
   private readonly column: 0 | 1;
   private readonly other: 0 | 1;
@@ -61,9 +60,9 @@ export class ColumnTrainer implements PlanTrainer {
   private readonly numClasses: number;
   /** Per segment, the index in part.vars of each of its trainable weights. */
   private readonly varIndex: number[][];
-  private steps = 0;
 
   constructor(private readonly o: ColumnTrainerOptions) {
+    super(o.schedule, o.comms);
     this.plan = o.plan;
     this.place = o.place;
     if (o.plan.stages !== 2 || !o.comms.stages) throw new TrainingError('INVALID_OPTIONS', 'the column split runs on exactly 2 workers per replica, with their group');
@@ -73,8 +72,6 @@ export class ColumnTrainer implements PlanTrainer {
     this.column = o.place.stage as 0 | 1;
     this.other = (1 - this.column) as 0 | 1;
     this.columns = o.comms.stages;
-    this.comms = o.comms;
-    this.schedule = o.schedule;
     this.training = !(o.freezeBatchNorm ?? false);
     this.microSize = o.batchSize / o.plan.microBatches;
     this.segments = ALEXNET_PAPER_SECTIONS.map((s) => createModelPart(o.model, o.modelOptions, alexnetColumnOwner(this.column, s), `col${this.column}_${s}`));
@@ -89,14 +86,6 @@ export class ColumnTrainer implements PlanTrainer {
     });
     const index = new Map(this.part.vars.map((v, i) => [v, i]));
     this.varIndex = this.segments.map((s) => s.model.trainableWeights.map((w) => index.get(w.read() as tf.Variable)!));
-  }
-
-  get stepsDone(): number {
-    return this.steps;
-  }
-
-  get lr(): number {
-    return this.schedule.lr(this.steps);
   }
 
   /** Which input of a two-input segment is this column's half (inputs are in column order). */
@@ -247,39 +236,11 @@ export class ColumnTrainer implements PlanTrainer {
       }
     }
     await io.flush();
-    const world = this.comms.world!;
-    const all = await world.allReduce(Float32Array.from(sums), { op: 'sum', wire: 'fp32' });
-    const n = all[3];
-    if (n === 0) return { loss: NaN, accuracy: NaN, top5: NaN, samples: 0 };
-    const result = { loss: all[0] / n, accuracy: all[1] / n, top5: all[2] / n, samples: n };
-    this.schedule.observe(this.schedule.mode === 'max' ? result.accuracy : result.loss);
-    return result;
-  }
-
-  async broadcastInitialState(): Promise<void> {
-    const comm = this.comms.replicas;
-    if (!comm || comm.worldSize <= 1) return;
-    const payload = comm.rank === 0 ? this.part.packState({ step: this.steps, schedule: this.schedule.state() }) : null;
-    const bytes = await comm.broadcast(payload, 0);
-    if (comm.rank !== 0) this.loadMeta(this.part.unpackState(bytes) as unknown as TrainerState);
-  }
-
-  state(): TrainerState {
-    return { step: this.steps, schedule: this.schedule.state(), optimizer: { type: 'sgd', momentum: this.part.sgd.options.momentum, slots: this.part.sgd.slots.length } };
-  }
-
-  load(weights: Record<string, NamedArray>, optimizer: Record<string, NamedArray>, state: TrainerState): void {
-    this.part.loadWeights(weights);
-    if (this.part.sgd.slots.length) this.part.loadOptimizer(optimizer);
-    this.loadMeta(state);
-  }
-
-  writesCheckpoint(): boolean {
-    return this.place.replica === 0;
+    return this.globalEvaluation(sums);
   }
 
   /** Column 1 leaves fc8 to column 0, which holds the same weights. */
-  checkpointTensors() {
+  override checkpointTensors() {
     const keep = (name: string) => this.column === 0 || alexnetColumnOf(name.split('/')[0]) === this.column;
     const filter = (r: Record<string, tf.Tensor>) => Object.fromEntries(Object.entries(r).filter(([n]) => keep(n)));
     return { weights: filter(this.part.weightTensors()), optimizer: filter(this.part.optimizerTensors()) };
@@ -288,11 +249,6 @@ export class ColumnTrainer implements PlanTrainer {
   dispose(): void {
     this.part.dispose();
     for (const s of this.segments) s.model.dispose();
-  }
-
-  private loadMeta(state: Pick<TrainerState, 'step' | 'schedule'>): void {
-    this.schedule.load(state.schedule);
-    this.steps = state.step;
   }
 
   /** Sends to and receives from the other column, counting bytes and waiting time. */

@@ -1,6 +1,6 @@
 import {
   createModelPart, deferBatchNormStats, recordForward, sectionsOwner, tf,
-  type BatchNormDeferral, type CreateModelOptions, type ModelPart, type NamedArray, type RecordedForward,
+  type BatchNormDeferral, type CreateModelOptions, type ModelPart, type RecordedForward,
 } from '@tensorfleet/models';
 import type { Communicator } from '@tensorfleet/collective';
 import { TrainingError } from '../errors';
@@ -9,9 +9,10 @@ import type { LrSchedule } from '../schedule/lr-schedule';
 import type { WireFormat } from '../trainer/comm';
 import { crossEntropy, topKCorrect } from '../trainer/metrics';
 import { PartOptimizer } from '../trainer/part-optimizer';
-import type { EvalResult, TrainBatch, TrainerState } from '../trainer/trainer';
+import type { EvalResult, TrainBatch } from '../trainer/trainer';
 import type { ParallelPlan, RankPlace } from './plan';
-import { bytesOf, floats, ints, MsgKind, tagOf, type PlanComms, type PlanStepResult, type PlanTrainer } from './plan-trainer';
+import { PartTrainer } from './part-trainer';
+import { bytesOf, floats, ints, MsgKind, tagOf, type PlanComms, type PlanStepResult } from './plan-trainer';
 import { peakInFlight, pipelineOps } from './schedule';
 
 export interface PipelineTrainerOptions {
@@ -42,13 +43,11 @@ export interface PipelineTrainerOptions {
  * stages may still compute. Batch norm normalises each micro-batch and updates its moving
  * statistics once per step from all of them (deferred batch norm).
  */
-export class PipelineStageTrainer implements PlanTrainer {
+export class PipelineStageTrainer extends PartTrainer {
   readonly plan: ParallelPlan;
   readonly place: RankPlace;
   readonly part: PartOptimizer;
   readonly stage: ModelPart;
-  private readonly schedule: LrSchedule;
-  private readonly comms: PlanComms;
   private readonly stagesComm: Communicator | null;
   private readonly deferral: BatchNormDeferral | null;
   private readonly training: boolean;
@@ -59,9 +58,9 @@ export class PipelineStageTrainer implements PlanTrainer {
   private readonly outShape: number[];
   private readonly numClasses: number;
   private readonly kind: 'logits' | 'probabilities';
-  private steps = 0;
 
   constructor(private readonly o: PipelineTrainerOptions) {
+    super(o.schedule, o.comms);
     this.plan = o.plan;
     this.place = o.place;
     const S = o.plan.stages;
@@ -82,21 +81,11 @@ export class PipelineStageTrainer implements PlanTrainer {
     this.numClasses = this.last ? this.outShape[0] : 0;
     this.kind = o.output ?? 'logits';
     this.training = !(o.freezeBatchNorm ?? false);
-    this.schedule = o.schedule;
-    this.comms = o.comms;
     this.stagesComm = o.comms.stages;
     this.part = new PartOptimizer([this.stage.model], {
       optimizer: o.optimizer, comm: o.comms.replicas, wire: o.wire ?? 'fp32', bucketBytes: o.bucketBytes, training: this.training, syncBatchNormStats: 'mean',
     });
     this.deferral = this.training ? deferBatchNormStats(this.stage.model) : null;
-  }
-
-  get stepsDone(): number {
-    return this.steps;
-  }
-
-  get lr(): number {
-    return this.schedule.lr(this.steps);
   }
 
   async step(batch: TrainBatch | null): Promise<PlanStepResult> {
@@ -248,50 +237,13 @@ export class PipelineStageTrainer implements PlanTrainer {
         out.dispose();
       }
     }
-    const world = this.comms.world;
-    const all = world ? await world.allReduce(Float32Array.from(sums), { op: 'sum', wire: 'fp32' }) : Float32Array.from(sums);
-    const n = all[3];
-    if (n === 0) return { loss: NaN, accuracy: NaN, top5: NaN, samples: 0 };
-    const result = { loss: all[0] / n, accuracy: all[1] / n, top5: all[2] / n, samples: n };
-    this.schedule.observe(this.schedule.mode === 'max' ? result.accuracy : result.loss);
-    return result;
-  }
-
-  async broadcastInitialState(): Promise<void> {
-    const comm = this.comms.replicas;
-    if (!comm || comm.worldSize <= 1) return;
-    const payload = comm.rank === 0 ? this.part.packState({ step: this.steps, schedule: this.schedule.state() }) : null;
-    const bytes = await comm.broadcast(payload, 0);
-    if (comm.rank !== 0) this.loadMeta(this.part.unpackState(bytes) as unknown as TrainerState);
-  }
-
-  state(): TrainerState {
-    return { step: this.steps, schedule: this.schedule.state(), optimizer: { type: 'sgd', momentum: this.part.sgd.options.momentum, slots: this.part.sgd.slots.length } };
-  }
-
-  load(weights: Record<string, NamedArray>, optimizer: Record<string, NamedArray>, state: TrainerState): void {
-    this.part.loadWeights(weights);
-    if (this.part.sgd.slots.length) this.part.loadOptimizer(optimizer);
-    this.loadMeta(state);
-  }
-
-  writesCheckpoint(): boolean {
-    return this.place.replica === 0;
-  }
-
-  checkpointTensors() {
-    return { weights: this.part.weightTensors(), optimizer: this.part.optimizerTensors() };
+    return this.globalEvaluation(sums);
   }
 
   dispose(): void {
     this.deferral?.end();
     this.part.dispose();
     this.stage.model.dispose();
-  }
-
-  private loadMeta(state: Pick<TrainerState, 'step' | 'schedule'>): void {
-    this.schedule.load(state.schedule);
-    this.steps = state.step;
   }
 
   private checkLabels(labels: Int32Array): void {
