@@ -45,7 +45,8 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   const env = opts.env ?? process.env;
   const requested = opts.backend ?? parseBackend(env.FLEET_BACKEND);
   const fleetKernels = opts.fleetKernels ?? true;
-  if (current && (requested === undefined || requested === current.name)) return current;
+  // onednn re-reads FLEET_DNNL_THREADS (cheap: its backend and kernels are registered once).
+  if (current && (requested === undefined || requested === current.name) && current.name !== 'onednn') return current;
 
   const order = requested ? [requested] : BACKENDS;
   const failures: string[] = [];

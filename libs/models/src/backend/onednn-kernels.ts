@@ -33,7 +33,7 @@ export function resetOnednnKernelStats(): void {
   declined.clear();
 }
 
-function count(kernel: string): void {
+export function count(kernel: string): void {
   ran.set(kernel, (ran.get(kernel) ?? 0) + 1);
 }
 

@@ -1,6 +1,7 @@
 import { tf } from './tf';
 import { WasmBackend, withHeap } from './heap';
 import { DnnlAddon } from './onednn-addon';
+import { count } from './onednn-kernels';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 
@@ -39,7 +40,10 @@ export function onednnMatMul(addon: DnnlAddon, fused: boolean, fallback: KernelF
       }
       return true;
     });
-    if (ok) return c;
+    if (ok) {
+      count(fused ? tf._FusedMatMul : tf.BatchMatMul);
+      return c;
+    }
     backend.disposeData(c.dataId);
     return fallback(args);
   };
