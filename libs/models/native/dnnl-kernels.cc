@@ -116,6 +116,28 @@ primitive_attr user_scratchpad() {
 
 memory::desc any(const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); }
 
+// oneDNN's direct (jit) kernels, as opposed to im2col + GEMM or the reference loops.
+bool direct(const char* impl) {
+  std::string s(impl);
+  return s.find("gemm") == std::string::npos && s.find("ref") == std::string::npos;
+}
+
+// Activations NHWC, as tfjs keeps them, when oneDNN has a direct kernel for that (AVX-512
+// machines: jit:avx512_core reads nhwc); otherwise the layout it picks (AVX2: nChw8c, whose
+// jit:avx2 kernels beat NHWC's im2col + GEMM by ~2x even after a reorder each way). The filter
+// is always left to oneDNN: it is small, and its blocked form is what every direct kernel wants.
+template <typename Make>
+auto nhwc_if_direct(const memory::dims& a, const memory::dims& b, Make make) {
+  memory::desc na(a, dt::f32, tag::nhwc), nb(b, dt::f32, tag::nhwc);
+  try {
+    auto pd = make(na, nb);
+    if (direct(pd.impl_info_str())) return pd;
+  } catch (const dnnl::error&) {
+    // no NHWC primitive at all: take the blocked one below
+  }
+  return make(any(a), any(b));
+}
+
 Conv& conv_for(const ConvKey& k) {
   auto it = convs.find(k);
   if (it != convs.end()) return *it->second;
@@ -132,18 +154,22 @@ Conv& conv_for(const ConvKey& k) {
   c->wei = memory::desc(wei_d, dt::f32, tag::hwio);
   c->dst = memory::desc(dst_d, dt::f32, tag::nhwc);
   c->bias = memory::desc({v[4]}, dt::f32, tag::x);
-  auto fd = c->has_bias
-      ? convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, any(src_d), any(wei_d),
-                                  c->bias, any(dst_d), c->strides, c->dilates, c->pad_l, c->pad_r)
-      : convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, any(src_d), any(wei_d),
-                                  any(dst_d), c->strides, c->dilates, c->pad_l, c->pad_r);
   primitive_attr attr = user_scratchpad();
   if (v[18]) {
     post_ops ops;
     ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
     attr.set_post_ops(ops);
   }
-  c->fwd_pd = std::make_unique<convolution_forward::primitive_desc>(fd, attr, cpu());
+  Conv* cp = c.get();
+  c->fwd_pd = std::make_unique<convolution_forward::primitive_desc>(
+      nhwc_if_direct(src_d, dst_d, [&](const memory::desc& s, const memory::desc& d) {
+        auto fd = cp->has_bias
+            ? convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, s, any(wei_d),
+                                        cp->bias, d, cp->strides, cp->dilates, cp->pad_l, cp->pad_r)
+            : convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, s, any(wei_d), d,
+                                        cp->strides, cp->dilates, cp->pad_l, cp->pad_r);
+        return convolution_forward::primitive_desc(fd, attr, cpu());
+      }));
   c->fwd = convolution_forward(*c->fwd_pd);
   c->fwd_scratch = c->fwd_pd->scratchpad_desc().get_size();
   c->f_src.init(c->src, c->fwd_pd->src_desc(), true, false);
@@ -156,9 +182,11 @@ Conv& conv_for(const ConvKey& k) {
 
 void backward_data_ready(Conv& c) {
   if (c.bwd_d_ready) return;
-  auto d = convolution_backward_data::desc(algorithm::convolution_direct, any(c.src.dims()), any(c.wei.dims()),
-                                           any(c.dst.dims()), c.strides, c.dilates, c.pad_l, c.pad_r);
-  convolution_backward_data::primitive_desc pd(d, user_scratchpad(), cpu(), *c.fwd_pd);
+  auto pd = nhwc_if_direct(c.src.dims(), c.dst.dims(), [&](const memory::desc& s, const memory::desc& d) {
+    auto desc = convolution_backward_data::desc(algorithm::convolution_direct, s, any(c.wei.dims()), d, c.strides,
+                                                c.dilates, c.pad_l, c.pad_r);
+    return convolution_backward_data::primitive_desc(desc, user_scratchpad(), cpu(), *c.fwd_pd);
+  });
   c.bwd_d = convolution_backward_data(pd);
   c.bwd_d_scratch = pd.scratchpad_desc().get_size();
   c.d_dst.init(c.dst, pd.diff_dst_desc(), true, false);
@@ -169,9 +197,11 @@ void backward_data_ready(Conv& c) {
 
 void backward_weights_ready(Conv& c) {
   if (c.bwd_w_ready) return;
-  auto d = convolution_backward_weights::desc(algorithm::convolution_direct, any(c.src.dims()), any(c.wei.dims()),
-                                              any(c.dst.dims()), c.strides, c.dilates, c.pad_l, c.pad_r);
-  convolution_backward_weights::primitive_desc pd(d, user_scratchpad(), cpu(), *c.fwd_pd);
+  auto pd = nhwc_if_direct(c.src.dims(), c.dst.dims(), [&](const memory::desc& s, const memory::desc& d) {
+    auto desc = convolution_backward_weights::desc(algorithm::convolution_direct, s, any(c.wei.dims()), d, c.strides,
+                                                   c.dilates, c.pad_l, c.pad_r);
+    return convolution_backward_weights::primitive_desc(desc, user_scratchpad(), cpu(), *c.fwd_pd);
+  });
   c.bwd_w = convolution_backward_weights(pd);
   c.bwd_w_scratch = pd.scratchpad_desc().get_size();
   c.w_src.init(c.src, pd.src_desc(), true, false);
