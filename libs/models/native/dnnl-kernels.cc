@@ -126,10 +126,13 @@ bool direct(const char* impl) {
 // machines: jit:avx512_core reads nhwc); otherwise the layout it picks (AVX2: nChw8c, whose
 // jit:avx2 kernels beat NHWC's im2col + GEMM by ~2x even after a reorder each way). The filter
 // is always left to oneDNN: it is small, and its blocked form is what every direct kernel wants.
+// setLayout('blocked') skips the NHWC attempt (specs run both paths on one machine).
+bool force_blocked = false;
+
 template <typename Make>
 auto nhwc_if_direct(const memory::dims& a, const memory::dims& b, Make make) {
   memory::desc na(a, dt::f32, tag::nhwc), nb(b, dt::f32, tag::nhwc);
-  try {
+  if (!force_blocked) try {
     auto pd = make(na, nb);
     if (direct(pd.impl_info_str())) return pd;
   } catch (const dnnl::error&) {
@@ -413,6 +416,32 @@ napi_value Version(napi_env env, napi_callback_info) {
 
 napi_value LastError(napi_env env, napi_callback_info) { return Str(env, last_error); }
 
+// setLayout('auto' | 'blocked'): drops the cached primitives, which were made for the other.
+napi_value SetLayout(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  if (!args(env, info, a)) return nullptr;
+  char buf[16] = {0};
+  size_t len = 0;
+  napi_get_value_string_utf8(env, a[0], buf, sizeof buf, &len);
+  std::string mode(buf, len);
+  if (mode != "auto" && mode != "blocked") {
+    napi_throw_range_error(env, nullptr, "setLayout: expected 'auto' or 'blocked'");
+    return nullptr;
+  }
+  force_blocked = mode == "blocked";
+  convs.clear();
+  return nullptr;
+}
+
+// Bytes of this addon's scratch (blocked copies, oneDNN's scratchpads): memory outside the wasm heap.
+napi_value ScratchBytes(napi_env env, napi_callback_info) {
+  double total = 0;
+  for (size_t b : arena.sizes) total += b;
+  napi_value out;
+  napi_create_double(env, total, &out);
+  return out;
+}
+
 // convImpl(params, which): the implementation oneDNN chose ("jit:avx2", "gemm:jit", …), for the docs and specs.
 napi_value ConvImpl(napi_env env, napi_callback_info info) {
   napi_value a[1];
@@ -436,7 +465,8 @@ napi_value Init(napi_env env, napi_value exports) {
              {"conv2dBackpropFilter", Conv2dBackpropFilter}, {"matmul", Matmul},
              {"setThreads", SetThreads},   {"threads", Threads},
              {"version", Version},         {"lastError", LastError},
-             {"convImpl", ConvImpl}};
+             {"convImpl", ConvImpl},       {"setLayout", SetLayout},
+             {"scratchBytes", ScratchBytes}};
   for (const auto& f : fns) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &fn);

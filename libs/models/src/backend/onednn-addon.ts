@@ -16,8 +16,15 @@ export interface DnnlAddon {
   threads(): number;
   version(): string;
   lastError(): string;
-  /** The implementation oneDNN chose for a forward convolution ("jit:avx2", "gemm:jit", …). */
+  /** The implementation oneDNN chose for a forward convolution ("jit:avx2", "brgconv:avx512_core", …). */
   convImpl(params: Int32Array): string;
+  /**
+   * 'auto' (default): NHWC activations in place where oneDNN has a direct kernel for them
+   * (AVX-512), else its blocked layout with a reorder each way (AVX2). 'blocked': always blocked.
+   */
+  setLayout(mode: 'auto' | 'blocked'): void;
+  /** Bytes of the addon's own scratch (blocked copies, oneDNN scratchpads), outside the wasm heap. */
+  scratchBytes(): number;
 }
 
 export const DNNL_ADDON_PATH = join(__dirname, '../../native/build/Release/fleet_dnnl.node');

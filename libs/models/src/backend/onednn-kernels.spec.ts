@@ -77,25 +77,32 @@ test('the oneDNN addon is built where it is required', { skip: process.env.FLEET
   assert.ok(dnnlAddon(), `the oneDNN addon does not load (${dnnlLoadError()}). ${DNNL_BUILD_HINT}`);
 });
 
-test('oneDNN convolutions (forward, fused bias + ReLU, input and filter gradients) match the cpu backend', { skip }, async () => {
-  resetOnednnKernelStats();
-  const { onednn, cpu } = await onOnednnThenCpu(() => CASES.map(convolutions));
-  const stats = onednnKernelStats();
-  // Every case ran natively: a silent fallback to wasm would make this spec check wasm.
-  assert.deepEqual(stats.declined, {});
-  const backward = CASES.filter((c) => (c.dilation ?? 1) === 1).length;
-  assert.deepEqual(stats.ran, { Conv2D: CASES.length, FusedConv2D: CASES.length, Conv2DBackpropInput: backward, Conv2DBackpropFilter: backward });
-  const names = ['y', 'fused', 'dx', 'dW'];
-  let worst = 0;
-  CASES.forEach((c, i) => {
-    onednn[i].forEach((got, j) => {
-      const err = relError(got, cpu[i][j]);
-      worst = Math.max(worst, err);
-      assert.ok(err < 1e-5, `${names[j]} ${label(c)}: rel err ${err}`);
-    });
+// 'auto' runs NHWC in place where oneDNN has direct NHWC kernels (AVX-512), 'blocked' the path
+// AVX2 machines take (a reorder each way around oneDNN's nChw8c/16c kernels): both on every host.
+for (const layout of ['auto', 'blocked'] as const) {
+  test(`oneDNN convolutions, ${layout} layout (forward, fused bias + ReLU, input and filter gradients), match the cpu backend`, { skip }, async () => {
+    dnnlAddon()?.setLayout(layout);
+    resetOnednnKernelStats();
+    try {
+      const { onednn, cpu } = await onOnednnThenCpu(() => CASES.map(convolutions));
+      const stats = onednnKernelStats();
+      // Every case ran natively: a silent fallback to wasm would make this spec check wasm.
+      assert.deepEqual(stats.declined, {});
+      const backward = CASES.filter((c) => (c.dilation ?? 1) === 1).length;
+      assert.deepEqual(stats.ran, { Conv2D: CASES.length, FusedConv2D: CASES.length, Conv2DBackpropInput: backward, Conv2DBackpropFilter: backward });
+      const names = ['y', 'fused', 'dx', 'dW'];
+      CASES.forEach((c, i) => {
+        onednn[i].forEach((got, j) => {
+          const err = relError(got, cpu[i][j]);
+          assert.ok(err < 1e-5, `${names[j]} ${label(c)}: rel err ${err}`);
+        });
+      });
+      assert.ok(CASES.length >= 140, `${CASES.length} cases`);
+    } finally {
+      dnnlAddon()?.setLayout('auto');
+    }
   });
-  assert.ok(CASES.length >= 140, `${CASES.length} cases`);
-});
+}
 
 const MATMULS: [number[], number[], boolean, boolean][] = [
   [[5, 300], [5, 40], true, false], // dense dW: xᵀ·dy
