@@ -66,6 +66,27 @@ export async function initBackend(opts: InitBackendOptions = {}): Promise<Backen
   );
 }
 
+/**
+ * Backends that would load in this process, in selection order, without initialising any:
+ * tensorflow when a tfjs-node package resolves, onednn when its addon loads, wasm, cpu.
+ */
+export function loadableBackends(): BackendName[] {
+  const resolves = (pkg: string) => {
+    try {
+      require.resolve(pkg);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return BACKENDS.filter((name) => {
+    if (name === 'tensorflow') return TF_PACKAGES.some(({ pkg }) => resolves(pkg));
+    if (name === 'onednn') return dnnlAddon() !== null && resolves('@tensorflow/tfjs-backend-wasm');
+    if (name === 'wasm') return resolves('@tensorflow/tfjs-backend-wasm');
+    return true;
+  });
+}
+
 /** The backend chosen by the last initBackend() call, or null before it. */
 export function currentBackend(): BackendInfo | null {
   return current;
