@@ -4,18 +4,20 @@
 // Run by the root `prepare` (so by `npm ci`), where a failure only warns: without a compiler or
 // the headers the loader decodes with sharp (about three times the CPU per image) and training
 // runs on the wasm backend (`fleet bench data` / `fleet bench train` say which ran).
-// `--strict` (npm run build:native) fails instead.
+// `--strict` (npm run build:native) fails instead; `--only jpeg|dnnl` builds one of them.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const strict = process.argv.includes('--strict');
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const prefix = join(dirname(process.execPath), '..');
 
 const ADDONS = [
   {
+    id: 'jpeg',
     name: 'libjpeg-turbo decoder',
     dir: join(root, 'libs', 'data', 'native'),
     built: 'libs/data/native/build/Release/fleet_jpeg.node',
@@ -25,6 +27,7 @@ const ADDONS = [
       'then run `npm run build:native`.',
   },
   {
+    id: 'dnnl',
     name: 'oneDNN kernels',
     dir: join(root, 'libs', 'models', 'native'),
     built: 'libs/models/native/build/Release/fleet_dnnl.node',
@@ -41,8 +44,12 @@ const args = gyp ? [gyp, 'rebuild'] : null;
 // Node's own headers when they are installed with it (Debian, official tarballs): no download.
 if (args && !process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
 
+if (only && !ADDONS.some((a) => a.id === only)) {
+  console.error(`[build-native] --only ${only}: expected one of ${ADDONS.map((a) => a.id).join(', ')}`);
+  process.exit(1);
+}
 let failed = 0;
-for (const addon of ADDONS) {
+for (const addon of ADDONS.filter((a) => !only || a.id === only)) {
   const why = build(addon);
   if (why === null) {
     console.error(`[build-native] ${addon.name} built: ${addon.built}`);
