@@ -43,6 +43,13 @@ test('runTrainBench rejects a micro-batch that does not divide the batch', async
   );
 });
 
+test('the stock wasm baseline runs alone: onednn would register every kernel on the shared instance', async () => {
+  await assert.rejects(
+    runTrainBench({ models: [{ name: 'resnet8', inputSize: 16, batchSize: 2 }], backends: ['onednn', 'wasm'], kernels: 'minimal', pytorch: false }),
+    /kernels 'minimal' is the stock wasm baseline; benchmark it with backends \['wasm'\] alone/,
+  );
+});
+
 test('CLI arguments: models, micro-batches, flags; defaults are the issue list', () => {
   const o = parseTrainBenchArgs(['--json', '--steps', '2', '--kernels', 'minimal', '--model', 'resnet50@224:16/2', '--model', 'resnet20@32:64']);
   assert.equal(o.json, true);

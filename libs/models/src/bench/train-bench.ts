@@ -112,6 +112,10 @@ export async function runTrainBench(opts: TrainBenchOptions = {}): Promise<Train
   }
   const backends = o.backend ? [o.backend] : o.backends ?? defaultBackends();
   if (backends.length === 0) throw new RangeError('runTrainBench: backends is empty');
+  // onednn registers every wasm kernel (it shares wasm's instance), so the stock baseline cannot follow it.
+  if (o.kernels === 'minimal' && backends.some((b) => b !== 'wasm')) {
+    throw new RangeError(`runTrainBench: kernels 'minimal' is the stock wasm baseline; benchmark it with backends ['wasm'] alone, not ${backends.join(', ')}`);
+  }
   const pytorch = o.pytorch ?? pytorchAvailable();
   const rows: TrainBenchRow[] = [];
   const emit = (row: TrainBenchRow) => {
