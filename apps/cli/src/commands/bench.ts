@@ -26,11 +26,12 @@ export function registerBench(program: Command): void {
     .option('--columns-batch <n>', 'alexnet_paper batch', (v) => parseInt(v, 10), 16)
     .option('--columns-micro-batches <list>', 'micro-batch counts of the column rows', ints, [1, 2])
     .option('--steps <n>', 'timed steps per row', (v) => parseInt(v, 10), 3)
+    .option('--rounds <n>', 'rounds of baseline + rows per micro-batch count; a row reports its median round', (v) => parseInt(v, 10), 3)
     .option('--json', 'print JSON')
     .action(async (o) => {
       const result = await runPipelineBench({
         model: o.model, inputSize: o.input, batch: o.batch, stages: o.stages, microBatches: o.microBatches, schedules: o.schedules, balances: o.balances,
-        columns: o.columns, columnsInputSize: o.columnsInput, columnsBatch: o.columnsBatch, columnsMicroBatches: o.columnsMicroBatches, steps: o.steps,
+        columns: o.columns, columnsInputSize: o.columnsInput, columnsBatch: o.columnsBatch, columnsMicroBatches: o.columnsMicroBatches, steps: o.steps, rounds: o.rounds,
         onRow: o.json ? undefined : (r) => console.error(`  ${r.plan}${r.workers > 1 ? ` ×${r.workers}` : ''} ${r.model} m=${r.microBatches} ${r.schedule ?? ''} ${r.balance ?? ''}: ${r.imagesPerSec.toFixed(1)} img/s${r.ofIdeal !== undefined ? `, ${(r.ofIdeal * 100).toFixed(0)}% of ideal` : ''}`),
       });
       if (o.json) return console.log(JSON.stringify(result, null, 2));

@@ -54,6 +54,13 @@ export interface PipelineBenchOptions {
   columnsMicroBatches?: number[];
   steps?: number;
   warmup?: number;
+  /**
+   * Rounds per micro-batch count: each round measures the single-process baseline and then
+   * every plan row again, and a row reports its median round (by ofIdeal). Load from other
+   * processes drifts within minutes on a shared machine; a ratio taken within one round is
+   * robust to it. Default 3.
+   */
+  rounds?: number;
   numClasses?: number;
   onRow?: (row: PipelineBenchRow) => void;
 }
@@ -79,6 +86,8 @@ export interface PipelineBenchRow {
   /** Single-process rows: step time with the other cores idle, and how much slower it is with them busy (loaded ÷ alone). */
   aloneStepMs?: number;
   interference?: number;
+  /** Plan rows: ofIdeal of every round (the row is the median one). */
+  roundsOfIdeal?: number[];
   /** GPipe's m / (m + S − 1) (pipelines); 1 for the columns, which have no bubble. */
   ideal?: number;
   ofIdeal?: number;
@@ -163,7 +172,7 @@ export async function runPipelineBench(opts: PipelineBenchOptions = {}): Promise
   const o = {
     model: 'resnet20', inputSize: 32, batch: 64, stages: 2, microBatches: [2, 4, 8], schedules: ['gpipe', '1f1b'] as PipelineSchedule[],
     balances: ['macs', 'time'] as StageBalance[], columns: true, columnsInputSize: 227, columnsBatch: 16, columnsMicroBatches: [1, 2],
-    steps: 3, warmup: 1, numClasses: 10, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
+    steps: 3, warmup: 1, rounds: 3, numClasses: 10, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
   } as Required<PipelineBenchOptions>;
   const backend = await initBackend();
   const pool = await RankPool.start(Math.max(o.stages, 2));
@@ -179,18 +188,21 @@ export async function runPipelineBench(opts: PipelineBenchOptions = {}): Promise
     const sections = modelSections(o.model, modelOpts);
     for (const m of o.microBatches) {
       if (o.batch % m) continue;
-      const base = await baseline(pool, { ...common, plan: 'single', model: o.model, inputSize: o.inputSize, batch: o.batch, microBatches: m }, o.stages, [sectionsOf(sections.map((s) => s.name))], describeBytes(o.model, modelOpts), emit);
       const times = o.balances.includes('time') ? profileSections(o.model, modelOpts, sections.map((s) => s.name), o.batch / m) : null;
+      const cases: BenchCase[] = [];
       for (const balance of o.balances) {
         const plan = new ParallelPlan({ dataParallel: 1, modelParallel: { kind: 'pipeline', stages: o.stages, microBatches: m, balance } });
         const stageSections = pipelineStages(sections, plan, balance === 'time' ? times! : undefined);
         const share = planLayout(o.model, modelOpts, plan, 0.9, stageSections).map((l) => l.weightBytes + l.optimizerBytes);
         for (const schedule of o.schedules) {
           if (schedule === '1f1b' && m < o.stages) continue;
-          const rs = await pool.run(Array.from({ length: o.stages }, () => ({ ...common, plan: 'pipeline' as const, model: o.model, inputSize: o.inputSize, batch: o.batch, microBatches: m, schedule, stageSections })));
-          emit(row('pipeline', o.model, o.inputSize, o.batch, m, rs, base, idealEfficiency(o.stages, m), schedule, balance, stageSections.map(sectionsOf), share));
+          cases.push({
+            configs: Array.from({ length: o.stages }, () => ({ ...common, plan: 'pipeline' as const, model: o.model, inputSize: o.inputSize, batch: o.batch, microBatches: m, schedule, stageSections })),
+            row: (rs, base) => row('pipeline', o.model, o.inputSize, o.batch, m, rs, base, idealEfficiency(o.stages, m), schedule, balance, stageSections.map(sectionsOf), share),
+          });
         }
       }
+      await inRounds(pool, o.rounds, { ...common, plan: 'single', model: o.model, inputSize: o.inputSize, batch: o.batch, microBatches: m }, o.stages, [sectionsOf(sections.map((s) => s.name))], describeBytes(o.model, modelOpts), cases, emit);
     }
     if (o.columns) {
       const cOpts = { inputSize: o.columnsInputSize, numClasses: o.numClasses };
@@ -199,9 +211,10 @@ export async function runPipelineBench(opts: PipelineBenchOptions = {}): Promise
       for (const m of o.columnsMicroBatches) {
         if (o.columnsBatch % m) continue;
         const cfg = { ...common, model: 'alexnet_paper', inputSize: o.columnsInputSize, batch: o.columnsBatch, microBatches: m };
-        const base = await baseline(pool, { ...cfg, plan: 'single' }, 2, ['whole'], describeBytes('alexnet_paper', cOpts), emit);
-        const rs = await pool.run([{ ...cfg, plan: 'columns' }, { ...cfg, plan: 'columns' }]);
-        emit(row('columns', 'alexnet_paper', o.columnsInputSize, o.columnsBatch, m, rs, base, 1, undefined, undefined, ['column 0', 'column 1'], share));
+        await inRounds(pool, o.rounds, { ...cfg, plan: 'single' }, 2, ['whole'], describeBytes('alexnet_paper', cOpts), [{
+          configs: [{ ...cfg, plan: 'columns' }, { ...cfg, plan: 'columns' }],
+          row: (rs, base) => row('columns', 'alexnet_paper', o.columnsInputSize, o.columnsBatch, m, rs, base, 1, undefined, undefined, ['column 0', 'column 1'], share),
+        }], emit);
       }
     }
   } finally {
@@ -209,8 +222,39 @@ export async function runPipelineBench(opts: PipelineBenchOptions = {}): Promise
   }
   return {
     rows, backend: `${backend.name} (${backend.device})`, cores: os.cpus().length,
-    note: 'efficiency = images/s ÷ (workers × one process\'s images/s) with the same micro-batches, one process measured while as many copies run at once (step ms of a "1 worker" row; "alone ms" with the other cores idle, ×: how much the busy cores slow it); ofIdeal = efficiency ÷ m/(m+S−1) (1 for the columns). One process per core; absolute times drift on a shared machine: compare rows of one run.',
+    note: 'efficiency = images/s ÷ (workers × one process\'s images/s) with the same micro-batches, one process measured while as many copies run at once (step ms of a "1 worker" row; "alone ms" with the other cores idle, ×: how much the busy cores slow it); ofIdeal = efficiency ÷ m/(m+S−1) (1 for the columns). Each micro-batch count is measured in rounds (baseline, then every row); a row is its median round, "rounds %" the ofIdeal of every round. One process per core; absolute times drift on a shared machine: compare rows of one run.',
   };
+}
+
+type RankConfig = Omit<BenchRankConfig, 'rank' | 'worldSize' | 'peers' | 'runId'>;
+
+/** One plan row: the processes it runs and how their results become a row against a baseline. */
+interface BenchCase {
+  configs: RankConfig[];
+  row(rs: BenchRankResult[], baseImagesPerSec: number): PipelineBenchRow;
+}
+
+/**
+ * The baseline, then every case, `rounds` times over; each case's row is its median round by
+ * ofIdeal (its efficiency against that round's own baseline), with every round's ofIdeal.
+ */
+async function inRounds(
+  pool: RankPool, rounds: number, single: RankConfig, copies: number, stages: string[], bytes: number, cases: BenchCase[], emit: (r: PipelineBenchRow) => void,
+): Promise<void> {
+  const alone = (await pool.run([single]))[0];
+  const baselines: PipelineBenchRow[] = [];
+  const results: PipelineBenchRow[][] = cases.map(() => []);
+  for (let k = 0; k < Math.max(1, rounds); k++) {
+    const base = await baseline(pool, single, copies, stages, bytes, alone);
+    baselines.push(base);
+    for (const [i, c] of cases.entries()) results[i].push(c.row(await pool.run(c.configs), base.imagesPerSec));
+  }
+  emit(median(baselines, (r) => r.imagesPerSec));
+  for (const rs of results) emit({ ...median(rs, (r) => r.ofIdeal!), roundsOfIdeal: rs.map((r) => r.ofIdeal!) });
+}
+
+function median<T>(xs: T[], by: (x: T) => number): T {
+  return [...xs].sort((a, b) => by(a) - by(b))[Math.floor((xs.length - 1) / 2)];
 }
 
 /**
@@ -218,16 +262,12 @@ export async function runPipelineBench(opts: PipelineBenchOptions = {}): Promise
  * under a plan of that many workers: on this VM two busy cores slow each other by 10-40%).
  * Returns the loaded images/s per process, the plans' reference.
  */
-async function baseline(
-  pool: RankPool, cfg: Omit<BenchRankConfig, 'rank' | 'worldSize' | 'peers' | 'runId'>, copies: number, stages: string[], bytes: number, emit: (r: PipelineBenchRow) => void,
-): Promise<number> {
-  const alone = (await pool.run([cfg]))[0];
+async function baseline(pool: RankPool, cfg: RankConfig, copies: number, stages: string[], bytes: number, alone: BenchRankResult): Promise<PipelineBenchRow> {
   const loaded = await pool.run(Array.from({ length: copies }, () => cfg));
   const stepMs = loaded.reduce((a, r) => a + r.stepMs, 0) / loaded.length;
   const base = cfg.batch / (stepMs / 1000);
   const r = row('single', cfg.model, cfg.inputSize, cfg.batch, cfg.microBatches, [{ ...alone, stepMs }], base, undefined, undefined, undefined, stages, [bytes]);
-  emit({ ...r, aloneStepMs: alone.stepMs, interference: stepMs / alone.stepMs });
-  return base;
+  return { ...r, aloneStepMs: alone.stepMs, interference: stepMs / alone.stepMs };
 }
 
 /** Weights + velocity of the whole model (the single process's share is all of it). */
@@ -262,10 +302,11 @@ function row(
 export function formatPipelineBench(r: PipelineBenchResult): string {
   const mb = (b: number) => (b / 1e6).toFixed(1);
   const pct = (x?: number) => (x === undefined ? '' : `${(x * 100).toFixed(1)}%`);
-  const head = ['plan', 'model', 'm', 'schedule', 'balance', 'img/s', 'step ms', 'alone ms', 'efficiency', 'ideal', 'of ideal', 'wait/step per rank', 'compute ms per rank', 'sent MB/step', 'peak MB', 'weights MB (of share)', 'stages'];
+  const head = ['plan', 'model', 'm', 'schedule', 'balance', 'img/s', 'step ms', 'alone ms', 'efficiency', 'ideal', 'of ideal', 'rounds %', 'wait/step per rank', 'compute ms per rank', 'sent MB/step', 'peak MB', 'weights MB (of share)', 'stages'];
   const lines = r.rows.map((x) => [
     x.plan === 'single' ? '1 worker' : `${x.plan} ×${x.workers}`, `${x.model} ${x.inputSize}px b${x.batch}`, String(x.microBatches), x.schedule ?? '', x.balance ?? '',
     x.imagesPerSec.toFixed(1), x.stepMs.toFixed(0), x.aloneStepMs === undefined ? '' : `${x.aloneStepMs.toFixed(0)} (×${x.interference!.toFixed(2)})`, pct(x.efficiency), pct(x.ideal), pct(x.ofIdeal),
+    (x.roundsOfIdeal ?? []).map((v) => (v * 100).toFixed(0)).join(' '),
     (x.bubble ?? []).map(pct).join(' / '), x.computeMs.map((v) => v.toFixed(0)).join(' / '), x.sentBytesPerStep.map(mb).join(' / '),
     x.peakBytes.map(mb).join(' / '), x.weightBytes.map((b, i) => `${mb(b)} (${(x.weightOfShare[i] * 100).toFixed(0)}%)`).join(' / '), (x.stages ?? []).join(' | '),
   ]);
