@@ -4,6 +4,8 @@ import { tf } from './tf';
 import { onOnednnThenCpu, onednnSkip, relError, values } from './testing';
 import { dnnlAddon, DNNL_BUILD_HINT, dnnlLoadError } from './onednn-addon';
 import { onednnKernelStats, resetOnednnKernelStats } from './onednn-kernels';
+import { ONEDNN_KERNELS } from './register-onednn-backend';
+import { initBackend } from './init-backend';
 
 // Every oneDNN convolution against the cpu backend over the shapes of conv-grad-kernels.spec.ts
 // (strides 1/2/4, kernels 1–11, same/valid/explicit padding, odd sizes, channel counts that
@@ -142,4 +144,15 @@ test('a convolution oneDNN declines (an activation it does not fuse) runs the wa
   );
   assert.ok(relError(onednn, cpu) < 1e-5);
   assert.deepEqual(onednnKernelStats(), { ran: {}, declined: { FusedConv2D: ['activation relu6'] } });
+});
+
+test("the onednn kernel table is wasm's, with oneDNN's kernels in place of exactly ONEDNN_KERNELS", { skip }, async () => {
+  await initBackend({ backend: 'onednn' });
+  const wasm = tf.getKernelsForBackend('wasm');
+  assert.equal(tf.getKernelsForBackend('onednn').length, wasm.length);
+  for (const k of wasm) {
+    const mine = tf.getKernel(k.kernelName, 'onednn');
+    assert.ok(mine, `${k.kernelName} missing on onednn`);
+    assert.equal(mine.kernelFunc !== k.kernelFunc, ONEDNN_KERNELS.includes(k.kernelName), k.kernelName);
+  }
 });
