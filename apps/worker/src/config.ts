@@ -12,8 +12,8 @@ export interface WorkerConfig {
   workerId: string;
   /** Address the collective socket binds to. Env `FLEET_BIND_HOST`; default 127.0.0.1. */
   bindHost: string;
-  /** Backend override (`tensorflow` | `wasm` | `cpu`). Env `FLEET_BACKEND`. */
-  backend?: 'tensorflow' | 'wasm' | 'cpu';
+  /** Backend override (`tensorflow` | `onednn` | `wasm` | `cpu`). Env `FLEET_BACKEND`. */
+  backend?: 'tensorflow' | 'onednn' | 'wasm' | 'cpu';
   /** Heartbeat period; the alive key lives three periods. Env `FLEET_HEARTBEAT_MS`; default 2000. */
   heartbeatMs: number;
   /** Deadline of every collective operation. Env `FLEET_COLLECTIVE_TIMEOUT_MS`; default 60000. */
@@ -24,8 +24,8 @@ export interface WorkerConfig {
 
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const backend = env.FLEET_BACKEND as WorkerConfig['backend'] | undefined;
-  if (backend && !['tensorflow', 'wasm', 'cpu'].includes(backend)) {
-    throw new Error(`FLEET_BACKEND=${backend} is not a backend: use tensorflow, wasm or cpu`);
+  if (backend && !['tensorflow', 'onednn', 'wasm', 'cpu'].includes(backend)) {
+    throw new Error(`FLEET_BACKEND=${backend} is not a backend: use tensorflow, onednn, wasm or cpu`);
   }
   return {
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',

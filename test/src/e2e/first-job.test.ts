@@ -9,9 +9,9 @@ import { createModel, initBackend, loadExportedModel, tf, weightsFromBytes } fro
 import { createTrainerFromSpec, latestCheckpoint, listCheckpoints, loadCheckpoint } from '@tensorfleet/training';
 import { ApiError, followJob, serviceEnv, type LocalCluster } from '@tensorfleet/cli';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { startTestCluster, uniqueBucket } from '../support/test-cluster';
 
@@ -70,6 +70,17 @@ describe('first job, end to end', { timeout: 15 * 60_000 }, () => {
       });
     }
     assert.deepEqual(await cluster.client.listJobs(), []);
+  });
+
+  it('the workers register the backend they selected: onednn where its addon is built, else wasm', async () => {
+    const built = existsSync(resolve(__dirname, '../../../libs/models/native/build/Release/fleet_dnnl.node'));
+    const deadline = Date.now() + 60_000;
+    let workers = await cluster.client.listWorkers();
+    while (workers.length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      workers = await cluster.client.listWorkers();
+    }
+    assert.deepEqual(workers.map((w) => [w.backend, w.device]), [0, 1].map(() => [built ? 'onednn' : 'wasm', 'cpu']));
   });
 
   it('trains data-parallel over two workers: completed, loss falls, identical replicas', async () => {

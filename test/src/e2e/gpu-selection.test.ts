@@ -8,13 +8,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { LocalCluster } from '@tensorfleet/cli';
 import { startTestCluster } from '../support/test-cluster';
 
 const repo = resolve(__dirname, '../../..');
+const dnnlBuilt = existsSync(join(repo, 'libs/models/native/build/Release/fleet_dnnl.node'));
 
 function standIn(dir: string, pkg: string, onGpu: boolean): void {
   const root = join(dir, 'node_modules', pkg);
@@ -64,11 +65,11 @@ describe('GPU backend selection (stand-in package, no GPU here)', { timeout: 5 *
     assert.deepEqual(info.sum, [4, 6]);
   });
 
-  it('without it, tfjs-node on the CPU; without both, wasm', () => {
+  it('without it, tfjs-node on the CPU; without both, onednn when its addon loads, else wasm', () => {
     const cpu = selectIn(cpuDir);
     assert.deepEqual([cpu.name, cpu.device, cpu.package], ['tensorflow', 'cpu', '@tensorflow/tfjs-node']);
     const none = selectIn(join(cpuDir, 'nothing-here'));
-    assert.deepEqual([none.name, none.device], ['wasm', 'cpu']);
+    assert.deepEqual([none.name, none.device], [dnnlBuilt ? 'onednn' : 'wasm', 'cpu']);
   });
 
   it('a worker process registers with the backend and device it selected', async () => {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatTrainBench, initBackend, runTrainBench } from '@tensorfleet/models';
+import { formatTrainBench, parseBackends, runTrainBench } from '@tensorfleet/models';
 import { formatBench, runAllreduceBench } from '@tensorfleet/collective';
 import { formatBenchTable, runDataBench } from '@tensorfleet/data';
 import { formatPipelineBench, runPipelineBench } from '@tensorfleet/training';
@@ -40,21 +40,26 @@ export function registerBench(program: Command): void {
 
   bench
     .command('train')
-    .description('images/s of a full training step (forward, backward, SGD-momentum) per model, one thread')
+    .description('images/s of a full training step (forward, backward, SGD-momentum) per model and backend, then PyTorch\'s for the same step, with the ratio')
     .option('--steps <n>', 'timed steps per model', (v) => parseInt(v, 10), 5)
-    .option('--models <list>', 'comma-separated model:input:batch, e.g. resnet20:32:64')
+    .option('--models <list>', 'comma-separated model:input:batch[/micro], e.g. resnet20:32:64,resnet50:224:16/2')
+    .option('--backends <list>', 'comma-separated backends (default: every one that loads here of tensorflow, onednn, wasm)', parseBackends)
+    .option('--rounds <n>', 'times each model runs on every backend then PyTorch', (v) => parseInt(v, 10), 1)
+    .option('--no-pytorch', 'skip PyTorch\'s figure (default: when FLEET_PYTHON, else /usr/bin/python3, imports torch)')
     .option('--json', 'print JSON')
     .action(async (o) => {
-      const backend = await initBackend();
       const models = o.models
         ? String(o.models).split(',').map((s) => {
-          const [name, input, batch] = s.split(':');
-          return { name, inputSize: Number(input), batchSize: Number(batch) };
+          const m = /^([\w-]+):(\d+):(\d+)(?:\/(\d+))?$/.exec(s);
+          if (!m) throw new Error(`--models ${s}: expected model:input:batch[/micro], e.g. resnet50:224:16/2`);
+          return { name: m[1], inputSize: Number(m[2]), batchSize: Number(m[3]), ...(m[4] ? { microBatch: Number(m[4]) } : {}) };
         })
         : undefined;
-      if (!o.json) console.error(`backend: ${backend.name} (${backend.device}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})`);
-      const rows = await runTrainBench({ models, steps: o.steps, onRow: o.json ? undefined : (r) => console.error(`  ${r.model} b${r.batch}: ${Number(r.imagesPerSec).toFixed(1)} img/s`) });
-      if (o.json) console.log(JSON.stringify({ backend, rows }, null, 2));
+      const rows = await runTrainBench({
+        models, steps: o.steps, backends: o.backends, rounds: o.rounds, pytorch: o.pytorch === false ? false : undefined,
+        onRow: o.json ? undefined : (r) => console.error(`  ${r.model} b${r.batch} ${r.backend}/${r.device}×${r.threads}: ${Number(r.imagesPerSec).toFixed(1)} img/s`),
+      });
+      if (o.json) console.log(JSON.stringify({ rows }, null, 2));
       else console.log(formatTrainBench(rows));
     });
 

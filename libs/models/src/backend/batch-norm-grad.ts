@@ -1,5 +1,5 @@
 import { tf } from './tf';
-import { WasmBackend, leadingAxes, withHeap } from './heap';
+import { WasmBackend, leadingAxes, onWasmHeap, withHeap } from './heap';
 
 /** Kernel: attrs.shape filled with v (length C) repeated over the leading axes, times attrs.scale. */
 export const BROADCAST_CHANNELS = 'FleetBroadcastChannels';
@@ -31,7 +31,7 @@ export function fusedBatchNormGrad(stock: tf.GradConfig): tf.GradConfig {
       const [x, mean, variance, scale] = saved as tf.Tensor[];
       const c = x.shape[x.shape.length - 1];
       const perChannel = (t: tf.Tensor | undefined) => !t || (t.size === c && t.shape[t.rank - 1] === c);
-      if (tf.getBackend() !== 'wasm' || !perChannel(mean) || !perChannel(variance) || !perChannel(scale)) {
+      if (!onWasmHeap() || !perChannel(mean) || !perChannel(variance) || !perChannel(scale)) {
         return stock.gradFunc(dy, saved, attrs);
       }
       const d = dy as tf.Tensor;
@@ -62,7 +62,7 @@ export function meanGrad(stock: tf.GradConfig): tf.GradConfig {
       const [x] = saved as tf.Tensor[];
       const axes = tf.util.parseAxisParam((attrs as { axis: number | number[] }).axis, x.shape);
       const k = leadingAxes(axes, x.rank);
-      if (tf.getBackend() !== 'wasm' || k === 0 || x.dtype !== 'float32') return stock.gradFunc(dy, saved, attrs);
+      if (!onWasmHeap() || k === 0 || x.dtype !== 'float32') return stock.gradFunc(dy, saved, attrs);
       const rows = x.shape.slice(0, k).reduce((a, b) => a * b, 1);
       return {
         x: () =>

@@ -1,5 +1,5 @@
 import { tf } from './tf';
-import { WasmBackend } from './heap';
+import { WasmBackend, onWasmHeap } from './heap';
 import { FleetKernels, fleetKernels, heapOffset } from './simd/fleet-kernels';
 
 /**
@@ -21,8 +21,8 @@ interface BnAttrs {
 export function canFuseBatchNorm(x: tf.Tensor): boolean {
   const c = x.shape[x.rank - 1];
   return (
-    x.rank >= 2 && c % 4 === 0 && x.dtype === 'float32' && tf.getBackend() === 'wasm' &&
-    tf.getKernel(BN_TRAINING, 'wasm') !== undefined && fleetKernels(tf.backend()) !== null
+    x.rank >= 2 && c % 4 === 0 && x.dtype === 'float32' && onWasmHeap() &&
+    tf.getKernel(BN_TRAINING, tf.getBackend()) !== undefined && fleetKernels(tf.backend()) !== null
   );
 }
 

@@ -21,3 +21,11 @@ export function leadingAxes(axes: number[], rank: number): number {
   for (let i = 0; i < sorted.length; i++) if (sorted[i] !== i) return 0;
   return sorted.length < rank ? sorted.length : 0;
 }
+
+/** tfjs backends that are the wasm backend's instance (`onednn` is wasm with oneDNN kernels). */
+export const WASM_HEAP_BACKENDS: readonly string[] = ['wasm', 'onednn'];
+
+/** Whether the active backend keeps tensors on the wasm heap, where this project's kernels run. */
+export function onWasmHeap(): boolean {
+  return WASM_HEAP_BACKENDS.includes(tf.getBackend());
+}

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { initBackend, tf, BackendUnavailableError } from './index';
+import { dnnlAddon } from './onednn-addon';
 
-test('auto selection falls back to wasm when tfjs-node is not importable here', async () => {
+test('auto selection: tensorflow when importable, then onednn when its addon loads, then wasm', async () => {
   const info = await initBackend({ env: {} });
   let nodeImportable = true;
   try {
@@ -10,7 +11,7 @@ test('auto selection falls back to wasm when tfjs-node is not importable here', 
   } catch {
     nodeImportable = false;
   }
-  assert.equal(info.name, nodeImportable ? 'tensorflow' : 'wasm');
+  assert.equal(info.name, nodeImportable ? 'tensorflow' : dnnlAddon() ? 'onednn' : 'wasm');
   assert.equal(tf.getBackend(), info.name);
   assert.equal(info.device, 'cpu');
   assert.ok(info.threads >= 1);
@@ -29,7 +30,7 @@ test('FLEET_BACKEND=cpu overrides and the backend computes', async () => {
 test('an unknown FLEET_BACKEND is rejected with a message naming the choices', async () => {
   await assert.rejects(initBackend({ env: { FLEET_BACKEND: 'cuda' } }), (err: Error) => {
     assert.ok(err instanceof BackendUnavailableError);
-    assert.match(err.message, /tensorflow, wasm, cpu/);
+    assert.match(err.message, /tensorflow, onednn, wasm, cpu/);
     return true;
   });
 });
@@ -43,4 +44,24 @@ test('an explicit tensorflow request fails loudly when the package is missing', 
     // expected on hosts without libtensorflow
   }
   await assert.rejects(initBackend({ backend: 'tensorflow' }), /tfjs-node-gpu not importable.*tfjs-node not importable/);
+});
+
+test('FLEET_BACKEND=onednn runs oneDNN on one thread unless FLEET_DNNL_THREADS says more', { skip: !dnnlAddon() && 'the oneDNN addon is not built' }, async () => {
+  const info = await initBackend({ env: { FLEET_BACKEND: 'onednn' } });
+  assert.equal(info.name, 'onednn');
+  assert.equal(tf.getBackend(), 'onednn');
+  assert.equal(info.threads, 1);
+  assert.equal(dnnlAddon()?.threads(), 1);
+  await assert.rejects(initBackend({ backend: 'onednn', env: { FLEET_DNNL_THREADS: 'two' } }), /FLEET_DNNL_THREADS=two/);
+  await initBackend({ backend: 'cpu' });
+  const two = await initBackend({ backend: 'onednn', env: { FLEET_DNNL_THREADS: '2' } });
+  assert.equal(two.threads, 2);
+  assert.equal(dnnlAddon()?.threads(), 2);
+  // Tensors made on wasm are read on onednn without a move: the two names share one instance.
+  await initBackend({ backend: 'wasm' });
+  const x = tf.tensor1d([1, -2, 3]);
+  await initBackend({ backend: 'onednn', env: {} });
+  assert.deepEqual(Array.from(tf.relu(x).dataSync()), [1, 0, 3]);
+  assert.equal(tf.engine().findBackend('onednn'), tf.engine().findBackend('wasm'));
+  x.dispose();
 });

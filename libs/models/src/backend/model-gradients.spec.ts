@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { tf } from './tf';
 import { initBackend } from './init-backend';
-import { values } from './testing';
+import { onednnSkip, values } from './testing';
+import { BackendName } from './init-backend';
+import { onednnKernelStats, resetOnednnKernelStats } from './onednn-kernels';
 import { createModel } from '../zoo';
 
 /** Loss and the gradient of every trainable weight for one training-mode batch. */
@@ -37,26 +39,38 @@ function normRelError(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(d / Math.max(n, 1e-30));
 }
 
-for (const [name, inputSize, batch, numClasses] of [
-  ['resnet20', 16, 2, 10],
-  ['alexnet', 64, 2, 10],
-] as const) {
-  test(`${name} at ${inputSize}×${inputSize}: every weight gradient on wasm matches cpu`, async (t) => {
-    await initBackend({ backend: 'wasm' });
-    const wasm = modelGradients(name, inputSize, batch, numClasses);
-    await initBackend({ backend: 'cpu' });
-    const cpu = modelGradients(name, inputSize, batch, numClasses);
-    assert.equal(wasm.length, cpu.length);
-    assert.ok(wasm.length > 5);
-    let worst = 0;
-    for (let i = 0; i < cpu.length; i++) {
-      const [key, expected] = cpu[i];
-      assert.equal(wasm[i][1].length, expected.length, key);
-      const err = normRelError(wasm[i][1], expected);
-      // Float32 sums in another order through a deep net; measured worst below 1e-5.
-      assert.ok(err < 1e-4, `${key}: relative error ${err}`);
-      worst = Math.max(worst, err);
-    }
-    t.diagnostic(`worst relative error over ${cpu.length - 1} weights: ${worst.toExponential(2)}`);
-  });
+// wasm with this project's kernels, and onednn (oneDNN's convolutions and products on the same
+// heap), each against the cpu backend's gradients of the same batch.
+for (const backend of ['wasm', 'onednn'] as BackendName[]) {
+  for (const [name, inputSize, batch, numClasses] of [
+    ['resnet20', 16, 2, 10],
+    ['alexnet', 64, 2, 10],
+  ] as const) {
+    const skip = backend === 'onednn' ? onednnSkip() : false;
+    test(`${name} at ${inputSize}×${inputSize}: every weight gradient on ${backend} matches cpu`, { skip }, async (t) => {
+      await initBackend({ backend });
+      resetOnednnKernelStats();
+      const got = modelGradients(name, inputSize, batch, numClasses);
+      if (backend === 'onednn') {
+        // Every convolution and both gradients ran on oneDNN, none fell back to wasm.
+        const { ran, declined } = onednnKernelStats();
+        assert.deepEqual(declined, {});
+        for (const k of [tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter]) assert.ok(ran[k] > 0, `${k} never ran on oneDNN`);
+      }
+      await initBackend({ backend: 'cpu' });
+      const cpu = modelGradients(name, inputSize, batch, numClasses);
+      assert.equal(got.length, cpu.length);
+      assert.ok(got.length > 5);
+      let worst = 0;
+      for (let i = 0; i < cpu.length; i++) {
+        const [key, expected] = cpu[i];
+        assert.equal(got[i][1].length, expected.length, key);
+        const err = normRelError(got[i][1], expected);
+        // Float32 sums in another order through a deep net; measured worst below 1e-5.
+        assert.ok(err < 1e-4, `${key}: relative error ${err}`);
+        worst = Math.max(worst, err);
+      }
+      t.diagnostic(`worst relative error over ${cpu.length - 1} weights: ${worst.toExponential(2)}`);
+    });
+  }
 }

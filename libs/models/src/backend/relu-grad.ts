@@ -1,5 +1,5 @@
 import { tf } from './tf';
-import { WasmBackend } from './heap';
+import { WasmBackend, onWasmHeap } from './heap';
 import { fleetKernels, heapOffset } from './simd/fleet-kernels';
 
 /** Kernel: dx = x > 0 ? dy : 0 (ReLU's gradient in one pass; stock: Step, then Multiply). */
@@ -28,7 +28,7 @@ export function reluGrad(stock: tf.GradConfig): tf.GradConfig {
     gradFunc: (dy, saved, attrs) => {
       const [x] = saved as tf.Tensor[];
       const d = dy as tf.Tensor;
-      if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32' || d.dtype !== 'float32' || !fleetKernels(tf.backend())) {
+      if (!onWasmHeap() || x.dtype !== 'float32' || d.dtype !== 'float32' || !fleetKernels(tf.backend())) {
         return stock.gradFunc(dy, saved, attrs);
       }
       return { x: () => tf.engine().runKernel(RELU_GRAD, { dy: d, x }) as tf.Tensor };

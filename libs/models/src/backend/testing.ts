@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { tf } from './tf';
 import { initBackend } from './init-backend';
+import { dnnlAddon, dnnlLoadError } from './onednn-addon';
 
 /** Deterministic values in [-1, 1) so that every backend sees identical inputs. */
 export function values(n: number, seed: number): Float32Array {
@@ -36,4 +37,23 @@ export async function onWasmThenCpu<T>(run: () => T): Promise<{ wasm: T; cpu: T 
   assert.equal(tf.memory().numTensors, before, 'the wasm run left tensors behind');
   await initBackend({ backend: 'cpu' });
   return { wasm, cpu: run() };
+}
+
+/**
+ * Skip reason for the onednn specs when the addon isn't built, or false. CI sets
+ * FLEET_REQUIRE_NATIVE_DNNL=1, so a failed build fails those specs instead of skipping them.
+ */
+export function onednnSkip(): string | false {
+  if (dnnlAddon() || process.env.FLEET_REQUIRE_NATIVE_DNNL === '1') return false;
+  return `the oneDNN addon is not built (${dnnlLoadError()})`;
+}
+
+/** `run` on the onednn backend (checked for leftover tensors), then on `cpu`, the reference. */
+export async function onOnednnThenCpu<T>(run: () => T): Promise<{ onednn: T; cpu: T }> {
+  await initBackend({ backend: 'onednn' });
+  const before = tf.memory().numTensors;
+  const onednn = run();
+  assert.equal(tf.memory().numTensors, before, 'the onednn run left tensors behind');
+  await initBackend({ backend: 'cpu' });
+  return { onednn, cpu: run() };
 }

@@ -1,6 +1,7 @@
 import { DEFAULT_TRAIN_BENCH, TrainBenchModel, TrainBenchOptions, formatTrainBench, runTrainBench } from './train-bench';
+import { BACKENDS, BackendName } from '../backend';
 
-const USAGE = `usage: train-bench [--json] [--profile] [--steps N] [--warmup N] [--kernels all|minimal] [--model NAME@SIZE:BATCH[/MICRO] ...]
+const USAGE = `usage: train-bench [--json] [--profile] [--steps N] [--warmup N] [--rounds N] [--backends onednn,wasm,...] [--no-pytorch] [--kernels all|minimal] [--model NAME@SIZE:BATCH[/MICRO] ...]
   default models: ${DEFAULT_TRAIN_BENCH.map((m) => `${m.name}@${m.inputSize}:${m.batchSize}${m.microBatch ? `/${m.microBatch}` : ''}`).join(' ')}`;
 
 /** Parses train-bench command-line arguments (also what `fleet bench train` accepts). */
@@ -18,6 +19,9 @@ export function parseTrainBenchArgs(argv: string[]): TrainBenchOptions & { json:
     else if (a === '--profile') out.profile = true;
     else if (a === '--steps') out.steps = Number(next());
     else if (a === '--warmup') out.warmup = Number(next());
+    else if (a === '--rounds') out.rounds = Number(next());
+    else if (a === '--no-pytorch') out.pytorch = false;
+    else if (a === '--backends') out.backends = parseBackends(next());
     else if (a === '--kernels') {
       const k = next();
       if (k !== 'all' && k !== 'minimal') throw new Error(`--kernels ${k}: expected all or minimal\n${USAGE}`);
@@ -34,11 +38,20 @@ export function parseTrainBenchArgs(argv: string[]): TrainBenchOptions & { json:
   return out;
 }
 
+/** A comma-separated list of backend names, each checked. */
+export function parseBackends(list: string): BackendName[] {
+  const names = list.split(',').filter(Boolean);
+  for (const n of names) {
+    if (!(BACKENDS as readonly string[]).includes(n)) throw new Error(`--backends: ${n} is not a backend; use ${BACKENDS.join(', ')}\n${USAGE}`);
+  }
+  return names as BackendName[];
+}
+
 export async function trainBenchMain(argv: string[]): Promise<void> {
   const { json, ...opts } = parseTrainBenchArgs(argv);
   const rows = await runTrainBench({
     ...opts,
-    onRow: json ? undefined : (r) => process.stderr.write(`${r.model} b${r.batch}: ${r.imagesPerSec} img/s\n`),
+    onRow: json ? undefined : (r) => process.stderr.write(`${r.model} b${r.batch} ${r.backend}: ${r.imagesPerSec} img/s\n`),
   });
   process.stdout.write(json ? `${JSON.stringify(rows, null, 2)}\n` : `${formatTrainBench(rows)}\n`);
 }

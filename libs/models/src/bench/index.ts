@@ -1,2 +1,3 @@
 export * from './train-bench';
 export * from './cli';
+export * from './pytorch-step';

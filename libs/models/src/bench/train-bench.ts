@@ -1,5 +1,7 @@
-import { tf, initBackend, BackendInfo, BackendName } from '../backend';
+import { tf, initBackend, loadableBackends, BackendInfo, BackendName } from '../backend';
+import { dnnlAddon } from '../backend/onednn-addon';
 import { createModel } from '../zoo';
+import { pytorchAvailable, runPytorchStep } from './pytorch-step';
 
 export interface TrainBenchModel {
   name: string;
@@ -25,8 +27,18 @@ export interface TrainBenchOptions {
   split?: boolean;
   /** Profile one step per kernel (tf.profile). Default false. */
   profile?: boolean;
-  /** Backend to benchmark; default as initBackend (FLEET_BACKEND, else the first that loads). */
+  /** One backend to benchmark (instead of `backends`). */
   backend?: BackendName;
+  /**
+   * Backends to benchmark, one after another for each model (then PyTorch), so that rows to
+   * compare run minutes apart at most. Default: every one that loads here of tensorflow,
+   * onednn, wasm (FLEET_BACKEND, when set, alone).
+   */
+  backends?: BackendName[];
+  /** PyTorch's figure for the same step after each model's backends (FLEET_PYTHON with torch). Default: when importable. */
+  pytorch?: boolean;
+  /** How many times each model's sequence (every backend, then PyTorch) runs. Default 1. */
+  rounds?: number;
   /** wasm only: 'minimal' benchmarks the stock kernels plus the missing filter gradient. Default 'all'. */
   kernels?: 'all' | 'minimal';
   numClasses?: number;
@@ -44,12 +56,17 @@ export interface TrainBenchRow {
   model: string;
   /** Which wasm kernels were registered ('all' unless the baseline was asked for). */
   kernelSet: 'all' | 'minimal';
+  /** 1-based: rows of one round ran back to back (compare within a round; absolute times drift). */
+  round: number;
   inputSize: number;
   batch: number;
   microBatch: number;
+  /** A BackendName, or 'pytorch' for PyTorch's figure. */
   backend: string;
   device: string;
   threads: number;
+  /** What provides the backend (npm package, oneDNN version, PyTorch version). */
+  package: string;
   imagesPerSec: number;
   msPerStep: number;
   /**
@@ -60,6 +77,16 @@ export interface TrainBenchRow {
   forwardMs?: number;
   /** Backward pass and SGD-momentum update: msPerStep − forwardMs. */
   backwardMs?: number;
+  /**
+   * Peak memory of a step: tfjs's peak tensor bytes during the warm-up step (weights, momentum,
+   * activations kept for the backward pass, gradients) plus the oneDNN addon's scratch; for
+   * PyTorch, the peak RSS above the process's size before the model was built.
+   */
+  peakBytes?: number;
+  /** imagesPerSec / PyTorch's imagesPerSec in the same round. */
+  vsPytorch?: number;
+  /** Why there is no PyTorch figure in this round (no such model in the script, a crash). */
+  pytorchError?: string;
   kernels?: KernelTime[];
 }
 
@@ -67,10 +94,11 @@ export const DEFAULT_TRAIN_BENCH: readonly TrainBenchModel[] = [
   { name: 'resnet20', inputSize: 32, batchSize: 64 },
   { name: 'resnet18', inputSize: 224, batchSize: 16 },
   { name: 'alexnet', inputSize: 224, batchSize: 16 },
-  { name: 'resnet50', inputSize: 224, batchSize: 16, microBatch: 2 },
+  // 4 micro-batches of 4: ~2 GiB of tensors at the peak (tfjs keeps a step's activations), within wasm32's 4 GiB heap.
+  { name: 'resnet50', inputSize: 224, batchSize: 16, microBatch: 4 },
 ];
 
-const DEFAULTS = { steps: 3, warmup: 1, split: true, profile: false, numClasses: 1000 };
+const DEFAULTS = { steps: 3, warmup: 1, split: true, profile: false, numClasses: 1000, rounds: 1 };
 
 /**
  * Images per second of a full training step (forward, softmax cross-entropy, backward,
@@ -78,25 +106,60 @@ const DEFAULTS = { steps: 3, warmup: 1, split: true, profile: false, numClasses:
  */
 export async function runTrainBench(opts: TrainBenchOptions = {}): Promise<TrainBenchRow[]> {
   const o = { ...DEFAULTS, ...opts };
-  for (const key of ['steps', 'warmup'] as const) {
-    if (!Number.isInteger(o[key]) || o[key] < (key === 'steps' ? 1 : 0)) {
-      throw new RangeError(`runTrainBench: ${key} must be an integer ≥ ${key === 'steps' ? 1 : 0}, got ${o[key]}`);
-    }
+  for (const key of ['steps', 'warmup', 'rounds'] as const) {
+    const min = key === 'warmup' ? 0 : 1;
+    if (!Number.isInteger(o[key]) || o[key] < min) throw new RangeError(`runTrainBench: ${key} must be an integer ≥ ${min}, got ${o[key]}`);
   }
-  const info = await initBackend({
-    ...(o.backend ? { backend: o.backend } : {}),
-    fleetKernels: o.kernels === 'minimal' ? 'minimal' : true,
-  });
+  const backends = o.backend ? [o.backend] : o.backends ?? defaultBackends();
+  if (backends.length === 0) throw new RangeError('runTrainBench: backends is empty');
+  // onednn registers every wasm kernel (it shares wasm's instance), so the stock baseline cannot follow it.
+  if (o.kernels === 'minimal' && backends.some((b) => b !== 'wasm')) {
+    throw new RangeError(`runTrainBench: kernels 'minimal' is the stock wasm baseline; benchmark it with backends ['wasm'] alone, not ${backends.join(', ')}`);
+  }
+  const pytorch = o.pytorch ?? pytorchAvailable();
   const rows: TrainBenchRow[] = [];
-  for (const m of o.models ?? DEFAULT_TRAIN_BENCH) {
-    const row = await benchOne(m, info, o);
+  const emit = (row: TrainBenchRow) => {
     rows.push(row);
     o.onRow?.(row);
+  };
+  for (const m of o.models ?? DEFAULT_TRAIN_BENCH) {
+    for (let round = 1; round <= o.rounds; round++) {
+      const measured: TrainBenchRow[] = [];
+      for (const name of backends) {
+        const info = await initBackend({ backend: name, fleetKernels: o.kernels === 'minimal' ? 'minimal' : true });
+        measured.push(await benchOne(m, info, o, round));
+      }
+      const reference = pytorch ? pytorchRow(m, o, round, measured[0].threads) : null;
+      for (const row of measured) {
+        if (reference instanceof Error) row.pytorchError = reference.message;
+        else if (reference) row.vsPytorch = Math.round((row.imagesPerSec / reference.imagesPerSec) * 100) / 100;
+        emit(row);
+      }
+      if (reference && !(reference instanceof Error)) emit(reference);
+    }
   }
   return rows;
 }
 
-async function benchOne(m: TrainBenchModel, info: BackendInfo, o: typeof DEFAULTS & TrainBenchOptions): Promise<TrainBenchRow> {
+/** FLEET_BACKEND alone when set; else every backend that loads here except the slow `cpu` reference. */
+function defaultBackends(): BackendName[] {
+  const env = process.env.FLEET_BACKEND;
+  if (env && env !== 'auto') return [env as BackendName];
+  return loadableBackends().filter((b) => b !== 'cpu');
+}
+
+/** PyTorch's figure for the same step, on as many threads as the backends used. */
+function pytorchRow(m: TrainBenchModel, o: typeof DEFAULTS & TrainBenchOptions, nth: number, threads: number): TrainBenchRow | Error {
+  const p = runPytorchStep(m.name, m.inputSize, m.batchSize, o.steps, Math.max(1, o.warmup), threads);
+  if (p instanceof Error) return p;
+  return {
+    model: m.name, kernelSet: 'all', round: nth, inputSize: m.inputSize, batch: m.batchSize, microBatch: m.batchSize,
+    backend: 'pytorch', device: 'cpu', threads, package: `torch ${p.version}`,
+    imagesPerSec: round(p.imagesPerSec), msPerStep: round(p.msPerStep), cpuMsPerStep: round(p.cpuMsPerStep), peakBytes: p.peakBytes,
+  };
+}
+
+async function benchOne(m: TrainBenchModel, info: BackendInfo, o: typeof DEFAULTS & TrainBenchOptions, nth: number): Promise<TrainBenchRow> {
   const numClasses = m.name.startsWith('resnet') && m.inputSize <= 64 ? 10 : o.numClasses;
   const model = createModel(m.name, { inputSize: m.inputSize, numClasses, seed: 1 });
   const micro = m.microBatch ?? m.batchSize;
@@ -138,20 +201,28 @@ async function benchOne(m: TrainBenchModel, info: BackendInfo, o: typeof DEFAULT
     }
   };
   try {
-    for (let i = 0; i < o.warmup; i++) step();
+    // The first warm-up step under tf.profile, which tracks the peak of live tensor bytes.
+    let peakBytes: number | undefined;
+    for (let i = 0; i < o.warmup; i++) {
+      if (i === 0) peakBytes = (await tf.profile(step)).peakBytes + (info.name === 'onednn' ? dnnlAddon()?.scratchBytes() ?? 0 : 0);
+      else step();
+    }
     const { wallMs: msPerStep, cpuMs } = timeMs(step, o.steps);
     const row: TrainBenchRow = {
       model: m.name,
       kernelSet: o.kernels ?? 'all',
+      round: nth,
       inputSize: m.inputSize,
       batch: m.batchSize,
       microBatch: micro,
       backend: info.name,
       device: info.device,
       threads: info.threads,
+      package: info.package,
       imagesPerSec: round((m.batchSize * 1000) / msPerStep),
       msPerStep: round(msPerStep),
       cpuMsPerStep: round(cpuMs),
+      ...(peakBytes !== undefined ? { peakBytes } : {}),
     };
     if (o.split) {
       const forwardMs = timeMs(forward, o.steps).wallMs;
@@ -213,21 +284,25 @@ function round(v: number): number {
 
 /** Fixed-width table of rows (and the top kernels of profiled rows). */
 export function formatTrainBench(rows: TrainBenchRow[]): string {
-  const head = ['model', 'input', 'batch', 'backend', 'img/s', 'ms/step', 'cpu ms/step', 'fwd ms', 'bwd+upd ms'];
+  const head = ['model', 'input', 'batch', 'backend', 'img/s', 'vs pytorch', 'ms/step', 'cpu ms/step', 'fwd ms', 'bwd+upd ms', 'peak MiB'];
   const body = rows.map((r) => [
     r.model,
     `${r.inputSize}`,
     r.microBatch === r.batch ? `${r.batch}` : `${r.batch}=${r.batch / r.microBatch}×${r.microBatch}`,
-    `${r.backend}/${r.device}×${r.threads}${r.kernelSet === 'minimal' ? ' (stock)' : ''}`,
+    `${r.backend === 'pytorch' ? r.package : r.backend}/${r.device}×${r.threads}${r.kernelSet === 'minimal' ? ' (stock)' : ''}`,
     r.imagesPerSec.toFixed(1),
+    r.vsPytorch !== undefined ? `${r.vsPytorch.toFixed(2)}×` : r.backend === 'pytorch' ? '1.00×' : '',
     r.msPerStep.toFixed(0),
     r.cpuMsPerStep.toFixed(0),
     r.forwardMs?.toFixed(0) ?? '',
     r.backwardMs?.toFixed(0) ?? '',
+    r.peakBytes !== undefined ? (r.peakBytes / 2 ** 20).toFixed(0) : '',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   const out = [line(head), ...body.map(line)];
+  const missing = [...new Set(rows.map((r) => r.pytorchError).filter(Boolean))];
+  if (missing.length) out.push('', ...missing.map((e) => `no PyTorch figure: ${e}`));
   for (const r of rows) {
     if (!r.kernels) continue;
     const total = r.kernels.reduce((a, k) => a + k.ms, 0);

@@ -3,9 +3,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { createModel, resolveOptions, tensorsToBytes } from '..';
+import { createModel, initBackend, resolveOptions, tensorsToBytes } from '..';
+import { onednnSkip } from '../backend/testing';
 
 // The independent reference: torchvision itself, fed the zoo's weights. Needs PyTorch and
 // torchvision for the system python (Debian: apt-get install python3-torchvision); skipped without,
@@ -14,10 +15,6 @@ const PYTHON = process.env.TF_TEST_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = path.resolve(__dirname, '../../src/zoo/parity/torchvision_parity.py');
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
 const requireTorch = process.env.FLEET_REQUIRE_TORCH === '1';
-
-before(async () => {
-  await tf.setBackend('cpu');
-});
 
 // One per code path: basic block + ImageNet stem, grouped bottleneck, CIFAR stem with projection
 // shortcuts, AlexNet with the adaptive pool stretching a 2×2 map to 6×6 (torchvision's modules);
@@ -29,7 +26,18 @@ const CASES: [string, number, number][] = [
   ['resnet18', 64, 1], ['resnext50_32x4d', 32, 1], ['resnet20', 32, 1], ['alexnet', 96, 1], ['seresnet50', 32, 1], ['resnet50d', 45, 1], ['alexnet_paper', 99, 100],
 ];
 
-test('zoo models compute what torchvision (and timm-style SE / ResNet-D) compute with the same weights', { skip: hasTorch || requireTorch ? false : `no torch/torchvision for ${PYTHON}` }, async (t) => {
+const noTorch = hasTorch || requireTorch ? false : `no torch/torchvision for ${PYTHON}`;
+
+// On cpu (the reference kernels) and on onednn (oneDNN's convolutions; wasm's kernels are held
+// to cpu by their own specs).
+for (const backend of ['cpu', 'onednn'] as const) {
+  test(`zoo models on ${backend} compute what torchvision (and timm-style SE / ResNet-D) compute with the same weights`, { skip: noTorch || (backend === 'onednn' && onednnSkip()) }, async (t) => {
+    await initBackend({ backend });
+    await parity(t);
+  });
+}
+
+async function parity(t: { diagnostic(msg: string): void }): Promise<void> {
   assert.ok(hasTorch, `FLEET_REQUIRE_TORCH=1 but ${PYTHON} cannot import torch and torchvision: apt-get install python3-torchvision`);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'zoo-parity-'));
   try {
@@ -65,4 +73,4 @@ test('zoo models compute what torchvision (and timm-style SE / ResNet-D) compute
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
-});
+}

@@ -1,0 +1,12 @@
+{
+  "targets": [
+    {
+      "target_name": "fleet_dnnl",
+      "sources": ["dnnl-kernels.cc"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-O2", "-Wall", "-std=c++17", "-fexceptions"],
+      "libraries": ["-ldnnl", "-lgomp"],
+      "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "OTHER_CPLUSPLUSFLAGS": ["-O2", "-std=c++17"] }
+    }
+  ]
+}
