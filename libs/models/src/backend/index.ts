@@ -3,4 +3,4 @@ export * from './errors';
 export * from './init-backend';
 export * from './register-wasm-kernels';
 export { FleetBatchNormalization, BatchNormDeferral, batchNormalization, deferBatchNormStats } from './batch-norm-layer';
-export { RecordedForward, recordForward } from './split-backward';
+export { RecordedForward, recordForward, SplitBackward } from './split-backward';

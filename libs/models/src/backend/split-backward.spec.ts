@@ -56,6 +56,46 @@ test('recordForward + backward equal tf.grads, with two forwards pending, on was
   assert.ok(relError(wasm.inputGrad, cpu.inputGrad) < 1e-4, 'wasm and cpu agree on the input gradient');
 });
 
+/**
+ * The split backward (input gradient first, weight gradients after an await, as a pipeline
+ * stage sends upstream in between) gives bitwise the tensors of one backward() on the same
+ * recording, leaves nothing behind, and a released split frees what it held.
+ */
+test('backwardSplit: the same gradients as backward(), bitwise, with an await between its halves; release frees them', async () => {
+  const opts = { inputSize: 16, numClasses: 4, seed: 5 };
+  const stage = modelSections('resnet8', opts).slice(1, 3).map((s) => s.name);
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await initBackend({ backend });
+    const part = createModelPart('resnet8', opts, sectionsOwner(stage));
+    try {
+      const vars = part.model.trainableWeights.map((w) => w.read());
+      const shape = [3, ...part.inputs[0].shape];
+      const outShape = [3, ...part.outputs[0].shape];
+      const x = tf.tensor(values(shape.reduce((a, b) => a * b, 1), 31), shape);
+      const dy = tf.tensor(values(outShape.reduce((a, b) => a * b, 1), 32), outShape);
+      const before = tf.memory().numTensors;
+      const once = recordForward(() => part.model.apply(x, { training: false }) as tf.Tensor).backward([dy], [x, ...vars]);
+      const split = recordForward(() => part.model.apply(x, { training: false }) as tf.Tensor).backwardSplit([dy], [x], vars);
+      const dx = Array.from(await split.inputs[0]!.data());
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const weights = split.weights();
+      assert.deepEqual(dx, Array.from(once[0]!.dataSync()), `${backend}: the input gradient`);
+      assert.equal(weights.length, vars.length);
+      weights.forEach((g, i) => assert.deepEqual(Array.from(g!.dataSync()), Array.from(once[i + 1]!.dataSync()), `${backend}: gradient of weight ${i}`));
+      assert.ok(weights.some((g) => g!.dataSync().some((v) => v !== 0)), 'the weight gradients are not all zero');
+      assert.throws(() => split.weights(), /has ended/);
+      tf.dispose([...once, split.inputs[0], ...weights].filter((t): t is tf.Tensor => t !== null));
+      assert.equal(tf.memory().numTensors, before, `${backend}: nothing left behind`);
+      const dropped = recordForward(() => part.model.apply(x, { training: false }) as tf.Tensor).backwardSplit([dy], [x], vars);
+      dropped.release();
+      assert.equal(tf.memory().numTensors, before, `${backend}: a released split frees its tensors`);
+      tf.dispose([x, dy]);
+    } finally {
+      part.model.dispose();
+    }
+  }
+});
+
 test('a released recording frees its tensors; a second backward is an error', async () => {
   await tf.setBackend('cpu');
   const w = tf.variable(tf.tensor1d([1, 2, 3]));

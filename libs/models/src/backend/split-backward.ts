@@ -22,7 +22,9 @@ interface EngineInternals {
   startTape(): void;
   endTape(): void;
   tidy<T extends tf.TensorContainer>(nameOrFn: string | (() => T), fn?: () => T): T;
-  state: { activeTape: TapeNode[] | null; gradientDepth: number };
+  startScope(name?: string): void;
+  endScope(result?: tf.TensorContainer): void;
+  state: { activeTape: TapeNode[] | null; gradientDepth: number; activeScope?: { track: tf.Tensor[] } };
 }
 
 export class RecordedForward {
@@ -40,42 +42,82 @@ export class RecordedForward {
    * A null dy counts as zeros. The result is the caller's to dispose; the recording is released.
    */
   backward(dys: (tf.Tensor | null)[], sources: tf.Tensor[]): (tf.Tensor | null)[] {
-    if (this.released) throw new Error('this forward pass was already backpropagated or released');
-    if (dys.length !== this.outputs.length) throw new Error(`backward needs one gradient per output (${this.outputs.length}), got ${dys.length}`);
+    this.check(dys);
     const engine = tf.engine() as unknown as EngineInternals;
     try {
       return engine.tidy(() => {
-        const grads = new Map<number, tf.Tensor>();
-        const given = new Set(dys.filter((d): d is tf.Tensor => d !== null));
-        this.outputs.forEach((y, i) => {
-          const dy = dys[i];
-          if (!dy) return;
-          if (dy.shape.join() !== y.shape.join()) throw new Error(`gradient ${i} has shape [${dy.shape}], output [${y.shape}]`);
-          grads.set(y.id, dy);
-        });
-        for (const node of reachingNodes(this.tape, sources, this.outputs)) {
-          const dys = node.outputs.map((o) => grads.get(o.id) ?? null);
-          // Nothing flows back through a node none of whose outputs has a gradient.
-          if (dys.every((d) => d === null)) continue;
-          if (!node.gradient) throw new Error(`no gradient is registered for ${node.kernelName}`);
-          const inputGrads = node.gradient(dys);
-          for (const [name, x] of Object.entries(node.inputs)) {
-            const fn = inputGrads[name];
-            if (!fn) throw new Error(`${node.kernelName} gives no gradient for its input ${name}`);
-            const dx = engine.tidy(fn);
-            const prev = grads.get(x.id);
-            grads.set(x.id, prev ? tf.add(prev, dx) : dx);
-            if (prev) {
-              dx.dispose();
-              if (!given.has(prev)) prev.dispose();
-            }
-          }
-        }
-        return sources.map((s) => grads.get(s.id) ?? null) as tf.Tensor[];
+        const walk = new GradientWalk(dys, this.outputs);
+        walk.run(reachingNodes(this.tape, sources, this.outputs), () => false);
+        return walk.of(sources) as tf.Tensor[];
       });
     } finally {
       this.release();
     }
+  }
+
+  /**
+   * The backward pass in two halves, so that a pipeline stage can send the gradient of its
+   * input upstream before it computes its weights' gradients (the upstream stage's wait is
+   * then the input half only): `inputs()` walks the tape computing every gradient but those
+   * of `weights`, whose gradient functions (tfjs evaluates them lazily) wait for `weights()`.
+   * Each result is the same tensor `backward()` would give. Between the halves the tensors the
+   * deferred functions need stay alive in an engine scope: run no other tfjs work there that
+   * must outlive it, and call `weights()` or `release()` to end it.
+   */
+  backwardSplit(dys: (tf.Tensor | null)[], inputs: tf.Tensor[], weights: tf.Tensor[]): SplitBackward {
+    this.check(dys);
+    const engine = tf.engine() as unknown as EngineInternals;
+    const weightIds = new Set(weights.map((w) => w.id));
+    const walk = new GradientWalk(dys, this.outputs);
+    // The first half runs in a scope of its own, synchronously; the tensors it made (the
+    // gradients so far and whatever the deferred functions captured) are kept past its end
+    // and freed by hand after the second half. No engine scope stays open across the caller's
+    // awaits, so several stages may interleave in one process.
+    let held: tf.Tensor[] = [];
+    engine.startScope('backward-split');
+    let ok = false;
+    try {
+      walk.run(reachingNodes(this.tape, [...inputs, ...weights], this.outputs), (x) => weightIds.has(x.id));
+      held = [...(engine.state.activeScope?.track ?? [])];
+      for (const t of held) tf.keep(t);
+      ok = true;
+    } finally {
+      engine.endScope();
+      if (!ok) this.release();
+    }
+    const inputGrads = walk.of(inputs);
+    let open = true;
+    const end = (spare: Set<tf.Tensor>) => {
+      open = false;
+      for (const t of held) if (!spare.has(t) && !t.isDisposed) t.dispose();
+      held = [];
+      this.release();
+    };
+    return {
+      inputs: inputGrads,
+      weights: () => {
+        if (!open) throw new Error('this split backward pass has ended');
+        let weightGrads: (tf.Tensor | null)[] = [];
+        try {
+          weightGrads = engine.tidy(() => {
+            walk.runDeferred();
+            return walk.of(weights) as tf.Tensor[];
+          });
+          return weightGrads;
+        } finally {
+          // (a gradient function may hand back a tensor the first half already made)
+          end(new Set([...inputGrads, ...weightGrads].filter((g): g is tf.Tensor => g !== null)));
+        }
+      },
+      release: () => {
+        if (open) end(new Set());
+      },
+    };
+  }
+
+  private check(dys: (tf.Tensor | null)[]): void {
+    if (this.released) throw new Error('this forward pass was already backpropagated or released');
+    if (dys.length !== this.outputs.length) throw new Error(`backward needs one gradient per output (${this.outputs.length}), got ${dys.length}`);
   }
 
   /** Frees the recording and the outputs without a backward pass (a failed step). */
@@ -84,6 +126,72 @@ export class RecordedForward {
     this.released = true;
     for (const node of this.tape) for (const t of node.saved ?? []) t.dispose();
     tf.dispose(this.outputs);
+  }
+}
+
+/** The two halves of RecordedForward.backwardSplit. */
+export interface SplitBackward {
+  /** Gradients of the `inputs`, ready now (null where an input does not reach an output). */
+  inputs: (tf.Tensor | null)[];
+  /** Computes the gradients of the `weights` and ends the pass; inputs' and weights' gradients are the caller's to dispose. */
+  weights(): (tf.Tensor | null)[];
+  /** Ends the pass without the weights' gradients (a failed step); frees the inputs' gradients too. */
+  release(): void;
+}
+
+/**
+ * Gradients by tensor id, walked backwards over tape nodes as tfjs-core's tape does: each
+ * node's gradient functions give its inputs' gradients, summed where a tensor is used twice.
+ * Functions for the inputs `defer` selects are kept to run later (runDeferred).
+ */
+class GradientWalk {
+  private readonly grads = new Map<number, tf.Tensor>();
+  private readonly given: Set<tf.Tensor>;
+  private readonly deferred: { x: tf.Tensor; fn: () => tf.Tensor }[] = [];
+
+  constructor(dys: (tf.Tensor | null)[], outputs: tf.Tensor[]) {
+    this.given = new Set(dys.filter((d): d is tf.Tensor => d !== null));
+    outputs.forEach((y, i) => {
+      const dy = dys[i];
+      if (!dy) return;
+      if (dy.shape.join() !== y.shape.join()) throw new Error(`gradient ${i} has shape [${dy.shape}], output [${y.shape}]`);
+      this.grads.set(y.id, dy);
+    });
+  }
+
+  run(nodes: TapeNode[], defer: (x: tf.Tensor) => boolean): void {
+    const engine = tf.engine() as unknown as EngineInternals;
+    for (const node of nodes) {
+      const dys = node.outputs.map((o) => this.grads.get(o.id) ?? null);
+      // Nothing flows back through a node none of whose outputs has a gradient.
+      if (dys.every((d) => d === null)) continue;
+      if (!node.gradient) throw new Error(`no gradient is registered for ${node.kernelName}`);
+      const inputGrads = node.gradient(dys);
+      for (const [name, x] of Object.entries(node.inputs)) {
+        const fn = inputGrads[name];
+        if (!fn) throw new Error(`${node.kernelName} gives no gradient for its input ${name}`);
+        if (defer(x)) this.deferred.push({ x, fn });
+        else this.add(x, engine.tidy(fn));
+      }
+    }
+  }
+
+  runDeferred(): void {
+    const engine = tf.engine() as unknown as EngineInternals;
+    for (const { x, fn } of this.deferred.splice(0)) this.add(x, engine.tidy(fn));
+  }
+
+  of(sources: tf.Tensor[]): (tf.Tensor | null)[] {
+    return sources.map((s) => this.grads.get(s.id) ?? null);
+  }
+
+  private add(x: tf.Tensor, dx: tf.Tensor): void {
+    const prev = this.grads.get(x.id);
+    this.grads.set(x.id, prev ? tf.add(prev, dx) : dx);
+    if (prev) {
+      dx.dispose();
+      if (!this.given.has(prev)) prev.dispose();
+    }
   }
 }
 

@@ -149,14 +149,24 @@ export class PipelineStageTrainer extends PartTrainer {
           const dy = this.last
             ? [tf.scalar(1), null]
             : [tf.tensor(floats(await recv(s + 1, tagOf(MsgKind.Gradient, mb))), [this.microSize, ...this.outShape], 'float32')];
-          const sources = this.first ? this.part.vars : [x, ...this.part.vars];
-          const grads = rec.backward(dy, sources);
-          tf.dispose([x, ...dy.filter((d): d is tf.Tensor => d !== null)]);
-          if (!this.first) {
-            const dx = grads.shift()!;
-            send(s - 1, tagOf(MsgKind.Gradient, mb), (await dx.data()) as Float32Array);
-            dx.dispose();
+          let grads: (tf.Tensor | null)[];
+          if (this.first) grads = rec.backward(dy, this.part.vars);
+          else {
+            // The input's gradient first, sent upstream before this stage's weight gradients:
+            // the stage before waits only for the input half of this backward pass.
+            const split = rec.backwardSplit(dy, [x], this.part.vars);
+            try {
+              const dx = split.inputs[0]!;
+              send(s - 1, tagOf(MsgKind.Gradient, mb), (await dx.data()) as Float32Array);
+              await new Promise<void>((resolve) => setImmediate(resolve));
+              grads = split.weights();
+              dx.dispose();
+            } catch (e) {
+              split.release();
+              throw e;
+            }
           }
+          tf.dispose([x, ...dy.filter((d): d is tf.Tensor => d !== null)]);
           await this.part.addGradTensors(grads, mb === 0);
         }
       }
