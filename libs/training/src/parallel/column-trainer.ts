@@ -1,32 +1,19 @@
 import {
   ALEXNET_PAPER_SECTIONS, alexnetColumnOf, alexnetColumnOwner, createModelPart, recordForward, tf,
-  type CreateModelOptions, type ModelPart, type RecordedForward,
+  type ModelPart, type RecordedForward,
 } from '@tensorfleet/models';
 import type { Communicator } from '@tensorfleet/collective';
 import { TrainingError } from '../errors';
-import type { SgdOptions } from '../optim/sgd';
-import type { LrSchedule } from '../schedule/lr-schedule';
-import type { WireFormat } from '../trainer/comm';
 import { crossEntropy, topKCorrect } from '../trainer/metrics';
 import { PartOptimizer } from '../trainer/part-optimizer';
 import type { EvalResult, TrainBatch } from '../trainer/trainer';
 import type { ParallelPlan, RankPlace } from './plan';
-import { PartTrainer } from './part-trainer';
-import { bytesOf, floats, MsgKind, tagOf, type PlanComms, type PlanStepResult } from './plan-trainer';
+import { PartTrainer, type PartTrainerOptions } from './part-trainer';
+import { bytesOf, floats, MsgKind, tagOf, type PlanStepResult } from './plan-trainer';
 
-export interface ColumnTrainerOptions {
+export interface ColumnTrainerOptions extends PartTrainerOptions {
   /** 'alexnet_paper' (the model whose layers are named col0_* / col1_*). */
   model: string;
-  modelOptions: CreateModelOptions;
-  plan: ParallelPlan;
-  place: RankPlace;
-  comms: PlanComms;
-  optimizer: SgdOptions;
-  schedule: LrSchedule;
-  batchSize: number;
-  freezeBatchNorm?: boolean;
-  wire?: WireFormat;
-  bucketBytes?: number;
 }
 
 /**
@@ -183,9 +170,7 @@ export class ColumnTrainer extends PartTrainer {
     }
     await io.flush();
     const t1 = performance.now();
-    const reduced = await this.part.reduce();
-    const t2 = performance.now();
-    this.part.apply(reduced, lr);
+    const { allReduceMs, updateMs } = await this.part.reduceAndApply(lr);
     this.steps += 1;
     const reports = this.column === 0;
     return {
@@ -194,7 +179,7 @@ export class ColumnTrainer extends PartTrainer {
       samples: reports ? b.size : 0,
       lr,
       step: this.steps,
-      timings: { computeMs: t1 - t0 - io.waitMs, waitMs: io.waitMs, allReduceMs: t2 - t1, updateMs: performance.now() - t2, sentBytes: io.sentBytes, inFlight: 1 },
+      timings: { computeMs: t1 - t0 - io.waitMs, waitMs: io.waitMs, allReduceMs, updateMs, sentBytes: io.sentBytes, inFlight: 1 },
     };
   }
 

@@ -1,9 +1,27 @@
-import type { NamedArray, tf } from '@tensorfleet/models';
+import type { CreateModelOptions, NamedArray, tf } from '@tensorfleet/models';
+import type { SgdOptions } from '../optim/sgd';
 import type { LrSchedule } from '../schedule/lr-schedule';
+import type { WireFormat } from '../trainer/comm';
 import type { PartOptimizer } from '../trainer/part-optimizer';
 import type { EvalResult, TrainBatch, TrainerState } from '../trainer/trainer';
 import type { ParallelPlan, RankPlace } from './plan';
 import type { PlanComms, PlanStepResult, PlanTrainer } from './plan-trainer';
+
+/** What every part trainer is built from. */
+export interface PartTrainerOptions {
+  model: string;
+  modelOptions: CreateModelOptions;
+  plan: ParallelPlan;
+  place: RankPlace;
+  comms: PlanComms;
+  optimizer: SgdOptions;
+  schedule: LrSchedule;
+  /** Per replica: the batch each step takes (cut into plan.microBatches). */
+  batchSize: number;
+  freezeBatchNorm?: boolean;
+  wire?: WireFormat;
+  bucketBytes?: number;
+}
 
 /**
  * What the trainers of a model part (a pipeline stage, an AlexNet column) share: the step

@@ -1,35 +1,20 @@
 import {
   createModelPart, deferBatchNormStats, recordForward, sectionsOwner, tf,
-  type BatchNormDeferral, type CreateModelOptions, type ModelPart, type RecordedForward,
+  type BatchNormDeferral, type ModelPart, type RecordedForward,
 } from '@tensorfleet/models';
 import type { Communicator } from '@tensorfleet/collective';
 import { TrainingError } from '../errors';
-import type { SgdOptions } from '../optim/sgd';
-import type { LrSchedule } from '../schedule/lr-schedule';
-import type { WireFormat } from '../trainer/comm';
 import { crossEntropy, topKCorrect } from '../trainer/metrics';
 import { PartOptimizer } from '../trainer/part-optimizer';
 import type { EvalResult, TrainBatch } from '../trainer/trainer';
 import type { ParallelPlan, RankPlace } from './plan';
-import { PartTrainer } from './part-trainer';
-import { bytesOf, floats, ints, MsgKind, tagOf, type PlanComms, type PlanStepResult } from './plan-trainer';
+import { PartTrainer, type PartTrainerOptions } from './part-trainer';
+import { bytesOf, floats, ints, MsgKind, tagOf, type PlanStepResult } from './plan-trainer';
 import { peakInFlight, pipelineOps } from './schedule';
 
-export interface PipelineTrainerOptions {
-  model: string;
-  modelOptions: CreateModelOptions;
-  plan: ParallelPlan;
-  place: RankPlace;
+export interface PipelineTrainerOptions extends PartTrainerOptions {
   /** The sections of every stage (pipelineStages). */
   stageSections: string[][];
-  comms: PlanComms;
-  optimizer: SgdOptions;
-  schedule: LrSchedule;
-  /** Per replica: the batch the pipeline takes each step (cut into plan.microBatches). */
-  batchSize: number;
-  freezeBatchNorm?: boolean;
-  wire?: WireFormat;
-  bucketBytes?: number;
   /** Whether the logits are a softmax's output (the zoo's are logits). Default logits. */
   output?: 'logits' | 'probabilities';
 }
@@ -178,9 +163,7 @@ export class PipelineStageTrainer extends PartTrainer {
     }
     this.deferral?.commit();
     const t1 = performance.now();
-    const reduced = await this.part.reduce();
-    const t2 = performance.now();
-    this.part.apply(reduced, lr);
+    const { allReduceMs, updateMs } = await this.part.reduceAndApply(lr);
     this.steps += 1;
     const samples = this.last ? m * this.microSize : 0;
     return {
@@ -189,7 +172,7 @@ export class PipelineStageTrainer extends PartTrainer {
       samples,
       lr,
       step: this.steps,
-      timings: { computeMs: t1 - t0 - waitMs, waitMs, allReduceMs: t2 - t1, updateMs: performance.now() - t2, sentBytes, inFlight: peakInFlight(ops) },
+      timings: { computeMs: t1 - t0 - waitMs, waitMs, allReduceMs, updateMs, sentBytes, inFlight: peakInFlight(ops) },
     };
   }
 

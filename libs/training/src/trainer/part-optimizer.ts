@@ -106,6 +106,15 @@ export class PartOptimizer {
     tf.tidy(() => this.sgd.apply(this.vars.map((v, i) => tf.tensor(grads[i], v.shape, 'float32')), lr));
   }
 
+  /** The end of every plan's step: reduce() over the replicas, then apply(); how long each took. */
+  async reduceAndApply(lr: number): Promise<{ allReduceMs: number; updateMs: number }> {
+    const t0 = performance.now();
+    const reduced = await this.reduce();
+    const t1 = performance.now();
+    this.apply(reduced, lr);
+    return { allReduceMs: t1 - t0, updateMs: performance.now() - t1 };
+  }
+
   /** The velocity buffers, keyed `<weight>/velocity` (models' tensorsToBytes format). */
   optimizerBytes(): Uint8Array {
     return tensorsToBytes(this.optimizerTensors());

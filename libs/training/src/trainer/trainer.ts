@@ -194,11 +194,9 @@ export class Trainer {
     }
     this.deferral?.commit();
     const t1 = performance.now();
-    const reduced = await this.part.reduce();
-    const t2 = performance.now();
-    this.part.apply(reduced, lr);
+    const { allReduceMs, updateMs } = await this.part.reduceAndApply(lr);
     this.steps += 1;
-    const timings = { computeMs: t1 - t0, allReduceMs: t2 - t1, updateMs: performance.now() - t2 };
+    const timings = { computeMs: t1 - t0, allReduceMs, updateMs };
     return { loss: lossSum, accuracy: correctSum / batch.size, lr, step: this.steps, timings };
   }
 
