@@ -85,9 +85,12 @@ export class PipelineStageTrainer extends PartTrainer {
     let labels: Int32Array | null = this.first ? batch!.labels : null;
     const sends: Promise<void>[] = [];
     let sentBytes = 0;
-    const send = (to: number, tag: number, data: Float32Array | Int32Array) => {
+    // A send is queued on a promise chain: yield to the event loop once so that the frame
+    // reaches ZeroMQ now, not after the next micro-batch's (synchronous) kernels.
+    const send = async (to: number, tag: number, data: Float32Array | Int32Array) => {
       sentBytes += data.byteLength;
       sends.push(comm!.send(to, tag, bytesOf(data)));
+      await new Promise<void>((resolve) => setImmediate(resolve));
     };
     let waitMs = 0;
     const recv = async (from: number, tag: number) => {
@@ -96,7 +99,7 @@ export class PipelineStageTrainer extends PartTrainer {
       waitMs += performance.now() - w;
       return bytes;
     };
-    if (this.first && !this.last) send(S - 1, tagOf(MsgKind.Labels, 0), labels!);
+    if (this.first && !this.last) await send(S - 1, tagOf(MsgKind.Labels, 0), labels!);
     const pending: { rec: RecordedForward; x: tf.Tensor }[] = [];
     let lossSum = 0;
     let correct = 0;
@@ -125,7 +128,7 @@ export class PipelineStageTrainer extends PartTrainer {
             pending[mb] = { rec, x };
           } else {
             const rec = recordForward(() => this.stage.model.apply(x, { training: this.training }) as tf.Tensor);
-            send(s + 1, tagOf(MsgKind.Activation, mb), (await rec.outputs[0].data()) as Float32Array);
+            await send(s + 1, tagOf(MsgKind.Activation, mb), (await rec.outputs[0].data()) as Float32Array);
             pending[mb] = { rec, x };
           }
         } else {
@@ -142,8 +145,7 @@ export class PipelineStageTrainer extends PartTrainer {
             const split = rec.backwardSplit(dy, [x], this.part.vars);
             try {
               const dx = split.inputs[0]!;
-              send(s - 1, tagOf(MsgKind.Gradient, mb), (await dx.data()) as Float32Array);
-              await new Promise<void>((resolve) => setImmediate(resolve));
+              await send(s - 1, tagOf(MsgKind.Gradient, mb), (await dx.data()) as Float32Array);
               grads = split.weights();
               dx.dispose();
             } catch (e) {
