@@ -142,24 +142,43 @@ export class ColumnTrainer extends PartTrainer {
       // Backwards through the segments, exchanging the halves' gradients.
       for (let k = this.segments.length - 1; k >= 0; k--) {
         const inputs = ins[k];
-        const sources = [...(k > 0 ? inputs : []), ...this.varIndex[k].map((i) => this.part.vars[i])];
+        const weights = this.varIndex[k].map((i) => this.part.vars[i]);
+        if (k > 0 && k < this.segments.length - 1) {
+          // An exchange below: the gradient of the other column's half goes out before this
+          // segment's weight gradients are computed, which then overlap the exchange.
+          const split = recs[k].backwardSplit([dOut], inputs, weights);
+          let varGrads: (tf.Tensor | null)[];
+          let gOwn: tf.Tensor;
+          try {
+            const mine = this.ownInput(this.segments[k]);
+            const gTheirs = split.inputs[1 - mine]!;
+            gOwn = split.inputs[mine]!;
+            io.send(tagOf(MsgKind.Gradient, mb, k), (await gTheirs.data()) as Float32Array);
+            await new Promise<void>((resolve) => setImmediate(resolve));
+            varGrads = split.weights();
+            gTheirs.dispose();
+          } catch (e) {
+            split.release();
+            throw e;
+          }
+          dOut!.dispose();
+          const back = tf.tensor(floats(await io.recv(tagOf(MsgKind.Gradient, mb, k))), gOwn.shape, 'float32');
+          dOut = tf.add(gOwn, back);
+          tf.dispose([gOwn, back]);
+          tf.dispose(inputs.filter((t) => t !== x));
+          await this.addSegmentGrads(k, varGrads, mb === 0);
+          continue;
+        }
+        const sources = [...(k > 0 ? inputs : []), ...weights];
         const grads = recs[k].backward([dOut], sources);
         dOut?.dispose();
         dOut = null;
         if (k > 0) {
+          // fc8 (the last segment) is replicated: the other column computed the same gradient
+          // for its own half, so nothing is exchanged.
           const mine = this.ownInput(this.segments[k]);
-          const [gOwn, gTheirs] = mine === 0 ? [grads[0], grads[1]] : [grads[1], grads[0]];
-          if (k === this.segments.length - 1) {
-            // fc8 is replicated: the other column computed the same gradient for its own half.
-            dOut = gOwn;
-            gTheirs?.dispose();
-          } else {
-            io.send(tagOf(MsgKind.Gradient, mb, k), (await gTheirs!.data()) as Float32Array);
-            gTheirs!.dispose();
-            const back = tf.tensor(floats(await io.recv(tagOf(MsgKind.Gradient, mb, k))), gOwn!.shape, 'float32');
-            dOut = tf.add(gOwn!, back);
-            tf.dispose([gOwn!, back]);
-          }
+          dOut = grads[mine];
+          grads[1 - mine]?.dispose();
           tf.dispose(inputs.filter((t) => t !== x));
         }
         const varGrads = grads.slice(k > 0 ? 2 : 0);
