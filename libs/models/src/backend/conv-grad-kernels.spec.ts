@@ -2,38 +2,14 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { tf } from './tf';
 import { initBackend } from './init-backend';
-import { relError, values } from './testing';
+import { relError, stridedConvCases, values, type ConvCase } from './testing';
 import { WasmOps } from './wasm-ops';
 import { conv2dBackpropFilterXnnpack } from './conv-grad-kernels';
 import { conv2dBackpropFilterSimd } from './conv-filter-grad-simd';
 
-type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
+type Case = ConvCase;
 
-interface Case {
-  shape: [number, number, number, number];
-  cout: number;
-  k: number;
-  stride: number;
-  pad: Pad;
-}
-
-// Channel counts: 3→4 and 2→4 take the SIMD filter gradient's padded path (Cin to a multiple
-// of 4, Cout of 8); 8→16 its unpadded one.
-const SHAPES: [[number, number, number, number], number][] = [
-  [[2, 13, 12, 3], 4],
-  [[1, 11, 15, 2], 4],
-  [[2, 12, 11, 8], 16],
-];
-const CASES: Case[] = [];
-for (const [shape, cout] of SHAPES) {
-  for (const stride of [1, 2, 4]) {
-    for (const k of [1, 3, 5, 7, 11]) {
-      const pads: Pad[] = ['same', 'valid'];
-      if (k > 1) pads.push([[0, 0], [k >> 1, k >> 1], [1, k - 1], [0, 0]]);
-      for (const pad of pads) CASES.push({ shape, cout, k, stride, pad });
-    }
-  }
-}
+const CASES: Case[] = stridedConvCases();
 // Filter-gradient tiling: a dW tile above 128 KiB is split by channels (64×64×3×3), and
 // rows are processed in chunks of about 48 KiB (40-wide rows of 16 channels).
 CASES.push({ shape: [1, 5, 6, 64], cout: 64, k: 3, stride: 1, pad: 'same' });

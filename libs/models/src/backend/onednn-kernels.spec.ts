@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { tf } from './tf';
-import { onOnednnThenCpu, onednnSkip, relError, values } from './testing';
+import { onOnednnThenCpu, onednnSkip, relError, stridedConvCases, values, type ConvCase } from './testing';
 import { dnnlAddon, DNNL_BUILD_HINT, dnnlLoadError } from './onednn-addon';
 import { onednnKernelStats, resetOnednnKernelStats } from './onednn-kernels';
 import { ONEDNN_KERNELS } from './register-onednn-backend';
@@ -13,26 +13,9 @@ import { initBackend } from './init-backend';
 // 1×1 maps up), plus dilations, which only the forward convolution takes in tfjs.
 const skip = onednnSkip();
 
-type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
-interface Case {
-  shape: [number, number, number, number];
-  cout: number;
-  k: number;
-  stride: number;
-  pad: Pad;
-  dilation?: number;
-}
+type Case = ConvCase;
 
-const CASES: Case[] = [];
-for (const [shape, cout] of [[[2, 13, 12, 3], 4], [[1, 11, 15, 2], 4], [[2, 12, 11, 8], 16]] as [Case['shape'], number][]) {
-  for (const stride of [1, 2, 4]) {
-    for (const k of [1, 3, 5, 7, 11]) {
-      const pads: Pad[] = ['same', 'valid'];
-      if (k > 1) pads.push([[0, 0], [k >> 1, k >> 1], [1, k - 1], [0, 0]]);
-      for (const pad of pads) CASES.push({ shape, cout, k, stride, pad });
-    }
-  }
-}
+const CASES: Case[] = stridedConvCases();
 for (const [h, w] of [[1, 1], [2, 2], [3, 5], [8, 8], [7, 6]]) {
   for (const [cin, cout] of [[1, 1], [3, 5], [5, 17], [16, 16], [17, 3], [64, 64]]) {
     CASES.push({ shape: [2, h, w, cin], cout, k: 3, stride: 1, pad: 'same' });

@@ -57,3 +57,36 @@ export async function onOnednnThenCpu<T>(run: () => T): Promise<{ onednn: T; cpu
   await initBackend({ backend: 'cpu' });
   return { onednn, cpu: run() };
 }
+
+export type ConvPad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
+
+/** One convolution of a kernel spec: input NHWC shape, output channels, square kernel. */
+export interface ConvCase {
+  shape: [number, number, number, number];
+  cout: number;
+  k: number;
+  stride: number;
+  pad: ConvPad;
+  dilation?: number;
+}
+
+/**
+ * The strided grid every convolution-kernel spec covers: strides 1/2/4, kernels 1–11,
+ * same/valid/explicit (asymmetric) padding, at odd sizes. Channel counts: 3→4 and 2→4 take
+ * the SIMD filter gradient's padded path (Cin to a multiple of 4, Cout of 8); 8→16 its
+ * unpadded one, and none is a multiple of oneDNN's 8-channel blocks on both sides.
+ */
+export function stridedConvCases(): ConvCase[] {
+  const cases: ConvCase[] = [];
+  const shapes: [ConvCase['shape'], number][] = [[[2, 13, 12, 3], 4], [[1, 11, 15, 2], 4], [[2, 12, 11, 8], 16]];
+  for (const [shape, cout] of shapes) {
+    for (const stride of [1, 2, 4]) {
+      for (const k of [1, 3, 5, 7, 11]) {
+        const pads: ConvPad[] = ['same', 'valid'];
+        if (k > 1) pads.push([[0, 0], [k >> 1, k >> 1], [1, k - 1], [0, 0]]);
+        for (const pad of pads) cases.push({ shape, cout, k, stride, pad });
+      }
+    }
+  }
+  return cases;
+}
