@@ -45,6 +45,22 @@ function decline(kernel: string, why: string, fallback: KernelFunc, args: Parame
   return fallback(args);
 }
 
+/**
+ * Runs `call` over the heap views of `tensors` (the last of which may be optional) into `out`;
+ * when the addon declines, frees `out` and falls back to the wasm kernel, recording why.
+ */
+function intoOutput(
+  addon: DnnlAddon, kernel: string, backend: WasmBackend, out: tf.TensorInfo, tensors: tf.TensorInfo[],
+  call: (views: Float32Array[]) => boolean, fallback: KernelFunc, args: Parameters<KernelFunc>[0],
+): tf.TensorInfo | tf.TensorInfo[] {
+  if (withHeap(backend, tensors, call)) {
+    count(kernel);
+    return out;
+  }
+  backend.disposeData(out.dataId);
+  return decline(kernel, addon.lastError(), fallback, args);
+}
+
 /** The addon's 19 convolution parameters: N H W Cin Cout KH KW OH OW SH SW DH DW PT PL PB PR bias relu. */
 export function convParams(info: Conv2DInfo, bias = false, relu = false): Int32Array {
   const p = info.padInfo;
@@ -76,13 +92,7 @@ export function onednnConv2d(addon: DnnlAddon, kernel: string, fallback: KernelF
     const y = backend.makeOutput(info.outShape, 'float32');
     const params = convParams(info, !!bias, activation === 'relu');
     const tensors = bias ? [x, filter, y, bias] : [x, filter, y];
-    const ok = withHeap(backend, tensors, ([xv, fv, yv, bv]) => addon.conv2d(params, xv, fv, bv ?? null, yv));
-    if (ok) {
-      count(kernel);
-      return y;
-    }
-    backend.disposeData(y.dataId);
-    return decline(kernel, addon.lastError(), fallback, args);
+    return intoOutput(addon, kernel, backend, y, tensors, ([xv, fv, yv, bv]) => addon.conv2d(params, xv, fv, bv ?? null, yv), fallback, args);
   };
 }
 
@@ -97,13 +107,7 @@ export function onednnConv2dBackpropInput(addon: DnnlAddon, fallback: KernelFunc
     const info = conv2dInfo(a.inputShape, filter.shape, a);
     const backend = args.backend as WasmBackend;
     const dx = backend.makeOutput(a.inputShape, 'float32');
-    const ok = withHeap(backend, [dy, filter, dx], ([d, f, o]) => addon.conv2dBackpropInput(convParams(info), d, f, o));
-    if (ok) {
-      count(kernel);
-      return dx;
-    }
-    backend.disposeData(dx.dataId);
-    return decline(kernel, addon.lastError(), fallback, args);
+    return intoOutput(addon, kernel, backend, dx, [dy, filter, dx], ([d, f, o]) => addon.conv2dBackpropInput(convParams(info), d, f, o), fallback, args);
   };
 }
 
@@ -118,12 +122,6 @@ export function onednnConv2dBackpropFilter(addon: DnnlAddon, fallback: KernelFun
     const info = conv2dInfo(x.shape, a.filterShape, a);
     const backend = args.backend as WasmBackend;
     const dw = backend.makeOutput(a.filterShape, 'float32');
-    const ok = withHeap(backend, [x, dy, dw], ([xv, d, o]) => addon.conv2dBackpropFilter(convParams(info), xv, d, o));
-    if (ok) {
-      count(kernel);
-      return dw;
-    }
-    backend.disposeData(dw.dataId);
-    return decline(kernel, addon.lastError(), fallback, args);
+    return intoOutput(addon, kernel, backend, dw, [x, dy, dw], ([xv, d, o]) => addon.conv2dBackpropFilter(convParams(info), xv, d, o), fallback, args);
   };
 }

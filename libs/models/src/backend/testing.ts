@@ -27,16 +27,22 @@ export function relError(actual: ArrayLike<number>, expected: ArrayLike<number>)
 }
 
 /**
- * `run` on the wasm backend with this project's kernels, checking that it leaves no tensor
- * behind, then on the pure-JS `cpu` backend, the independent reference every kernel is held to.
+ * `run` on `backend`, checking that it leaves no tensor behind, then on the pure-JS `cpu`
+ * backend, the independent reference every kernel is held to.
  */
-export async function onWasmThenCpu<T>(run: () => T): Promise<{ wasm: T; cpu: T }> {
-  await initBackend({ backend: 'wasm' });
+async function onBackendThenCpu<T>(backend: 'wasm' | 'onednn', run: () => T): Promise<{ first: T; cpu: T }> {
+  await initBackend({ backend });
   const before = tf.memory().numTensors;
-  const wasm = run();
-  assert.equal(tf.memory().numTensors, before, 'the wasm run left tensors behind');
+  const first = run();
+  assert.equal(tf.memory().numTensors, before, `the ${backend} run left tensors behind`);
   await initBackend({ backend: 'cpu' });
-  return { wasm, cpu: run() };
+  return { first, cpu: run() };
+}
+
+/** `run` on the wasm backend with this project's kernels (checked for leftover tensors), then on `cpu`. */
+export async function onWasmThenCpu<T>(run: () => T): Promise<{ wasm: T; cpu: T }> {
+  const { first, cpu } = await onBackendThenCpu('wasm', run);
+  return { wasm: first, cpu };
 }
 
 /**
@@ -50,12 +56,8 @@ export function onednnSkip(): string | false {
 
 /** `run` on the onednn backend (checked for leftover tensors), then on `cpu`, the reference. */
 export async function onOnednnThenCpu<T>(run: () => T): Promise<{ onednn: T; cpu: T }> {
-  await initBackend({ backend: 'onednn' });
-  const before = tf.memory().numTensors;
-  const onednn = run();
-  assert.equal(tf.memory().numTensors, before, 'the onednn run left tensors behind');
-  await initBackend({ backend: 'cpu' });
-  return { onednn, cpu: run() };
+  const { first, cpu } = await onBackendThenCpu('onednn', run);
+  return { onednn: first, cpu };
 }
 
 export type ConvPad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
