@@ -10,16 +10,10 @@ import { ColumnTrainer } from '../parallel/column-trainer';
 import { PipelineStageTrainer } from '../parallel/pipeline-trainer';
 import { ParallelPlan } from '../parallel/plan';
 import { planComms, type PlanTrainer } from '../parallel/plan-trainer';
+import { randomBatch } from '../testing/fixtures';
 import type { BenchRankConfig, BenchRankResult } from './pipeline-bench';
 
 const optimizer = { momentum: 0.9, weightDecay: 1e-4 };
-
-function batchOf(size: number, shape: number[], numClasses: number, seed: number): TrainBatch {
-  let s = seed >>> 0;
-  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const per = shape.reduce((a, b) => a * b, 1);
-  return { images: new Float32Array(size * per).map(() => next() * 2 - 1), labels: new Int32Array(size).map(() => Math.floor(next() * numClasses)), size };
-}
 
 async function run(node: CollectiveNode, c: BenchRankConfig): Promise<BenchRankResult> {
   const opts = { inputSize: c.inputSize, numClasses: c.numClasses, seed: 1, ...(c.model === 'alexnet_paper' ? { dropout: 0 } : {}) };
@@ -57,7 +51,7 @@ async function run(node: CollectiveNode, c: BenchRankConfig): Promise<BenchRankR
       dispose = () => t.dispose();
     }
     const weightBytes = tf.memory().numBytes - before;
-    const batch = batchOf(c.batch, [c.inputSize, c.inputSize, 3], c.numClasses, 7);
+    const batch = randomBatch(7, c.batch, [c.inputSize, c.inputSize, 3], c.numClasses);
     for (let i = 0; i < c.warmup; i++) await step(batch);
     // one step under tf.profile for the peak of tensor memory (profiling is not timed)
     const prof = await tf.profile(() => step(batch).then(() => undefined) as unknown as tf.TensorContainer);
