@@ -123,18 +123,27 @@ export class ColumnTrainer extends PartTrainer {
     const b = batch!;
     const m = this.plan.microBatches;
     const per = this.inShape.reduce((a, c) => a * c, 1);
-    const io = this.io();
-    let lossSum = 0;
-    let correct = 0;
-    for (let mb = 0; mb < m; mb++) {
+    const io = this.io(m);
+    const losses = new Array<number>(m).fill(0);
+    const hits = new Array<number>(m).fill(0);
+    // Every micro-batch runs as its own task: while one waits at an exchange for the other
+    // column's half, the next computes. Each segment's weight gradients are still added in
+    // micro-batch order (the sum a single process accumulating them makes).
+    const added = this.segments.map(() => Array.from({ length: m }, () => deferred()));
+    const microBatch = async (mb: number) => {
       const x = tf.tensor(b.images.subarray(mb * this.microSize * per, (mb + 1) * this.microSize * per), [this.microSize, ...this.inShape], 'float32');
       const y = tf.tensor1d(b.labels.subarray(mb * this.microSize, (mb + 1) * this.microSize), 'int32');
+      const addInOrder = async (k: number, grads: (tf.Tensor | null)[]) => {
+        if (mb > 0) await added[k][mb - 1].promise;
+        await this.addSegmentGrads(k, grads, mb === 0);
+        added[k][mb].resolve();
+      };
       const { recs, ins, logits } = await this.forward(x, mb, true, io);
       // The loss from the logits: recorded on top of the last segment (a recording of its own).
       const head = recordForward(() => tf.mul(tf.mean(crossEntropy(logits, y, 'logits')), 1 / m));
       const hit = tf.tidy(() => topKCorrect(logits, y, 1));
-      lossSum += (await head.outputs[0].data())[0];
-      correct += (await hit.data())[0];
+      losses[mb] = (await head.outputs[0].data())[0];
+      hits[mb] = (await hit.data())[0];
       hit.dispose();
       const one = tf.scalar(1);
       let [dOut] = head.backward([one], [logits]);
@@ -166,7 +175,7 @@ export class ColumnTrainer extends PartTrainer {
           dOut = tf.add(gOwn, back);
           tf.dispose([gOwn, back]);
           tf.dispose(inputs.filter((t) => t !== x));
-          await this.addSegmentGrads(k, varGrads, mb === 0);
+          await addInOrder(k, varGrads);
           continue;
         }
         const sources = [...(k > 0 ? inputs : []), ...weights];
@@ -181,12 +190,19 @@ export class ColumnTrainer extends PartTrainer {
           grads[1 - mine]?.dispose();
           tf.dispose(inputs.filter((t) => t !== x));
         }
-        const varGrads = grads.slice(k > 0 ? 2 : 0);
-        await this.addSegmentGrads(k, varGrads, mb === 0);
+        await addInOrder(k, grads.slice(k > 0 ? 2 : 0));
       }
       dOut?.dispose();
       tf.dispose([x, y]);
-    }
+    };
+    await Promise.all(Array.from({ length: m }, (_, mb) => microBatch(mb).then(io.taskDone, (e: unknown) => {
+      // the later micro-batches waiting on this one's gradients fail with it instead of hanging
+      for (const seg of added) seg[mb].reject(e);
+      io.taskDone();
+      throw e;
+    })));
+    const lossSum = losses.reduce((a, v) => a + v, 0);
+    const correct = hits.reduce((a, v) => a + v, 0);
     await io.flush();
     const t1 = performance.now();
     const { allReduceMs, updateMs } = await this.part.reduceAndApply(lr);
@@ -198,7 +214,7 @@ export class ColumnTrainer extends PartTrainer {
       samples: reports ? b.size : 0,
       lr,
       step: this.steps,
-      timings: { computeMs: t1 - t0 - io.waitMs, waitMs: io.waitMs, allReduceMs, updateMs, sentBytes: io.sentBytes, inFlight: 1 },
+      timings: { computeMs: t1 - t0 - io.waitMs, waitMs: io.waitMs, allReduceMs, updateMs, sentBytes: io.sentBytes, inFlight: m },
     };
   }
 
@@ -255,9 +271,24 @@ export class ColumnTrainer extends PartTrainer {
     for (const s of this.segments) s.model.dispose();
   }
 
-  /** Sends to and receives from the other column, counting bytes and waiting time. */
-  private io(): Io {
+  /**
+   * Sends to and receives from the other column, counting bytes and idle time: the time when
+   * every live micro-batch task waits for the other column (one waiting while another computes
+   * is not idle).
+   */
+  private io(tasks = 1): Io {
     const sends: Promise<void>[] = [];
+    let live = tasks;
+    let waiting = 0;
+    let idleSince = -1;
+    const update = () => {
+      const idle = live > 0 && waiting === live;
+      if (idle && idleSince < 0) idleSince = performance.now();
+      else if (!idle && idleSince >= 0) {
+        io.waitMs += performance.now() - idleSince;
+        idleSince = -1;
+      }
+    };
     const io: Io = {
       sentBytes: 0,
       waitMs: 0,
@@ -266,10 +297,18 @@ export class ColumnTrainer extends PartTrainer {
         sends.push(this.columns.send(this.other, tag, bytesOf(data)));
       },
       recv: async (tag) => {
-        const t = performance.now();
-        const bytes = await this.columns.recv(this.other, tag);
-        io.waitMs += performance.now() - t;
-        return bytes;
+        waiting += 1;
+        update();
+        try {
+          return await this.columns.recv(this.other, tag);
+        } finally {
+          waiting -= 1;
+          update();
+        }
+      },
+      taskDone: () => {
+        live -= 1;
+        update();
       },
       flush: async () => {
         await Promise.all(sends);
@@ -289,10 +328,20 @@ export class ColumnTrainer extends PartTrainer {
   }
 }
 
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  promise.catch(() => undefined); // a rejection nobody awaits is not unhandled
+  return { promise, resolve, reject };
+}
+
 interface Io {
   sentBytes: number;
   waitMs: number;
   send(tag: number, data: Float32Array): void;
   recv(tag: number): Promise<Uint8Array>;
+  /** A micro-batch task has finished (its waits no longer count towards idle time). */
+  taskDone(): void;
   flush(): Promise<void>;
 }
