@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { AuthModule } from './auth/auth.module';
 import { CheckpointsModule } from './checkpoints/checkpoints.module';
 import type { CoordinatorConfig } from './config/coordinator-config';
 import { CoreModule } from './core/core.module';
@@ -14,7 +15,7 @@ export class AppModule {
   static forRoot(config: CoordinatorConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(config), SchedulerModule, JobsModule, WorkersModule, MetricsModule, CheckpointsModule, DashboardModule, HealthModule],
+      imports: [CoreModule.forRoot(config), SchedulerModule, JobsModule, WorkersModule, MetricsModule, CheckpointsModule, DashboardModule, HealthModule, AuthModule],
     };
   }
 }

@@ -1,9 +1,11 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { Public } from '../auth/api-token.guard';
 import { HealthService, type Readiness } from './health.service';
 
 /** Kubernetes probes: liveness asks only whether the process serves HTTP; readiness whether Redis and S3 answer. */
 @ApiTags('health')
+@Public()
 @Controller()
 export class HealthController {
   constructor(private readonly health: HealthService) {}
