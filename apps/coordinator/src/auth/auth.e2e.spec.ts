@@ -1,10 +1,14 @@
 // Bearer tokens on a coordinator booted against a real Redis and Swift S3, over real HTTP.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { testId, testServices, type Services } from '@tensorfleet/infra';
 import { startCoordinator, type RunningCoordinator } from '../bootstrap';
 import { coordinatorOptionsFromEnv, CoordinatorConfigError, resolveCoordinatorConfig } from '../config/coordinator-config';
 
+// The built CLI (apps/cli/dist/main.js), run as its own process like a user would.
+const CLI = join(__dirname, '..', '..', '..', 'cli', 'dist', 'main.js');
 const WRITE = 'write-token-0123456789abcdef';
 const READ = 'read-token-0123456789abcdef';
 let services: Services;
@@ -56,6 +60,20 @@ describe('API bearer tokens', () => {
   test('health probes stay open without a token', async () => {
     assert.equal((await call('GET', '/healthz')).status, 200);
     assert.equal((await call('GET', '/readyz')).status, 200);
+  });
+
+  test('the fleet CLI, a separate process, sends FLEET_API_TOKEN: with it `fleet jobs` lists, without it fails', async () => {
+    // Asynchronous on purpose: the coordinator answering the CLI runs in this very process.
+    const fleet = (token: string) => new Promise<{ code: number; out: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'jobs', '--json', '--coordinator', coord.url], { env: { ...process.env, FLEET_API_TOKEN: token }, timeout: 30_000 },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }));
+    });
+    const ok = await fleet(READ);
+    assert.equal(ok.code, 0, ok.out);
+    assert.ok(Array.isArray(JSON.parse(ok.out)));
+    const denied = await fleet('');
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.out, /401|bearer token/i);
   });
 
   test('a token too short to be safe is refused at start, naming the field', () => {
