@@ -2,7 +2,8 @@ import type { JobRecord, MetricEntry, WorkerInfo } from '@tensorfleet/control';
 
 /** A small typed client of the coordinator's REST API (see /docs on a running coordinator). */
 export class CoordinatorClient {
-  constructor(readonly baseUrl: string) {}
+  /** `token`: the coordinator's bearer token; default FLEET_API_TOKEN from the environment. */
+  constructor(readonly baseUrl: string, private readonly token: string | undefined = process.env.FLEET_API_TOKEN) {}
 
   async submitJob(spec: unknown): Promise<{ id: string; state: string }> {
     return this.request('POST', '/jobs', spec);
@@ -33,7 +34,10 @@ export class CoordinatorClient {
     try {
       res = await fetch(this.baseUrl + path, {
         method,
-        headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (e) {

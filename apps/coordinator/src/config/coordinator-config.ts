@@ -45,6 +45,16 @@ export interface CoordinatorOptions {
   swagger?: boolean;
   /** Where log lines go. Default: Nest's console logger (errors and warnings only if `quiet`). */
   quiet?: boolean;
+  /**
+   * Bearer tokens of the HTTP API (env FLEET_API_TOKEN, FLEET_API_READ_TOKEN; comma-separated).
+   * `read` tokens may only GET. Default none: the API is open, as on a developer's machine.
+   */
+  apiTokens?: ApiToken[];
+}
+
+export interface ApiToken {
+  token: string;
+  access: 'write' | 'read';
 }
 
 export type CoordinatorConfig = Required<Omit<CoordinatorOptions, 'maxWorkers'>> & Pick<CoordinatorOptions, 'maxWorkers'>;
@@ -53,7 +63,7 @@ export const COORDINATOR_CONFIG = Symbol('COORDINATOR_CONFIG');
 
 const DEFAULTS: Omit<CoordinatorConfig, 'redisUrl' | 's3' | 'maxWorkers'> = {
   port: 3000, host: '0.0.0.0', prefix: 'tf', queueName: 'tensorfleet-jobs', concurrency: 64,
-  claimBackoffMs: 250, claimMaxBackoffMs: 5000, followPollMs: 500, staleBusyMs: 30_000, forgetLostAfterMs: 600_000, reserveAfterMs: 120_000, lockDurationMs: 30_000, swagger: true, quiet: false,
+  claimBackoffMs: 250, claimMaxBackoffMs: 5000, followPollMs: 500, staleBusyMs: 30_000, forgetLostAfterMs: 600_000, reserveAfterMs: 120_000, lockDurationMs: 30_000, swagger: true, quiet: false, apiTokens: [],
 };
 
 export class CoordinatorConfigError extends Error {
@@ -76,6 +86,10 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
     if (!Number.isInteger(c[k]) || c[k] < 1) throw new CoordinatorConfigError(`${k} must be a positive integer, got ${c[k]}`);
   }
   if (c.maxWorkers !== undefined && !(Number.isInteger(c.maxWorkers) && c.maxWorkers >= 1)) throw new CoordinatorConfigError(`maxWorkers must be a positive integer (env FLEET_MAX_WORKERS), got ${c.maxWorkers}`);
+  for (const [i, t] of c.apiTokens.entries()) {
+    if (typeof t.token !== 'string' || t.token.length < 16) throw new CoordinatorConfigError(`apiTokens[${i}].token must be a string of at least 16 characters (e.g. \`openssl rand -hex 24\`)`);
+    if (t.access !== 'write' && t.access !== 'read') throw new CoordinatorConfigError(`apiTokens[${i}].access must be "write" or "read", got "${String(t.access)}"`);
+  }
   c.prefix = c.prefix.replace(/:$/, '');
   return c;
 }
@@ -83,7 +97,8 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
 /**
  * The process environment as coordinator options: PORT, HOST, REDIS_URL, TF_S3 (JSON
  * S3Config) or S3_ENDPOINT + S3_ACCESS_KEY + S3_SECRET_KEY [+ S3_REGION], FLEET_PREFIX,
- * FLEET_QUEUE, FLEET_CONCURRENCY, FLEET_FORGET_LOST_AFTER_MS, FLEET_RESERVE_AFTER_MS, FLEET_MAX_WORKERS.
+ * FLEET_QUEUE, FLEET_CONCURRENCY, FLEET_FORGET_LOST_AFTER_MS, FLEET_RESERVE_AFTER_MS, FLEET_MAX_WORKERS,
+ * FLEET_API_TOKEN and FLEET_API_READ_TOKEN (comma-separated bearer tokens).
  */
 export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): CoordinatorOptions {
   const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
@@ -98,5 +113,10 @@ export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env):
     port: num(env.PORT), host: env.HOST || undefined, redisUrl, s3, prefix: env.FLEET_PREFIX || undefined,
     queueName: env.FLEET_QUEUE || undefined, concurrency: num(env.FLEET_CONCURRENCY),
     forgetLostAfterMs: num(env.FLEET_FORGET_LOST_AFTER_MS), reserveAfterMs: num(env.FLEET_RESERVE_AFTER_MS), maxWorkers: num(env.FLEET_MAX_WORKERS),
+    apiTokens: [...tokensFromEnv(env.FLEET_API_TOKEN, 'write'), ...tokensFromEnv(env.FLEET_API_READ_TOKEN, 'read')],
   };
+}
+
+function tokensFromEnv(value: string | undefined, access: ApiToken['access']): ApiToken[] {
+  return (value ?? '').split(',').map((t) => t.trim()).filter(Boolean).map((token) => ({ token, access }));
 }
