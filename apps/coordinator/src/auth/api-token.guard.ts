@@ -11,7 +11,8 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * `Authorization: Bearer <token>` on every route not marked @Public(), once any token is
- * configured: none or an unknown one is a 401, a read-only one on a write is a 403.
+ * configured: none or an unknown one is a 401, a read-only one on a write is a 403. GET, HEAD
+ * and OPTIONS also take `?access_token=<token>` (the dashboard's event stream needs it).
  */
 @Injectable()
 export class ApiTokenGuard implements CanActivate {
@@ -25,10 +26,14 @@ export class ApiTokenGuard implements CanActivate {
   canActivate(ctx: ExecutionContext): boolean {
     if (this.tokens.length === 0) return true;
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC, [ctx.getHandler(), ctx.getClass()])) return true;
-    const req = ctx.switchToHttp().getRequest<{ method: string; headers: Record<string, string | undefined> }>();
+    const req = ctx.switchToHttp().getRequest<{ method: string; headers: Record<string, string | undefined>; query?: Record<string, unknown> }>();
     const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    if (!match) throw new UnauthorizedException('missing bearer token: send "Authorization: Bearer <token>" (the CLI reads FLEET_API_TOKEN)');
-    const digest = sha256(match[1]);
+    // A browser's EventSource cannot set headers: reads may carry the token as ?access_token=
+    // (RFC 6750 §2.3); writes must use the header, so a token in a link can never change anything.
+    const query = typeof req.query?.access_token === 'string' && READ_METHODS.has(req.method) ? req.query.access_token : null;
+    const token = match?.[1] ?? query;
+    if (!token) throw new UnauthorizedException('missing bearer token: send "Authorization: Bearer <token>" (the CLI reads FLEET_API_TOKEN)');
+    const digest = sha256(token);
     const found = this.tokens.find((t) => timingSafeEqual(t.digest, digest));
     if (!found) throw new UnauthorizedException('unknown bearer token: use one of the coordinator\'s FLEET_API_TOKEN or FLEET_API_READ_TOKEN');
     if (found.access === 'read' && !READ_METHODS.has(req.method)) {

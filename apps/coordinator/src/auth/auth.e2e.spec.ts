@@ -57,6 +57,20 @@ describe('API bearer tokens', () => {
     assert.equal((await call('POST', '/jobs', WRITE, {})).status, 400);
   });
 
+  test('reads may carry the token as ?access_token= (the dashboard\'s event stream); writes may not', async () => {
+    assert.equal((await call('GET', `/jobs?access_token=${READ}`)).status, 200);
+    assert.equal((await call('GET', '/jobs?access_token=not-a-token-of-this-cluster')).status, 401);
+    assert.equal((await call('POST', `/jobs?access_token=${WRITE}`, undefined, {})).status, 401);
+  });
+
+  test('the dashboard page is open and sends the stored token on its requests', async () => {
+    const res = await fetch(coord.url + '/');
+    assert.equal(res.status, 200);
+    const html = await res.text();
+    assert.match(html, /authorization: 'Bearer ' \+ t/);
+    assert.match(html, /access_token=/);
+  });
+
   test('health probes stay open without a token', async () => {
     assert.equal((await call('GET', '/healthz')).status, 200);
     assert.equal((await call('GET', '/readyz')).status, 200);

@@ -58,7 +58,21 @@ export const DASHBOARD_HTML = `<!doctype html>
   function esc(s) { return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) { return ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]; }); }
   function num(v, d) { return typeof v === 'number' ? v.toFixed(d) : ''; }
   function ago(ms) { var s = Math.max(0, Math.round((Date.now() - ms) / 1000)); return s < 60 ? s + 's' : Math.round(s / 60) + 'm'; }
-  function getJSON(path) { return fetch(path).then(function (r) { if (!r.ok) throw new Error(path + ': ' + r.status); return r.json(); }); }
+  // The API token (when the coordinator has any): given once as #token=… or asked for on a 401,
+  // kept in localStorage; every request sends it as a bearer header, the event stream as ?access_token=.
+  var TOKEN_KEY = 'fleet.apiToken';
+  (function () { var m = /(?:^#|&)token=([^&]+)/.exec(location.hash); if (m) { localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1])); history.replaceState(null, '', location.pathname + location.search); } })();
+  function token() { return localStorage.getItem(TOKEN_KEY) || ''; }
+  function api(path, init) {
+    init = init || {}; var t = token();
+    if (t) init.headers = Object.assign({}, init.headers, { authorization: 'Bearer ' + t });
+    return fetch(path, init).then(function (r) {
+      if (r.status === 401) { var t2 = window.prompt('This coordinator needs an API token (FLEET_API_TOKEN or FLEET_API_READ_TOKEN):', ''); if (t2) localStorage.setItem(TOKEN_KEY, t2); }
+      return r;
+    });
+  }
+  function withToken(url) { var t = token(); return t ? url + (url.indexOf('?') < 0 ? '?' : '&') + 'access_token=' + encodeURIComponent(t) : url; }
+  function getJSON(path) { return api(path).then(function (r) { if (!r.ok) throw new Error(path + ': ' + r.status); return r.json(); }); }
 
   function renderWorkers(ws) {
     $('workers').innerHTML = ws.map(function (w) {
@@ -139,7 +153,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     getJSON('jobs/' + encodeURIComponent(id) + '/metrics?from=0&count=10000').then(function (r) {
       if (selected !== id) return;
       r.entries.forEach(addMetric); draw();
-      source = new EventSource('jobs/' + encodeURIComponent(id) + '/events?metricsFrom=' + encodeURIComponent(r.next));
+      source = new EventSource(withToken('jobs/' + encodeURIComponent(id) + '/events?metricsFrom=' + encodeURIComponent(r.next)));
       source.addEventListener('metric', function (e) { addMetric(JSON.parse(e.data)); draw(); });
       source.addEventListener('job', function (e) { var j = JSON.parse(e.data); $('detail').textContent = j.state + ' · step ' + (j.step || 0) + '/' + (j.totalSteps || '?') + (j.evalAccuracy != null ? ' · eval acc ' + (j.evalAccuracy * 100).toFixed(1) + '%' : '') + (j.error ? ' · ' + j.error : ''); });
       source.addEventListener('event', function (e) { var ev = JSON.parse(e.data); if (ev.type === 'job-state') refresh(); });
@@ -150,7 +164,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 
   $('jobs').addEventListener('click', function (e) {
     var b = e.target.closest('button');
-    if (b) { e.stopPropagation(); fetch('jobs/' + encodeURIComponent(b.dataset.id) + '/' + b.dataset.a, { method: 'POST' }).then(refresh); return; }
+    if (b) { e.stopPropagation(); api('jobs/' + encodeURIComponent(b.dataset.id) + '/' + b.dataset.a, { method: 'POST' }).then(function (r) { if (!r.ok) r.json().then(function (e) { alert(e.message || r.status); }); refresh(); }); return; }
     var tr = e.target.closest('tr.job'); if (tr) select(tr.dataset.id);
   });
   window.addEventListener('resize', draw);
