@@ -71,6 +71,17 @@ test('2 hosts x 2 ranks over a 100 Mbit/s tbf link: correct, bitwise equal, tcp 
   });
 });
 
+test('hierarchical all-reduce on 2 namespace hosts x 2 ranks: float64 reference and bitwise equal on every rank', { skip: unavailable ?? false }, async () => {
+  await withHosts({ hosts: 2, rateMbit: 200, tag: `d${process.pid % 10000}` }, async (net) => {
+    await withRanks(4, async (procs) => {
+      await joinAll(procs, runId(), 1);
+      const hosts = procs.map((p) => p.address.hostId);
+      const cases = [1, 7919, 2 ** 20 + 3].flatMap((len) => [{ len, op: 'sum', wire: 'fp32', algorithm: 'hierarchical' }, { len, op: 'mean', wire: 'fp32', algorithm: 'hierarchical' }]);
+      assertAllReduce(ok(await runAll(procs, 'allreduce', () => ({ seed: 13, cases, hosts }))));
+    }, placement(net, 2));
+  });
+});
+
 function ipNetnsList(): string {
   return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
 }
