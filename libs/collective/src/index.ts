@@ -5,3 +5,4 @@ export { encodeF16, encodeBF16, decodeF16Into, decodeBF16Into, toF16, fromF16 } 
 export * from './types';
 export { topologyAllReduce, chooseAlgorithm, groupByHost, AllReduceAlgorithm, TopologyAllReduceOptions, DEFAULT_HIERARCHICAL_MIN_BYTES } from './hierarchical';
 export { runAllreduceBench, formatBench, ceilings, AllreduceBenchOptions, AllreduceBenchResult, AllreduceRow, P2PRow, RankCpu, Ceiling, BenchTransport } from './bench/allreduce-bench';
+export { runTopologyBench, formatTopologyBench, interHostBytesPerByte, TopologyBenchOptions, TopologyRow } from './bench/topology-bench';
