@@ -1,38 +1,10 @@
 import assert from 'node:assert/strict';
-import * as path from 'node:path';
 import { test } from 'node:test';
-import { joinAll, RankProcess, Reply, runAll, spawnRanks, SpawnOptions } from './testing/harness';
+import { joinAll, runAll } from './testing/harness';
+import { assertAllReduce, ok, withRanks } from './testing/spec-helpers';
 
-const RANK_MAIN = path.join(__dirname, 'testing', 'rank-main.js');
 let runCounter = 0;
 const runId = () => `spec-${process.pid}-${++runCounter}`;
-
-async function withRanks<T>(n: number, fn: (p: RankProcess[]) => Promise<T>, opts?: SpawnOptions): Promise<T> {
-  const procs = await spawnRanks(RANK_MAIN, n, opts);
-  try {
-    return await fn(procs);
-  } finally {
-    await Promise.all(procs.map((p) => p.exit()));
-  }
-}
-
-function ok(replies: Reply[]): any[] {
-  for (const r of replies) assert.ok(r.ok, `rank failed: ${r.error?.message}\n${r.error?.stack ?? ''}`);
-  return replies.map((r) => r.result);
-}
-
-/** Every case within tolerance of the float64 reference and bitwise equal on every rank. */
-function assertAllReduce(results: any[][]): void {
-  const n = results.length;
-  results[0].forEach((c0: any, k: number) => {
-    for (let r = 0; r < n; r++) {
-      const c = results[r][k];
-      assert.ok(c.worst <= 1, `n=${n} len=${c.len} ${c.op} ${c.wire} rank ${r}: error ${c.maxErr} is ${c.worst}x the tolerance`);
-      assert.equal(c.same, true, 'allReduce works in place');
-      assert.equal(c.hash, c0.hash, `n=${n} len=${c.len} ${c.op} ${c.wire}: rank ${r} differs from rank 0`);
-    }
-  });
-}
 
 // the last length: several 2 MB pieces per segment at n = 2, one short piece at larger n
 const cases = (n: number) =>

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatTrainBench, parseBackends, runTrainBench } from '@tensorfleet/models';
-import { formatBench, runAllreduceBench } from '@tensorfleet/collective';
+import { formatBench, formatTopologyBench, runAllreduceBench, runTopologyBench } from '@tensorfleet/collective';
 import { formatBenchTable, runDataBench } from '@tensorfleet/data';
 import { formatPipelineBench, runPipelineBench } from '@tensorfleet/training';
 import { resolveServices } from '@tensorfleet/infra';
@@ -69,8 +69,21 @@ export function registerBench(program: Command): void {
     .option('--world-sizes <list>', 'comma-separated world sizes', '2,4')
     .option('--transports <list>', 'ipc,tcp', 'ipc,tcp')
     .option('--max-bytes <n>', 'largest buffer in bytes', (v) => parseInt(v, 10), 256 * 1024 * 1024)
+    .option('--topology <HxL>', 'flat ring vs hierarchical on H network-namespace hosts of L ranks (needs root)')
+    .option('--rate-mbit <n>', 'with --topology: inter-host link rate, tc tbf', (v) => parseInt(v, 10), 1000)
+    .option('--rounds <n>', 'with --topology: interleaved rounds per algorithm', (v) => parseInt(v, 10), 2)
     .option('--json', 'print JSON')
     .action(async (o) => {
+      if (o.topology !== undefined) {
+        const m = /^(\d+)x(\d+)$/.exec(String(o.topology));
+        if (!m) throw new Error(`--topology must be HOSTSxRANKS_PER_HOST, e.g. 2x2; got ${o.topology}`);
+        const rows = await runTopologyBench({
+          hosts: Number(m[1]), localRanks: Number(m[2]), rateMbit: o.rateMbit, rounds: o.rounds,
+          ...(o.maxBytes !== 256 * 1024 * 1024 ? { sizes: [o.maxBytes] } : {}),
+          onRow: o.json ? undefined : (r) => console.error(`  ${r.algorithm} ${r.bytes >> 20} MB round ${r.round}: busbw ${r.busbw.toFixed(4)} GB/s`),
+        });
+        return console.log(o.json ? JSON.stringify({ rows }, null, 2) : formatTopologyBench(rows));
+      }
       const result = await runAllreduceBench({
         worldSizes: String(o.worldSizes).split(',').map(Number),
         transports: String(o.transports).split(',') as ('ipc' | 'tcp')[],

@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
+import { AllReduceAlgorithm, topologyAllReduce } from '../hierarchical';
 import { pullOptions, pushOptions } from '../socket-options';
 import { serveRank, ScenarioEnv } from '../testing/child-runtime';
 import { Wire } from '../types';
@@ -71,17 +72,20 @@ const scenarios = {
   },
 
   /** Times allReduce per size; every rank reports its mean time, rank 0 the max over ranks. */
-  async allreduce(env: ScenarioEnv, p: { sizes: number[]; iters?: number; warmup: number; wire?: Wire }) {
+  async allreduce(env: ScenarioEnv, p: { sizes: number[]; iters?: number; warmup: number; wire?: Wire; hosts?: string[]; algorithm?: AllReduceAlgorithm }) {
     const c = env.comm!;
+    // with hosts: the topology-aware call (forced to p.algorithm), as the trainer makes it
+    const reduce = (buf: Float32Array) =>
+      p.hosts ? topologyAllReduce(c, buf, p.hosts, { wire: p.wire, algorithm: p.algorithm }) : c.allReduce(buf, { wire: p.wire });
     const rows = [];
     for (const bytes of p.sizes) {
       const buf = new Float32Array(Math.floor(bytes / 4)).fill(1);
       const iters = itersFor(bytes, p.iters);
-      for (let i = 0; i < p.warmup; i++) await c.allReduce(buf, { wire: p.wire });
+      for (let i = 0; i < p.warmup; i++) await reduce(buf);
       await c.barrier();
       const cpu0 = threadCpu();
       const t0 = performance.now();
-      for (let i = 0; i < iters; i++) await c.allReduce(buf, { wire: p.wire });
+      for (let i = 0; i < iters; i++) await reduce(buf);
       const sec = (performance.now() - t0) / 1000 / iters;
       // CPU of the whole process per call: JS thread, ZeroMQ I/O thread (kernel copies), GC threads
       const cpu = cpuSince(cpu0, threadCpu(), iters);

@@ -23,7 +23,8 @@ function errorJson(err: unknown): unknown {
 export async function serveRank(scenarios: Record<string, Scenario>): Promise<void> {
   // TF_TEST_MINOR_GC_BYTES lets a spec compare with the young collections turned off
   const minorGc = process.env.TF_TEST_MINOR_GC_BYTES;
-  const node = await CollectiveNode.listen({ host: '127.0.0.1', ...(minorGc ? { minorGcEveryBytes: Number(minorGc) } : {}) });
+  // FLEET_COLLECTIVE_HOST: the address of a simulated host (network namespace) to bind tcp on
+  const node = await CollectiveNode.listen({ host: process.env.FLEET_COLLECTIVE_HOST ?? '127.0.0.1', ...(minorGc ? { minorGcEveryBytes: Number(minorGc) } : {}) });
   const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
   const env: ScenarioEnv = { node, comm: null, emit: (e) => out({ event: e }) };
   out({ ready: true, pid: process.pid, address: node.address });

@@ -80,12 +80,15 @@ export interface SpawnOptions {
   /** Extra environment per rank (e.g. FLEET_HOST_ID to force tcp). */
   env?: (rank: number) => Record<string, string>;
   execArgv?: string[];
+  /** Command prefix per rank, e.g. `ip netns exec <host>` to run the rank inside a simulated host. */
+  prefix?: (rank: number) => string[];
 }
 
 /** Spawns `n` processes of `script` and waits until each has bound its node. */
 export async function spawnRanks(script: string, n: number, opts: SpawnOptions = {}): Promise<RankProcess[]> {
   const procs = Array.from({ length: n }, (_, r) => {
-    const child = spawn(process.execPath, [...(opts.execArgv ?? []), script], {
+    const [cmd, ...args] = [...(opts.prefix?.(r) ?? []), process.execPath, ...(opts.execArgv ?? []), script];
+    const child = spawn(cmd, args, {
       env: { ...process.env, ...(opts.env?.(r) ?? {}) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

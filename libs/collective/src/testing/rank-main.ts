@@ -1,6 +1,7 @@
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
 import { encodeHeader, hashRunId } from '../header';
+import { AllReduceAlgorithm, topologyAllReduce } from '../hierarchical';
 import { FrameType, OpKind, Wire, WireType } from '../types';
 import { serveRank, ScenarioEnv } from './child-runtime';
 import { check, fill, hashOf } from './data';
@@ -17,15 +18,17 @@ function commOf(env: ScenarioEnv) {
 }
 
 const scenarios = {
-  /** params: { cases: { len, op, wire }[], seed } */
-  async allreduce(env: ScenarioEnv, p: { cases: { len: number; op: 'sum' | 'mean'; wire: Wire }[]; seed: number }) {
+  /** params: { cases: { len, op, wire, algorithm? }[], seed, hosts? (host id per rank: topology-aware all-reduce) } */
+  async allreduce(env: ScenarioEnv, p: { cases: { len: number; op: 'sum' | 'mean'; wire: Wire; algorithm?: AllReduceAlgorithm }[]; seed: number; hosts?: string[] }) {
     const c = commOf(env);
     const out = [];
     for (const [k, cs] of p.cases.entries()) {
       const seed = p.seed + k;
       const buf = fill(new Float32Array(cs.len), seed, c.rank);
       const t0 = performance.now();
-      const res = await c.allReduce(buf, { op: cs.op, wire: cs.wire });
+      const res = p.hosts
+        ? await topologyAllReduce(c, buf, p.hosts, { op: cs.op, wire: cs.wire, algorithm: cs.algorithm })
+        : await c.allReduce(buf, { op: cs.op, wire: cs.wire });
       const ms = performance.now() - t0;
       const [rel, abs] = tolerance(cs.wire, c.worldSize);
       out.push({ ...cs, same: res === buf, ms, ...check(res, seed, c.worldSize, cs.op === 'mean', rel, abs) });

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { RankProcess, Reply, spawnRanks, SpawnOptions } from './harness';
+
+/** The scenario child of the specs (compiled next to this file). */
+export const RANK_MAIN = path.join(__dirname, 'rank-main.js');
+
+/** Spawns `n` rank processes, runs `fn`, and always lets them exit. */
+export async function withRanks<T>(n: number, fn: (p: RankProcess[]) => Promise<T>, opts?: SpawnOptions): Promise<T> {
+  const procs = await spawnRanks(RANK_MAIN, n, opts);
+  try {
+    return await fn(procs);
+  } finally {
+    await Promise.all(procs.map((p) => p.exit()));
+  }
+}
+
+/** The results of replies that must all have succeeded. */
+export function ok(replies: Reply[]): any[] {
+  for (const r of replies) assert.ok(r.ok, `rank failed: ${r.error?.message}\n${r.error?.stack ?? ''}`);
+  return replies.map((r) => r.result);
+}
+
+/** Every case within tolerance of the float64 reference and bitwise equal on every rank. */
+export function assertAllReduce(results: any[][]): void {
+  const n = results.length;
+  results[0].forEach((c0: any, k: number) => {
+    for (let r = 0; r < n; r++) {
+      const c = results[r][k];
+      assert.ok(c.worst <= 1, `n=${n} len=${c.len} ${c.op} ${c.wire} rank ${r}: error ${c.maxErr} is ${c.worst}x the tolerance`);
+      assert.equal(c.same, true, 'allReduce works in place');
+      assert.equal(c.hash, c0.hash, `n=${n} len=${c.len} ${c.op} ${c.wire}: rank ${r} differs from rank 0`);
+    }
+  });
+}
