@@ -122,6 +122,8 @@ describe('coordinator e2e', () => {
       [validSpec({ dataset: { bucket: testId('nobucket'), prefix: 'ds' } }), 'dataset'],
       [validSpec({ model: { name: 'resnet9000' } }), 'model.name'],
       [validSpec({ optimizer: { type: 'sgd', lr: -1 } }), 'optimizer.lr'],
+      [validSpec({ recovery: { maxRestarts: -1 } }), 'recovery.maxRestarts'],
+      [validSpec({ recovery: { minDataParallel: 3 } }), 'recovery.minDataParallel'], // above dataParallel 2
       [validSpec({ batchSize: 64 }), 'batchSize'], // 64 × 2 ranks > 64 training samples
       [validSpec({ model: { name: 'resnet18', numClasses: 3 } }), 'model.numClasses'], // the dataset has 4
       // plans that cannot work: the model, the sections, the micro-batches, the cuts, the cluster
