@@ -284,9 +284,8 @@ export class GangScheduler {
     const restart = { at: Date.now(), cause: lost[0].why, worker: lost[0].member.workerId, fromStep, lostSteps: Math.max(0, (current.step ?? 0) - fromStep) };
     const r = await this.control.transitionJob(job.id, ['running'], { ...REQUEUED, restarts: [...done, restart] });
     if (!r.ok) return r.previous ?? 'gone';
-    for (const m of members) {
-      if (!culprits.includes(m.rank)) await this.control.pushCommand(m.workerId, { type: 'cancel', jobId: job.id, reason: `restarting: ${error}` });
-    }
+    // No `cancel` to the survivors: it names only the job, so a survivor that reads it after
+    // its new assignment would cancel the restarted run. They leave through PEER_LOST/TIMEOUT.
     const message = `${error}; automatic restart ${done.length + 1} of ${budget}, ${resumeWhere(current)}`;
     await this.control.appendEvent(job.id, { type: 'job-state', rank: -1, state: 'queued', message, restart });
     this.log(`job ${job.id}: ${message}`);
