@@ -122,6 +122,8 @@ describe('coordinator e2e', () => {
       [validSpec({ dataset: { bucket: testId('nobucket'), prefix: 'ds' } }), 'dataset'],
       [validSpec({ model: { name: 'resnet9000' } }), 'model.name'],
       [validSpec({ optimizer: { type: 'sgd', lr: -1 } }), 'optimizer.lr'],
+      [validSpec({ recovery: { maxRestarts: -1 } }), 'recovery.maxRestarts'],
+      [validSpec({ recovery: { minDataParallel: 3 } }), 'recovery.minDataParallel'], // above dataParallel 2
       [validSpec({ batchSize: 64 }), 'batchSize'], // 64 × 2 ranks > 64 training samples
       [validSpec({ model: { name: 'resnet18', numClasses: 3 } }), 'model.numClasses'], // the dataset has 4
       // plans that cannot work: the model, the sections, the micro-batches, the cuts, the cluster
@@ -149,7 +151,7 @@ describe('coordinator e2e', () => {
     await fakeWorker('wa');
     await fakeWorker('wb');
     const t0 = Date.now();
-    const posted = await http('POST', '/jobs', validSpec());
+    const posted = await http('POST', '/jobs', { ...validSpec(), recovery: { maxRestarts: 0 } });
     assert.equal(posted.status, 201, posted.text);
     const id: string = posted.body.id;
     assert.equal(posted.body.totalSteps, 50);

@@ -23,7 +23,7 @@ export interface ControlPlaneOptions {
 
 const DEFAULTS: Required<ControlPlaneOptions> = { prefix: 'tf:', heartbeatTtlMs: 10_000, metricsMaxLen: 100_000, eventsMaxLen: 10_000 };
 
-const JSON_JOB_FIELDS = new Set(['spec', 'members', 'layout']);
+const JSON_JOB_FIELDS = new Set(['spec', 'members', 'layout', 'restarts']);
 const NUMERIC_JOB_FIELDS = new Set([
   'createdAt', 'startedAt', 'finishedAt', 'step', 'totalSteps', 'epoch', 'loss', 'accuracy', 'evalLoss',
   'evalAccuracy', 'imagesPerSec', 'membershipEpoch', 'pauseRequested', 'attempt',

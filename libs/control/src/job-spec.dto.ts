@@ -158,6 +158,21 @@ export class CheckpointSpecDto {
   bucket?: string;
 }
 
+/** How a run survives lost workers (issue #12): a restart budget and an elastic data-parallel range. */
+export class RecoverySpecDto {
+  /** Automatic restarts before the job fails. Default 3. */
+  @IsOptional() @IsInt() @Min(0) @Max(1000)
+  maxRestarts?: number;
+
+  /** Fewest data-parallel replicas a recovered run may continue on. Default parallelism.dataParallel. */
+  @IsOptional() @IsInt() @Min(1)
+  minDataParallel?: number;
+
+  /** Most data-parallel replicas a run may grow to. Default parallelism.dataParallel. */
+  @IsOptional() @IsInt() @Min(1)
+  maxDataParallel?: number;
+}
+
 export class EvaluationSpecDto {
   @IsOptional() @IsInt() @Min(1)
   everyEpochs?: number;
@@ -221,6 +236,9 @@ export class JobSpecDto {
 
   @IsOptional() @IsObject() @ValidateNested() @Type(() => EvaluationSpecDto)
   evaluation?: EvaluationSpecDto;
+
+  @IsOptional() @IsObject() @ValidateNested() @Type(() => RecoverySpecDto)
+  recovery?: RecoverySpecDto;
 
   /** Default false. */
   @IsOptional() @IsBoolean()

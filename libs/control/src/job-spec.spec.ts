@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultAugmentation, formatFieldErrors, parseJobSpec, type FieldError } from './job-spec';
+import { defaultAugmentation, formatFieldErrors, parseJobSpec, recoveryOf, type FieldError } from './job-spec';
 
 const valid = () => ({
   model: { name: 'resnet18', numClasses: 10 },
@@ -150,4 +150,16 @@ test('YAML and JSON text parse; non-objects and bad YAML are errors, not throws'
   assert.deepEqual(fields('[1, 2]'), ['']);
   assert.deepEqual(fields('model: [unclosed'), ['']);
   assert.deepEqual(fields(null), ['']);
+});
+
+test('recovery: a restart budget of 3 and exactly the asked replicas by default; bad ranges name the field', () => {
+  const spec = parseJobSpec(valid()).spec!;
+  const dp = spec.parallelism.dataParallel;
+  assert.deepEqual(recoveryOf(spec), { maxRestarts: 3, minDataParallel: dp, maxDataParallel: dp });
+  const elastic = parseJobSpec({ ...valid(), recovery: { maxRestarts: 5, minDataParallel: 1, maxDataParallel: dp + 2 } }).spec!;
+  assert.deepEqual(recoveryOf(elastic), { maxRestarts: 5, minDataParallel: 1, maxDataParallel: dp + 2 });
+  assert.deepEqual(fields({ ...valid(), recovery: { maxRestarts: -1 } }), ['recovery.maxRestarts']);
+  assert.deepEqual(fields({ ...valid(), recovery: { minDataParallel: dp + 1 } }), ['recovery.minDataParallel']);
+  assert.deepEqual(fields({ ...valid(), recovery: { maxDataParallel: dp - 1 } }), ['recovery.maxDataParallel']);
+  assert.deepEqual(fields({ ...valid(), recovery: { restarts: 2 } }), ['recovery.restarts']);
 });

@@ -51,6 +51,8 @@ export interface JobSpec {
   };
   augmentation?: Augmentation;
   checkpoint: { intervalSteps: number; keep: number; bucket: string };
+  /** Absent = the defaults of recoveryOf(). */
+  recovery?: { maxRestarts?: number; minDataParallel?: number; maxDataParallel?: number };
   evaluation: { everyEpochs?: number; atEnd: boolean; tenCrop: boolean };
   freezeBatchNorm: boolean;
   /** BN moving statistics once per step from all its micro-batches (see JobSpecDto). */
@@ -134,6 +136,7 @@ export function applyJobSpecDefaults(dto: JobSpecDto): JobSpec {
       keep: dto.checkpoint?.keep ?? 3,
       bucket: dto.checkpoint?.bucket ?? dto.dataset.bucket,
     },
+    ...(dto.recovery !== undefined ? { recovery: strip({ ...dto.recovery }) } : {}),
     evaluation: strip({ everyEpochs: dto.evaluation?.everyEpochs, atEnd: dto.evaluation?.atEnd ?? true, tenCrop: dto.evaluation?.tenCrop ?? false }),
     freezeBatchNorm: dto.freezeBatchNorm ?? false,
     deferredBatchNorm: dto.deferredBatchNorm ?? mp?.kind === 'pipeline',
@@ -190,6 +193,13 @@ export function specErrors(spec: JobSpec): FieldError[] {
       errors.push({ field: 'parallelism.modelParallel', message: 'schedule, balance and cuts are for pipelines; alexnet-columns splits at the paper\'s exchanges' });
     }
   }
+  const r = recoveryOf(spec);
+  if (r.minDataParallel > spec.parallelism.dataParallel) {
+    errors.push({ field: 'recovery.minDataParallel', message: `must not exceed parallelism.dataParallel (${spec.parallelism.dataParallel})` });
+  }
+  if (r.maxDataParallel < spec.parallelism.dataParallel) {
+    errors.push({ field: 'recovery.maxDataParallel', message: `must be at least parallelism.dataParallel (${spec.parallelism.dataParallel})` });
+  }
   const world = worldSizeOf(spec);
   if (world > 65535) errors.push({ field: 'parallelism', message: `${world} workers is more than a run can have (65535)` });
   return errors;
@@ -238,4 +248,18 @@ export function worldSizeOf(spec: Pick<JobSpec, 'parallelism'>): number {
 /** Checkpoints live beside the dataset unless the spec names a bucket of their own. */
 export function checkpointBucket(spec: Pick<JobSpec, 'checkpoint' | 'dataset'>): string {
   return spec.checkpoint?.bucket ?? spec.dataset.bucket;
+}
+
+/**
+ * How a job's run survives lost workers, with the defaults filled in: 3 restarts and exactly
+ * the data-parallel replicas it asked for. Kept out of applyJobSpecDefaults so that specs
+ * stored before the field existed read the same.
+ */
+export function recoveryOf(spec: Pick<JobSpec, 'parallelism' | 'recovery'>): { maxRestarts: number; minDataParallel: number; maxDataParallel: number } {
+  const dp = spec.parallelism.dataParallel;
+  return {
+    maxRestarts: spec.recovery?.maxRestarts ?? 3,
+    minDataParallel: spec.recovery?.minDataParallel ?? dp,
+    maxDataParallel: spec.recovery?.maxDataParallel ?? dp,
+  };
 }

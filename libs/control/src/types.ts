@@ -132,6 +132,20 @@ export interface JobRecord {
   pauseRequested?: number;
   /** How many times the job was put on the queue (1 at creation, +1 per resume). */
   attempt: number;
+  /** Automatic restarts after a lost worker, oldest first (spec.recovery.maxRestarts bounds them). */
+  restarts?: JobRestart[];
+}
+
+/** One automatic restart: which worker was lost and how much training it cost. */
+export interface JobRestart {
+  at: number;
+  /** Why the worker counts as lost, e.g. `stopped heartbeating`. */
+  cause: string;
+  worker: string;
+  /** The step the job goes on from (its last committed checkpoint; 0 without one). */
+  fromStep: number;
+  /** Steps trained since that checkpoint and thrown away. */
+  lostSteps: number;
 }
 
 /** Fields updateJob may write (id and createdAt are fixed at creation). */

@@ -1,5 +1,6 @@
-// Faults and resume with real processes: a worker killed mid-run fails the job (naming the
-// lost worker) without hanging its peer, and a job paused and resumed from its checkpoint
+// Faults and resume with real processes: a worker killed mid-run restarts the job on the
+// remaining workers within its restart budget, and fails it (naming the lost worker) without
+// hanging its peer once the budget is spent, and a job paused and resumed from its checkpoint
 // ends bit-identical to the same job run without interruption.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,7 +40,7 @@ describe('faults and resume', { timeout: 15 * 60_000 }, () => {
   };
 
   before(async () => {
-    cluster = await startTestCluster({ name: 'faults', workers: 2, workerEnv: { FLEET_COLLECTIVE_TIMEOUT_MS: '8000', FLEET_HEARTBEAT_MS: '500' } });
+    cluster = await startTestCluster({ name: 'faults', workers: 3, workerEnv: { FLEET_COLLECTIVE_TIMEOUT_MS: '8000', FLEET_HEARTBEAT_MS: '500' } });
     await writeSyntheticDataset(new ObjectStore(cluster.s3), { bucket, prefix, numClasses: 4, imageSize: 32, trainPerClass: 64, valPerClass: 8, samplesPerShard: 32, seed: 9 });
     redis = new Redis(cluster.redisUrl);
     control = new ControlPlane(redis, { prefix: cluster.prefix });
@@ -72,21 +73,44 @@ describe('faults and resume', { timeout: 15 * 60_000 }, () => {
     assert.equal(await completedHash(paused.id), expected, `pause at step ${pausedAt} + resume diverged from the uninterrupted run`);
   });
 
-  it('a worker killed mid-run fails the job, names it, and never hangs its peer', async () => {
-    const { id } = await cluster.client.submitJob(spec({ name: 'doomed', steps: 100000 }));
-    const running = await followJob(cluster.client, id, undefined, { until: (j) => (j.step ?? 0) >= 3, intervalMs: 100, timeoutMs: 2 * 60_000 });
+  /** Runs `id` to step 3 (and a checkpoint if asked) and SIGKILLs the worker holding rank 1. */
+  const killRank1 = async (id: string, checkpointed = false) => {
+    const running = await followJob(cluster.client, id, undefined, { until: (j) => (j.step ?? 0) >= 3 && (!checkpointed || !!j.lastCheckpoint), intervalMs: 100, timeoutMs: 2 * 60_000 });
     assert.equal(running.state, 'running');
     const workers = await cluster.client.listWorkers();
     const victim = workers.find((w) => w.jobId === id && Number(w.rank) === 1);
     assert.ok(victim, 'no worker holds rank 1');
     const proc = cluster.workers.find((p) => victim.id.includes(`-${p.name}-`));
     assert.ok(proc, `no process for ${victim.id}`);
-    const killedAt = Date.now();
     proc.kill('SIGKILL');
+    return { victim, workers, killedAt: Date.now() };
+  };
+
+  it('a worker killed mid-run restarts the job from its checkpoint on the remaining workers, without a resume call', async () => {
+    const { id } = await cluster.client.submitJob(spec({ name: 'restarted', steps: 40, checkpoint: { intervalSteps: 2, keep: 2 }, recovery: { maxRestarts: 2 } }));
+    const { victim } = await killRank1(id, true);
+    const done = await followJob(cluster.client, id, undefined, { timeoutMs: 5 * 60_000, intervalMs: 250 });
+    assert.equal(done.state, 'completed', `the job ended ${done.state}: ${done.error ?? ''} (logs: ${cluster.logDir})`);
+    const restarts = (done as { restarts?: { worker: string; cause: string; fromStep: number; lostSteps: number }[] }).restarts ?? [];
+    assert.equal(restarts.length, 1, `expected one restart, got ${JSON.stringify(restarts)}`);
+    assert.equal(restarts[0].worker, victim.id);
+    assert.equal(restarts[0].cause, 'stopped heartbeating');
+    assert.ok(restarts[0].fromStep >= 2, `the restart went back to step ${restarts[0].fromStep}, not to a checkpoint`);
+    assert.ok(!(done.members ?? []).some((m) => m.workerId === victim.id), 'the lost worker is a member of the restarted run');
+    const events = await control.readEvents(id, '-', 1000);
+    assert.ok(events.some((e) => e.type === 'job-state' && e.state === 'queued' && /automatic restart 1 of 2/.test(String(e.message))), 'no restart event');
+    await waitFor(async () => (await cluster.client.listWorkers()).find((w) => w.id === victim.id)?.alive === false, 15_000, 'the killed worker is not listed as lost');
+    await cluster.client.forgetWorker(victim.id);
+  });
+
+  it('a worker killed mid-run with no restarts left fails the job, names it, and never hangs its peer', async () => {
+    const { id } = await cluster.client.submitJob(spec({ name: 'doomed', steps: 100000, recovery: { maxRestarts: 0 } }));
+    const { victim, workers, killedAt } = await killRank1(id);
 
     const failed = await followJob(cluster.client, id, undefined, { timeoutMs: 60_000, intervalMs: 200 });
     assert.equal(failed.state, 'failed');
     assert.match(String(failed.error), new RegExp(`${victim.id}|rank 1`), `the error does not name the lost worker: ${failed.error}`);
+    assert.match(String(failed.error), /restart budget spent \(0 of 0/, `the error does not give the budget: ${failed.error}`);
     // The survivor leaves its collective within the deadline and is free for new work.
     const survivor = workers.find((w) => w.jobId === id && Number(w.rank) === 0)!;
     await waitFor(async () => {

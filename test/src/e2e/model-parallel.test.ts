@@ -152,7 +152,7 @@ describe('model parallelism, end to end', { timeout: 40 * 60_000 }, () => {
   });
 
   it('a stage killed mid-step fails the job on every rank within the deadline, naming the lost worker and rank', async () => {
-    const { id } = await cluster.client.submitJob(spec({ steps: 100000, checkpoint: { intervalSteps: 100000 } }));
+    const { id } = await cluster.client.submitJob(spec({ steps: 100000, checkpoint: { intervalSteps: 100000 }, recovery: { maxRestarts: 0 } }));
     const running = await followJob(cluster.client, id, undefined, { until: (j) => (j.step ?? 0) >= 3, intervalMs: 100, timeoutMs: 2 * 60_000 });
     assert.equal(running.state, 'running');
     const workers = await cluster.client.listWorkers();

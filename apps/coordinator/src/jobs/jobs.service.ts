@@ -6,6 +6,7 @@ import {
 import { isNotFound, ObjectStore, readManifest, type DatasetManifest } from '@tensorfleet/data';
 import { modelOptionsFromSpec, ParallelPlan, planErrors, planLayout } from '@tensorfleet/training';
 import { ModelCatalog } from '../core/model-catalog';
+import { REQUEUED, resumeWhere } from '../scheduler/gang-scheduler';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { fieldErrors } from './job-validation';
 
@@ -131,7 +132,7 @@ export class JobsService {
       };
     }
     const r = await this.control.transitionJob(id, ['paused', 'failed'], {
-      state: 'queued', attempt: job.attempt + 1, error: null, finishedAt: null, pauseRequested: null, members: null, runId: null, ...(reshaped ?? {}),
+      ...REQUEUED, attempt: job.attempt + 1, ...(reshaped ?? {}),
     });
     if (!r.ok) {
       const why = r.previous === 'running' && job.pauseRequested ? ' (still pausing: wait for state paused)' : '';
@@ -139,7 +140,7 @@ export class JobsService {
     }
     const queued = await this.get(id);
     await this.scheduler.enqueue(queued);
-    const where = job.lastCheckpoint ? `resumes from ${job.lastCheckpoint}` : 'restarts from step 0 (no checkpoint)';
+    const where = resumeWhere(job);
     const plan = reshaped ? ` on ${new ParallelPlan(reshaped.spec.parallelism).describe()}` : '';
     await this.control.appendEvent(id, { type: 'job-state', rank: -1, state: 'queued', message: where + plan });
     return queued;

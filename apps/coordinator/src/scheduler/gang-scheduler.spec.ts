@@ -48,8 +48,8 @@ function setup(): { control: ControlPlane; gang: () => GangScheduler } {
   };
 }
 
-function spec(dataParallel: number): JobSpec {
-  const r = parseJobSpec({ model: { name: 'resnet18' }, dataset: { bucket: 'bkt', prefix: 'p' }, parallelism: { dataParallel }, batchSize: 2, steps: 5, optimizer: { type: 'sgd', lr: 0.1 } });
+function spec(dataParallel: number, maxRestarts = 0): JobSpec {
+  const r = parseJobSpec({ model: { name: 'resnet18' }, dataset: { bucket: 'bkt', prefix: 'p' }, parallelism: { dataParallel }, batchSize: 2, steps: 5, optimizer: { type: 'sgd', lr: 0.1 }, recovery: { maxRestarts } });
   assert.ok(r.spec);
   return r.spec;
 }
@@ -98,7 +98,35 @@ test('a member that re-registers (restarted worker, alive but idle) fails the ru
   await assignsOf(control, ['solo']);
   await workers(control, ['solo']);
   assert.equal(await running, 'failed');
-  assert.match((await control.getJob('j'))!.error!, /^worker solo \(rank 0\) dropped the job/);
+  assert.match((await control.getJob('j'))!.error!, /^worker solo \(rank 0\) dropped the job.*restart budget spent \(0 of 0/);
+});
+
+test('a lost member re-queues the run from the last checkpoint while restarts are left, then the job fails naming the budget', async () => {
+  const { control, gang } = setup();
+  await workers(control, ['solo']);
+  await control.createJob(spec(1, 1), { id: 'j' });
+  const running = gang().run('j');
+  const [first] = await assignsOf(control, ['solo']);
+  await control.appendEvent('j', { type: 'checkpoint', rank: 0, step: 4, checkpointKey: 'checkpoints/j/4', runId: first.assignment.runId });
+  await control.updateJob('j', { step: 6 });
+  await workers(control, ['solo']);
+  // The restart is dispatched as a resume from the checkpoint, to the worker that is there.
+  let second: Extract<WorkerCommand, { type: 'assign' }> | undefined;
+  for (let i = 0; i < 200 && !second; i++) {
+    second = (await control.peekCommands('solo')).find((c): c is Extract<WorkerCommand, { type: 'assign' }> => c.type === 'assign' && c.assignment.runId !== first.assignment.runId);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(second, 'the run was not restarted');
+  assert.deepEqual(second.assignment.resume, { checkpointKey: 'checkpoints/j/4', step: 4 });
+  assert.equal(second.assignment.membershipEpoch, 2);
+  const restarted = (await control.getJob('j'))!;
+  assert.equal(restarted.state, 'running');
+  assert.deepEqual(restarted.restarts?.map(({ at: _at, ...r }) => r), [{ cause: 'dropped the job (restarted or re-registered) without reporting', worker: 'solo', fromStep: 4, lostSteps: 2 }]);
+  const events = await control.readEvents('j', '-', 100);
+  assert.ok(events.some((e) => e.type === 'job-state' && e.state === 'queued' && /automatic restart 1 of 1, resumes from checkpoints\/j\/4/.test(String(e.message))));
+  await workers(control, ['solo']);
+  assert.equal(await running, 'failed');
+  assert.match((await control.getJob('j'))!.error!, /restart budget spent \(1 of 1 automatic restarts used/);
 });
 
 test('a rank that reports and then goes idle is not lost', async () => {

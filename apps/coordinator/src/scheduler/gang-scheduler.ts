@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { worldSizeOf } from '@tensorfleet/control';
+import { recoveryOf, worldSizeOf } from '@tensorfleet/control';
 import type {
   Assignment, ControlPlane, JobEvent, JobMember, JobRecord, JobState, WorkerCommand,
 } from '@tensorfleet/control';
@@ -23,6 +23,12 @@ export interface GangSchedulerOptions {
    * sets it (FLEET_RESERVE_AFTER_MS, default 2 minutes).
    */
   reserveAfterMs: number;
+  /**
+   * After a rank reports PEER_LOST or TIMEOUT, how long to wait for the peer that caused it
+   * to stop heartbeating before the failure counts as the rank's own. Default 15 s (above
+   * the default heartbeat TTL of 10 s).
+   */
+  lossGraceMs?: number;
   /** Where the scheduler says what it did. Default: nothing. */
   log?: (msg: string) => void;
 }
@@ -34,6 +40,14 @@ export type RunOutcome = JobState | 'gone' | 'shutdown' | 'superseded';
 class Shutdown extends Error {}
 
 const ACTIVE: readonly JobState[] = ['queued', 'scheduled', 'running'];
+
+/** What putting a job back on the queue clears: shared by POST /jobs/:id/resume and automatic restarts. */
+export const REQUEUED = { state: 'queued', error: null, finishedAt: null, pauseRequested: null, members: null, runId: null } as const;
+
+/** Survivors of a lost peer report one of these (libs/collective). */
+const PEER_FAILURE = /PEER_LOST|TIMEOUT/;
+
+type Lost = { member: JobMember; why: string };
 
 /**
  * Gang scheduling of one job: wait for its world size (dataParallel × stages) of alive idle workers, claim them all
@@ -68,7 +82,11 @@ export class GangScheduler {
         const job = await this.control.getJob(jobId);
         if (!job) return 'gone';
         if (attempt !== undefined && job.attempt !== attempt) return 'superseded';
-        if (job.state === 'running') return await this.follow(job);
+        if (job.state === 'running') {
+          const outcome = await this.follow(job);
+          if (outcome !== 'restarted') return outcome;
+          continue;
+        }
         if (job.state === 'scheduled') {
           // A claim whose dispatch never happened (the dispatch is atomic with `running`):
           // give the workers back and start over.
@@ -174,7 +192,7 @@ export class GangScheduler {
   }
 
   /** Follows a running job until it ends. */
-  private async follow(job: JobRecord): Promise<RunOutcome> {
+  private async follow(job: JobRecord): Promise<RunOutcome | 'restarted'> {
     const members = job.members ?? [];
     const worldSize = members.length;
     const ended = new Map<number, JobEvent>();
@@ -193,6 +211,8 @@ export class GangScheduler {
       if (failed) {
         const who = members.find((m) => m.rank === failed.rank);
         const error = `rank ${failed.rank} (worker ${failed.workerId ?? who?.workerId ?? '?'}) failed: ${failed.message ?? 'no message'}`;
+        const lost = PEER_FAILURE.test(failed.message ?? '') ? await this.peersThatStopped(job.id, members, ended, failed.rank) : [];
+        if (lost.length) return this.restartOrFail(job, members, `${error}, after ${describeLost(lost)}`, lost);
         return this.endFailed(job, members, error, [failed.rank]);
       }
       if (ended.size >= worldSize) return this.endAll(job, [...ended.values()]);
@@ -208,8 +228,7 @@ export class GangScheduler {
         if (take(await this.control.readEvents(job.id, cursor)) === null) {
           const still = lost.filter((l) => !ended.has(l.member.rank));
           if (still.length) {
-            const error = still.map((l) => `worker ${l.member.workerId} (rank ${l.member.rank}) ${l.why}`).join('; ') + ': lost, the run cannot continue';
-            return this.endFailed(job, members, error, still.map((l) => l.member.rank));
+            return this.restartOrFail(job, members, `${describeLost(still)}: lost, the run cannot continue`, still);
           }
         }
         continue;
@@ -222,17 +241,55 @@ export class GangScheduler {
    * Members still expected to report that are gone: heartbeat key expired, or the registry
    * entry no longer holds this job (the worker restarted and re-registered, or was removed).
    */
-  private async lostMembers(jobId: string, members: JobMember[], ended: Map<number, JobEvent>): Promise<{ member: JobMember; why: string }[]> {
+  private async lostMembers(jobId: string, members: JobMember[], ended: Map<number, JobEvent>): Promise<Lost[]> {
     const pipe = this.control.redis.pipeline();
     for (const m of members) pipe.exists(this.control.keys.alive(m.workerId)).hget(this.control.keys.worker(m.workerId), 'jobId');
     const res = (await pipe.exec()) ?? [];
-    const out: { member: JobMember; why: string }[] = [];
+    const out: Lost[] = [];
     members.forEach((m, i) => {
       if (ended.has(m.rank)) return;
       if (res[2 * i]?.[1] !== 1) out.push({ member: m, why: 'stopped heartbeating' });
       else if (res[2 * i + 1]?.[1] !== jobId) out.push({ member: m, why: 'dropped the job (restarted or re-registered) without reporting' });
     });
     return out;
+  }
+
+  /**
+   * The members that stopped heartbeating within lossGraceMs of a rank's PEER_LOST/TIMEOUT
+   * (ranks that reported and went idle are not lost, so only the heartbeat counts here).
+   */
+  private async peersThatStopped(jobId: string, members: JobMember[], ended: Map<number, JobEvent>, reporter: number): Promise<Lost[]> {
+    const deadline = Date.now() + (this.opts.lossGraceMs ?? 15_000);
+    for (;;) {
+      const lost = (await this.lostMembers(jobId, members, ended)).filter((l) => l.member.rank !== reporter && l.why === 'stopped heartbeating');
+      if (lost.length || Date.now() >= deadline) return lost;
+      await this.sleep(this.opts.followPollMs);
+    }
+  }
+
+  /**
+   * A run that lost workers goes back on the queue to resume from the last committed
+   * checkpoint (tryStart gives it the checkpoint, as after POST /jobs/:id/resume) while
+   * spec.recovery.maxRestarts allows; then the job fails saying the budget is spent.
+   */
+  private async restartOrFail(job: JobRecord, members: JobMember[], error: string, lost: Lost[]): Promise<RunOutcome | 'restarted'> {
+    const culprits = lost.map((l) => l.member.rank);
+    const current = (await this.control.getJob(job.id)) ?? job;
+    const done = current.restarts ?? [];
+    const budget = recoveryOf(current.spec).maxRestarts;
+    if (done.length >= budget) {
+      return this.endFailed(job, members, `${error}; restart budget spent (${done.length} of ${budget} automatic restarts used, spec.recovery.maxRestarts)`, culprits);
+    }
+    const fromStep = current.lastCheckpoint ? stepOf(current.lastCheckpoint) : 0;
+    const restart = { at: Date.now(), cause: lost[0].why, worker: lost[0].member.workerId, fromStep, lostSteps: Math.max(0, (current.step ?? 0) - fromStep) };
+    const r = await this.control.transitionJob(job.id, ['running'], { ...REQUEUED, restarts: [...done, restart] });
+    if (!r.ok) return r.previous ?? 'gone';
+    // No `cancel` to the survivors: it names only the job, so a survivor that reads it after
+    // its new assignment would cancel the restarted run. They leave through PEER_LOST/TIMEOUT.
+    const message = `${error}; automatic restart ${done.length + 1} of ${budget}, ${resumeWhere(current)}`;
+    await this.control.appendEvent(job.id, { type: 'job-state', rank: -1, state: 'queued', message, restart });
+    this.log(`job ${job.id}: ${message}`);
+    return 'restarted';
   }
 
   private async endAll(job: JobRecord, events: JobEvent[]): Promise<RunOutcome> {
@@ -269,6 +326,15 @@ export class GangScheduler {
 
 export function isActive(state: JobState): boolean {
   return ACTIVE.includes(state);
+}
+
+/** Where a re-queued job goes on from, for its event. */
+export function resumeWhere(job: Pick<JobRecord, 'lastCheckpoint'>): string {
+  return job.lastCheckpoint ? `resumes from ${job.lastCheckpoint}` : 'restarts from step 0 (no checkpoint)';
+}
+
+function describeLost(lost: Lost[]): string {
+  return lost.map((l) => `worker ${l.member.workerId} (rank ${l.member.rank}) ${l.why}`).join('; ');
 }
 
 /** The step of `checkpoints/<job>/<step>`. */

@@ -1,6 +1,6 @@
 import { ApiProperty, type ApiPropertyOptions } from '@nestjs/swagger';
 import {
-  AUGMENTATIONS, CheckpointSpecDto, DatasetSpecDto, EvaluationSpecDto, JobSpecDto, LR_SCHEDULE_TYPES, LrScheduleSpecDto,
+  AUGMENTATIONS, CheckpointSpecDto, DatasetSpecDto, RecoverySpecDto, EvaluationSpecDto, JobSpecDto, LR_SCHEDULE_TYPES, LrScheduleSpecDto,
   MODEL_PARALLEL_KINDS, ModelParallelSpecDto, ModelSpecDto, OptimizerSpecDto, ParallelismSpecDto, PIPELINE_SCHEDULES, ResumeJobDto, STAGE_BALANCES, WIRE_FORMATS,
 } from '@tensorfleet/control';
 
@@ -53,6 +53,11 @@ const DOCS: [abstract new (...args: never[]) => object, Props][] = [
     keep: opt({ type: Number, minimum: 1, default: 3 }),
     bucket: opt({ type: String, description: 'Default: dataset.bucket' }),
   }],
+  [RecoverySpecDto, {
+    maxRestarts: opt({ type: Number, minimum: 0, maximum: 1000, default: 3, description: 'Automatic restarts after lost workers before the job fails' }),
+    minDataParallel: opt({ type: Number, minimum: 1, description: 'Fewest replicas a recovered run continues on. Default parallelism.dataParallel' }),
+    maxDataParallel: opt({ type: Number, minimum: 1, description: 'Most replicas a run grows to. Default parallelism.dataParallel' }),
+  }],
   [EvaluationSpecDto, {
     everyEpochs: opt({ type: Number, minimum: 1, description: 'Held-out evaluation every this many epochs (its result feeds the plateau schedule)' }),
     atEnd: opt({ type: Boolean, default: true }),
@@ -72,6 +77,7 @@ const DOCS: [abstract new (...args: never[]) => object, Props][] = [
     augmentation: opt({ enum: [...AUGMENTATIONS], description: 'Default: the model family\'s' }),
     checkpoint: opt({ type: () => CheckpointSpecDto }),
     evaluation: opt({ type: () => EvaluationSpecDto }),
+    recovery: opt({ type: () => RecoverySpecDto }),
     freezeBatchNorm: opt({ type: Boolean, default: false }),
     deferredBatchNorm: opt({ type: Boolean, description: 'BN moving statistics once per step from all micro-batches (default: true for pipelines)' }),
     wire: opt({ enum: [...WIRE_FORMATS], default: 'fp32' }),

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import type { JobMember, JobRecord, JobSpec, JobState } from '@tensorfleet/control';
+import type { JobMember, JobRestart, JobRecord, JobSpec, JobState } from '@tensorfleet/control';
 import { JOB_STATES } from '@tensorfleet/control';
 
 /** A job as the API shows it: the Redis record, flat, with numbers as numbers. */
@@ -26,6 +26,7 @@ export class JobView {
   @ApiPropertyOptional() runId?: string;
   @ApiPropertyOptional({ description: 'Set while a pause is being carried out' }) pauseRequested?: number;
   @ApiProperty() attempt!: number;
+  @ApiPropertyOptional({ description: 'Automatic restarts after a lost worker: { at, cause, worker, fromStep, lostSteps }' }) restarts?: JobRestart[];
   @ApiProperty({ description: 'The validated spec with every default filled in' }) spec!: JobSpec;
 }
 
