@@ -5,37 +5,16 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { joinAll, runAll } from './testing/harness';
-import { createHostNetwork, HostNetwork, HostNetworkOptions, netnsUnavailable } from './testing/netns';
+import { createHostNetwork, hostPlacement, netnsUnavailable, withHostNetwork } from './testing/netns';
 import { assertAllReduce, ok, withRanks } from './testing/spec-helpers';
 
 const unavailable = netnsUnavailable();
 let runCounter = 0;
 const runId = () => `netns-${process.pid}-${++runCounter}`;
 
-async function withHosts<T>(opts: HostNetworkOptions, fn: (net: HostNetwork) => Promise<T>): Promise<T> {
-  const net = createHostNetwork(opts);
-  const cleanup = () => net.destroy();
-  process.once('exit', cleanup); // also when the runner is interrupted mid-test
-  try {
-    return await fn(net);
-  } finally {
-    net.destroy();
-    process.off('exit', cleanup);
-  }
-}
-
-/** Ranks `localRanks` per host, host-major: rank r lives on host floor(r / localRanks). */
-const placement = (net: HostNetwork, localRanks: number) => ({
-  prefix: (r: number) => net.hosts[Math.floor(r / localRanks)].exec,
-  env: (r: number) => {
-    const h = net.hosts[Math.floor(r / localRanks)];
-    return { FLEET_HOST_ID: h.name, FLEET_COLLECTIVE_HOST: h.ip };
-  },
-});
-
 test('hosts as network namespaces: the harness builds, shapes and removes them', { skip: unavailable ?? false }, async () => {
   let names: string[] = [];
-  await withHosts({ hosts: 3, rateMbit: 100, tag: `a${process.pid % 10000}` }, async (net) => {
+  await withHostNetwork({ hosts: 3, rateMbit: 100, tag: `a${process.pid % 10000}` }, async (net) => {
     names = net.hosts.map((h) => h.name);
     const list = ipNetnsList();
     for (const n of names) assert.ok(list.includes(n), `namespace ${n} exists`);
@@ -50,7 +29,7 @@ test('hosts as network namespaces: the harness builds, shapes and removes them',
 
 test('2 hosts x 2 ranks over a 100 Mbit/s tbf link: correct, bitwise equal, tcp across hosts, and the shaping binds', { skip: unavailable ?? false }, async () => {
   const rateMbit = 100;
-  await withHosts({ hosts: 2, rateMbit, tag: `c${process.pid % 10000}` }, async (net) => {
+  await withHostNetwork({ hosts: 2, rateMbit, tag: `c${process.pid % 10000}` }, async (net) => {
     await withRanks(4, async (procs) => {
       procs.forEach((p, r) => {
         assert.equal(p.address.tcp.startsWith(`tcp://${net.hosts[r >> 1].ip}:`), true, `rank ${r} advertises its host's address: ${p.address.tcp}`);
@@ -67,23 +46,23 @@ test('2 hosts x 2 ranks over a 100 Mbit/s tbf link: correct, bitwise equal, tcp 
       const floorMs = ((2 * 3) / 4) * len * 4 * 8 / (rateMbit * 1e6) * 1000;
       const ms = Math.max(...big.map((b) => b[0].ms));
       assert.ok(ms >= 0.9 * floorMs, `all-reduce took ${ms.toFixed(0)} ms, below the ${floorMs.toFixed(0)} ms the shaped link allows: tbf is not applied`);
-    }, placement(net, 2));
+    }, hostPlacement(net, 2));
   });
 });
 
 test('hierarchical all-reduce on 2 namespace hosts x 2 ranks: float64 reference and bitwise equal on every rank', { skip: unavailable ?? false }, async () => {
-  await withHosts({ hosts: 2, rateMbit: 200, tag: `d${process.pid % 10000}` }, async (net) => {
+  await withHostNetwork({ hosts: 2, rateMbit: 200, tag: `d${process.pid % 10000}` }, async (net) => {
     await withRanks(4, async (procs) => {
       await joinAll(procs, runId(), 1);
       const hosts = procs.map((p) => p.address.hostId);
       const cases = [1, 7919, 2 ** 20 + 3].flatMap((len) => [{ len, op: 'sum', wire: 'fp32', algorithm: 'hierarchical' }, { len, op: 'mean', wire: 'fp32', algorithm: 'hierarchical' }]);
       assertAllReduce(ok(await runAll(procs, 'allreduce', () => ({ seed: 13, cases, hosts }))));
-    }, placement(net, 2));
+    }, hostPlacement(net, 2));
   });
 });
 
 test('a cut inter-host link (ip link set down) gives typed PEER_LOST or TIMEOUT on every rank within the deadline', { skip: unavailable ?? false }, async (t) => {
-  await withHosts({ hosts: 2, rateMbit: 1000, tag: `e${process.pid % 10000}` }, async (net) => {
+  await withHostNetwork({ hosts: 2, rateMbit: 1000, tag: `e${process.pid % 10000}` }, async (net) => {
     await withRanks(4, async (procs) => {
       const timeoutMs = 3000;
       await joinAll(procs, runId(), 1, timeoutMs);
@@ -99,7 +78,7 @@ test('a cut inter-host link (ip link set down) gives typed PEER_LOST or TIMEOUT 
         assert.ok(['PEER_LOST', 'TIMEOUT'].includes(x.result.code), `rank ${r}: ${JSON.stringify(x.result)}`);
       }
       assert.ok(elapsed < 2 * timeoutMs + 2000, `errors took ${elapsed} ms, deadline ${timeoutMs} ms`);
-    }, placement(net, 2));
+    }, hostPlacement(net, 2));
   });
 });
 

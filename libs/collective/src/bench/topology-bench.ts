@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { AllReduceAlgorithm } from '../hierarchical';
 import { joinAll, runAll, spawnRanks } from '../testing/harness';
-import { createHostNetwork } from '../testing/netns';
+import { hostPlacement, withHostNetwork } from '../testing/netns';
 
 /**
  * Flat ring against hierarchical all-reduce on simulated hosts: H network namespaces of L
@@ -53,16 +53,9 @@ export async function runTopologyBench(opts: TopologyBenchOptions): Promise<Topo
   if (o.hosts < 2) throw new RangeError(`hosts must be at least 2 to compare across hosts, got ${o.hosts}`);
   const n = o.hosts * o.localRanks;
   const topology = `${o.hosts}x${o.localRanks}`;
-  const net = createHostNetwork({ hosts: o.hosts, rateMbit: o.rateMbit, tag: `b${process.pid % 10000}` });
-  const cleanup = () => net.destroy();
-  process.once('exit', cleanup);
   const rows: TopologyRow[] = [];
-  try {
-    const hostOf = (r: number) => net.hosts[Math.floor(r / o.localRanks)];
-    const procs = await spawnRanks(RANK, n, {
-      prefix: (r) => hostOf(r).exec,
-      env: (r) => ({ FLEET_HOST_ID: hostOf(r).name, FLEET_COLLECTIVE_HOST: hostOf(r).ip }),
-    });
+  await withHostNetwork({ hosts: o.hosts, rateMbit: o.rateMbit, tag: `b${process.pid % 10000}` }, async (net) => {
+    const procs = await spawnRanks(RANK, n, hostPlacement(net, o.localRanks));
     try {
       await joinAll(procs, `topo-${process.pid}`, 1, 120_000);
       const hosts = procs.map((p) => p.address.hostId);
@@ -87,10 +80,7 @@ export async function runTopologyBench(opts: TopologyBenchOptions): Promise<Topo
     } finally {
       await Promise.all(procs.map((p) => p.exit()));
     }
-  } finally {
-    net.destroy();
-    process.off('exit', cleanup);
-  }
+  });
   return rows;
 }
 

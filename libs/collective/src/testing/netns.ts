@@ -101,3 +101,31 @@ export function createHostNetwork(opts: HostNetworkOptions): HostNetwork {
   }
   return { hosts, bridge, destroy };
 }
+
+/**
+ * Runs `fn` on a fresh host network and removes it afterwards: when `fn` ends or throws, and
+ * when the process exits mid-way (an interrupted test runner or benchmark).
+ */
+export async function withHostNetwork<T>(opts: HostNetworkOptions, fn: (net: HostNetwork) => Promise<T>): Promise<T> {
+  const net = createHostNetwork(opts);
+  const cleanup = () => net.destroy();
+  process.once('exit', cleanup);
+  try {
+    return await fn(net);
+  } finally {
+    net.destroy();
+    process.off('exit', cleanup);
+  }
+}
+
+/**
+ * Spawn options (see spawnRanks) that place `localRanks` ranks on each host, host-major:
+ * rank r runs inside host floor(r / localRanks), binds tcp on its address and reports its id.
+ */
+export function hostPlacement(net: HostNetwork, localRanks: number): { prefix: (rank: number) => string[]; env: (rank: number) => Record<string, string> } {
+  const hostOf = (r: number) => net.hosts[Math.floor(r / localRanks)];
+  return {
+    prefix: (r) => hostOf(r).exec,
+    env: (r) => ({ FLEET_HOST_ID: hostOf(r).name, FLEET_COLLECTIVE_HOST: hostOf(r).ip }),
+  };
+}
