@@ -31,13 +31,14 @@ after(async () => {
   await stopRedis();
 });
 
-function setup(): { control: ControlPlane; gang: () => GangScheduler } {
+function setup(): { control: ControlPlane; prefix: string; gang: () => GangScheduler } {
   const prefix = testId('gang');
   const redis = new Redis(url);
   conns.push(redis);
   const control = new ControlPlane(redis, { prefix });
   return {
     control,
+    prefix,
     gang: () => {
       const r = new Redis(url);
       conns.push(r);
@@ -286,4 +287,36 @@ test('stepOf reads the step of a checkpoint key', () => {
   assert.equal(stepOf('checkpoints/job-1/120'), 120);
   assert.equal(stepOf('checkpoints/job-1/120/'), 120);
   assert.equal(stepOf('weird'), 0);
+});
+
+test('a survivor that reports PEER_LOST and goes idle between the scheduler\'s two reads is not blamed: the rank that stopped is', async () => {
+  const { control, prefix } = setup();
+  await workers(control, ['a', 'b']);
+  await control.createJob(spec(2), { id: 'j' });
+  const r = new Redis(url);
+  conns.push(r);
+  const seen = new ControlPlane(r, { prefix });
+  let runId: string | undefined;
+  let injected = false;
+  // The race CI hit: the scheduler reads the events (nothing yet), then rank 0 appends its
+  // PEER_LOST and goes idle, then rank 1's heartbeat expires; the next look sees rank 0 gone.
+  const readEvents = seen.readEvents.bind(seen);
+  seen.readEvents = async (...args: Parameters<ControlPlane['readEvents']>) => {
+    const events = await readEvents(...args);
+    if (runId && !injected) {
+      injected = true;
+      await control.appendEvent('j', { type: 'rank-failed', rank: 0, workerId: 'a', runId, message: 'PEER_LOST (rank 1): no reply' });
+      await workers(control, ['a']);
+      await control.redis.del(control.keys.alive('b'));
+    }
+    return events;
+  };
+  const g = new GangScheduler(seen, { claimBackoffMs: 20, claimMaxBackoffMs: 100, followPollMs: 30, staleBusyMs: 200, reserveAfterMs: 120_000, lossGraceMs: 2000 });
+  schedulers.push(g);
+  const running = g.run('j');
+  runId = (await assignsOf(control, ['a', 'b']))[0].assignment.runId;
+  assert.equal(await running, 'failed');
+  const error = (await control.getJob('j'))!.error!;
+  assert.ok(injected, 'the race was not set up');
+  assert.match(error, /^rank 0 \(worker a\) failed: PEER_LOST \(rank 1\).*after worker b \(rank 1\) stopped heartbeating/, error);
 });

@@ -206,8 +206,13 @@ export class GangScheduler {
       }
       return null;
     };
+    // A rank-failed event read by the second look below is kept for the next pass (the
+    // cursor is past it by then): a survivor reports and goes idle, and reading it as
+    // "dropped the job" would blame the survivor instead of the rank it reported.
+    let pending: JobEvent | null = null;
     for (;;) {
-      const failed = take(await this.control.readEvents(job.id, cursor));
+      const failed = pending ?? take(await this.control.readEvents(job.id, cursor));
+      pending = null;
       if (failed) {
         const who = members.find((m) => m.rank === failed.rank);
         const error = `rank ${failed.rank} (worker ${failed.workerId ?? who?.workerId ?? '?'}) failed: ${failed.message ?? 'no message'}`;
@@ -225,7 +230,8 @@ export class GangScheduler {
       if (lost.length) {
         // A rank may have finished and gone away between our two reads: read once more
         // (workers append their last event before they go idle or exit).
-        if (take(await this.control.readEvents(job.id, cursor)) === null) {
+        pending = take(await this.control.readEvents(job.id, cursor));
+        if (pending === null) {
           const still = lost.filter((l) => !ended.has(l.member.rank));
           if (still.length) {
             return this.restartOrFail(job, members, `${describeLost(still)}: lost, the run cannot continue`, still);
