@@ -296,16 +296,16 @@ test('a survivor that reports PEER_LOST and goes idle between the scheduler\'s t
   const r = new Redis(url);
   conns.push(r);
   const seen = new ControlPlane(r, { prefix });
-  let runId: string | undefined;
+  const run: { id?: string } = {};
   let injected = false;
   // The race CI hit: the scheduler reads the events (nothing yet), then rank 0 appends its
   // PEER_LOST and goes idle, then rank 1's heartbeat expires; the next look sees rank 0 gone.
   const readEvents = seen.readEvents.bind(seen);
   seen.readEvents = async (...args: Parameters<ControlPlane['readEvents']>) => {
     const events = await readEvents(...args);
-    if (runId && !injected) {
+    if (run.id && !injected) {
       injected = true;
-      await control.appendEvent('j', { type: 'rank-failed', rank: 0, workerId: 'a', runId, message: 'PEER_LOST (rank 1): no reply' });
+      await control.appendEvent('j', { type: 'rank-failed', rank: 0, workerId: 'a', runId: run.id, message: 'PEER_LOST (rank 1): no reply' });
       await workers(control, ['a']);
       await control.redis.del(control.keys.alive('b'));
     }
@@ -314,7 +314,7 @@ test('a survivor that reports PEER_LOST and goes idle between the scheduler\'s t
   const g = new GangScheduler(seen, { claimBackoffMs: 20, claimMaxBackoffMs: 100, followPollMs: 30, staleBusyMs: 200, reserveAfterMs: 120_000, lossGraceMs: 2000 });
   schedulers.push(g);
   const running = g.run('j');
-  runId = (await assignsOf(control, ['a', 'b']))[0].assignment.runId;
+  run.id = (await assignsOf(control, ['a', 'b']))[0].assignment.runId;
   assert.equal(await running, 'failed');
   const error = (await control.getJob('j'))!.error!;
   assert.ok(injected, 'the race was not set up');
