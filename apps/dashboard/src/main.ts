@@ -21,6 +21,7 @@ function showError(e: unknown): void {
   const err = e as Error;
   const unauthorized = e instanceof ApiError && e.status === 401;
   banner.hidden = false;
+  summary.textContent = unauthorized ? 'no API token' : 'coordinator unreachable';
   banner.replaceChildren(
     unauthorized ? 'This coordinator needs an API token. ' : `Coordinator unreachable or failing: ${err.message} `,
     unauthorized ? h('button', {

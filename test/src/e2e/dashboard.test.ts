@@ -1,7 +1,7 @@
 // The dashboard in a real browser (headless Chromium driven by playwright-core) against a
 // real coordinator and worker processes on a private Redis and Swift: the page lists the
-// workers and the job, the job's charts grow as steps arrive, Cancel on the page cancels the
-// job; and a coordinator with FLEET_API_TOKEN makes the page ask for the token and then work.
+// workers and the job, the job's charts grow as steps arrive, Pause, Resume and Cancel on the
+// page do what they say; and a coordinator with FLEET_API_TOKEN makes the page ask for the token and then work.
 // Screenshots: test-artifacts/dashboard/*.png at the repository root.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,7 +24,12 @@ describe('dashboard in headless Chromium, against a running job', { timeout: 10 
   const prefix = 'datasets/synthetic';
 
   before(async () => {
-    [cluster, browser] = await Promise.all([startTestCluster({ name: 'dashboard', workers: 1 }), launchChromium()]);
+    [cluster, browser] = await Promise.all([startTestCluster({
+      name: 'dashboard', workers: 1,
+      // A longer heartbeat (TTL 15 s) than the default 2 s (TTL 6 s): on a loaded test machine a
+      // worker starting a job has been declared lost, and this test is about the page, not recovery.
+      workerEnv: { FLEET_HEARTBEAT_MS: '5000' },
+    }), launchChromium()]);
     await writeSyntheticDataset(new ObjectStore(cluster.s3), { bucket, prefix, numClasses: 4, imageSize: 32, trainPerClass: 32, valPerClass: 8, samplesPerShard: 64, seed: 5 });
   });
 
@@ -33,12 +38,23 @@ describe('dashboard in headless Chromium, against a running job', { timeout: 10 
     await cluster?.stop();
   });
 
-  it('lists the worker and the job, the charts grow as steps arrive, and Cancel cancels the job', async () => {
+  it('lists the worker and the job; the charts grow as steps arrive; Pause, Resume and Cancel work', async () => {
     const { id } = await cluster.client.submitJob({
       name: 'dash-e2e', model: { name: 'resnet8' }, dataset: { bucket, prefix }, parallelism: { dataParallel: 1 },
       batchSize: 8, epochs: 500, optimizer: { type: 'sgd', lr: 0.05 }, checkpoint: { intervalSteps: 5, keep: 2 }, seed: 3,
     });
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    try {
+      await runningJobScenario(page, id);
+    } catch (e) {
+      await page.screenshot({ path: join(shots, 'job-failure.png'), fullPage: true }).catch(() => undefined);
+      throw new Error(`${(e as Error).message} (screenshot ${join(shots, 'job-failure.png')}, logs ${cluster.logDir})`);
+    } finally {
+      await page.close();
+    }
+  });
+
+  async function runningJobScenario(page: Page, id: string): Promise<void> {
     const errors = pageErrors(page);
     await page.goto(cluster.client.baseUrl + '/');
 
@@ -71,6 +87,16 @@ describe('dashboard in headless Chromium, against a running job', { timeout: 10 
     await page.locator('#logs [data-logs]').waitFor();
     await page.screenshot({ path: join(shots, 'job-running.png'), fullPage: true });
 
+    // Pause: the rank checkpoints and stops; Resume: it goes on from there and the chart with it.
+    const state = async (want: string) => until(`the job to be ${want}`, async () => (await cluster.client.getJob(id)).state === want, 120_000);
+    await page.locator('button[data-action="pause"]').click();
+    await state('paused');
+    await page.locator('.title[data-state="paused"]').waitFor({ timeout: 30_000 });
+    const atPause = await points(page, 'loss');
+    await page.locator('button[data-action="resume"]:not([disabled])').click();
+    await state('running');
+    await until('the chart to grow after the resume', async () => (await points(page, 'loss')) > atPause, 180_000);
+
     page.once('dialog', (d) => void d.accept());
     await page.locator('button[data-action="cancel"]').click();
     const cancelled = await until('the job to be cancelled', async () => { const j = await cluster.client.getJob(id); return j.state === 'cancelled' && j; }, 60_000);
@@ -80,8 +106,7 @@ describe('dashboard in headless Chromium, against a running job', { timeout: 10 
     await page.locator('#events tr[data-event="job-state"]').first().waitFor({ timeout: 30_000 });
     await page.screenshot({ path: join(shots, 'job-cancelled.png'), fullPage: true });
     assert.deepEqual(errors, []);
-    await page.close();
-  });
+  }
 });
 
 describe('dashboard with FLEET_API_TOKEN set', { timeout: 5 * 60_000 }, () => {
@@ -143,6 +168,13 @@ describe('dashboard with FLEET_API_TOKEN set', { timeout: 5 * 60_000 }, () => {
     const events = await stream;
     assert.equal(events.status(), 200);
     assert.match(events.url(), new RegExp(`access_token=${WRITE}`));
+    // A restart written to the record reaches the open page over the event stream.
+    await new ControlPlane(redis, { prefix: cluster.prefix }).updateJob(jobId, {
+      restarts: [{ at: Date.now(), cause: 'stopped heartbeating', worker: workerId, fromStep: 40, lostSteps: 7 }],
+    });
+    const restart = page.locator('#restarts tbody tr', { hasText: 'stopped heartbeating' });
+    await restart.waitFor({ timeout: 30_000 });
+    assert.match(await restart.innerText(), new RegExp(`${workerId}\\s+stopped heartbeating\\s+40\\s+7`));
     await page.screenshot({ path: join(shots, 'token-prompted.png'), fullPage: true });
     assert.equal(prompts.length, 1);
     assert.deepEqual(errors, []);

@@ -27,9 +27,11 @@ export interface LogLine {
   ts?: number;
   rank?: number;
   level?: string;
+  workerId?: string;
   message: string;
 }
 
+export const LOG_PAGE = 1000;
 export const ACTIVE_STATES: readonly JobState[] = ['queued', 'scheduled', 'running', 'paused'];
 export const TERMINAL_STATES: readonly JobState[] = ['completed', 'failed', 'cancelled'];
 
@@ -63,10 +65,15 @@ export class DashboardApi {
     return this.request('GET', `jobs/${enc(id)}/metrics?from=${enc(from)}&count=${count}`);
   }
 
-  /** The job's worker log lines, or null where the coordinator has no logs endpoint (404). */
-  async logs(id: string, limit = 200): Promise<LogLine[] | null> {
+  /**
+   * The job's worker log lines after cursor `after`, oldest first (GET /jobs/:id/logs, a page of
+   * at most `limit`), or null where the coordinator has no logs endpoint (404).
+   */
+  async logs(id: string, after = '0', limit = LOG_PAGE): Promise<{ lines: LogLine[]; next: string } | null> {
     try {
-      return toLogLines(await this.request<unknown>('GET', `jobs/${enc(id)}/logs?limit=${limit}`));
+      const body = await this.request<unknown>('GET', `jobs/${enc(id)}/logs?after=${enc(after)}&limit=${limit}`);
+      const next = (body as { next?: unknown } | undefined)?.next;
+      return { lines: toLogLines(body), next: typeof next === 'string' ? next : after };
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) return null;
       throw e;
@@ -102,7 +109,7 @@ function errorMessage(body: unknown): string {
   return typeof body === 'string' ? body.slice(0, 200) : '';
 }
 
-/** Log lines from the shapes a logs endpoint may answer with: `{ entries | lines }`, an array, or text. */
+/** Log lines of `{ lines: [{ id, ts, rank, level, workerId, msg }] }`, also taking `entries`, a bare array or plain text. */
 export function toLogLines(body: unknown): LogLine[] {
   const list = Array.isArray(body) ? body
     : body && typeof body === 'object' ? ((body as { entries?: unknown }).entries ?? (body as { lines?: unknown }).lines)
@@ -117,6 +124,7 @@ export function toLogLines(body: unknown): LogLine[] {
       ts: num(o.ts ?? o.time),
       rank: num(o.rank),
       level: typeof o.level === 'string' ? o.level : undefined,
+      workerId: typeof o.workerId === 'string' ? o.workerId : undefined,
       message: String(o.message ?? o.msg ?? o.line ?? JSON.stringify(o)),
     };
   });

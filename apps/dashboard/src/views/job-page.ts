@@ -1,11 +1,12 @@
 import { MetricChart } from '../charts/metric-chart';
 import { MetricSeries } from '../charts/metric-series';
 import { h, section } from '../dom';
-import { allowedActions, TERMINAL_STATES, type CheckpointView, type DashboardApi, type EventView, type JobAction, type JobBrief, type JobView, type LogLine, type MetricView } from '../api/client';
+import { allowedActions, LOG_PAGE, TERMINAL_STATES, type CheckpointView, type DashboardApi, type EventView, type JobAction, type JobBrief, type JobView, type LogLine, type MetricView } from '../api/client';
 import { checkpointsTable, eventsTable, jobCards, layoutTable, logsBlock, restartsTable, specBlock } from './job-sections';
 import { stateCell } from './job-cells';
 
 const SIDE_POLL_MS = 5000;
+const MAX_LOG_LINES = 500;
 
 /**
  * A job's page. The record, its metrics and events come over the job's event stream
@@ -21,6 +22,9 @@ export class JobPage {
   private drawPending = false;
   /** Id of the newest metric read: where a new feed goes on from. */
   private metricsCursor = '0';
+  /** The newest log lines read (at most MAX_LOG_LINES), and where the next read goes on from. */
+  private logLines: LogLine[] | null | undefined = undefined;
+  private logsCursor = '0';
   private stopped = false;
 
   private readonly titleEl = h('div', { class: 'title' });
@@ -175,14 +179,30 @@ export class JobPage {
   }
 
   private async pollSides(): Promise<void> {
-    const [cps, logs] = await Promise.allSettled([this.api.checkpoints(this.id), this.api.logs(this.id)]);
+    const [cps, logs] = await Promise.allSettled([this.api.checkpoints(this.id), this.readNewLogs()]);
     if (this.stopped) return;
     this.checkpointsEl.replaceChildren(cps.status === 'fulfilled'
       ? checkpointsTable(cps.value as CheckpointView[])
       : checkpointsTable(null, `checkpoints: ${(cps.reason as Error).message}`));
     this.logsEl.replaceChildren(logs.status === 'fulfilled'
-      ? logsBlock(logs.value as LogLine[] | null)
+      ? logsBlock(this.logLines)
       : logsBlock(undefined, `logs: ${(logs.reason as Error).message}`));
     if (this.job && TERMINAL_STATES.includes(this.job.state) && this.source?.readyState === EventSource.CLOSED) clearInterval(this.timer);
+  }
+
+  /** Reads the log lines after the cursor, page by page, keeping the newest MAX_LOG_LINES. */
+  private async readNewLogs(): Promise<void> {
+    for (;;) {
+      const page = await this.api.logs(this.id, this.logsCursor);
+      if (page === null) {
+        this.logLines = null;
+        return;
+      }
+      const lines = [...(this.logLines ?? []), ...page.lines];
+      this.logLines = lines.slice(-MAX_LOG_LINES);
+      const moved = page.next !== this.logsCursor;
+      this.logsCursor = page.next;
+      if (!moved || page.lines.length < LOG_PAGE) return;
+    }
   }
 }

@@ -74,7 +74,7 @@ export function logsBlock(lines: LogLine[] | null | undefined, error?: string): 
   if (error) return h('p', { class: 'err' }, error);
   if (lines === undefined) return h('p', { class: 'muted' }, 'loading…');
   if (lines === null || lines.length === 0) return h('p', { class: 'muted', 'data-logs': 'none' }, 'no logs');
-  const text = lines.map((l) => [l.ts === undefined ? null : clock(l.ts), l.rank === undefined ? null : `rank ${l.rank}`, l.level ?? null, l.message]
+  const text = lines.map((l) => [l.ts === undefined ? null : clock(l.ts), l.rank === undefined ? null : `rank ${l.rank}`, l.workerId ?? null, l.level ?? null, l.message]
     .filter((x) => x !== null).join('  ')).join('\n');
   return h('pre', { class: 'logs', 'data-logs': String(lines.length) }, text);
 }
