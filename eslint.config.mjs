@@ -43,6 +43,13 @@ export default [
     },
   },
   {
+    // The coordinator serves the dashboard's built files (it takes only their folder from it).
+    files: ['apps/coordinator/**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': ['error', { allow: ['@tensorfleet/dashboard'], depConstraints }],
+    },
+  },
+  {
     // Cross-process tests drive real apps through the CLI's cluster launcher.
     files: ['test/**/*.ts'],
     rules: {

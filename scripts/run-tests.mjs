@@ -30,6 +30,9 @@ function walk(dir, out = []) {
 console.log('[test] building the workspace (tsc -b)');
 const build = spawnSync('npx', ['tsc', '-b', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
+console.log('[test] bundling the dashboard (esbuild)');
+const bundle = spawnSync(process.execPath, ['apps/dashboard/build.mjs'], { cwd: root, stdio: 'inherit' });
+if (bundle.status !== 0) process.exit(bundle.status ?? 1);
 
 const roots = project ? [project] : ['libs', 'apps', 'infra', 'test'];
 const files = roots.flatMap((r) => walk(join(root, r)))

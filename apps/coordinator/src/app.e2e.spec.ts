@@ -276,7 +276,15 @@ describe('coordinator e2e', () => {
     const page = await http('GET', '/');
     assert.equal(page.status, 200);
     assert.match(page.text, /<title>TensorFleet<\/title>/);
-    assert.doesNotMatch(page.text, /<script[^>]+src=|<link[^>]+href=["']https?:/, 'self-contained');
+    assert.doesNotMatch(page.text, /(src|href)=["'](https?:)?\/\//, 'no CDN: every file comes from this coordinator');
+    // The bundled script and stylesheet the page names are served, with their types.
+    const assets = [...page.text.matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((m) => m[1]).sort();
+    assert.deepEqual(assets, ['assets/main.js', 'assets/style.css']);
+    const script = await fetch(`${coord!.url}/assets/main.js`);
+    assert.match(script.headers.get('content-type') ?? '', /text\/javascript/);
+    assert.match(await script.text(), /fleet\.apiToken/, 'the bundle is the dashboard');
+    assert.match((await fetch(`${coord!.url}/assets/style.css`)).headers.get('content-type') ?? '', /text\/css/);
+    assert.equal((await fetch(`${coord!.url}/assets/..%2Fpackage.json`)).status, 404, 'only the built files are served');
     const doc = (await http('GET', '/docs-json')).body;
     assert.ok(doc.paths['/jobs'].post);
     assert.deepEqual(doc.components.schemas.JobSpecDto.required.sort(), ['batchSize', 'dataset', 'model', 'optimizer', 'parallelism']);

@@ -5,4 +5,3 @@ export {
 } from './config/coordinator-config';
 export { GangScheduler, type GangSchedulerOptions, type RunOutcome } from './scheduler/gang-scheduler';
 export { queueJobId } from './scheduler/scheduler.service';
-export { DASHBOARD_HTML } from './dashboard/dashboard.page';
