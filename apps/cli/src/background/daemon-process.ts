@@ -14,8 +14,11 @@ export interface DaemonSpec {
   logFile: string;
   runDir: string;
   /** A word of the process's command line or a VAR=value of its environment, so a recycled PID is never taken for it. */
-  marker: string;
+  marker: Marker;
 }
+
+/** One marker, or several of which any will do (a process that rewrites its command line). */
+export type Marker = string | string[];
 
 export function pidFile(runDir: string, name: string): string {
   return join(runDir, `${name}.pid`);
@@ -45,7 +48,8 @@ export function readPid(runDir: string, name: string): number | null {
 }
 
 /** Runs, is not a zombie, and (where /proc tells) is the process we started: `marker` is a word of its command line or an entry of its environment. */
-export function isOurs(pid: number, marker: string): boolean {
+export function isOurs(pid: number, marker: Marker): boolean {
+  const markers = Array.isArray(marker) ? marker : [marker];
   const proc = `/proc/${pid}`;
   if (!existsSync('/proc/self')) {
     try {
@@ -58,21 +62,23 @@ export function isOurs(pid: number, marker: string): boolean {
   try {
     if (/^State:\s*Z/m.test(readFileSync(`${proc}/status`, 'utf8'))) return false;
     // Whole words only: port 6379 must not match a process on 63790.
-    if (readFileSync(`${proc}/cmdline`, 'utf8').split(/[\0 ]+/).includes(marker)) return true;
-    return readFileSync(`${proc}/environ`, 'utf8').split('\0').includes(marker);
+    const words = readFileSync(`${proc}/cmdline`, 'utf8').split(/[\0 ]+/);
+    if (markers.some((m) => words.includes(m))) return true;
+    const env = readFileSync(`${proc}/environ`, 'utf8').split('\0');
+    return markers.some((m) => env.includes(m));
   } catch {
     return false;
   }
 }
 
 /** The recorded PID of NAME when that process still runs; null otherwise. */
-export function livePid(runDir: string, name: string, marker: string): number | null {
+export function livePid(runDir: string, name: string, marker: Marker): number | null {
   const pid = readPid(runDir, name);
   return pid !== null && isOurs(pid, marker) ? pid : null;
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; removes the PID file. Resolves once the process is gone. */
-export async function stopDaemon(runDir: string, name: string, marker: string, graceMs: number): Promise<'stopped' | 'killed' | 'not running'> {
+export async function stopDaemon(runDir: string, name: string, marker: Marker, graceMs: number): Promise<'stopped' | 'killed' | 'not running'> {
   const pid = livePid(runDir, name, marker);
   let outcome: 'stopped' | 'killed' | 'not running' = 'not running';
   if (pid !== null) {
@@ -95,7 +101,7 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-async function waitGone(pid: number, marker: string, ms: number): Promise<boolean> {
+async function waitGone(pid: number, marker: Marker, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (isOurs(pid, marker)) {
     if (Date.now() > deadline) return false;

@@ -43,9 +43,12 @@ export function stopRedisAof(paths: ClusterPaths, port: number): ReturnType<type
   return stopDaemon(paths.run, 'redis', redisMarker(port), 30_000);
 }
 
-/** redis-server rewrites its command line to "redis-server 127.0.0.1:PORT". */
-export function redisMarker(port: number): string {
-  return `127.0.0.1:${port}`;
+/**
+ * redis-server rewrites its command line to "redis-server 127.0.0.1:PORT" once it has read its
+ * arguments; until then they read "... --port PORT ...".
+ */
+export function redisMarker(port: number): string[] {
+  return [`127.0.0.1:${port}`, String(port)];
 }
 
 /** True when Redis on `port` answers PING with PONG (not -LOADING). */
