@@ -4,8 +4,8 @@
 // and dataset. A temp HOME and cluster folder keep it away from the real home.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -109,7 +109,13 @@ describe('fleet up, status, down: a local cluster that keeps its data', { timeou
     assert.deepEqual(status.processes.map((p: any) => p.pid).filter((p: number) => !firstPids.includes(p)), [], 'fleet status shows PIDs other than the PID files hold');
   });
 
-  it('a second fleet up while it runs says so, starts nothing and exits 0', async () => {
+  it('a second fleet up while it runs says so, starts nothing and exits 0; one while another starts it is refused', async () => {
+    // a `fleet up` still at work holds D/up.lock (here: this test process plays it)
+    writeFileSync(join(dir, 'up.lock'), `${process.pid}\n`);
+    const racing = await fleet(['up', '--dir', dir]);
+    assert.equal(racing.code, 1);
+    assert.match(racing.stderr, new RegExp(`another \`fleet up\` \\(pid ${process.pid}\\) is starting`));
+    rmSync(join(dir, 'up.lock'));
     const out = await ok(['up', '--dir', dir]);
     assert.match(out, /already runs/);
     assert.deepEqual(allPids(), firstPids);
@@ -157,7 +163,10 @@ describe('fleet up, status, down: a local cluster that keeps its data', { timeou
 
   it('fleet up again on the folder finds the job, its checkpoints and the dataset', async () => {
     const before = settings();
+    // the lock of a `fleet up` that died (its process is gone) does not stand in the way
+    writeFileSync(join(dir, 'up.lock'), `${spawnSync('true').pid}\n`);
     const up = JSON.parse(await ok(['up', '--dir', dir, '--json']));
+    assert.equal(existsSync(join(dir, 'up.lock')), false);
     assert.equal(up.alreadyRunning, false);
     assert.equal(up.workers, 2, 'the worker count of the last start is kept');
     assert.equal(up.coordinatorUrl, before.coordinatorUrl, 'the coordinator came back on its port');

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '@tensorfleet/infra';
@@ -41,6 +41,44 @@ const PREFIX = 'tf';
  */
 export async function startCluster(opts: UpOptions): Promise<UpResult> {
   const paths = clusterPaths(opts.dir);
+  const release = takeStartLock(paths);
+  try {
+    return await startLocked(paths, opts);
+  } finally {
+    release();
+  }
+}
+
+/**
+ * Two `fleet up` on one folder at once would start two of everything on the same files: the
+ * second one waits for nothing and says who is at it. A lock whose process is gone is stale.
+ */
+function takeStartLock(paths: ClusterPaths): () => void {
+  const lock = join(paths.dir, 'up.lock');
+  mkdirSync(paths.dir, { recursive: true });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      return () => rmSync(lock, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
+      const holder = Number(readFileSync(lock, 'utf8').trim());
+      if (holder > 0 && processExists(holder)) throw new Error(`another \`fleet up\` (pid ${holder}) is starting the cluster in ${paths.dir}: wait for it, then \`fleet status\``);
+      rmSync(lock, { force: true });
+    }
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function startLocked(paths: ClusterPaths, opts: UpOptions): Promise<UpResult> {
   const log = opts.log;
   if (opts.workers !== undefined && !(Number.isInteger(opts.workers) && opts.workers >= 1)) {
     throw new Error(`--workers must be a whole number of at least 1, got ${opts.workers}`);
