@@ -71,8 +71,9 @@ describe('fleet up, status, down: a local cluster that keeps its data', { timeou
   });
 
   after(async () => {
-    // Whatever happened, leave no process behind.
+    // Whatever happened, leave no process behind, and no data.
     await fleet(['down', '--dir', dir]);
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('fleet up --workers 2 starts the cluster in the background and records how to reach it', async () => {

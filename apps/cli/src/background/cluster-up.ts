@@ -135,7 +135,9 @@ async function startLocked(paths: ClusterPaths, opts: UpOptions): Promise<UpResu
 
   try {
     log(`starting Redis (append-only file in ${paths.redisData}) and the S3 server (objects in ${paths.s3Data})`);
-    await Promise.all([startRedisAof(paths, ports.redis), startSwiftStore(paths, ports.s3)]);
+    // Both settled before going on: a stop after one failed must not race the other's start.
+    const started = await Promise.allSettled([startRedisAof(paths, ports.redis), startSwiftStore(paths, ports.s3)]);
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
     log(`starting the coordinator on ${settings.coordinatorUrl}`);
     const env = { ...process.env, ...serviceEnv(settings.redisUrl, settings.s3, PREFIX) };
     startNode(paths, 'coordinator', '@tensorfleet/coordinator', {
