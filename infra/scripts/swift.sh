@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A private single-node OpenStack Swift with the S3 API (s3api + tempauth) on 127.0.0.1,
 # everything in DIR: swift.conf, the four server confs, rings, one device, a private
-# memcached, logs (DIR/*.log) and PIDs (DIR/*.pid).
+# memcached, logs (DIR/*.log) and PIDs (DIR/*.pid). A start on a DIR that held one serves
+# its objects again (fleet up keeps its S3 data this way).
 #   swift.sh start DIR [PORT]   prints http://127.0.0.1:PORT once an S3 request succeeds
 #   swift.sh stop DIR           stops only the processes this script started in DIR
 #   swift.sh status DIR         prints the URL and exits 0 when running, exits 3 otherwise
@@ -36,8 +37,12 @@ stop_all() {
 
 write_configs() {
   local suffix prefix s
-  suffix=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  prefix=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  # Objects are stored under a hash of their path salted with these: a restart on an existing
+  # DIR keeps them (new ones would lose every object), a new DIR gets its own.
+  suffix=$(sed -n 's/^swift_hash_path_suffix = //p' "$DIR/swift.conf" 2>/dev/null || true)
+  prefix=$(sed -n 's/^swift_hash_path_prefix = //p' "$DIR/swift.conf" 2>/dev/null || true)
+  [ -n "$suffix" ] || suffix=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  [ -n "$prefix" ] || prefix=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
   mkdir -p "$DIR/data/d1"
   cat >"$DIR/swift.conf" <<CONF
 [swift-hash]

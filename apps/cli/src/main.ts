@@ -7,6 +7,15 @@ import { registerBench } from './commands/bench';
 import { registerData } from './commands/data';
 import { registerPredict } from './commands/predict';
 import { registerExport } from './commands/export';
+import { registerCluster } from './commands/cluster';
+import { currentClusterSettings } from './background/cluster-dir';
+
+// The client commands' --coordinator default: FLEET_COORDINATOR, else the cluster `fleet up`
+// started, else http://127.0.0.1:3000. Set before the commands register their options.
+if (!process.env.FLEET_COORDINATOR) {
+  const local = currentClusterSettings();
+  if (local) process.env.FLEET_COORDINATOR = local.coordinatorUrl;
+}
 
 const program = new Command();
 program
@@ -21,6 +30,7 @@ registerBench(program);
 registerData(program);
 registerPredict(program);
 registerExport(program);
+registerCluster(program);
 
 program.parseAsync(process.argv).catch((e) => {
   console.error(`fleet: ${e instanceof Error ? e.message : e}`);

@@ -1,9 +1,13 @@
 import type { JobRecord, MetricEntry, WorkerInfo } from '@tensorfleet/control';
+import { currentClusterSettings, storedTokenFor } from '../background/cluster-dir';
 
 /** A small typed client of the coordinator's REST API (see /docs on a running coordinator). */
 export class CoordinatorClient {
-  /** `token`: the coordinator's bearer token; default FLEET_API_TOKEN from the environment. */
-  constructor(readonly baseUrl: string, private readonly token: string | undefined = process.env.FLEET_API_TOKEN) {}
+  /**
+   * `token`: the coordinator's bearer token; default FLEET_API_TOKEN from the environment, else
+   * the one `fleet up` stored when `baseUrl` is its coordinator.
+   */
+  constructor(readonly baseUrl: string, private readonly token: string | undefined = process.env.FLEET_API_TOKEN ?? storedTokenFor(baseUrl)) {}
 
   async submitJob(spec: unknown): Promise<{ id: string; state: string }> {
     return this.request('POST', '/jobs', spec);
@@ -41,7 +45,11 @@ export class CoordinatorClient {
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (e) {
-      throw new Error(`cannot reach the coordinator at ${this.baseUrl} (${(e as Error).message}); start one with \`fleet coordinator\` or pass --coordinator URL`);
+      const local = currentClusterSettings();
+      const hint = local && local.coordinatorUrl === this.baseUrl
+        ? `the local cluster in ${local.dir} is not running: \`fleet up --dir ${local.dir}\` starts it again`
+        : 'start one with `fleet up` (or `fleet coordinator`), or pass --coordinator URL';
+      throw new Error(`cannot reach the coordinator at ${this.baseUrl} (${(e as Error).message}); ${hint}`);
     }
     const text = await res.text();
     const data = text ? JSON.parse(text) : undefined;

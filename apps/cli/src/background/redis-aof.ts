@@ -1,0 +1,85 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { SCRIPTS_DIR } from '@tensorfleet/infra';
+import { livePid, startDaemon, stopDaemon } from './daemon-process';
+import type { ClusterPaths } from './cluster-dir';
+
+/**
+ * redis-server with append-only-file persistence in `paths.redisData`, so that job records,
+ * events and the checkpoint catalogue survive `fleet down` / `fleet up`. fsync every second:
+ * a crash of the machine loses at most the last second; a `fleet down` (SIGTERM) loses nothing,
+ * Redis writes the file out before it exits.
+ */
+export async function startRedisAof(paths: ClusterPaths, port: number): Promise<number> {
+  ensureRedisInstalled(paths);
+  mkdirSync(paths.redisData, { recursive: true });
+  const pid = startDaemon({
+    name: 'redis',
+    command: 'redis-server',
+    args: [
+      '--bind', '127.0.0.1', '--port', String(port), '--dir', paths.redisData,
+      '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
+      '--protected-mode', 'no', '--daemonize', 'no',
+    ],
+    env: process.env,
+    logFile: join(paths.logs, 'redis.log'),
+    runDir: paths.run,
+    marker: redisMarker(port),
+  });
+  // A large append-only file takes a while to load; Redis answers -LOADING until then.
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (await ping(port)) return pid;
+    if (!livePid(paths.run, 'redis', redisMarker(port))) throw new Error(`redis-server exited while starting; see ${join(paths.logs, 'redis.log')}`);
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer PING within 120 s; see ${join(paths.logs, 'redis.log')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function stopRedisAof(paths: ClusterPaths, port: number): ReturnType<typeof stopDaemon> {
+  // Writing out a large append-only file takes a moment: a generous grace before SIGKILL.
+  return stopDaemon(paths.run, 'redis', redisMarker(port), 30_000);
+}
+
+/**
+ * redis-server rewrites its command line to "redis-server 127.0.0.1:PORT" once it has read its
+ * arguments; until then they read "... --port PORT ...".
+ */
+export function redisMarker(port: number): string[] {
+  return [`127.0.0.1:${port}`, String(port)];
+}
+
+/** True when Redis on `port` answers PING with PONG (not -LOADING). */
+export function ping(port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    let reply = '';
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.once('error', () => done(false));
+    sock.once('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      reply += d.toString();
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
+}
+
+/** apt-get installs redis-server when missing, as `fleet demo` does (infra/scripts/lib.sh). */
+function ensureRedisInstalled(paths: ClusterPaths): void {
+  mkdirSync(paths.logs, { recursive: true });
+  try {
+    execFileSync('bash', ['-c', 'source "$1/lib.sh"; DIR=$2; ensure_packages redis-server:redis-server', 'redis', SCRIPTS_DIR, paths.logs], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 10 * 60_000,
+    });
+  } catch (e) {
+    const stderr = String((e as { stderr?: Buffer }).stderr ?? '').trim();
+    throw new Error(`redis-server is not installed and could not be installed: ${stderr || (e as Error).message}. Install it (Debian: apt-get install redis-server) and run \`fleet up\` again`);
+  }
+}
