@@ -23,5 +23,7 @@ export async function startSwift(opts: StartOptions = {}): Promise<RunningSwift>
     stop: svc.stop,
     stopProxy: async () => void (await svc.command('stop-proxy')),
     startProxy: async () => void (await svc.command('start-proxy')),
+    stopObjectServer: async () => void (await svc.command('stop-object')),
+    startObjectServer: async () => void (await svc.command('start-object')),
   };
 }

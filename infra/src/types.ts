@@ -52,6 +52,9 @@ export interface RunningSwift extends RunningService {
   stopProxy(): Promise<void>;
   /** Starts the proxy again on the same port; resolves once an S3 request succeeds. */
   startProxy(): Promise<void>;
+  /** Stops only the object server: the proxy stays up and answers object requests with 503. */
+  stopObjectServer(): Promise<void>;
+  startObjectServer(): Promise<void>;
 }
 
 /** What the rest of TensorFleet needs: a Redis URL and an S3 config. */

@@ -68,6 +68,24 @@ describe('S3 outage (real Swift, proxy stopped and started)', { timeout: 5 * 60_
     }
   });
 
+  it('a 5xx answer (the object server down behind a live proxy) is retried until the server is back', async () => {
+    const store = storeWith(60_000);
+    const body = randomBytes(50_000);
+    await store.putObject(bucket, 'outage/5xx', body);
+    lines.length = 0;
+    await swift.stopObjectServer();
+    let settled = false;
+    const get = store.getBuffer(bucket, 'outage/5xx').finally(() => (settled = true));
+    try {
+      await sleep(2500);
+      assert.equal(settled, false, 'the get cannot succeed without the object server');
+      assert.ok(lines.length >= 1 && lines.every((l) => /^get .*outage\/5xx failed \(.*(503|ServiceUnavailable|SlowDown|InternalError|Retryable HTTP status).*\), attempt \d+/.test(l)), `retries should name the 5xx:\n${lines.join('\n')}`);
+    } finally {
+      await swift.startObjectServer();
+    }
+    assert.ok((await get).equals(body));
+  });
+
   it('a 4xx answer is not retried: NoSuchKey, a missing bucket, bad credentials', async () => {
     const store = storeWith(60_000);
     lines.length = 0;
