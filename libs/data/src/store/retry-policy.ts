@@ -20,7 +20,7 @@ export interface RetryPolicyOptions extends Partial<RetrySettings> {
   random?: () => number;
 }
 
-/** Enough for a proxy restart or a short network partition; a longer outage fails the run, which then restarts from its checkpoint. */
+/** Enough for a proxy restart or a short network partition; a longer outage fails the job, which resumes from its last committed checkpoint. */
 export const DEFAULT_RETRY: RetrySettings = { budgetMs: 60_000, baseMs: 200, maxMs: 5_000 };
 
 export const RETRY_ENV = { budgetMs: 'FLEET_S3_RETRY_BUDGET_MS', baseMs: 'FLEET_S3_RETRY_BASE_MS', maxMs: 'FLEET_S3_RETRY_MAX_MS' } as const;
