@@ -77,11 +77,13 @@ stop_pid() {
   rm -f "$f"
 }
 
-# open_dir "$@" — checks `start|stop|status DIR [PORT]` and sets CMD, PORT and DIR (absolute).
-# Only start creates DIR; stop and status of a missing DIR have nothing to do.
+# open_dir "$@" — checks `CMD DIR [PORT]` (CMD one of start stop status and the script's
+# $EXTRA_COMMANDS) and sets CMD, PORT and DIR (absolute).
+# Only start creates DIR; the other commands on a missing DIR have nothing to do.
 open_dir() {
-  [ $# -ge 2 ] || die "usage: $(basename "$0") start|stop|status DIR [PORT]"
-  case "$1" in start | stop | status) ;; *) die "unknown command '$1': use start|stop|status" ;; esac
+  local cmds="start stop status${EXTRA_COMMANDS:+ $EXTRA_COMMANDS}"
+  [ $# -ge 2 ] || die "usage: $(basename "$0") ${cmds// /|} DIR [PORT]"
+  case " $cmds " in *" $1 "*) ;; *) die "unknown command '$1': use ${cmds// /|}" ;; esac
   CMD=$1; PORT=${3:-}
   if [ "$CMD" = start ]; then mkdir -p "$2"
   elif [ ! -d "$2" ]; then [ "$CMD" = status ] && { echo "not running"; exit 3; }; exit 0; fi

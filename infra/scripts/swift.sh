@@ -6,8 +6,13 @@
 #   swift.sh start DIR [PORT]   prints http://127.0.0.1:PORT once an S3 request succeeds
 #   swift.sh stop DIR           stops only the processes this script started in DIR
 #   swift.sh status DIR         prints the URL and exits 0 when running, exits 3 otherwise
+#   swift.sh stop-proxy DIR     stops only the proxy (an S3 outage: connections are refused)
+#   swift.sh start-proxy DIR    starts it again on the same port, once an S3 request succeeds
+#   swift.sh stop-object DIR    stops only the object server: the proxy answers object requests with 503
+#   swift.sh start-object DIR   starts it again
 # SWIFT_LOG_LEVEL=INFO logs every request (default WARNING).
 # S3 credentials: access key test:tester, secret testing, region us-east-1, path-style.
+EXTRA_COMMANDS="stop-proxy start-proxy stop-object start-object"
 source "$(dirname "$(readlink -f "$0")")/lib.sh"
 open_dir "$@"
 HERE=$(dirname "$(readlink -f "$0")")
@@ -96,6 +101,9 @@ use = egg:swift#proxy
 # s3api's first request for a new user needs the account to exist
 account_autocreate = true
 allow_account_management = true
+# One storage node: never take it out of service after errors (stop-object/start-object, a
+# 5xx outage, must end when the server is back, not up to a minute later).
+error_suppression_limit = 1000000
 
 [filter:s3api]
 use = egg:swift#s3api
@@ -169,11 +177,43 @@ start() {
   die "Swift did not answer an S3 request within 30 s, see $DIR/*.log"
 }
 
+start_proxy() {
+  local s i
+  if pid_alive proxy "$DIR"; then url; exit 0; fi
+  for s in account container object; do
+    pid_alive "$s" "$DIR" || die "swift $s-server is not running in $DIR: use start"
+  done
+  port_open "$(cat "$DIR/proxy.port")" && die "port $(cat "$DIR/proxy.port") was taken while the proxy was down"
+  spawn proxy "$DIR/proxy.log" "$PY" "$HERE/swift-server.py" proxy-server "$DIR/proxy-server.conf"
+  for i in $(seq 1 300); do
+    if s3_ping "$(cat "$DIR/proxy.port")"; then url; exit 0; fi
+    pid_alive proxy "$DIR" || die "swift proxy-server exited, see $DIR/proxy.log"
+    sleep 0.1
+  done
+  die "the Swift proxy did not answer an S3 request within 30 s, see $DIR/proxy.log"
+}
+
+start_object() {
+  local i
+  if pid_alive object "$DIR"; then exit 0; fi
+  spawn object "$DIR/object.log" "$PY" "$HERE/swift-server.py" object-server "$DIR/object-server.conf"
+  for i in $(seq 1 300); do
+    port_open "$(cat "$DIR/object.port")" && exit 0
+    pid_alive object "$DIR" || die "swift object-server exited, see $DIR/object.log"
+    sleep 0.1
+  done
+  die "the Swift object server did not listen within 30 s, see $DIR/object.log"
+}
+
 case "$CMD" in
   start) start ;;
   stop) stop_all ;;
+  stop-proxy) stop_pid proxy "$DIR" ;;
+  start-proxy) start_proxy ;;
+  stop-object) stop_pid object "$DIR" ;;
+  start-object) start_object ;;
   status)
     if pid_alive proxy "$DIR" && s3_ping "$(cat "$DIR/proxy.port")"; then url; else echo "not running"; exit 3; fi
     ;;
-  *) die "unknown command '$CMD': use start|stop|status" ;;
+  *) die "unknown command '$CMD': use start|stop|status|stop-proxy|start-proxy|stop-object|start-object" ;;
 esac

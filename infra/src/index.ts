@@ -9,6 +9,7 @@ export {
   SWIFT_ACCESS_KEY,
   SWIFT_REGION,
   SWIFT_SECRET_KEY,
+  type RedisStartOptions,
   type RunningRedis,
   type RunningService,
   type RunningSwift,

@@ -29,9 +29,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-function runScript(script: string, args: string[], timeout: number): Promise<string> {
+function runScript(script: string, args: string[], timeout: number, env?: Record<string, string>): Promise<string> {
   return new Promise((done, fail) => {
-    execFile('bash', [join(SCRIPTS_DIR, script), ...args], { timeout, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    execFile('bash', [join(SCRIPTS_DIR, script), ...args], { timeout, maxBuffer: 1 << 20, env: env ? { ...process.env, ...env } : undefined }, (err, stdout, stderr) => {
       if (err) fail(Object.assign(err, { stderr: String(stderr).trim() }));
       else done(String(stdout).trim().split('\n').pop() ?? '');
     });
@@ -78,13 +78,15 @@ export interface ScriptService {
   port: number;
   dir: string;
   stop(): Promise<void>;
+  /** Runs another command of the script on this instance's DIR (e.g. stop-proxy); resolves its last output line. */
+  command(cmd: string): Promise<string>;
 }
 
 /**
  * Starts `script start DIR PORT`, retrying on another port when the one picked was taken
  * in between, and returns a stop() that is idempotent and also runs at process exit.
  */
-export async function startScriptService(script: string, kind: string, opts: StartOptions = {}): Promise<ScriptService> {
+export async function startScriptService(script: string, kind: string, opts: StartOptions = {}, env?: Record<string, string>): Promise<ScriptService> {
   if (opts.port !== undefined && (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535)) {
     throw new InfraError('BAD_OPTIONS', `${kind}: port must be an integer in 1..65535, got ${opts.port}`);
   }
@@ -102,7 +104,7 @@ export async function startScriptService(script: string, kind: string, opts: Sta
   for (let attempt = 1; ; attempt++) {
     port = opts.port ?? (await freePort());
     try {
-      url = await runScript(script, ['start', dir, String(port)], START_TIMEOUT_MS);
+      url = await runScript(script, ['start', dir, String(port)], START_TIMEOUT_MS, env);
       break;
     } catch (err) {
       const stderr = (err as { stderr?: string }).stderr ?? String(err);
@@ -146,5 +148,13 @@ export async function startScriptService(script: string, kind: string, opts: Sta
     })();
     return stopping;
   };
-  return { url, port, dir, stop };
+  const command = async (cmd: string): Promise<string> => {
+    if (stopping) throw new InfraError('BAD_OPTIONS', `${kind} at ${url} is stopped: '${cmd}' needs a running instance`);
+    try {
+      return await runScript(script, [cmd, dir, String(port)], START_TIMEOUT_MS, env);
+    } catch (err) {
+      throw new InfraError('START_FAILED', `${kind} in ${dir}: '${cmd}' failed: ${(err as { stderr?: string }).stderr ?? err}${logTails(dir)}`);
+    }
+  };
+  return { url, port, dir, stop, command };
 }

@@ -166,6 +166,32 @@ describe('private Redis and Swift', () => {
     assert.equal(await probe(b.port), 'closed');
   });
 
+  it('restart() brings Redis back on the same port: with appendfsync always every acknowledged write survives a kill -9, without persistence none does', async () => {
+    const [aof, plain] = await Promise.all([startRedis({ label: 'aof', appendfsync: 'always' }), startRedis({ label: 'plain' })]);
+    toStop.push(aof.stop, plain.stop);
+    assert.equal(aof.persistence, 'aof-always');
+    assert.equal(plain.persistence, 'none');
+    for (const r of [aof, plain]) {
+      const c = new Redis(r.url, { maxRetriesPerRequest: 1 });
+      await c.set('k', 'v');
+      await c.xadd('s', '*', 'f', '1');
+      c.disconnect();
+      await r.restart({ crash: true });
+      assert.equal(await probe(r.port), 'open', 'the same port answers again');
+    }
+    const a = new Redis(aof.url, { maxRetriesPerRequest: 1 });
+    assert.equal(await a.get('k'), 'v');
+    assert.equal(await a.xlen('s'), 1);
+    assert.equal(await a.config('GET', 'appendfsync').then((r) => (r as string[])[1]), 'always');
+    a.disconnect();
+    const p = new Redis(plain.url, { maxRetriesPerRequest: 1 });
+    assert.equal(await p.get('k'), null, 'no persistence: the data is gone after a crash');
+    p.disconnect();
+    await assert.rejects(startRedis({ appendfsync: 'sometimes' as 'always' }), (e: unknown) => e instanceof InfraError && e.code === 'BAD_OPTIONS' && /appendfsync must be 'always' or 'everysec'/.test(e.message));
+    await Promise.all([aof.stop(), plain.stop()]);
+    await assert.rejects(aof.restart(), (e: unknown) => e instanceof InfraError && /is stopped/.test(e.message));
+  });
+
   it('rejects a port that is already taken, naming it', async () => {
     const a = await startRedis({ label: 'taken' });
     toStop.push(a.stop);

@@ -25,14 +25,36 @@ export interface StartOptions {
   onProgress?: (message: string) => void;
 }
 
+export interface RedisStartOptions extends StartOptions {
+  /**
+   * Append-only file persistence with this fsync policy: 'always' loses no acknowledged
+   * write even to a kill -9 (what the fault tests use), 'everysec' up to a second of them.
+   * Default: no persistence.
+   */
+  appendfsync?: 'always' | 'everysec';
+}
+
 export interface RunningRedis extends RunningService {
   port: number;
   dir: string;
+  persistence: 'none' | 'aof-always' | 'aof-everysec';
+  /**
+   * Stops the server (SIGTERM; `crash`: SIGKILL, no shutdown flush), waits `downMs`, and
+   * starts it again on the same port and folder. Without persistence the data is gone.
+   */
+  restart(opts?: { crash?: boolean; downMs?: number }): Promise<void>;
 }
 
 export interface RunningSwift extends RunningService {
   config: S3Config;
   dir: string;
+  /** Stops only the proxy: S3 requests are refused until startProxy(). */
+  stopProxy(): Promise<void>;
+  /** Starts the proxy again on the same port; resolves once an S3 request succeeds. */
+  startProxy(): Promise<void>;
+  /** Stops only the object server: the proxy stays up and answers object requests with 503. */
+  stopObjectServer(): Promise<void>;
+  startObjectServer(): Promise<void>;
 }
 
 /** What the rest of TensorFleet needs: a Redis URL and an S3 config. */

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import Redis from 'ioredis';
-import { ControlPlane, type Assignment, type WorkerCommand } from '@tensorfleet/control';
+import { ControlPlane, logRedisConnection, type Assignment, type WorkerCommand } from '@tensorfleet/control';
 import { CollectiveError, CollectiveNode } from '@tensorfleet/collective';
 import { ObjectStore } from '@tensorfleet/data';
 import { initBackend, type BackendInfo } from '@tensorfleet/models';
@@ -35,8 +35,8 @@ export class FleetWorker {
   async start(): Promise<void> {
     this.backend = await initBackend({ backend: this.cfg.backend });
     this.log(`backend ${this.backend.name} (${this.backend.device}, ${this.backend.package})`);
-    this.redis = new Redis(this.cfg.redisUrl, { maxRetriesPerRequest: null });
-    this.inbox = this.redis.duplicate();
+    this.redis = logRedisConnection(new Redis(this.cfg.redisUrl, { maxRetriesPerRequest: null }), 'main', this.log);
+    this.inbox = logRedisConnection(this.redis.duplicate(), 'inbox', this.log);
     this.control = new ControlPlane(this.redis, { prefix: this.cfg.prefix });
     this.store = new ObjectStore(this.cfg.s3);
     this.node = await CollectiveNode.listen({ host: this.cfg.bindHost });

@@ -1,6 +1,6 @@
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import Redis from 'ioredis';
-import { ControlPlane } from '@tensorfleet/control';
+import { ControlPlane, logRedisConnection } from '@tensorfleet/control';
 
 /**
  * The heartbeat runs on a thread of its own with its own Redis connection: a training
@@ -31,7 +31,8 @@ export class HeartbeatThread {
 
 if (!isMainThread && workerData?.workerId) {
   const { redisUrl, prefix, workerId, intervalMs, ttlMs } = workerData as { redisUrl: string; prefix: string; workerId: string; intervalMs: number; ttlMs: number };
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  // One retry: a beat that cannot go out while Redis is away fails, and the next one tries again.
+  const redis = logRedisConnection(new Redis(redisUrl, { maxRetriesPerRequest: 1 }), 'heartbeat', (l) => console.log(`${new Date().toISOString()} [heartbeat ${workerId}] ${l}`));
   const control = new ControlPlane(redis, { prefix });
   const beat = () => control.heartbeat(workerId, ttlMs)
     .then((registered) => { if (!registered) parentPort!.postMessage('forgotten'); })

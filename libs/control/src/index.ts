@@ -4,4 +4,5 @@ export * from './types';
 export * from './keys';
 export * from './errors';
 export { ControlPlane, newJobId, type ControlPlaneOptions } from './control-plane';
+export { logRedisConnection } from './redis-connection';
 export { CLAIM_WORKERS, DISPATCH_IF_STATE, RELEASE_WORKERS, TRANSITION_JOB } from './lua';

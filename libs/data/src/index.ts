@@ -1,6 +1,7 @@
 export * from './errors';
 export * from './rng';
 export * from './store/object-store';
+export * from './store/retry-policy';
 export * from './manifest';
 export * from './tar/tar-writer';
 export * from './tar/tar-parser';

@@ -1,6 +1,6 @@
-import { Global, Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Injectable, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { ControlPlane } from '@tensorfleet/control';
+import { ControlPlane, logRedisConnection } from '@tensorfleet/control';
 import { ObjectStore } from '@tensorfleet/data';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/coordinator-config';
 import { ModelCatalog } from './model-catalog';
@@ -24,7 +24,7 @@ export class CoreModule {
       module: CoreModule,
       providers: [
         { provide: COORDINATOR_CONFIG, useValue: config },
-        { provide: REDIS, useFactory: () => new Redis(config.redisUrl, { maxRetriesPerRequest: null }) },
+        { provide: REDIS, useFactory: () => logRedisConnection(new Redis(config.redisUrl, { maxRetriesPerRequest: null }), 'main', (l) => new Logger('Redis').warn(l)) },
         RedisCloser,
         { provide: ControlPlane, inject: [REDIS], useFactory: (redis: Redis) => new ControlPlane(redis, { prefix: config.prefix }) },
         { provide: ObjectStore, useFactory: () => new ObjectStore(config.s3) },

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
-import { ObjectStore, isTransient, isNotFound } from '../store/object-store';
+import { ObjectStore, isNotFound } from '../store/object-store';
+import type { RetryPolicy } from '../store/retry-policy';
 import { ShardInfo } from '../manifest';
 import { DataError } from '../errors';
 import { parseTar, groupSamples, WdsSample } from '../tar/tar-parser';
@@ -17,7 +18,7 @@ class EagerDownload {
   private stream: Readable | null = null;
   bytes = 0;
 
-  constructor(private readonly open: (offset: number) => Promise<Readable>, private readonly size: number) {
+  constructor(private readonly open: (offset: number) => Promise<Readable>, private readonly size: number, private readonly retry: RetryPolicy, private readonly label: string) {
     this.run()
       .catch((e) => {
         this.err = e;
@@ -28,8 +29,10 @@ class EagerDownload {
       });
   }
 
+  /** The store's retry policy covers a stream that breaks mid-way too: each try resumes from the last byte received. */
   private async run(): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+    await this.retry.run(`download ${this.label}`, async () => {
+      if (this.closed) return;
       try {
         this.stream = await this.open(this.bytes);
         for await (const c of this.stream) {
@@ -38,13 +41,12 @@ class EagerDownload {
           this.bytes += (c as Buffer).length;
           this.notify();
         }
-        return;
       } catch (err) {
-        if (this.closed) return;
-        if (attempt >= 4 || !isTransient(err) || this.bytes >= this.size) throw err;
-        await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
+        // Closed by the reader, or broken after the last byte: nothing left to fetch.
+        if (this.closed || this.bytes >= this.size) return;
+        throw err;
       }
-    }
+    });
   }
 
   private notify(): void {
@@ -149,7 +151,7 @@ export class ShardReader {
     } catch (err) {
       // A truncated/garbled or vanished shard is bad data (skipped, counted); anything else,
       // e.g. the store unreachable after retries, fails the epoch.
-      if (!(err instanceof DataError) && !isNotFound(err)) throw err;
+      if ((!(err instanceof DataError) || err.code === 'S3_UNREACHABLE') && !isNotFound(err)) throw err;
       this.corruptShards.push(this.shards[shard].key);
       r = { done: true, value: undefined };
     }
@@ -180,7 +182,7 @@ export class ShardReader {
     let dl = this.downloads.get(shard);
     if (!dl) {
       const key = this.shards[shard].key;
-      dl = new EagerDownload((offset) => this.store.getObject(this.bucket, key, offset), this.shards[shard].bytes);
+      dl = new EagerDownload((offset) => this.store.getObject(this.bucket, key, offset), this.shards[shard].bytes, this.store.retry, `${this.bucket}/${key}`);
       this.downloads.set(shard, dl);
     }
     return dl;

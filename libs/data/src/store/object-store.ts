@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import * as Minio from 'minio';
 import { DataError } from '../errors';
+import { RetryPolicy } from './retry-policy';
 
 // infra owns the S3 configuration type; a type-only import, so data loads no other lib at run time.
 import type { S3Config } from '@tensorfleet/infra';
@@ -19,8 +20,10 @@ const PART_SIZE = 16 * 1024 * 1024;
 /** A thin layer over minio's Client with the handful of calls datasets and checkpoints need. */
 export class ObjectStore {
   readonly client: Minio.Client;
+  /** Every call below goes through it: shard loaders, dataset writers and checkpoints alike. */
+  readonly retry: RetryPolicy;
 
-  constructor(readonly cfg: S3Config) {
+  constructor(readonly cfg: S3Config, opts: { retry?: RetryPolicy } = {}) {
     if (!cfg || !cfg.endPoint || !cfg.port) throw new DataError('BAD_OPTIONS', 'ObjectStore needs an S3Config with endPoint and port (see @tensorfleet/infra resolveServices())');
     this.client = new Minio.Client({
       endPoint: cfg.endPoint,
@@ -31,20 +34,27 @@ export class ObjectStore {
       region: cfg.region,
       pathStyle: true,
       partSize: PART_SIZE,
+      // One retry policy (this.retry) decides; minio's own would retry 5xx a second time, unlogged here.
+      retryOptions: { disableRetry: true },
     });
+    const endpoint = `S3 at ${cfg.useSSL ? 'https' : 'http'}://${cfg.endPoint}:${cfg.port}`;
+    this.retry = opts.retry ? opts.retry.forEndpoint(endpoint) : RetryPolicy.fromEnv({ endpoint });
   }
 
   async ensureBucket(bucket: string): Promise<void> {
-    if (await retry(() => this.client.bucketExists(bucket))) return;
+    if (await this.retry.run(`bucketExists ${bucket}`, () => this.client.bucketExists(bucket))) return;
     try {
-      await this.client.makeBucket(bucket, this.cfg.region);
+      await this.retry.run(`makeBucket ${bucket}`, () => this.client.makeBucket(bucket, this.cfg.region));
     } catch (err) {
-      // Another process may have created it in between.
-      if (!(await this.client.bucketExists(bucket))) throw err;
+      // Another process may have created it in between (or our first try did before its answer was lost).
+      if (!(await this.retry.run(`bucketExists ${bucket}`, () => this.client.bucketExists(bucket)))) throw err;
     }
   }
 
-  /** Buffers go up in one request below PART_SIZE, in parts above; streams always stream. */
+  /**
+   * Buffers go up in one request below PART_SIZE, in parts above, retried whole; streams
+   * always stream and are not retried (what was read of them is gone).
+   */
   async putObject(bucket: string, key: string, body: Buffer | Uint8Array | Readable, meta: Record<string, string> = {}): Promise<void> {
     if (body instanceof Readable) {
       await this.client.putObject(bucket, key, body, undefined, meta);
@@ -53,16 +63,17 @@ export class ObjectStore {
     const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     // minio sends any Buffer in one request; a sized stream of small chunks goes up in parts
     // (its part splitter passes one big chunk through whole).
-    await retry(() => this.client.putObject(bucket, key, buf.length > PART_SIZE ? Readable.from(chunksOf(buf, 1 << 20)) : buf, buf.length, meta));
+    await this.retry.run(`put ${bucket}/${key}`, () => this.client.putObject(bucket, key, buf.length > PART_SIZE ? Readable.from(chunksOf(buf, 1 << 20)) : buf, buf.length, meta));
   }
 
-  /** The object from byte `offset` on (to resume a broken download). */
+  /** The object from byte `offset` on (to resume a broken download). Only opening it is retried: a reader resumes a broken stream itself. */
   async getObject(bucket: string, key: string, offset = 0): Promise<Readable> {
-    return retry(() => (offset > 0 ? this.client.getPartialObject(bucket, key, offset) : this.client.getObject(bucket, key)));
+    return this.retry.run(`get ${bucket}/${key}${offset > 0 ? ` from byte ${offset}` : ''}`, () =>
+      offset > 0 ? this.client.getPartialObject(bucket, key, offset) : this.client.getObject(bucket, key));
   }
 
   async getBuffer(bucket: string, key: string): Promise<Buffer> {
-    return retry(async () => {
+    return this.retry.run(`get ${bucket}/${key}`, async () => {
       const chunks: Buffer[] = [];
       for await (const c of await this.client.getObject(bucket, key)) chunks.push(c as Buffer);
       return Buffer.concat(chunks);
@@ -72,7 +83,7 @@ export class ObjectStore {
   /** Size, etag and user metadata (lower-case keys without the x-amz-meta- prefix), or null. */
   async stat(bucket: string, key: string): Promise<{ size: number; etag: string; meta: Record<string, string> } | null> {
     try {
-      const s = await retry(() => this.client.statObject(bucket, key));
+      const s = await this.retry.run(`stat ${bucket}/${key}`, () => this.client.statObject(bucket, key));
       const meta: Record<string, string> = {};
       for (const [k, v] of Object.entries(s.metaData ?? {})) meta[k.toLowerCase().replace(/^x-amz-meta-/, '')] = String(v);
       return { size: s.size, etag: s.etag, meta };
@@ -87,41 +98,27 @@ export class ObjectStore {
   }
 
   async list(bucket: string, prefix: string): Promise<ObjectInfo[]> {
-    const out: ObjectInfo[] = [];
-    const stream = this.client.listObjectsV2(bucket, prefix, true);
-    for await (const o of stream as AsyncIterable<{ name?: string; size: number; etag?: string }>) {
-      if (o.name) out.push({ key: o.name, size: o.size, etag: o.etag ?? '' });
-    }
+    const out = await this.retry.run(`list ${bucket}/${prefix}`, async () => {
+      const found: ObjectInfo[] = [];
+      const stream = this.client.listObjectsV2(bucket, prefix, true);
+      for await (const o of stream as AsyncIterable<{ name?: string; size: number; etag?: string }>) {
+        if (o.name) found.push({ key: o.name, size: o.size, etag: o.etag ?? '' });
+      }
+      return found;
+    });
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async remove(bucket: string, key: string): Promise<void> {
-    await this.client.removeObject(bucket, key);
+    await this.retry.run(`remove ${bucket}/${key}`, () => this.client.removeObject(bucket, key));
   }
 
   /** Removes every object under prefix, then the bucket if prefix is ''. For test cleanup. */
   async removeAll(bucket: string, prefix = ''): Promise<void> {
-    if (!(await this.client.bucketExists(bucket))) return;
+    if (!(await this.retry.run(`bucketExists ${bucket}`, () => this.client.bucketExists(bucket)))) return;
     const keys = (await this.list(bucket, prefix)).map((o) => o.key);
-    for (let i = 0; i < keys.length; i += 500) await this.client.removeObjects(bucket, keys.slice(i, i + 500));
-    if (prefix === '') await this.client.removeBucket(bucket);
-  }
-}
-
-/** Connection-level failures worth another try: a kept-alive socket the server closed, a reset, a timeout. */
-export function isTransient(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return ['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'EAI_AGAIN'].includes(e?.code ?? '') || /socket hang up|Retryable HTTP status/i.test(e?.message ?? '');
-}
-
-export async function retry<T>(fn: () => Promise<T>, attempts = 4): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (i >= attempts || !isTransient(err)) throw err;
-      await new Promise((r) => setTimeout(r, 100 * 4 ** (i - 1)));
-    }
+    for (let i = 0; i < keys.length; i += 500) await this.retry.run(`remove ${keys.length} objects in ${bucket}`, () => this.client.removeObjects(bucket, keys.slice(i, i + 500)));
+    if (prefix === '') await this.retry.run(`removeBucket ${bucket}`, () => this.client.removeBucket(bucket));
   }
 }
 
