@@ -77,7 +77,7 @@ function setup() {
   const control = new ControlPlane(redis, { prefix });
   const r = new Redis(url);
   conns.push(r);
-  const gang = new GangScheduler(new ControlPlane(r, { prefix }), { claimBackoffMs: 20, claimMaxBackoffMs: 100, followPollMs: 30, staleBusyMs: 200, reserveAfterMs: 120_000, lossGraceMs: 300 });
+  const gang = new GangScheduler(new ControlPlane(r, { prefix }), { claimBackoffMs: 20, claimMaxBackoffMs: 100, followPollMs: 30, staleBusyMs: 200, reserveAfterMs: 120_000, lossGraceMs: 300, growSettleMs: 400 });
   schedulers.push(gang);
   return { control, gang };
 }
@@ -118,14 +118,16 @@ test('scheduler: a lost worker shrinks the run to the survivor, a new worker gro
   assert.deepEqual(second.assignment.resume, { checkpointKey: 'checkpoints/j/4', step: 4 });
   const run2 = second.assignment.runId;
 
-  // c registers: the scheduler asks this run (by its id) to pause at its next step.
+  // c registers: once it has been there growSettleMs, the scheduler asks this run (by its id) to pause at its next step.
   await register(control, ['c']);
+  const registered = Date.now();
   let pause: WorkerCommand | undefined;
   for (let i = 0; i < 300 && !pause; i++) {
     pause = (await control.peekCommands('a')).find((c) => c.type === 'pause');
     await new Promise((r) => setTimeout(r, 20));
   }
   assert.ok(pause && pause.type === 'pause', 'no pause to grow');
+  assert.ok(Date.now() - registered >= 400, 'it grew onto a worker that had just registered');
   assert.equal(pause.runId, run2);
   assert.ok((await control.getJob('j'))!.growRequested);
   await control.appendEvent('j', { type: 'checkpoint', rank: 0, step: 7, checkpointKey: 'checkpoints/j/7', runId: run2 });

@@ -7,6 +7,12 @@ export interface BlacklistOptions {
   blacklistAfter?: number;
   /** For how long after its last such failure. Default 10 minutes. */
   blacklistMs?: number;
+  /**
+   * A worker registered this recently does not make a run grow yet: on a loaded host its first
+   * heartbeats can lag, and a run stopped to grow onto a worker that then looks gone restarts
+   * at the same size for nothing. Default 5 s.
+   */
+  growSettleMs?: number;
 }
 
 /**

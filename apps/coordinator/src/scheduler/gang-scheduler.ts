@@ -176,7 +176,8 @@ export class GangScheduler {
     const size = job.members?.length ?? 0;
     if (!elasticClaim(job) || job.growRequested || job.pauseRequested) return;
     const members = new Set((job.members ?? []).map((m) => m.workerId));
-    const free = (await this.control.listWorkers()).filter((w) => w.alive && w.state === 'idle' && !members.has(w.id)).map((w) => w.id);
+    const settled = Date.now() - (this.opts.growSettleMs ?? 5000);
+    const free = (await this.control.listWorkers()).filter((w) => w.alive && w.state === 'idle' && !members.has(w.id) && w.registeredAt <= settled).map((w) => w.id);
     if (!free.length) return;
     const queued = (await this.control.listJobs({ state: 'queued', limit: 10_000 })).some((o) => o.id !== job.id);
     const to = shouldGrow(job, free, queued, Date.now(), this.opts);
