@@ -20,6 +20,8 @@ export interface WorkerConfig {
   collectiveTimeoutMs: number;
   /** Exit after this many runs (tests, demo); 0 = serve forever. Env `FLEET_MAX_RUNS`. */
   maxRuns: number;
+  /** Debugging and tests: a folder where each rank appends the sample keys of every step (one JSON line each). Env `FLEET_SAMPLE_LOG`. */
+  sampleLogDir?: string;
 }
 
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
@@ -37,6 +39,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
     heartbeatMs: Number(env.FLEET_HEARTBEAT_MS ?? 2000),
     collectiveTimeoutMs: Number(env.FLEET_COLLECTIVE_TIMEOUT_MS ?? 60000),
     maxRuns: Number(env.FLEET_MAX_RUNS ?? 0),
+    ...(env.FLEET_SAMPLE_LOG ? { sampleLogDir: env.FLEET_SAMPLE_LOG } : {}),
   };
 }
 

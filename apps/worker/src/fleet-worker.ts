@@ -6,7 +6,7 @@ import { ObjectStore } from '@tensorfleet/data';
 import { initBackend, type BackendInfo } from '@tensorfleet/models';
 import type { WorkerConfig } from './config';
 import { HeartbeatThread } from './heartbeat-thread';
-import { runAssignment, type StopRequest } from './training-run';
+import { runAssignment } from './training-run';
 
 /**
  * One worker process: picks a compute backend, binds its collective socket, registers in
@@ -24,7 +24,8 @@ export class FleetWorker {
   private heartbeat?: HeartbeatThread;
   private closing = false;
   private queue: Assignment[] = [];
-  private stops = new Map<string, StopRequest>();
+  /** Stop requests by job, with the run they name (if any). */
+  private stops = new Map<string, { type: 'cancel' | 'pause'; runId?: string }>();
   private wake?: () => void;
   private runs = 0;
   private current: Assignment | null = null;
@@ -106,8 +107,9 @@ export class FleetWorker {
           store: this.store,
           node: this.node,
           collectiveTimeoutMs: this.cfg.collectiveTimeoutMs,
-          stopRequested: () => this.stops.get(a.jobId) ?? null,
+          stopRequested: () => this.stopFor(a),
           log: this.log,
+          sampleLogDir: this.cfg.sampleLogDir,
         },
         a,
       );
@@ -140,7 +142,7 @@ export class FleetWorker {
         this.queue.push(cmd.assignment);
         this.wake?.();
       } else if (cmd.type === 'cancel' || cmd.type === 'pause') {
-        this.stops.set(cmd.jobId, cmd.type);
+        this.stops.set(cmd.jobId, { type: cmd.type, runId: cmd.runId });
         const before = this.queue.length;
         this.queue = this.queue.filter((q) => q.jobId !== cmd!.jobId || cmd!.type !== 'cancel');
         // The coordinator's claim marked this worker busy; a dropped assignment must free it, unless
@@ -150,6 +152,12 @@ export class FleetWorker {
         }
       }
     }
+  }
+
+  /** A stop for this job, unless it names another run of it (e.g. the one an elastic resize just ended). */
+  private stopFor(a: Assignment): 'cancel' | 'pause' | null {
+    const s = this.stops.get(a.jobId);
+    return s && (!s.runId || s.runId === a.runId) ? s.type : null;
   }
 
   async close(): Promise<void> {

@@ -1,3 +1,5 @@
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Assignment, ControlPlane } from '@tensorfleet/control';
 import type { CollectiveNode } from '@tensorfleet/collective';
 import type { ObjectStore } from '@tensorfleet/data';
@@ -14,6 +16,8 @@ export interface RunContext {
   /** The latest stop request for this job seen in the worker's inbox. */
   stopRequested: () => StopRequest;
   log: (msg: string) => void;
+  /** FLEET_SAMPLE_LOG: where to append each step's sample keys. */
+  sampleLogDir?: string;
 }
 
 /**
@@ -28,6 +32,7 @@ export function runAssignment(ctx: RunContext, a: Assignment): Promise<RunOutcom
       store: ctx.store,
       log: ctx.log,
       stopRequested: ctx.stopRequested,
+      ...(ctx.sampleLogDir ? { samplesSeen: sampleLogger(ctx.sampleLogDir, a) } : {}),
       joinWorld: () =>
         ctx.node.join({ runId: a.runId, epoch: a.membershipEpoch, rank: a.rank, worldSize: a.worldSize, peers: a.peers, timeoutMs: ctx.collectiveTimeoutMs }),
       reporter: {
@@ -41,4 +46,12 @@ export function runAssignment(ctx: RunContext, a: Assignment): Promise<RunOutcom
     },
     a,
   );
+}
+
+/** One JSON line per step to `<dir>/<runId>.r<rank>.jsonl` (a file per rank: no interleaving). */
+function sampleLogger(dir: string, a: Assignment) {
+  const file = join(dir, `${a.runId}.r${a.rank}.jsonl`);
+  return (e: { step: number; epoch: number; rank: number; keys: string[] }) => {
+    appendFileSync(file, `${JSON.stringify({ runId: a.runId, worldSize: a.worldSize, ...e })}\n`);
+  };
 }

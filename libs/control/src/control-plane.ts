@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { ControlPlaneError } from './errors';
 import type { JobSpec } from './job-spec';
 import { ControlKeys } from './keys';
-import { CLAIM_WORKERS, DISPATCH_IF_STATE, FORGET_LOST_WORKERS, HEARTBEAT, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
+import { CLAIM_WORKERS, CLAIM_WORKERS_BETWEEN, DISPATCH_IF_STATE, FORGET_LOST_WORKERS, HEARTBEAT, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
 import type {
   RankLayout,
   JobEvent, JobPatch, JobRecord, JobState, MetricEntry, PeerAddress, WorkerCommand, WorkerInfo,
@@ -26,7 +26,7 @@ const DEFAULTS: Required<ControlPlaneOptions> = { prefix: 'tf:', heartbeatTtlMs:
 const JSON_JOB_FIELDS = new Set(['spec', 'members', 'layout', 'restarts']);
 const NUMERIC_JOB_FIELDS = new Set([
   'createdAt', 'startedAt', 'finishedAt', 'step', 'totalSteps', 'epoch', 'loss', 'accuracy', 'evalLoss',
-  'evalAccuracy', 'imagesPerSec', 'membershipEpoch', 'pauseRequested', 'attempt',
+  'evalAccuracy', 'imagesPerSec', 'membershipEpoch', 'pauseRequested', 'growRequested', 'attempt',
 ]);
 
 /**
@@ -140,6 +140,15 @@ export class ControlPlane {
   async claimWorkers(jobId: string, count: number): Promise<string[] | null> {
     const ids = (await this.redis.eval(CLAIM_WORKERS, 0, this.keys.prefix, jobId, String(count))) as string[];
     return ids.length === count ? ids : null;
+  }
+
+  /**
+   * Elastic jobs: atomically claims as many alive workers as are free, at most `max`, skipping
+   * `exclude` (its blacklist); null (nothing claimed) when fewer than `min` are.
+   */
+  async claimWorkersBetween(jobId: string, min: number, max: number, exclude: string[] = []): Promise<string[] | null> {
+    const ids = (await this.redis.eval(CLAIM_WORKERS_BETWEEN, 0, this.keys.prefix, jobId, String(min), String(max), ...exclude)) as string[];
+    return ids.length >= min && ids.length > 0 ? ids : null;
   }
 
   /** Sets idle those of the workers that still hold jobId; returns how many. */

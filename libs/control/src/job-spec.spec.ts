@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultAugmentation, formatFieldErrors, parseJobSpec, recoveryOf, type FieldError } from './job-spec';
+import { defaultAugmentation, formatFieldErrors, globalBatchOf, isElastic, parseJobSpec, recoveryOf, type FieldError } from './job-spec';
 
 const valid = () => ({
   model: { name: 'resnet18', numClasses: 10 },
@@ -156,10 +156,24 @@ test('recovery: a restart budget of 3 and exactly the asked replicas by default;
   const spec = parseJobSpec(valid()).spec!;
   const dp = spec.parallelism.dataParallel;
   assert.deepEqual(recoveryOf(spec), { maxRestarts: 3, minDataParallel: dp, maxDataParallel: dp });
-  const elastic = parseJobSpec({ ...valid(), recovery: { maxRestarts: 5, minDataParallel: 1, maxDataParallel: dp + 2 } }).spec!;
+  // batch 48 × 2 = 96, divisible by every size 1..4
+  const elastic = parseJobSpec({ ...valid(), batchSize: 48, recovery: { maxRestarts: 5, minDataParallel: 1, maxDataParallel: dp + 2 } }).spec!;
   assert.deepEqual(recoveryOf(elastic), { maxRestarts: 5, minDataParallel: 1, maxDataParallel: dp + 2 });
+  assert.ok(isElastic(elastic) && !isElastic(spec));
+  assert.equal(globalBatchOf(elastic), 96);
   assert.deepEqual(fields({ ...valid(), recovery: { maxRestarts: -1 } }), ['recovery.maxRestarts']);
   assert.deepEqual(fields({ ...valid(), recovery: { minDataParallel: dp + 1 } }), ['recovery.minDataParallel']);
   assert.deepEqual(fields({ ...valid(), recovery: { maxDataParallel: dp - 1 } }), ['recovery.maxDataParallel']);
   assert.deepEqual(fields({ ...valid(), recovery: { restarts: 2 } }), ['recovery.restarts']);
+});
+
+test('elastic ranges: every size must divide the global batch; data-parallel jobs only', () => {
+  // 32 × 2 = 64: 3 does not divide it
+  const e = errorsOf({ ...valid(), recovery: { minDataParallel: 1, maxDataParallel: 4 } });
+  assert.deepEqual(e.map((x) => x.field), ['recovery']);
+  assert.match(e[0].message, /batchSize × dataParallel = 64.*3 does not/);
+  assert.equal(parseJobSpec({ ...valid(), recovery: { minDataParallel: 1, maxDataParallel: 2 } }).errors, undefined);
+  const mp = errorsOf({ ...valid(), parallelism: { dataParallel: 2, modelParallel: { kind: 'pipeline', stages: 2, microBatches: 4 } }, recovery: { minDataParallel: 1 } });
+  assert.deepEqual(mp.map((x) => x.field), ['recovery']);
+  assert.match(mp[0].message, /data-parallel job/);
 });

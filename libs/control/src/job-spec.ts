@@ -200,6 +200,7 @@ export function specErrors(spec: JobSpec): FieldError[] {
   if (r.maxDataParallel < spec.parallelism.dataParallel) {
     errors.push({ field: 'recovery.maxDataParallel', message: `must be at least parallelism.dataParallel (${spec.parallelism.dataParallel})` });
   }
+  if (r.minDataParallel < r.maxDataParallel) errors.push(...elasticErrors(spec, r));
   const world = worldSizeOf(spec);
   if (world > 65535) errors.push({ field: 'parallelism', message: `${world} workers is more than a run can have (65535)` });
   return errors;
@@ -262,4 +263,33 @@ export function recoveryOf(spec: Pick<JobSpec, 'parallelism' | 'recovery'>): { m
     minDataParallel: spec.recovery?.minDataParallel ?? dp,
     maxDataParallel: spec.recovery?.maxDataParallel ?? dp,
   };
+}
+
+/**
+ * A job whose replica count may change between runs (recovery.minDataParallel below or
+ * maxDataParallel above parallelism.dataParallel): its data position is kept in the epoch's
+ * global order and its global batch is held constant (batchSize × dataParallel), so that it
+ * trains the same on any size in the range.
+ */
+export function isElastic(spec: Pick<JobSpec, 'parallelism' | 'recovery'>): boolean {
+  const r = recoveryOf(spec);
+  return r.minDataParallel < r.maxDataParallel;
+}
+
+/** Samples per optimizer step, over all replicas: held constant by elastic runs whatever their size. */
+export function globalBatchOf(spec: Pick<JobSpec, 'parallelism' | 'batchSize'>): number {
+  return spec.batchSize * spec.parallelism.dataParallel;
+}
+
+function elasticErrors(spec: JobSpec, r: ReturnType<typeof recoveryOf>): FieldError[] {
+  if (spec.parallelism.modelParallel) {
+    return [{ field: 'recovery', message: 'minDataParallel/maxDataParallel other than parallelism.dataParallel need a data-parallel job (no modelParallel): leave them out, or drop modelParallel' }];
+  }
+  const g = globalBatchOf(spec);
+  const bad = Array.from({ length: r.maxDataParallel - r.minDataParallel + 1 }, (_, i) => r.minDataParallel + i).filter((n) => g % n !== 0);
+  if (!bad.length) return [];
+  return [{
+    field: 'recovery',
+    message: `the global batch (batchSize × dataParallel = ${g}) is held constant across sizes ${r.minDataParallel}..${r.maxDataParallel}, so every size must divide it; ${bad.join(', ')} do${bad.length === 1 ? 'es' : ''} not: change batchSize or the range`,
+  }];
 }

@@ -111,3 +111,33 @@ for _ = 1, tonumber(ARGV[2]) do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]
 while i <= #ARGV do redis.call('RPUSH', ARGV[i], ARGV[i + 1]); i = i + 2 end
 return {1, cur}
 `;
+
+/**
+ * Elastic claim: between ARGV[3] (min) and ARGV[4] (max) alive workers for a job, those it
+ * already holds first, then idle ones, never the ids after ARGV[4] (its blacklist). All or
+ * nothing below min. Ranks by id, as CLAIM_WORKERS.
+ */
+export const CLAIM_WORKERS_BETWEEN = `
+local prefix, jobId, lo, hi = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local excluded = {}
+for i = 5, #ARGV do excluded[ARGV[i]] = true end
+local ids = redis.call('SMEMBERS', prefix .. 'workers')
+table.sort(ids)
+local mine, idle = {}, {}
+for _, id in ipairs(ids) do
+  local wk = prefix .. 'worker:' .. id
+  if not excluded[id] and redis.call('EXISTS', wk .. ':alive') == 1 then
+    local f = redis.call('HMGET', wk, 'state', 'jobId')
+    if f[1] == 'busy' and f[2] == jobId then mine[#mine + 1] = id
+    elseif f[1] == 'idle' then idle[#idle + 1] = id end
+  end
+end
+local picked = {}
+for _, id in ipairs(mine) do if #picked < hi then picked[#picked + 1] = id end end
+for _, id in ipairs(idle) do if #picked < hi then picked[#picked + 1] = id end end
+if #picked < lo then return {} end
+for rank, id in ipairs(picked) do
+  redis.call('HSET', prefix .. 'worker:' .. id, 'state', 'busy', 'jobId', jobId, 'rank', rank - 1)
+end
+return picked
+`;

@@ -71,7 +71,7 @@ export interface CheckpointRef {
 
 export type WorkerCommand =
   | { type: 'assign'; assignment: Assignment }
-  | { type: 'cancel' | 'pause'; jobId: string; reason?: string };
+  | { type: 'cancel' | 'pause'; jobId: string; reason?: string; /** Only this run of the job (absent: whichever runs). */ runId?: string };
 
 export type JobState = 'queued' | 'scheduled' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
 export const JOB_STATES: readonly JobState[] = ['queued', 'scheduled', 'running', 'paused', 'completed', 'failed', 'cancelled'];
@@ -130,6 +130,8 @@ export interface JobRecord {
   eventsFrom?: string;
   /** Set by POST /jobs/:id/pause while the ranks are checkpointing. */
   pauseRequested?: number;
+  /** Elastic jobs: when the scheduler asked the run to checkpoint and stop so that it restarts on more workers. */
+  growRequested?: number;
   /** How many times the job was put on the queue (1 at creation, +1 per resume). */
   attempt: number;
   /** Automatic restarts after a lost worker, oldest first (spec.recovery.maxRestarts bounds them). */

@@ -18,6 +18,12 @@ export interface TrainerFromSpecOptions {
   bucketBytes?: number;
   /** Batch size the spec's lr refers to under the linear scaling rule. Default 256 (Goyal et al. 2017). */
   referenceBatch?: number;
+  /**
+   * Elastic runs: the replicas and per-replica batch the schedule is computed for (the spec's,
+   * whatever the run's size, so that the lr does not change with it), and the images per pass.
+   * Default: the communicator's world size, spec.batchSize and spec.microBatchSize.
+   */
+  elastic?: { scheduleWorldSize: number; microBatchSize: number };
 }
 
 /**
@@ -49,7 +55,7 @@ export function createTrainerFromSpec(
       patience: s.patience,
       scaleWithWorldSize: s.scaleWithWorldSize,
     },
-    { stepsPerEpoch: opts.stepsPerEpoch, totalSteps, worldSize: comm?.worldSize ?? 1, baseBatch: spec.batchSize, referenceBatch: opts.referenceBatch },
+    { stepsPerEpoch: opts.stepsPerEpoch, totalSteps, worldSize: opts.elastic?.scheduleWorldSize ?? comm?.worldSize ?? 1, baseBatch: spec.batchSize, referenceBatch: opts.referenceBatch },
   );
   return new Trainer({
     model,
@@ -59,7 +65,7 @@ export function createTrainerFromSpec(
     freezeBatchNorm: spec.freezeBatchNorm,
     wire: spec.wire,
     bucketBytes: opts.bucketBytes,
-    microBatchSize: spec.microBatchSize,
+    microBatchSize: opts.elastic?.microBatchSize ?? spec.microBatchSize,
     deferBatchNormStats: spec.deferredBatchNorm ?? false,
   });
 }

@@ -3,8 +3,9 @@ import { recoveryOf, worldSizeOf } from '@tensorfleet/control';
 import type {
   Assignment, ControlPlane, JobEvent, JobMember, JobRecord, JobState, WorkerCommand,
 } from '@tensorfleet/control';
+import { blacklistOf, elasticClaim, shouldGrow, type BlacklistOptions } from './elastic';
 
-export interface GangSchedulerOptions {
+export interface GangSchedulerOptions extends BlacklistOptions {
   /** First wait between claim attempts; doubles up to claimMaxBackoffMs. */
   claimBackoffMs: number;
   claimMaxBackoffMs: number;
@@ -42,7 +43,7 @@ class Shutdown extends Error {}
 const ACTIVE: readonly JobState[] = ['queued', 'scheduled', 'running'];
 
 /** What putting a job back on the queue clears: shared by POST /jobs/:id/resume and automatic restarts. */
-export const REQUEUED = { state: 'queued', error: null, finishedAt: null, pauseRequested: null, members: null, runId: null } as const;
+export const REQUEUED = { state: 'queued', error: null, finishedAt: null, pauseRequested: null, growRequested: null, members: null, runId: null } as const;
 
 /** Survivors of a lost peer report one of these (libs/collective). */
 const PEER_FAILURE = /PEER_LOST|TIMEOUT/;
@@ -114,10 +115,10 @@ export class GangScheduler {
    * priority is waiting for them (the job stays queued).
    */
   private async tryStart(job: JobRecord): Promise<boolean> {
-    const n = worldSizeOf(job.spec);
     if (await this.outranked(job)) return false;
-    const ids = await this.control.claimWorkers(job.id, n);
+    const ids = await this.claim(job);
     if (!ids) return false;
+    const n = ids.length;
     const workers = await Promise.all(ids.map((id) => this.control.getWorker(id)));
     if (workers.some((w) => !w)) {
       // One unregistered between the claim and now: give the others back and retry.
@@ -129,7 +130,7 @@ export class GangScheduler {
     const runId = `${job.id}.${membershipEpoch}.${randomBytes(3).toString('hex')}`;
     const eventsFrom = await this.control.lastEventId(job.id);
     // The layout of the plan (from submission) with the workers now holding each rank.
-    const layout = job.layout?.map((l) => ({ ...l, workerId: ids[l.rank] }));
+    const layout = job.layout?.filter((l) => l.rank < n).map((l) => ({ ...l, workerId: ids[l.rank] }));
     const scheduled = await this.control.transitionJob(job.id, ['queued'], {
       state: 'scheduled', members, runId, membershipEpoch, eventsFrom, error: null, finishedAt: null, pauseRequested: null, ...(layout ? { layout } : {}),
     });
@@ -157,6 +158,47 @@ export class GangScheduler {
     await this.stateEvent(job.id, 'running', `ranks ${members.map((m) => `${m.rank}=${m.workerId}`).join(', ')}${resume ? `, resuming from ${resume.checkpointKey}` : ''}`);
     this.log(`job ${job.id}: running on ${ids.join(', ')} (run ${runId})`);
     return true;
+  }
+
+  /** The job's workers: exactly its world size, or for an elastic job what its range allows (elasticClaim), its blacklist left out. */
+  private async claim(job: JobRecord): Promise<string[] | null> {
+    const range = elasticClaim(job);
+    if (!range) return this.control.claimWorkers(job.id, worldSizeOf(job.spec));
+    return this.control.claimWorkersBetween(job.id, range.min, range.max, blacklistOf(job, Date.now(), this.opts));
+  }
+
+  /**
+   * An elastic run below its maximum with free workers about: ask its ranks to checkpoint and
+   * stop at their next step (a pause for this run only); follow then re-queues it, and
+   * tryStart claims the larger gang. The global data position makes the resumed run exact.
+   */
+  private async growIfFree(job: JobRecord): Promise<void> {
+    const size = job.members?.length ?? 0;
+    if (!elasticClaim(job) || job.growRequested || job.pauseRequested) return;
+    const members = new Set((job.members ?? []).map((m) => m.workerId));
+    const settled = Date.now() - (this.opts.growSettleMs ?? 5000);
+    const free = (await this.control.listWorkers()).filter((w) => w.alive && w.state === 'idle' && !members.has(w.id) && w.registeredAt <= settled).map((w) => w.id);
+    if (!free.length) return;
+    const queued = (await this.control.listJobs({ state: 'queued', limit: 10_000 })).some((o) => o.id !== job.id);
+    const to = shouldGrow(job, free, queued, Date.now(), this.opts);
+    if (to === null) return;
+    const r = await this.control.transitionJob(job.id, ['running'], { growRequested: Date.now() });
+    if (!r.ok) return;
+    const reason = `growing from ${size} to up to ${to} replicas: checkpoint and restart`;
+    for (const m of job.members ?? []) await this.control.pushCommand(m.workerId, { type: 'pause', jobId: job.id, runId: job.runId, reason });
+    await this.stateEvent(job.id, 'running', reason);
+    this.log(`job ${job.id}: ${reason}`);
+  }
+
+  /** A run that stopped because growIfFree asked it to (not a user's pause): back on the queue, from the checkpoint it just wrote. */
+  private async requeueToGrow(job: JobRecord): Promise<RunOutcome | 'restarted'> {
+    const r = await this.control.transitionJob(job.id, ['running'], REQUEUED);
+    if (!r.ok) return r.previous ?? 'gone';
+    const now = await this.control.getJob(job.id);
+    const message = `stopped at a checkpoint to grow (it ran on ${job.members?.length ?? 0}); ${resumeWhere(now ?? job)}`;
+    await this.control.appendEvent(job.id, { type: 'job-state', rank: -1, state: 'queued', message });
+    this.log(`job ${job.id}: ${message}`);
+    return 'restarted';
   }
 
   private async reclaimStale(): Promise<void> {
@@ -220,11 +262,16 @@ export class GangScheduler {
         if (lost.length) return this.restartOrFail(job, members, `${error}, after ${describeLost(lost)}`, lost);
         return this.endFailed(job, members, error, [failed.rank]);
       }
-      if (ended.size >= worldSize) return this.endAll(job, [...ended.values()]);
-
       const current = await this.control.getJob(job.id);
+      if (ended.size >= worldSize) {
+        const all = [...ended.values()];
+        if (current?.growRequested && !current.pauseRequested && all.every((e) => e.type === 'rank-paused')) return this.requeueToGrow(current);
+        return this.endAll(job, all);
+      }
+
       if (!current) return 'gone';
       if (current.state !== 'running' || current.runId !== job.runId) return current.state;
+      await this.growIfFree(current);
 
       const lost = await this.lostMembers(job.id, members, ended);
       if (lost.length) {
@@ -301,7 +348,7 @@ export class GangScheduler {
   private async endAll(job: JobRecord, events: JobEvent[]): Promise<RunOutcome> {
     const kinds = new Set(events.map((e) => e.type));
     const state: JobState = kinds.has('rank-cancelled') ? 'cancelled' : kinds.has('rank-paused') ? 'paused' : 'completed';
-    const done = await this.control.transitionJob(job.id, ['running'], { state, finishedAt: Date.now(), pauseRequested: null });
+    const done = await this.control.transitionJob(job.id, ['running'], { state, finishedAt: Date.now(), pauseRequested: null, growRequested: null });
     if (!done.ok) return done.previous ?? 'gone';
     await this.stateEvent(job.id, state);
     this.log(`job ${job.id}: ${state}`);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { planRank, shuffleBufferOrder, minRankSamples, shardPermutation } from './plan';
+import { planRank, shuffleBufferOrder, minRankSamples, shardPermutation, globalOrder, planGlobalRank, globalIndexOf } from './plan';
 import { SplitInfo } from '../manifest';
 import { Rng } from '../rng';
 
@@ -62,5 +62,51 @@ test('header dimensions agree with libvips for JPEG (incl. progressive, grey) an
   const base = sharp({ create: { width: 37, height: 23, channels: 3, background: { r: 1, g: 2, b: 3 } } });
   for (const buf of [await base.clone().jpeg().toBuffer(), await base.clone().jpeg({ progressive: true }).toBuffer(), await base.clone().greyscale().jpeg().toBuffer(), await base.clone().png().toBuffer(), await base.clone().webp().toBuffer()]) {
     assert.deepEqual(await dimensions(buf), { width: 37, height: 23 });
+  }
+});
+
+test('global order: world sizes 1, 2, 3 and resizes mid-epoch (2→1, 1→3, 3→2) see every sample of the epoch once', () => {
+  // 72 samples in uneven shards; global batch 6 divides by 1, 2 and 3: 12 whole batches.
+  const sp = split([10, 7, 13, 9, 11, 8, 14]);
+  const G = 6;
+  const base = { seed: 9, epoch: 2, shuffle: true, shuffleBuffer: 16 };
+  const order = globalOrder(sp, base).order;
+  assert.deepEqual([...order].sort((a, b) => a - b), Array.from({ length: 72 }, (_, i) => i), 'the global order is a permutation of the split');
+  assert.notDeepEqual(globalOrder(sp, { ...base, epoch: 3 }).order, order, 'another epoch, another order');
+  // What replica r of n reads in global batches [from, to) of the epoch.
+  const take = (n: number, from: number, to: number) => Array.from({ length: n }, (_, r) => {
+    const p = planGlobalRank(sp, { ...base, rank: r, worldSize: n, batchSize: G / n });
+    return p.slots.slice(from * (G / n), to * (G / n));
+  });
+  for (const segments of [[[1, 0, 12]], [[2, 0, 12]], [[3, 0, 12]], [[2, 0, 5], [1, 5, 12]], [[1, 0, 3], [3, 3, 12]], [[3, 0, 7], [2, 7, 12]], [[2, 0, 4], [1, 4, 8], [2, 8, 12]]]) {
+    const seen = new Map<number, string>();
+    for (const [n, from, to] of segments) {
+      take(n, from, to).forEach((slots, r) => slots.forEach((s) => {
+        assert.ok(!seen.has(s), `slot ${s} seen by ${seen.get(s)} and by rank ${r}/${n} (${JSON.stringify(segments)})`);
+        seen.set(s, `rank ${r}/${n}`);
+      }));
+    }
+    assert.equal(seen.size, 72, `${JSON.stringify(segments)} covers the epoch`);
+    // Independent of the world size: global batch b is order[bG, (b+1)G) whoever reads it.
+    for (const [n, from, to] of segments) {
+      for (let b = from; b < to; b++) {
+        const batch = take(n, b, b + 1).flat().sort((x, y) => x - y);
+        assert.deepEqual(batch, order.slice(b * G, (b + 1) * G).sort((x, y) => x - y), `batch ${b} on ${n}`);
+      }
+    }
+  }
+});
+
+test('global order: the partial last batch is dropped; globalIndexOf maps a rank position to the order', () => {
+  const sp = split([5, 5, 4]); // 14 samples, G = 4: 3 batches, 2 left out
+  const base = { seed: 1, epoch: 0, shuffle: true, shuffleBuffer: 3 };
+  const order = globalOrder(sp, base).order;
+  for (const n of [1, 2, 4]) {
+    for (let r = 0; r < n; r++) {
+      const slice = { rank: r, worldSize: n, batchSize: 4 / n };
+      const p = planGlobalRank(sp, { ...base, ...slice });
+      assert.equal(p.slots.length, 12 / n);
+      p.slots.forEach((s, i) => assert.equal(order[globalIndexOf(i, slice)], s));
+    }
   }
 });

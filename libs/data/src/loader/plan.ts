@@ -97,3 +97,62 @@ export function minRankSamples(split: SplitInfo, worldSize: number, stride: 'sha
 function byShard(split: SplitInfo, worldSize: number, stride: 'shard' | 'sample'): boolean {
   return stride === 'shard' && split.shards.length >= worldSize;
 }
+
+export interface GlobalPlanOptions {
+  seed: number;
+  epoch: number;
+  shuffle: boolean;
+  shuffleBuffer: number;
+}
+
+/**
+ * The epoch's order of every slot of the split, the same whatever the world size (the order
+ * Horovod's elastic sampler and Determined keep): the epoch's shard permutation, streamed
+ * through one shuffle buffer seeded by (seed, epoch) alone. Elastic runs cut it into global
+ * batches, so a position in it ("samples consumed") means the same on any number of replicas.
+ */
+export function globalOrder(split: SplitInfo, o: GlobalPlanOptions): { shards: number[]; order: number[] } {
+  const shards = shardPermutation(split.shards.length, o.seed, o.epoch, o.shuffle);
+  const off = shardOffsets(split);
+  const stream = shards.flatMap((s) => Array.from({ length: split.shards[s].samples }, (_, i) => off[s] + i));
+  const order = o.shuffle ? shuffleBufferOrder(stream, o.shuffleBuffer, new Rng(hashSeed(o.seed, o.epoch, 0x9106a1))) : stream;
+  return { shards, order };
+}
+
+/** Where a rank's slice of a global batch sits: global batch b, replica r of n, B = G / n each. */
+export interface GlobalSlice {
+  rank: number;
+  worldSize: number;
+  /** Samples per replica per step (the global batch is batchSize × worldSize). */
+  batchSize: number;
+}
+
+/** Whole global batches in an epoch of the split (the last partial one is dropped). */
+export function globalBatchesPerEpoch(split: SplitInfo, globalBatch: number): number {
+  return Math.floor(split.samples / globalBatch);
+}
+
+/**
+ * A rank's part of the global order: of every global batch (a contiguous run of G slots), the
+ * rank-th slice of B = G / worldSize. Ranks are disjoint and, over the epoch's whole batches,
+ * cover the order once; any world size cuts the same batches. `shards` lists every shard (each
+ * rank reads them all, keeping its slots).
+ */
+export function planGlobalRank(split: SplitInfo, o: GlobalPlanOptions & GlobalSlice): RankPlan {
+  const { shards, order } = globalOrder(split, o);
+  const G = o.batchSize * o.worldSize;
+  const n = globalBatchesPerEpoch(split, G);
+  const slots: number[] = [];
+  for (let b = 0; b < n; b++) {
+    const start = b * G + o.rank * o.batchSize;
+    for (let i = 0; i < o.batchSize; i++) slots.push(order[start + i]);
+  }
+  // Already in the global order: no shuffle buffer of the rank's own.
+  return { shards, slots, order: slots };
+}
+
+/** The global-order index of a rank's p-th sample (planGlobalRank): what seeds its augmentation. */
+export function globalIndexOf(p: number, s: GlobalSlice): number {
+  const b = Math.floor(p / s.batchSize);
+  return b * s.batchSize * s.worldSize + s.rank * s.batchSize + (p % s.batchSize);
+}

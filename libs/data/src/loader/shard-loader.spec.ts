@@ -172,3 +172,31 @@ test('recycled images arrays are reused and fully overwritten: the same batches 
   assert.equal(i, fresh.length);
   assert.ok(reused >= fresh.length - 2, `only ${reused} of ${fresh.length} batches reused an array`);
 });
+
+test("order 'global': 2 ranks for 2 steps, then 3 ranks from the cursor, then 1: every sample of the epoch once, the same pixels", async () => {
+  // 48 samples, global batch 12 (6 × 2, 4 × 3, 12 × 1): 4 steps an epoch.
+  const G = 12;
+  const ranks = (n: number, cursor?: { epoch: number; position: number }) =>
+    Array.from({ length: n }, (_, r) => loader({ order: 'global', rank: r, worldSize: n, batchSize: G / n, pipeline: 'alexnet', shuffleBuffer: 10, cursor }));
+  const run = async (n: number, steps: number, cursor?: { epoch: number; position: number }) => {
+    const its = ranks(n, cursor).map((l) => l.batches(1));
+    const out: Batch[][] = [];
+    for (let s = 0; s < steps; s++) out.push(await Promise.all(its.map(async (it) => (await it.next()).value as Batch)));
+    await Promise.all(its.map((it) => it.return(undefined)));
+    return out;
+  };
+  const whole = await run(1, 4);
+  const first = await run(2, 2);
+  assert.deepEqual(first[1].map((b) => b.cursor.position), [24, 24], 'the cursor counts global samples');
+  const second = await run(3, 1, first[1][0].cursor);
+  const third = await run(1, 1, second[0][0].cursor);
+  const elastic = [...first, ...second, ...third];
+  const keysOf = (steps: Batch[][]) => steps.map((step) => step.flatMap((b) => b.keys));
+  assert.deepEqual(keysOf(elastic), keysOf(whole), 'each step is the same global batch in the same order');
+  assert.equal(new Set(keysOf(elastic).flat()).size, 48);
+  // Augmentation follows the sample's place in the global order, not the rank that reads it.
+  const pixels = (steps: Batch[][]) => steps.map((step) => Buffer.concat(step.map((b) => Buffer.from(b.images.buffer, b.images.byteOffset, b.images.byteLength))));
+  assert.ok(pixels(elastic).every((p, i) => p.equals(pixels(whole)[i])), 'the same augmented pixels at any world size');
+  assert.throws(() => loader({ order: 'global', worldSize: 2, batchSize: 6, cursor: { epoch: 1, position: 5 } }), /multiple of the global batch 12/);
+  assert.throws(() => loader({ order: 'global', dropLast: false }), /dropLast/);
+});

@@ -4,10 +4,14 @@ import { DataError, badOption } from '../errors';
 import { hashSeed } from '../rng';
 import { Pipeline, PIPELINES, cropsPerImage } from './augment';
 import { DecodePool, DecodeWorkerError, defaultDecodeThreads } from './decode-pool';
-import { planRank, minRankSamples, shardOffsets } from './plan';
+import { planRank, minRankSamples, shardOffsets, planGlobalRank, globalBatchesPerEpoch, globalIndexOf } from './plan';
 import { ShardReader } from './shard-reader';
 
-/** position = this rank's sample slots consumed in the epoch (corrupt ones included). */
+/**
+ * position = this rank's sample slots consumed in the epoch (corrupt ones included); with
+ * order 'global', the samples of the epoch's global order consumed by all ranks together
+ * (whole global batches), which means the same at any world size.
+ */
 export interface LoaderCursor {
   epoch: number;
   position: number;
@@ -58,6 +62,15 @@ export interface ShardLoaderOptions {
   stride?: 'shard' | 'sample';
   /** Shuffle buffer, in samples. Default 1000. */
   shuffleBuffer?: number;
+  /**
+   * 'rank' (default): each rank's own stream (stride above) through its own shuffle buffer.
+   * 'global' (elastic runs): one order of the epoch for any world size (plan.ts globalOrder),
+   * cut into global batches of batchSize × worldSize of which this rank takes its slice; the
+   * cursor's position counts global samples, so a run resumed on another world size sees each
+   * remaining sample once. Every rank reads every shard; a corrupt sample makes its rank's
+   * batch one smaller (nothing takes its place); needs dropLast.
+   */
+  order?: 'rank' | 'global';
   /** The dataset's manifest. Default: the one this process last read or wrote for bucket/prefix, else read by init() / batches(). */
   manifest?: DatasetManifest;
 }
@@ -87,6 +100,7 @@ const MAX_CORRUPT_KEYS = 100;
  */
 export class ShardLoader {
   private readonly o: Required<Omit<ShardLoaderOptions, 'cursor' | 'manifest'>> & Pick<ShardLoaderOptions, 'cursor' | 'manifest'>;
+  private readonly global: boolean;
   private manifest: DatasetManifest | null;
   readonly stats: LoaderStats = { samples: 0, corrupt: 0, corruptKeys: [], corruptShards: [], bytesRead: 0, decodeThreadRestarts: 0, decodeThreadCpuSeconds: 0 };
   private pool: DecodePool | null = null;
@@ -95,8 +109,11 @@ export class ShardLoader {
 
   constructor(opts: ShardLoaderOptions) {
     const train = opts.split === 'train';
-    this.o = { dropLast: train, prefetch: 2, decodeThreads: defaultDecodeThreads(), shuffle: train, shuffleBuffer: 1000, stride: train ? 'shard' : 'sample', ...opts };
+    this.o = { dropLast: train, prefetch: 2, decodeThreads: defaultDecodeThreads(), shuffle: train, shuffleBuffer: 1000, stride: train ? 'shard' : 'sample', order: 'rank', ...opts };
     const o = this.o;
+    if (o.order !== 'rank' && o.order !== 'global') throw badOption('order', o.order, "'rank' or 'global'");
+    this.global = o.order === 'global';
+    if (this.global && !o.dropLast) throw badOption('dropLast', o.dropLast, "true with order 'global' (whole global batches only)");
     if (!o.store) throw badOption('store', o.store, 'an ObjectStore');
     if (!Number.isInteger(o.worldSize) || o.worldSize < 1) throw badOption('worldSize', o.worldSize, 'an integer >= 1');
     if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw badOption('rank', o.rank, `an integer in [0, ${o.worldSize})`);
@@ -110,6 +127,9 @@ export class ShardLoader {
     if (!Number.isInteger(o.seed)) throw badOption('seed', o.seed, 'an integer');
     if (o.cursor && !(Number.isInteger(o.cursor.epoch) && Number.isInteger(o.cursor.position) && o.cursor.position >= 0)) {
       throw badOption('cursor', o.cursor, '{ epoch, position } with non-negative integers');
+    }
+    if (this.global && o.cursor && o.cursor.position % (o.batchSize * o.worldSize) !== 0) {
+      throw badOption('cursor.position', o.cursor.position, `a multiple of the global batch ${o.batchSize * o.worldSize} (batchSize × worldSize): global samples consumed in whole steps`);
     }
     this.manifest = o.manifest ?? cachedManifest(o.store, o.bucket, o.prefix);
     if (this.manifest) this.splitInfo(this.manifest);
@@ -128,7 +148,10 @@ export class ShardLoader {
   private splitInfo(m: DatasetManifest): SplitInfo {
     const s = m.splits[this.o.split];
     if (!s) throw new DataError('BAD_OPTIONS', `dataset ${m.name} has no split '${this.o.split}' (it has ${Object.keys(m.splits).join(', ')})`);
-    if (minRankSamples(s, this.o.worldSize, this.o.stride) === 0) {
+    if (this.global && globalBatchesPerEpoch(s, this.o.batchSize * this.o.worldSize) === 0) {
+      throw new DataError('BAD_OPTIONS', `split '${this.o.split}' has ${s.samples} samples, fewer than one global batch of ${this.o.batchSize * this.o.worldSize}: use a smaller batch`);
+    }
+    if (!this.global && minRankSamples(s, this.o.worldSize, this.o.stride) === 0) {
       throw new DataError('BAD_OPTIONS', `split '${this.o.split}' (${s.samples} samples in ${s.shards.length} shards) cannot feed ${this.o.worldSize} ranks: use fewer ranks`);
     }
     return s;
@@ -137,12 +160,14 @@ export class ShardLoader {
   /** The same on every rank: the smallest rank's share, so synchronous ranks step together. */
   batchesPerEpoch(): number {
     if (!this.manifest) throw new DataError('BAD_OPTIONS', `the manifest of s3://${this.o.bucket}/${this.o.prefix} is not loaded in this process: await loader.init() (or readManifest, or pass the manifest option) before batchesPerEpoch()`);
+    if (this.global) return globalBatchesPerEpoch(this.splitInfo(this.manifest), this.o.batchSize * this.o.worldSize);
     const m = minRankSamples(this.splitInfo(this.manifest), this.o.worldSize, this.o.stride);
     return this.o.dropLast ? Math.floor(m / this.o.batchSize) : Math.ceil(m / this.o.batchSize);
   }
 
   /** Samples each rank yields per epoch. */
   samplesPerEpoch(): number {
+    if (this.global) return this.batchesPerEpoch() * this.o.batchSize;
     const m = minRankSamples(this.splitInfo(this.manifest!), this.o.worldSize, this.o.stride);
     return this.o.dropLast ? this.batchesPerEpoch() * this.o.batchSize : m;
   }
@@ -167,16 +192,27 @@ export class ShardLoader {
     for (const k of r.corruptShards) if (!this.stats.corruptShards.includes(k)) this.stats.corruptShards.push(k);
   }
 
+  /** Rank order: by (rank, worldSize, position). Global order: by the sample's place in the epoch, the same at any world size. */
+  private augmentSeed(epoch: number, p: number, slice: { rank: number; worldSize: number; batchSize: number }): number {
+    const o = this.o;
+    return this.global ? hashSeed(o.seed, epoch, globalIndexOf(p, slice), 0x91a06) : hashSeed(o.seed, epoch, o.rank, o.worldSize, p, 0xa06);
+  }
+
   async *batches(epoch: number): AsyncGenerator<Batch> {
     const m = await this.init();
     const o = this.o;
     const split = this.splitInfo(m);
     const total = this.samplesPerEpoch();
     const nBatches = this.batchesPerEpoch();
-    const plan = planRank(split, { seed: o.seed, epoch, rank: o.rank, worldSize: o.worldSize, shuffle: o.shuffle, shuffleBuffer: o.shuffleBuffer, stride: o.stride });
+    const slice = { rank: o.rank, worldSize: o.worldSize, batchSize: o.batchSize };
+    const plan = this.global
+      ? planGlobalRank(split, { seed: o.seed, epoch, shuffle: o.shuffle, shuffleBuffer: o.shuffleBuffer, ...slice })
+      : planRank(split, { seed: o.seed, epoch, rank: o.rank, worldSize: o.worldSize, shuffle: o.shuffle, shuffleBuffer: o.shuffleBuffer, stride: o.stride });
     const resume = o.cursor && o.cursor.epoch === epoch ? o.cursor : null;
-    let position = resume ? resume.position : 0;
-    let batchIndex = resume ? resume.batches ?? Math.floor(resume.position / o.batchSize) : 0;
+    const globalBatch = o.batchSize * o.worldSize;
+    // Global order: the cursor counts the epoch's samples over all ranks, in whole global batches.
+    let batchIndex = resume ? (this.global ? resume.position / globalBatch : resume.batches ?? Math.floor(resume.position / o.batchSize)) : 0;
+    let position = resume ? (this.global ? batchIndex * o.batchSize : resume.position) : 0;
     let yielded = resume ? Math.min(total, batchIndex * o.batchSize) : 0;
     if (batchIndex >= nBatches) return;
 
@@ -227,7 +263,8 @@ export class ShardLoader {
     const pump = (async () => {
       try {
         while (!stopped) {
-          if (queue.length >= window || produced >= baseLimit + corruptThisCall) {
+          // Global order: nothing replaces a corrupt sample (another rank's or batch's slot would be seen twice).
+          if (queue.length >= window || produced >= baseLimit + (this.global ? 0 : corruptThisCall)) {
             await new Promise<void>((r) => (wakePump = r));
             continue;
           }
@@ -238,7 +275,7 @@ export class ShardLoader {
           consecutiveBad = sample.image ? 0 : consecutiveBad + 1;
           if (consecutiveBad > L) throw new DataError('TAR_CORRUPT', `no readable sample in split '${o.split}' for rank ${o.rank}: re-ingest the dataset`);
           const result: Promise<Error | null> = sample.image
-            ? pool.run(sample.image, hashSeed(o.seed, epoch, o.rank, o.worldSize, p, 0xa06), p % window).then(() => null, (e: Error) => e)
+            ? pool.run(sample.image, this.augmentSeed(epoch, p, slice), p % window).then(() => null, (e: Error) => e)
             : Promise.resolve(new Error(sample.reason ?? 'missing'));
           queue.push({ position: p, key: sample.key, label: sample.label, result });
           notifyConsumer();
@@ -262,7 +299,9 @@ export class ShardLoader {
         const labels = new Int32Array(bs);
         const keys: string[] = [];
         let n = 0;
-        while (n < bs) {
+        // Global order: this batch is exactly the slots up to batchEnd, the corrupt ones left out.
+        const batchEnd = (batchIndex + 1) * o.batchSize;
+        while (this.global ? position < batchEnd : n < bs) {
           while (queue.length === 0) {
             if (pumpError) throw pumpError;
             if (pumpDone) throw new Error('loader producer stopped early');
@@ -289,8 +328,10 @@ export class ShardLoader {
         }
         batchIndex++;
         yielded += bs;
-        this.stats.samples += bs;
-        yield { images, labels, crops, size: bs, cursor: { epoch, position, batches: batchIndex }, keys };
+        this.stats.samples += n;
+        if (n === 0) throw new DataError('TAR_CORRUPT', `every sample of rank ${o.rank}'s slice of global batch ${batchIndex - 1} in split '${o.split}' is unreadable: re-ingest the dataset`);
+        const cursor = this.global ? { epoch, position: batchIndex * globalBatch, batches: batchIndex } : { epoch, position, batches: batchIndex };
+        yield { images: n === bs ? images : images.slice(0, n * size), labels: n === bs ? labels : labels.slice(0, n), crops, size: n, cursor, keys };
       }
     } finally {
       stopped = true;

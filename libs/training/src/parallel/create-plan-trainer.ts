@@ -21,6 +21,8 @@ export interface PlanTrainerContext {
   /** Pipelines: every stage's sections (default: the spec's cuts, else balanced by multiply-adds). */
   stageSections?: string[][];
   bucketBytes?: number;
+  /** Elastic runs (control's isElastic): see TrainerFromSpecOptions.elastic. */
+  elastic?: { scheduleWorldSize: number; microBatchSize: number };
 }
 
 /**
@@ -33,7 +35,7 @@ export function createPlanTrainer(ctx: PlanTrainerContext): PlanTrainer {
   const place = plan.place(rank);
   if (plan.kind === 'data') {
     const model = createModel(spec.model.name, ctx.modelOptions);
-    const trainer = createTrainerFromSpec(spec, model, comms.world, { stepsPerEpoch: ctx.stepsPerEpoch, totalSteps: ctx.totalSteps, bucketBytes: ctx.bucketBytes });
+    const trainer = createTrainerFromSpec(spec, model, comms.world, { stepsPerEpoch: ctx.stepsPerEpoch, totalSteps: ctx.totalSteps, bucketBytes: ctx.bucketBytes, elastic: ctx.elastic });
     return new DataParallelTrainer(plan, place, trainer);
   }
   const s = spec.lrSchedule;

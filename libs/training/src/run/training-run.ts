@@ -1,5 +1,5 @@
 import type { Communicator } from '@tensorfleet/collective';
-import { checkpointBucket, defaultAugmentation, evalPipeline, type JobPatch, type JobSpec, type MetricEntry } from '@tensorfleet/control';
+import { checkpointBucket, defaultAugmentation, evalPipeline, globalBatchOf, isElastic, recoveryOf, type JobPatch, type JobSpec, type MetricEntry } from '@tensorfleet/control';
 import { jpegDecoder, readManifest, ShardLoader, type Batch, type DatasetManifest, type LoaderCursor, type ObjectStore } from '@tensorfleet/data';
 import { describeModel, modelFamily, modelSections, tensorNames, tensorsToBytes, type CreateModelOptions } from '@tensorfleet/models';
 import {
@@ -59,6 +59,16 @@ export interface RunContext {
   /** The latest stop request for this job seen in the worker's inbox. */
   stopRequested(): StopRequest;
   log(msg: string): void;
+  /** Every data-reading rank, after each step: the sample keys it trained on (tests check exactly-once coverage). */
+  samplesSeen?(e: { step: number; epoch: number; rank: number; keys: string[] }): void;
+}
+
+/** An elastic run's data position (state.json `data`): global samples of the epoch's global order consumed. */
+export interface GlobalDataPosition {
+  order: 'global';
+  epoch: number;
+  samplesConsumed: number;
+  globalBatch: number;
 }
 
 /** Deadline of the stage-time profile's exchange (balance: 'time'): profiling a section can take a while. */
@@ -75,7 +85,8 @@ const PROFILE_TIMEOUT_MS = 10 * 60_000;
  */
 export async function runTraining(ctx: RunContext, a: RunAssignment): Promise<RunOutcome> {
   const { spec, rank } = a;
-  const plan = new ParallelPlan(spec.parallelism);
+  const elastic = isElastic(spec);
+  const plan = elastic ? elasticPlan(spec, a.worldSize) : new ParallelPlan(spec.parallelism);
   if (plan.worldSize !== a.worldSize) {
     throw new TrainingError('INVALID_OPTIONS', `the spec's plan (${plan.describe()}) needs ${plan.worldSize} ranks; the assignment has ${a.worldSize}`);
   }
@@ -90,11 +101,18 @@ export async function runTraining(ctx: RunContext, a: RunAssignment): Promise<Ru
   let trainer: PlanTrainer | null = null;
   try {
     const comms = planComms(world, plan, rank);
-    const data = new RunData(ctx, spec, manifest, plan, place.replica, inputSize);
+    const data = new RunData(ctx, spec, manifest, plan, place.replica, inputSize, elastic);
+    if (elastic && rank === 0) {
+      const r = recoveryOf(spec);
+      ctx.log(`job ${a.jobId}: elastic (${r.minDataParallel}..${r.maxDataParallel} replicas): ${plan.replicas} now, global batch ${globalBatchOf(spec)} = ${plan.replicas} × ${data.replicaBatch()}, in passes of ${data.passSize()}`);
+    }
     const stepsPerEpoch = data.stepsPerEpoch();
     const totalSteps = spec.steps ?? (spec.epochs ?? 1) * stepsPerEpoch;
     const stageSections = plan.kind === 'pipeline' ? await resolveStages(ctx, spec, modelOptions, plan, world, data.microBatch()) : undefined;
-    trainer = createPlanTrainer({ spec, modelOptions, plan, rank, comms, stepsPerEpoch, totalSteps, stageSections });
+    trainer = createPlanTrainer({
+      spec, modelOptions, plan, rank, comms, stepsPerEpoch, totalSteps, stageSections,
+      ...(elastic ? { elastic: { scheduleWorldSize: spec.parallelism.dataParallel, microBatchSize: data.passSize() } } : {}),
+    });
     if (rank === 0) {
       const layout = planLayout(spec.model.name, modelOptions, plan, spec.optimizer.momentum, stageSections).map((l) => ({ ...l, ...(a.workers?.[l.rank] ? { workerId: a.workers[l.rank] } : {}) }));
       await ctx.reporter.updateJob({ totalSteps, layout });
@@ -128,6 +146,18 @@ async function resolveStages(ctx: RunContext, spec: JobSpec, opts: CreateModelOp
   return stages;
 }
 
+/**
+ * An elastic job's plan on `worldSize` workers: that many replicas (elastic jobs are plain data
+ * parallelism, specErrors checks), within the spec's range.
+ */
+function elasticPlan(spec: JobSpec, worldSize: number): ParallelPlan {
+  const r = recoveryOf(spec);
+  if (!(worldSize >= r.minDataParallel && worldSize <= r.maxDataParallel)) {
+    throw new TrainingError('INVALID_OPTIONS', `the assignment has ${worldSize} ranks, outside the spec's recovery range ${r.minDataParallel}..${r.maxDataParallel}`);
+  }
+  return new ParallelPlan({ ...spec.parallelism, dataParallel: worldSize });
+}
+
 /** The loaders of this rank's replica: training shards (for the ranks that read data) and the held-out split. */
 class RunData {
   readonly trainPipeline: ReturnType<typeof defaultAugmentation>;
@@ -140,6 +170,7 @@ class RunData {
     private readonly plan: ParallelPlan,
     private readonly replica: number,
     private readonly inputSize: number,
+    readonly elastic = false,
   ) {
     this.trainPipeline = spec.augmentation ?? defaultAugmentation(modelFamily(spec.model.name), inputSize);
     this.valPipeline = evalPipeline(this.trainPipeline, spec.evaluation?.tenCrop ?? false);
@@ -148,8 +179,24 @@ class RunData {
     }
   }
 
+  /** Samples each replica trains on per step: spec.batchSize, or for elastic runs its share of the constant global batch. */
+  replicaBatch(): number {
+    return this.elastic ? globalBatchOf(this.spec) / this.plan.replicas : this.spec.batchSize;
+  }
+
+  /**
+   * Elastic runs: images per forward/backward pass, the spec's micro-batch (else its batchSize)
+   * at most. Passes that divide the replica's share are the same groups of the global batch at
+   * every size, so batch norm normalises the same samples together.
+   */
+  passSize(): number {
+    return Math.min(this.spec.microBatchSize ?? this.spec.batchSize, this.replicaBatch());
+  }
+
   loader(split: string, cursor?: LoaderCursor): ShardLoader {
+    const global = this.elastic && split === 'train';
     return new ShardLoader({
+      ...(global ? { order: 'global' as const } : {}),
       store: this.ctx.store,
       bucket: this.spec.dataset.bucket,
       prefix: this.spec.dataset.prefix,
@@ -157,7 +204,7 @@ class RunData {
       rank: this.replica,
       worldSize: this.plan.replicas,
       seed: this.spec.seed,
-      batchSize: this.spec.batchSize,
+      batchSize: global ? this.replicaBatch() : this.spec.batchSize,
       pipeline: split === 'train' ? this.trainPipeline : this.valPipeline,
       inputSize: this.inputSize,
       dropLast: split === 'train',
@@ -169,7 +216,7 @@ class RunData {
   stepsPerEpoch(): number {
     const n = this.loader('train').batchesPerEpoch();
     if (n < 1) {
-      throw new TrainingError('INVALID_OPTIONS', `dataset ${this.spec.dataset.bucket}/${this.spec.dataset.prefix} has too few training samples for ${this.plan.replicas} replicas × batch ${this.spec.batchSize}`);
+      throw new TrainingError('INVALID_OPTIONS', `dataset ${this.spec.dataset.bucket}/${this.spec.dataset.prefix} has too few training samples for ${this.plan.replicas} replicas × batch ${this.replicaBatch()}`);
     }
     return n;
   }
@@ -180,7 +227,7 @@ class RunData {
 
   /** Whole shards go to replicas and every replica takes the smallest share: say so when that leaves much out, with the fix. */
   warnUnused(stepsPerEpoch: number): void {
-    const used = stepsPerEpoch * this.spec.batchSize * this.plan.replicas;
+    const used = stepsPerEpoch * this.replicaBatch() * this.plan.replicas;
     const available = this.manifest.splits.train?.samples ?? used;
     if (used < 0.9 * available) {
       this.ctx.log(`each epoch trains on ${used} of the ${available} training samples (whole shards per replica, each replica takes the smallest replica's share, in whole batches); ` +
@@ -214,11 +261,7 @@ async function train(
     // Velocity buffers are checked by name (loadCheckpointTensors): their count is per rank.
     trainer.load(ck.weights, ck.optimizer, checkTrainerState(ck.state.trainer));
     step = ck.state.step;
-    const cursors = (ck.state.cursors ?? []) as LoaderCursor[];
-    cursor = cursors.length === plan.replicas ? cursors[place.replica] : { epoch: ck.state.epoch, position: 0 };
-    if (cursors.length !== plan.replicas && rank === 0) {
-      ctx.log(`job ${jobId}: the checkpoint has the data positions of ${cursors.length} replicas, this run has ${plan.replicas}: epoch ${ck.state.epoch} starts again from its beginning`);
-    }
+    cursor = resumeCursor(ctx, a, plan, data, ck.state, place.replica);
     ctx.log(`job ${jobId}: resumed from ${a.resume.checkpointKey} at step ${step}`);
   } else {
     await trainer.broadcastInitialState();
@@ -254,6 +297,7 @@ async function train(
         trainer: trainer.state(),
         plan: { kind: plan.kind, replicas: plan.replicas, stages: plan.stages, microBatches: plan.microBatches, ...(stageSections ? { stageSections } : {}) },
         membership: { runId: a.runId, epoch: a.membershipEpoch, worldSize: a.worldSize },
+        ...(data.elastic ? { data: globalPosition(c, epoch, globalBatchOf(spec)) } : {}),
       });
       lastCheckpointKey = key;
       await pruneCheckpoints(ctx.store, bucket, jobId, spec.checkpoint?.keep ?? 3);
@@ -280,6 +324,7 @@ async function train(
       const r = await trainer.step(batch);
       // The step has disposed its tensors of the batch: the loader may refill its array.
       if (batch) loader!.recycle(batch);
+      if (batch && ctx.samplesSeen) ctx.samplesSeen({ step: step + 1, epoch, rank, keys: batch.keys });
       // [loss·n, correct, n, cancel, pause] summed over ranks: global metrics and the stop vote.
       const mine = ctx.stopRequested();
       const agg = Float32Array.of(r.loss * r.samples, r.accuracy * r.samples, r.samples, mine === 'cancel' ? 1 : 0, mine === 'pause' ? 1 : 0);
@@ -316,6 +361,35 @@ async function train(
     evalAccuracy = ev.accuracy;
   }
   return { status: 'completed', step, weightsHash: weightsHash(), evalLoss, evalAccuracy, checkpointKey: lastCheckpointKey };
+}
+
+/** Where an elastic checkpoint says the data stands: the loader's global cursor (or an epoch's start). */
+function globalPosition(c: LoaderCursor | null, epoch: number, globalBatch: number): GlobalDataPosition {
+  return { order: 'global', epoch: c?.epoch ?? epoch, samplesConsumed: c?.position ?? 0, globalBatch };
+}
+
+/**
+ * This replica's data cursor from a checkpoint. An elastic run takes the global position (it
+ * means the same at any size); a run of the rank order takes its replica's cursor when the
+ * checkpoint has one per replica of the same order. Otherwise the epoch starts again.
+ */
+function resumeCursor(ctx: RunContext, a: RunAssignment, plan: ParallelPlan, data: RunData, state: Record<string, unknown>, replica: number): LoaderCursor {
+  const epoch = state.epoch as number;
+  const g = state.data as GlobalDataPosition | undefined;
+  const globalBatch = globalBatchOf(a.spec);
+  if (data.elastic && g?.order === 'global' && g.globalBatch === globalBatch) {
+    if (a.rank === 0) ctx.log(`job ${a.jobId}: data resumes at sample ${g.samplesConsumed} of epoch ${g.epoch}'s global order, on ${plan.replicas} replica${plan.replicas === 1 ? '' : 's'}`);
+    return { epoch: g.epoch, position: g.samplesConsumed };
+  }
+  const cursors = (state.cursors ?? []) as LoaderCursor[];
+  if (!data.elastic && !g && cursors.length === plan.replicas) return cursors[replica];
+  if (a.rank === 0) {
+    const why = data.elastic
+      ? (g ? `its global batch was ${g.globalBatch}, this run's is ${globalBatch}` : 'it was written by a run that was not elastic (per-replica positions)')
+      : g ? 'it holds a global (elastic) position and this run reads per replica' : `it has the data positions of ${cursors.length} replicas, this run has ${plan.replicas}`;
+    ctx.log(`job ${a.jobId}: the checkpoint's data position does not fit this run (${why}): epoch ${epoch} starts again from its beginning`);
+  }
+  return { epoch, position: 0 };
 }
 
 async function* nulls(n: number): AsyncIterable<null> {

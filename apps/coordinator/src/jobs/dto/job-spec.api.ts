@@ -55,8 +55,8 @@ const DOCS: [abstract new (...args: never[]) => object, Props][] = [
   }],
   [RecoverySpecDto, {
     maxRestarts: opt({ type: Number, minimum: 0, maximum: 1000, default: 3, description: 'Automatic restarts after lost workers before the job fails' }),
-    minDataParallel: opt({ type: Number, minimum: 1, description: 'Fewest replicas a recovered run continues on. Default parallelism.dataParallel' }),
-    maxDataParallel: opt({ type: Number, minimum: 1, description: 'Most replicas a run grows to. Default parallelism.dataParallel' }),
+    minDataParallel: opt({ type: Number, minimum: 1, description: 'Fewest replicas a recovered run continues on (elastic when below dataParallel: the global batch batchSize × dataParallel is kept, every size in the range must divide it). Default parallelism.dataParallel' }),
+    maxDataParallel: opt({ type: Number, minimum: 1, description: 'Most replicas a run grows to when workers are free (at its next step, through a checkpoint). Default parallelism.dataParallel' }),
   }],
   [EvaluationSpecDto, {
     everyEpochs: opt({ type: Number, minimum: 1, description: 'Held-out evaluation every this many epochs (its result feeds the plateau schedule)' }),
