@@ -108,9 +108,13 @@ export class ControlPlane {
     return decodeWorker(h as Record<string, string>, alive === 1);
   }
 
-  /** Every registered worker, sorted by id, with `alive` from its heartbeat key. */
-  async listWorkers(): Promise<WorkerInfo[]> {
-    const ids = (await this.redis.smembers(this.keys.workers())).sort();
+  /**
+   * Registered workers sorted by id, with `alive` from its heartbeat key: every one, or the
+   * page `offset`..`offset + limit` (only that page's entries are read).
+   */
+  async listWorkers(page: { limit?: number; offset?: number } = {}): Promise<WorkerInfo[]> {
+    const offset = page.offset ?? 0;
+    const ids = (await this.redis.smembers(this.keys.workers())).sort().slice(offset, page.limit === undefined ? undefined : offset + page.limit);
     if (!ids.length) return [];
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hgetall(this.keys.worker(id)).exists(this.keys.alive(id));
