@@ -22,7 +22,7 @@ export interface ControlPlaneBenchOptions {
   stepMs?: number;
   /** Inbox-reading connections of the simulated fleet. Default 16. */
   inboxConnections?: number;
-  /** Give up waiting for the jobs to end after this long past the last submission. Default 180 s. */
+  /** Give up waiting for the jobs to end after this long past the last submission. Default 120 s. */
   drainSec?: number;
   log?: (msg: string) => void;
 }
@@ -31,6 +31,8 @@ export interface LatencyRow { endpoint: string; phase: 'under load' | 'idle'; sa
 
 export interface ControlPlaneBenchResult {
   workers: number; jobs: number; history: number; submitSec: number; churnMs: number;
+  /** Jobs actually submitted: submission stops at 3 × submitSec even if POST /jobs is slower than the plan. */
+  submitted: number;
   /** Jobs whose latency counts (first runs), and the percentiles of it (ms). */
   scheduled: number; scheduleP50Ms: number; scheduleP99Ms: number; scheduleMaxMs: number; scheduledEarly: number;
   /** Submission (POST /jobs answered) to first assignment, every counted job, ms. */
@@ -56,7 +58,7 @@ const PRIORITIES = [0, 0, 0, 0, 10, 50];
  * (SchedulabilityTracker), samples Redis and the coordinator's CPU and memory, and the API.
  */
 export async function runControlPlaneBench(opts: ControlPlaneBenchOptions = {}): Promise<ControlPlaneBenchResult> {
-  const o = { workers: 1000, jobs: 300, history: 10_000, submitSec: 60, churnMs: 3000, stepMs: 250, inboxConnections: 16, drainSec: 180, ...opts };
+  const o = { workers: 1000, jobs: 300, history: 10_000, submitSec: 60, churnMs: 3000, stepMs: 250, inboxConnections: 16, drainSec: 120, ...opts };
   const log = o.log ?? (() => undefined);
   for (const k of ['workers', 'jobs', 'submitSec', 'stepMs', 'inboxConnections'] as const) {
     if (!(Number.isFinite(o[k]) && o[k] >= 1)) throw new Error(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be at least 1, got ${o[k]}`);
@@ -123,7 +125,7 @@ export async function runControlPlaneBench(opts: ControlPlaneBenchOptions = {}):
     const apiBytes: Record<string, number> = {};
     const timeGet = async (name: string, path: string) => {
       const t = performance.now();
-      const res = await fetch(`${base}${path}`);
+      const res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(60_000) });
       const body = await res.arrayBuffer();
       if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status} ${Buffer.from(body).toString().slice(0, 200)}`);
       (api[name] ??= []).push(performance.now() - t);
@@ -164,13 +166,17 @@ export async function runControlPlaneBench(opts: ControlPlaneBenchOptions = {}):
     const ids: string[] = [];
     const loadStart = performance.now();
     for (let i = 0; i < o.jobs; i++) {
+      if (performance.now() - loadStart > 3 * o.submitSec * 1000) {
+        log(`  submission stopped after ${i} jobs: POST /jobs is too slow to keep to ${o.submitSec} s`);
+        break;
+      }
       const due = loadStart + (i * o.submitSec * 1000) / o.jobs;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const size = SIZES[i % SIZES.length];
       const priority = PRIORITIES[(i * 7) % PRIORITIES.length];
       const steps = 10 + ((i * 13) % 40);
-      const res = await fetch(`${base}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec(size, priority, steps)) });
+      const res = await fetch(`${base}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec(size, priority, steps)), signal: AbortSignal.timeout(60_000) });
       const body = await res.json() as { id?: string; createdAt?: number; message?: unknown };
       if (!res.ok || !body.id) throw new Error(`POST /jobs: HTTP ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
       const now = Date.now();
@@ -213,7 +219,7 @@ export async function runControlPlaneBench(opts: ControlPlaneBenchOptions = {}):
     const cs1 = await commandStats(redis);
 
     log('timing the API with the cluster idle');
-    for (let i = 0; i < 20; i++) for (const [name, path] of endpoints) await timeGet(`${name}|idle`, path);
+    for (let i = 0; i < 20; i++) for (const [name, path] of endpoints) await timeGet(`${name}|idle`, path).catch((e) => fleet!.errors.push(String(e)));
     const memEnd = Number((await redisInfo(redis, 'memory')).used_memory);
 
     const usecTotal = Object.keys(cs1).reduce((s, k) => s + cs1[k].usec - (cs0[k]?.usec ?? 0), 0);
@@ -225,7 +231,7 @@ export async function runControlPlaneBench(opts: ControlPlaneBenchOptions = {}):
       return { endpoint, phase: phase === 'load' ? 'under load' : 'idle', samples: xs.length, p50Ms: percentile(xs, 50), p99Ms: percentile(xs, 99), maxMs: Math.max(...xs), bytes: apiBytes[k] };
     });
     return {
-      workers: o.workers, jobs: o.jobs, history: o.history, submitSec: o.submitSec, churnMs: o.churnMs,
+      workers: o.workers, jobs: o.jobs, history: o.history, submitSec: o.submitSec, churnMs: o.churnMs, submitted: ids.length,
       scheduled: tracker.latencies.length, scheduleP50Ms: percentile(tracker.latencies, 50), scheduleP99Ms: percentile(tracker.latencies, 99),
       scheduleMaxMs: Math.max(...tracker.latencies), scheduledEarly: tracker.early,
       queueWaitP50Ms: percentile(queueWaits, 50), queueWaitP99Ms: percentile(queueWaits, 99),
@@ -260,7 +266,7 @@ export function formatControlPlaneBench(r: ControlPlaneBenchResult): string {
   const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(v < 10 ? 1 : 0) : '-');
   const mb = (v: number) => (v / 2 ** 20).toFixed(1);
   const lines = [
-    `control plane: ${r.workers} simulated workers, ${r.jobs} jobs over ${r.submitSec} s, ${r.history} jobs of history, churn every ${r.churnMs} ms (${r.killed} killed, ${r.joined} joined)`,
+    `control plane: ${r.workers} simulated workers, ${r.submitted} of ${r.jobs} jobs submitted over ${r.submitSec} s, ${r.history} jobs of history, churn every ${r.churnMs} ms (${r.killed} killed, ${r.joined} joined)`,
     '',
     `scheduling (schedulable -> first assignment)  p50 ${ms(r.scheduleP50Ms)} ms   p99 ${ms(r.scheduleP99Ms)} ms   max ${ms(r.scheduleMaxMs)} ms   (${r.scheduled} jobs${r.scheduledEarly ? `, ${r.scheduledEarly} before the tracker saw them schedulable` : ''})`,
     `queue wait (submitted -> first assignment)    p50 ${ms(r.queueWaitP50Ms)} ms   p99 ${ms(r.queueWaitP99Ms)} ms`,
