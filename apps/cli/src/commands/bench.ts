@@ -144,10 +144,11 @@ export function registerBench(program: Command): void {
     .option('--churn-ms <n>', 'a busy worker is killed and a new one joins this often; 0 = never', (v) => parseInt(v, 10), 3000)
     .option('--step-ms <n>', 'simulated training step', (v) => parseInt(v, 10), 250)
     .option('--inbox-connections <n>', 'connections carrying the simulated inbox reads', (v) => parseInt(v, 10), 16)
+    .option('--light-sampling', 'under load, time only the paged endpoints (not /metrics and ?state=, which read the whole history)')
     .option('--json', 'print JSON')
     .action(async (o) => {
       const result = await runControlPlaneBench({
-        workers: o.workers, jobs: o.jobs, history: o.history, submitSec: o.submitSec, churnMs: o.churnMs, stepMs: o.stepMs, inboxConnections: o.inboxConnections,
+        workers: o.workers, jobs: o.jobs, history: o.history, submitSec: o.submitSec, churnMs: o.churnMs, stepMs: o.stepMs, inboxConnections: o.inboxConnections, lightSampling: !!o.lightSampling,
         log: (l) => console.error(l),
       });
       console.log(o.json ? JSON.stringify(result, null, 2) : formatControlPlaneBench(result));
