@@ -107,8 +107,10 @@ export function registerBench(program: Command): void {
     .option('--gpus-per-host <n>', 'GPUs per host', (v) => parseInt(v, 10), 8)
     .option('--step-ms <ms>', 'per-GPU compute time of one ResNet-50 step', Number, 250)
     .option('--link-gbit <n>', 'inter-host link of the predicted cluster, Gbit/s', Number, 25)
-    .option('--alpha-us <n>', 'its latency per message (default: the fitted one)', Number)
+    .option('--alpha-us <n>', 'its latency per message, µs (not the one fitted on this shared machine)', Number, 25)
+    .option('--link-efficiency <x>', 'share of the line rate a ring reaches on it', Number, 0.9)
     .option('--intra-gbyte <n>', 'intra-host bandwidth of the predicted cluster, GB/s', Number, 10)
+    .option('--intra-alpha-us <n>', 'intra-host latency per message, µs', Number, 10)
     .option('--json', 'print JSON')
     .action(async (o) => {
       const readJson = (f: string, what: string) => {
@@ -129,7 +131,7 @@ export function registerBench(program: Command): void {
       }
       const holdout = (o.holdoutJson as string[]).flatMap((f) => readJson(f, '--holdout-json').rows as TopologyRow[]);
       const report = costModelReport({
-        allreduce, topology, holdout, gpus: o.gpus, gpusPerHost: o.gpusPerHost, stepMs: o.stepMs, linkGbit: o.linkGbit, alphaUs: o.alphaUs, intraGbyte: o.intraGbyte,
+        allreduce, topology, holdout, gpus: o.gpus, gpusPerHost: o.gpusPerHost, stepMs: o.stepMs, linkGbit: o.linkGbit, alphaUs: o.alphaUs, linkEfficiency: o.linkEfficiency, intraGbyte: o.intraGbyte, intraAlphaUs: o.intraAlphaUs,
       });
       console.log(o.json ? JSON.stringify(report, null, 2) : formatCostModel(report));
     });

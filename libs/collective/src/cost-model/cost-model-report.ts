@@ -18,10 +18,18 @@ export interface CostModelOptions {
   stepMs?: number;
   /** Inter-host link of the predicted cluster, Gbit/s. Default 25. */
   linkGbit?: number;
-  /** Its latency per message, µs. Default: the fitted inter-host α. */
+  /**
+   * Its latency per message, µs. Default 25 (TCP between hosts of one data centre). Not the
+   * α fitted here: that one is ZeroMQ and Node.js on a shared 2-core machine, and it
+   * multiplies by 2(H-1) ring steps per bucket at scale.
+   */
   alphaUs?: number;
+  /** Share of the line rate a ring reaches on it. Default 0.9 (the flat ring kept the shaped link 90-94% busy, docs/benchmarks.md). */
+  linkEfficiency?: number;
   /** Intra-host bandwidth of the predicted cluster, GB/s (PCIe 3 x16 about 10, NVLink far more). Default 10. */
   intraGbyte?: number;
+  /** Intra-host latency per message, µs. Default 10 (the fitted ipc α is ZeroMQ on a shared machine). */
+  intraAlphaUs?: number;
 }
 
 export interface CheckRow { topology: string; algorithm: string; bytes: number; measuredMs: number; predictedMs: number; error: number; fitted: boolean }
@@ -60,19 +68,21 @@ export function costModelReport(o: CostModelOptions): CostModelReport {
     // Fitted: ring rows of the fitted topology; the hierarchical rows use the ipc fit and the ring's inter fit.
     return { topology: r.topology, algorithm: r.algorithm, bytes: r.bytes, measuredMs: measured * 1e3, predictedMs: predicted * 1e3, error: predicted / measured - 1, fitted: fitted && r.algorithm === 'ring' };
   });
-  const inter = linkOf(o.linkGbit ?? 25, o.alphaUs ?? interFit.alpha * 1e6, Math.min(1, lineShare));
-  const intra: LinkCost = { alpha: intraFit.alpha, beta: 1 / ((o.intraGbyte ?? 10) * 1e9) };
+  const alphaUs = o.alphaUs ?? 25;
+  const eff = o.linkEfficiency ?? 0.9;
+  const inter = linkOf(o.linkGbit ?? 25, alphaUs, eff);
+  const intra: LinkCost = { alpha: (o.intraAlphaUs ?? 10) * 1e-6, beta: 1 / ((o.intraGbyte ?? 10) * 1e9) };
   const predictions = gpus.map((g) => predictStep({ gpus: g, gpusPerHost, computeSec: stepSec, gradientBytes: RESNET50_GRADIENT_BYTES, intra, inter }));
   const published = [
     {
       name: 'Horovod (Sergeev & Del Balso 2018)', setting: 'ResNet-101, 512 GPUs, 4 per server, 25 Gbit/s RoCE, per-GPU step 0.5 s (assumed: Pascal-class, batch 64)',
       published: 'about 90% scaling efficiency',
-      predicted: predictStep({ gpus: 512, gpusPerHost: 4, computeSec: 0.5, gradientBytes: RESNET101_GRADIENT_BYTES, intra, inter: linkOf(25, o.alphaUs ?? interFit.alpha * 1e6, Math.min(1, lineShare)) }),
+      predicted: predictStep({ gpus: 512, gpusPerHost: 4, computeSec: 0.5, gradientBytes: RESNET101_GRADIENT_BYTES, intra, inter: linkOf(25, alphaUs, eff) }),
     },
     {
       name: 'Goyal et al. 2017', setting: 'ResNet-50, 256 P100 GPUs, 8 per server, 50 Gbit/s Ethernet, 32 images per GPU, per-GPU step 0.2 s (assumed)',
       published: '90 epochs in about one hour: ~14,000 steps of 8,192 images, so at most ~0.26 s per step',
-      predicted: predictStep({ gpus: 256, gpusPerHost: 8, computeSec: 0.2, gradientBytes: RESNET50_GRADIENT_BYTES, intra, inter: linkOf(50, o.alphaUs ?? interFit.alpha * 1e6, Math.min(1, lineShare)) }),
+      predicted: predictStep({ gpus: 256, gpusPerHost: 8, computeSec: 0.2, gradientBytes: RESNET50_GRADIENT_BYTES, intra, inter: linkOf(50, alphaUs, eff) }),
     },
   ];
   return {
@@ -82,7 +92,7 @@ export function costModelReport(o: CostModelOptions): CostModelReport {
     predictions,
     assumptions: {
       model: 'resnet50', gradientMB: +(RESNET50_GRADIENT_BYTES / 1e6).toFixed(1), stepMs: stepSec * 1e3, gpusPerHost,
-      linkGbit: o.linkGbit ?? 25, alphaUs: +(inter.alpha * 1e6).toFixed(1), linkShare: +Math.min(1, lineShare).toFixed(3), intraGbyte: o.intraGbyte ?? 10,
+      linkGbit: o.linkGbit ?? 25, alphaUs, linkShare: eff, intraGbyte: o.intraGbyte ?? 10, intraAlphaUs: o.intraAlphaUs ?? 10,
     },
     published,
   };
@@ -101,10 +111,10 @@ export function formatCostModel(r: CostModelReport): string {
     '',
     'check against the namespace measurements (fitted = the ring rows the inter fit came from)',
     'topology algorithm      size MB  measured ms  predicted ms   error',
-    ...r.checks.map((c) => `${c.topology.padEnd(8)} ${c.algorithm.padEnd(13)} ${(c.bytes / 2 ** 20).toFixed(0).padStart(7)} ${c.measuredMs.toFixed(1).padStart(12)} ${c.predictedMs.toFixed(1).padStart(13)} ${(c.error >= 0 ? '+' : '') + pct(c.error).padStart(7)}${c.fitted ? '  (fitted)' : ''}`),
+    ...r.checks.map((c) => `${c.topology.padEnd(8)} ${c.algorithm.padEnd(13)} ${(c.bytes / 2 ** 20).toFixed(0).padStart(7)} ${c.measuredMs.toFixed(1).padStart(12)} ${c.predictedMs.toFixed(1).padStart(13)} ${((c.error >= 0 ? '+' : '') + pct(c.error)).padStart(8)}${c.fitted ? '  (fitted)' : ''}`),
     '',
     `ResNet-50 data parallel (${a.gradientMB} MB fp32 gradients, 25 MB buckets overlapped with the backward pass = 2/3 of a ${a.stepMs} ms per-GPU step),`,
-    `${a.gpusPerHost} GPUs per host at ${a.intraGbyte} GB/s, ${a.linkGbit} Gbit/s between hosts at ${pct(Number(a.linkShare))} of line rate, α ${a.alphaUs} µs:`,
+    `${a.gpusPerHost} GPUs per host at ${a.intraGbyte} GB/s and α ${a.intraAlphaUs} µs, ${a.linkGbit} Gbit/s between hosts at ${pct(Number(a.linkShare))} of line rate, α ${a.alphaUs} µs:`,
     ' gpus hosts  algorithm    bkt   comm ms exposed ms  step ms    eff',
     ...r.predictions.map(row),
     '',
