@@ -317,4 +317,30 @@ describe('coordinator e2e', () => {
     assert.deepEqual(cps.body.map((c: any) => [c.step, c.key, c.bucket]), [[10, `checkpoints/${job.id}/10`, bucket], [20, `checkpoints/${job.id}/20`, bucket]]);
     assert.ok(cps.body[0].bytes > 16);
   });
+
+  test('GET /jobs and GET /workers come in pages; a bad page parameter is a 400 naming it', async () => {
+    const history = (await http('POST', '/jobs', validSpec({ name: 'page-probe' }))).body;
+    await http('POST', `/jobs/${history.id}/cancel`);
+    const all = (await http('GET', '/jobs?limit=1000')).body.map((j: any) => j.id);
+    assert.ok(all.length >= 3, `jobs so far: ${all.length}`);
+    const first = (await http('GET', '/jobs?limit=2')).body.map((j: any) => j.id);
+    const second = (await http('GET', '/jobs?limit=2&offset=2')).body.map((j: any) => j.id);
+    assert.deepEqual([...first, ...second], all.slice(0, 4), 'pages follow the full listing, newest first');
+    assert.equal(first[0], history.id);
+    for (const bad of ['limit=0', 'limit=1001', 'limit=two', 'offset=-1']) {
+      const r = await http('GET', `/jobs?${bad}`);
+      assert.equal(r.status, 400, bad);
+      assert.deepEqual(r.body.fields, [bad.split('=')[0]]);
+      assert.match(r.body.message[0], /must be an integer/);
+    }
+    for (const id of ['page-a', 'page-b', 'page-c']) await fakeWorker(id);
+    const workers = (await http('GET', '/workers')).body.map((w: any) => w.id);
+    const i = workers.indexOf('page-a');
+    assert.deepEqual((await http('GET', `/workers?limit=2&offset=${i}`)).body.map((w: any) => w.id), ['page-a', 'page-b']);
+    assert.equal((await http('GET', '/workers?limit=0')).status, 400);
+    for (const id of ['page-a', 'page-b', 'page-c']) {
+      stopBeating(id);
+      await control.unregisterWorker(id);
+    }
+  });
 });

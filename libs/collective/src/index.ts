@@ -6,3 +6,5 @@ export * from './types';
 export { topologyAllReduce, chooseAlgorithm, groupByHost, AllReduceAlgorithm, TopologyAllReduceOptions, DEFAULT_HIERARCHICAL_MIN_BYTES } from './hierarchical';
 export { runAllreduceBench, formatBench, ceilings, AllreduceBenchOptions, AllreduceBenchResult, AllreduceRow, P2PRow, RankCpu, Ceiling, BenchTransport } from './bench/allreduce-bench';
 export { runTopologyBench, formatTopologyBench, interHostBytesPerByte, TopologyBenchOptions, TopologyRow } from './bench/topology-bench';
+export * from './cost-model/cost-model';
+export { costModelReport, formatCostModel, CostModelOptions, CostModelReport, CheckRow } from './cost-model/cost-model-report';

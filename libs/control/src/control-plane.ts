@@ -80,7 +80,8 @@ export class ControlPlane {
    * forgotten by forgetLostWorkers): the caller should register again.
    */
   async heartbeat(workerId: string, ttlMs = this.options.heartbeatTtlMs): Promise<boolean> {
-    const ok = await this.redis.eval(HEARTBEAT, 0, this.keys.prefix, workerId, String(Date.now()), String(Math.max(1, Math.round(ttlMs))));
+    const ok = await this.redis.eval(HEARTBEAT, 3, this.keys.workers(), this.keys.alive(workerId), this.keys.worker(workerId),
+      workerId, String(Date.now()), String(Math.max(1, Math.round(ttlMs))));
     return ok === 1;
   }
 
@@ -92,7 +93,15 @@ export class ControlPlane {
    */
   async forgetLostWorkers(lostForMs: number, ids: string[] = [], now = Date.now()): Promise<string[]> {
     if (!(lostForMs >= 0)) throw new ControlPlaneError(`lostForMs must be >= 0, got ${lostForMs}`, 'BAD_OPTIONS');
-    return (await this.redis.eval(FORGET_LOST_WORKERS, 0, this.keys.prefix, String(now - lostForMs), ...ids)) as string[];
+    // The script declares every key it touches, so it is given the candidates: every registered worker unless `ids`.
+    const candidates = ids.length ? ids : await this.redis.smembers(this.keys.workers());
+    const gone: string[] = [];
+    for (let i = 0; i < candidates.length; i += 500) {
+      const batch = candidates.slice(i, i + 500);
+      const keys = batch.flatMap((id) => [this.keys.worker(id), this.keys.alive(id), this.keys.inbox(id)]);
+      gone.push(...((await this.redis.eval(FORGET_LOST_WORKERS, 1 + keys.length, this.keys.workers(), ...keys, String(now - lostForMs), ...batch)) as string[]));
+    }
+    return gone;
   }
 
   async unregisterWorker(workerId: string): Promise<void> {
@@ -108,9 +117,13 @@ export class ControlPlane {
     return decodeWorker(h as Record<string, string>, alive === 1);
   }
 
-  /** Every registered worker, sorted by id, with `alive` from its heartbeat key. */
-  async listWorkers(): Promise<WorkerInfo[]> {
-    const ids = (await this.redis.smembers(this.keys.workers())).sort();
+  /**
+   * Registered workers sorted by id, with `alive` from its heartbeat key: every one, or the
+   * page `offset`..`offset + limit` (only that page's entries are read).
+   */
+  async listWorkers(page: { limit?: number; offset?: number } = {}): Promise<WorkerInfo[]> {
+    const offset = page.offset ?? 0;
+    const ids = (await this.redis.smembers(this.keys.workers())).sort().slice(offset, page.limit === undefined ? undefined : offset + page.limit);
     if (!ids.length) return [];
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hgetall(this.keys.worker(id)).exists(this.keys.alive(id));
@@ -138,7 +151,11 @@ export class ControlPlane {
    * the worker ids in rank order, or null when too few are available.
    */
   async claimWorkers(jobId: string, count: number): Promise<string[] | null> {
-    const ids = (await this.redis.eval(CLAIM_WORKERS, 0, this.keys.prefix, jobId, String(count))) as string[];
+    // The script declares every key it touches: the registry is read first, the script re-checks each entry.
+    const candidates = (await this.redis.smembers(this.keys.workers())).sort();
+    if (candidates.length < count) return null;
+    const keys = candidates.flatMap((id) => [this.keys.worker(id), this.keys.alive(id)]);
+    const ids = (await this.redis.eval(CLAIM_WORKERS, 1 + keys.length, this.keys.workers(), ...keys, jobId, String(count), ...candidates)) as string[];
     return ids.length === count ? ids : null;
   }
 
@@ -154,7 +171,7 @@ export class ControlPlane {
   /** Sets idle those of the workers that still hold jobId; returns how many. */
   async releaseWorkers(jobId: string, workerIds: string[]): Promise<number> {
     if (!workerIds.length) return 0;
-    return (await this.redis.eval(RELEASE_WORKERS, 0, this.keys.prefix, jobId, ...workerIds)) as number;
+    return (await this.redis.eval(RELEASE_WORKERS, workerIds.length, ...workerIds.map((id) => this.keys.worker(id)), jobId)) as number;
   }
 
   // ---- worker inboxes ----

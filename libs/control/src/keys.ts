@@ -9,4 +9,6 @@ export class ControlKeys {
   job(id: string): string { return `${this.prefix}job:${id}`; }
   metrics(id: string): string { return `${this.prefix}job:${id}:metrics`; }
   events(id: string): string { return `${this.prefix}job:${id}:events`; }
+  /** Jobs waiting for workers, in the scheduler's order (apps/coordinator WaitQueue). */
+  waiting(): string { return `${this.prefix}sched:waiting`; }
 }

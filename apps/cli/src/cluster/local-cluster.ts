@@ -14,6 +14,10 @@ export interface LocalClusterOptions {
   prefix?: string;
   /** Extra environment for every worker (e.g. FLEET_BACKEND). */
   workerEnv?: NodeJS.ProcessEnv;
+  /** Extra environment of the coordinator (e.g. FLEET_CONCURRENCY). */
+  coordinatorEnv?: NodeJS.ProcessEnv;
+  /** Start a private Redis and S3 even when REDIS_URL / S3_ENDPOINT are set (benchmarks measure them). */
+  privateServices?: boolean;
   /** Progress messages. */
   log?: (msg: string) => void;
 }
@@ -43,7 +47,7 @@ export class LocalCluster {
     const logDir = opts.logDir ?? mkdtempSync(join(tmpdir(), 'tensorfleet-'));
     const prefix = opts.prefix ?? 'tf';
     log('starting Redis and the S3 server (or using REDIS_URL / S3_ENDPOINT)');
-    const services = await resolveServices({ label: 'cluster' });
+    const services = await resolveServices({ label: 'cluster', ...(opts.privateServices ? { env: {} } : {}) });
     let cluster: LocalCluster | undefined;
     try {
       const port = await freePort();
@@ -52,6 +56,7 @@ export class LocalCluster {
         PORT: String(port),
         HOST: '127.0.0.1',
         ...serviceEnv(services.redisUrl, services.s3, prefix),
+        ...opts.coordinatorEnv,
       }, logDir);
       const client = new CoordinatorClient(`http://127.0.0.1:${port}`);
       cluster = new LocalCluster(services.redisUrl, services.s3, coordinator, client, logDir, prefix, opts);

@@ -1,13 +1,17 @@
 import type { Command } from 'commander';
 import { formatTrainBench, parseBackends, runTrainBench } from '@tensorfleet/models';
-import { formatBench, formatTopologyBench, runAllreduceBench, runTopologyBench } from '@tensorfleet/collective';
+import { readFileSync } from 'node:fs';
+import {
+  costModelReport, formatBench, formatCostModel, formatTopologyBench, runAllreduceBench, runTopologyBench, type AllreduceBenchResult, type TopologyRow,
+} from '@tensorfleet/collective';
 import { formatBenchTable, runDataBench } from '@tensorfleet/data';
 import { formatPipelineBench, runPipelineBench } from '@tensorfleet/training';
 import { resolveServices } from '@tensorfleet/infra';
+import { formatControlPlaneBench, runControlPlaneBench } from '../control-bench/control-plane-bench';
 
 /** `fleet bench <suite>`: each suite lives beside the code it measures and returns rows. */
 export function registerBench(program: Command): void {
-  const bench = program.command('bench').description('benchmarks: train, allreduce, data, pipeline (tables; --json for machines)');
+  const bench = program.command('bench').description('benchmarks: train, allreduce, data, pipeline, control-plane (tables; --json for machines)');
   const list = (v: string) => v.split(',').filter(Boolean);
   const ints = (v: string) => list(v).map(Number);
 
@@ -91,6 +95,65 @@ export function registerBench(program: Command): void {
       });
       if (o.json) return console.log(JSON.stringify(result, null, 2));
       console.log(formatBench(result));
+    });
+
+  bench
+    .command('cost-model')
+    .description('α/β per link kind fitted from all-reduce timings, checked against the namespace measurements, then ResNet-50 data-parallel step time and scaling efficiency at scale')
+    .option('--allreduce-json <file>', '`fleet bench allreduce --transports ipc --json` output (fits the intra-host link); default: measure now')
+    .option('--topology-json <file>', '`fleet bench allreduce --topology 2x2 --json` output (fits the inter-host link); default: measure now (root)')
+    .option('--holdout-json <files>', 'comma-separated topology outputs (e.g. 3x2) only predicted, never fitted', list, [])
+    .option('--gpus <list>', 'GPU counts to predict', ints, [8, 64, 256, 1024])
+    .option('--gpus-per-host <n>', 'GPUs per host', (v) => parseInt(v, 10), 8)
+    .option('--step-ms <ms>', 'per-GPU compute time of one ResNet-50 step', Number, 250)
+    .option('--link-gbit <n>', 'inter-host link of the predicted cluster, Gbit/s', Number, 25)
+    .option('--alpha-us <n>', 'its latency per message, µs (not the one fitted on this shared machine)', Number, 25)
+    .option('--link-efficiency <x>', 'share of the line rate a ring reaches on it', Number, 0.9)
+    .option('--intra-gbyte <n>', 'intra-host bandwidth of the predicted cluster, GB/s', Number, 10)
+    .option('--intra-alpha-us <n>', 'intra-host latency per message, µs', Number, 10)
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const readJson = (f: string, what: string) => {
+        try { return JSON.parse(readFileSync(f, 'utf8')); } catch (e) { throw new Error(`${what} ${f}: ${(e as Error).message}`); }
+      };
+      const progress = (m: string) => { if (!o.json) console.error(m); };
+      let allreduce: AllreduceBenchResult;
+      if (o.allreduceJson) allreduce = readJson(o.allreduceJson, '--allreduce-json');
+      else {
+        progress('measuring ipc all-reduce at world sizes 2 and 4 (up to 64 MB)');
+        allreduce = await runAllreduceBench({ worldSizes: [2, 4], transports: ['ipc'], minBytes: 64 * 1024, maxBytes: 64 << 20, p2pMessageBytes: [1 << 20], p2pBytes: 256 << 20 });
+      }
+      let topology: TopologyRow[];
+      if (o.topologyJson) topology = readJson(o.topologyJson, '--topology-json').rows;
+      else {
+        progress('measuring flat ring and hierarchical all-reduce on 2x2 network namespaces at 1000 Mbit/s');
+        topology = await runTopologyBench({ hosts: 2, localRanks: 2, rateMbit: 1000, rounds: 1 });
+      }
+      const holdout = (o.holdoutJson as string[]).flatMap((f) => readJson(f, '--holdout-json').rows as TopologyRow[]);
+      const report = costModelReport({
+        allreduce, topology, holdout, gpus: o.gpus, gpusPerHost: o.gpusPerHost, stepMs: o.stepMs, linkGbit: o.linkGbit, alphaUs: o.alphaUs, linkEfficiency: o.linkEfficiency, intraGbyte: o.intraGbyte, intraAlphaUs: o.intraAlphaUs,
+      });
+      console.log(o.json ? JSON.stringify(report, null, 2) : formatCostModel(report));
+    });
+
+  bench
+    .command('control-plane')
+    .description('the coordinator and Redis under simulated workers (real registry, heartbeats, inboxes, no training) and a stream of jobs while workers die and join: scheduling p50/p99, Redis commands/s and memory, coordinator CPU/RSS, API latency')
+    .option('--workers <n>', 'simulated workers (200 for a quick run)', (v) => parseInt(v, 10), 1000)
+    .option('--jobs <n>', 'jobs submitted during the run', (v) => parseInt(v, 10), 300)
+    .option('--history <n>', 'finished jobs written to Redis first', (v) => parseInt(v, 10), 10_000)
+    .option('--submit-sec <n>', 'seconds over which the jobs are submitted', (v) => parseInt(v, 10), 60)
+    .option('--churn-ms <n>', 'a busy worker is killed and a new one joins this often; 0 = never', (v) => parseInt(v, 10), 3000)
+    .option('--step-ms <n>', 'simulated training step', (v) => parseInt(v, 10), 250)
+    .option('--inbox-connections <n>', 'connections carrying the simulated inbox reads', (v) => parseInt(v, 10), 16)
+    .option('--light-sampling', 'under load, time only the paged endpoints (not /metrics and ?state=, which read the whole history)')
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const result = await runControlPlaneBench({
+        workers: o.workers, jobs: o.jobs, history: o.history, submitSec: o.submitSec, churnMs: o.churnMs, stepMs: o.stepMs, inboxConnections: o.inboxConnections, lightSampling: !!o.lightSampling,
+        log: (l) => console.error(l),
+      });
+      console.log(o.json ? JSON.stringify(result, null, 2) : formatControlPlaneBench(result));
     });
 
   bench

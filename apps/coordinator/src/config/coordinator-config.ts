@@ -32,6 +32,11 @@ export interface CoordinatorOptions {
    * dashboard); a worker that comes back registers again. Default 600000 (10 min).
    */
   forgetLostAfterMs?: number;
+  /**
+   * Jobs kept in Redis: beyond it the oldest finished ones are deleted (record and streams,
+   * not checkpoints), every 30 s. 0 = keep every job. Default 100000 (about 160 MB of records).
+   */
+  jobHistory?: number;
   /** A waiting gang reserves workers against newer jobs of its priority after this long. Default 120000. */
   reserveAfterMs?: number;
   /** BullMQ lock of an active job; a dead coordinator's jobs are re-run after it. Default 30000. */
@@ -63,7 +68,7 @@ export const COORDINATOR_CONFIG = Symbol('COORDINATOR_CONFIG');
 
 const DEFAULTS: Omit<CoordinatorConfig, 'redisUrl' | 's3' | 'maxWorkers'> = {
   port: 3000, host: '0.0.0.0', prefix: 'tf', queueName: 'tensorfleet-jobs', concurrency: 64,
-  claimBackoffMs: 250, claimMaxBackoffMs: 5000, followPollMs: 500, staleBusyMs: 30_000, forgetLostAfterMs: 600_000, reserveAfterMs: 120_000, lockDurationMs: 30_000, swagger: true, quiet: false, apiTokens: [],
+  claimBackoffMs: 250, claimMaxBackoffMs: 5000, followPollMs: 500, staleBusyMs: 30_000, forgetLostAfterMs: 600_000, reserveAfterMs: 120_000, jobHistory: 100_000, lockDurationMs: 30_000, swagger: true, quiet: false, apiTokens: [],
 };
 
 export class CoordinatorConfigError extends Error {
@@ -85,6 +90,7 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
   for (const k of ['concurrency', 'claimBackoffMs', 'claimMaxBackoffMs', 'followPollMs', 'staleBusyMs', 'forgetLostAfterMs', 'reserveAfterMs', 'lockDurationMs'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) throw new CoordinatorConfigError(`${k} must be a positive integer, got ${c[k]}`);
   }
+  if (!Number.isInteger(c.jobHistory) || c.jobHistory < 0) throw new CoordinatorConfigError(`jobHistory must be an integer >= 0 (env FLEET_JOB_HISTORY; 0 keeps every job), got ${c.jobHistory}`);
   if (c.maxWorkers !== undefined && !(Number.isInteger(c.maxWorkers) && c.maxWorkers >= 1)) throw new CoordinatorConfigError(`maxWorkers must be a positive integer (env FLEET_MAX_WORKERS), got ${c.maxWorkers}`);
   for (const [i, t] of c.apiTokens.entries()) {
     if (typeof t.token !== 'string' || t.token.length < 16) throw new CoordinatorConfigError(`apiTokens[${i}].token must be a string of at least 16 characters (e.g. \`openssl rand -hex 24\`)`);
@@ -97,7 +103,7 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
 /**
  * The process environment as coordinator options: PORT, HOST, REDIS_URL, TF_S3 (JSON
  * S3Config) or S3_ENDPOINT + S3_ACCESS_KEY + S3_SECRET_KEY [+ S3_REGION], FLEET_PREFIX,
- * FLEET_QUEUE, FLEET_CONCURRENCY, FLEET_FORGET_LOST_AFTER_MS, FLEET_RESERVE_AFTER_MS, FLEET_MAX_WORKERS,
+ * FLEET_QUEUE, FLEET_CONCURRENCY, FLEET_FORGET_LOST_AFTER_MS, FLEET_RESERVE_AFTER_MS, FLEET_MAX_WORKERS, FLEET_JOB_HISTORY,
  * FLEET_API_TOKEN and FLEET_API_READ_TOKEN (comma-separated bearer tokens).
  */
 export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): CoordinatorOptions {
@@ -113,6 +119,7 @@ export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env):
     port: num(env.PORT), host: env.HOST || undefined, redisUrl, s3, prefix: env.FLEET_PREFIX || undefined,
     queueName: env.FLEET_QUEUE || undefined, concurrency: num(env.FLEET_CONCURRENCY),
     forgetLostAfterMs: num(env.FLEET_FORGET_LOST_AFTER_MS), reserveAfterMs: num(env.FLEET_RESERVE_AFTER_MS), maxWorkers: num(env.FLEET_MAX_WORKERS),
+    jobHistory: num(env.FLEET_JOB_HISTORY),
     apiTokens: [...tokensFromEnv(env.FLEET_API_TOKEN, 'write'), ...tokensFromEnv(env.FLEET_API_READ_TOKEN, 'read')],
   };
 }

@@ -20,3 +20,13 @@ export function specValidationPipe(): ValidationPipe {
     exceptionFactory: (errors) => fieldErrors(flattenValidationErrors(errors)),
   });
 }
+
+/** A paging query parameter: absent = `fallback`, else an integer in [min, max], or a 400 naming it. */
+export function pageParam(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw fieldErrors([{ field: name, message: `must be an integer from ${min} to ${max}, got "${value}"` }]);
+  }
+  return n;
+}

@@ -5,7 +5,7 @@ import { JOB_STATES, JobSpecDto, ResumeJobDto, type JobState } from '@tensorflee
 import { documentJobSpec } from './dto/job-spec.api';
 import { JobView, toJobView } from './dto/job-view';
 import { JobStreamService } from './job-stream.service';
-import { specValidationPipe } from './job-validation';
+import { pageParam, specValidationPipe } from './job-validation';
 import { JobsService } from './jobs.service';
 
 documentJobSpec();
@@ -25,10 +25,14 @@ export class JobsController {
   }
 
   @Get()
+  @ApiOperation({ summary: 'Jobs, newest first, one page at a time (a page shorter than `limit` is the last)' })
   @ApiQuery({ name: 'state', required: false, enum: [...JOB_STATES] })
+  @ApiQuery({ name: 'limit', required: false, description: 'page size, 1..1000; default 100' })
+  @ApiQuery({ name: 'offset', required: false, description: 'jobs to skip; default 0' })
   @ApiOkResponse({ type: [JobView] })
-  async list(@Query('state') state?: JobState): Promise<JobView[]> {
-    return (await this.jobs.list(state)).map(toJobView);
+  async list(@Query('state') state?: JobState, @Query('limit') limit?: string, @Query('offset') offset?: string): Promise<JobView[]> {
+    const page = { limit: pageParam('limit', limit, 100, 1, 1000), offset: pageParam('offset', offset, 0, 0, Number.MAX_SAFE_INTEGER) };
+    return (await this.jobs.list(state, page)).map(toJobView);
   }
 
   @Get(':id')

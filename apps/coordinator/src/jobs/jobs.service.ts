@@ -68,8 +68,8 @@ export class JobsService {
     return job;
   }
 
-  list(state?: JobState): Promise<JobRecord[]> {
-    return this.control.listJobs({ state, limit: 1000 });
+  list(state?: JobState, page: { limit: number; offset: number } = { limit: 100, offset: 0 }): Promise<JobRecord[]> {
+    return this.control.listJobs({ state, ...page });
   }
 
   async get(id: string): Promise<JobRecord> {

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { ControlPlane, parseJobSpec, type JobSpec, type WorkerCommand } from '@tensorfleet/control';
 import { startRedis, testId } from '@tensorfleet/infra';
 import { GangScheduler, stepOf } from './gang-scheduler';
+import { WaitQueue } from './wait-queue';
 
 let url: string;
 let stopRedis: () => Promise<void> = async () => undefined;
@@ -53,6 +54,11 @@ function spec(dataParallel: number, maxRestarts = 0): JobSpec {
   const r = parseJobSpec({ model: { name: 'resnet18' }, dataset: { bucket: 'bkt', prefix: 'p' }, parallelism: { dataParallel }, batchSize: 2, steps: 5, optimizer: { type: 'sgd', lr: 0.1 }, recovery: { maxRestarts } });
   assert.ok(r.spec);
   return r.spec;
+}
+
+/** A job recorded and put on the wait queue, as JobsService.submit and SchedulerService.enqueue do. */
+async function submitted(control: ControlPlane, s: JobSpec, id: string): Promise<void> {
+  await new WaitQueue(control).add(await control.createJob(s, { id }));
 }
 
 async function workers(control: ControlPlane, ids: string[]): Promise<void> {
@@ -210,9 +216,9 @@ test('a waiting job of higher priority goes first; one larger than the cluster d
   const lowSpec = { ...spec(1), priority: 0 };
   const highSpec = { ...spec(2), priority: 10 };
   const hugeSpec = { ...spec(3), priority: 100 };
-  await control.createJob(hugeSpec, { id: 'huge' });   // 3 ranks, 2 workers alive: cannot run, must not block
-  await control.createJob(highSpec, { id: 'high' });
-  await control.createJob(lowSpec, { id: 'low' });
+  await submitted(control, hugeSpec, 'huge');   // 3 ranks, 2 workers alive: cannot run, must not block
+  await submitted(control, highSpec, 'high');
+  await submitted(control, lowSpec, 'low');
   const low = gang().run('low');
   const high = gang().run('high');
   await new Promise((r) => setTimeout(r, 300));
@@ -240,10 +246,10 @@ test('equal priorities: a small job backfills around a waiting gang until the ga
   await control.createJob(spec(1), { id: 'elsewhere' });
   await control.updateJob('elsewhere', { state: 'running' });
   await control.markWorker('c', { state: 'busy', jobId: 'elsewhere', rank: 0 });
-  await control.createJob(spec(3), { id: 'gang' });
+  await submitted(control, spec(3), 'gang');
   const gangRun = g.run('gang');
   // Fresh: the 1-rank job takes an idle worker at once.
-  await control.createJob(spec(1), { id: 'early' });
+  await submitted(control, spec(1), 'early');
   const earlyRun = g.run('early');
   const [ea] = await assignsOf(control, ['a']);
   assert.equal(ea.assignment.jobId, 'early');
@@ -253,7 +259,7 @@ test('equal priorities: a small job backfills around a waiting gang until the ga
   await control.redis.del(control.keys.inbox('a'));
   // After reserveAfterMs the gang holds its reservation: a newer small job waits.
   await new Promise((res) => setTimeout(res, 600));
-  await control.createJob(spec(1), { id: 'late' });
+  await submitted(control, spec(1), 'late');
   const lateRun = g.run('late');
   await new Promise((res) => setTimeout(res, 300));
   assert.equal((await control.getJob('late'))!.state, 'queued', 'the newer job waits behind the reservation although a and b are idle');

@@ -4,6 +4,7 @@ import type {
   Assignment, ControlPlane, JobEvent, JobMember, JobRecord, JobState, WorkerCommand,
 } from '@tensorfleet/control';
 import { blacklistOf, elasticClaim, shouldGrow, type BlacklistOptions } from './elastic';
+import { WaitQueue } from './wait-queue';
 
 export interface GangSchedulerOptions extends BlacklistOptions {
   /** First wait between claim attempts; doubles up to claimMaxBackoffMs. */
@@ -62,9 +63,12 @@ export class GangScheduler {
   private closing = false;
   private lastReclaim = 0;
   private readonly log: (msg: string) => void;
+  readonly waiting: WaitQueue;
+  private alive: { at: number; count: number; pending: Promise<number> | null } = { at: 0, count: 0, pending: null };
 
   constructor(private readonly control: ControlPlane, private readonly opts: GangSchedulerOptions) {
     this.log = opts.log ?? (() => undefined);
+    this.waiting = new WaitQueue(control);
   }
 
   /** Loops stop at their next wait; their jobs stay running in Redis for the next coordinator. */
@@ -77,6 +81,11 @@ export class GangScheduler {
    * queueing of the job (a resume re-queued it meanwhile) stops at once.
    */
   async run(jobId: string, attempt?: number): Promise<RunOutcome> {
+    let waitingAs: string | null = null;
+    const stopWaiting = async () => {
+      if (waitingAs) await this.waiting.remove(waitingAs);
+      waitingAs = null;
+    };
     try {
       let backoff = this.opts.claimBackoffMs;
       for (;;) {
@@ -96,7 +105,9 @@ export class GangScheduler {
           continue;
         }
         if (job.state !== 'queued') return job.state;
+        waitingAs ??= await this.waiting.add(job);
         if (await this.tryStart(job)) {
+          await stopWaiting();
           backoff = this.opts.claimBackoffMs;
           continue;
         }
@@ -107,6 +118,9 @@ export class GangScheduler {
     } catch (e) {
       if (e instanceof Shutdown) return 'shutdown';
       throw e;
+    } finally {
+      // A shut-down coordinator's waiting jobs keep their entries: they still wait, for the next one.
+      if (!this.closing) await stopWaiting().catch(() => undefined);
     }
   }
 
@@ -205,11 +219,20 @@ export class GangScheduler {
     const now = Date.now();
     if (now - this.lastReclaim < Math.min(this.opts.staleBusyMs, 5000)) return;
     this.lastReclaim = now;
-    for (const w of await this.control.listWorkers()) {
-      if (!w.alive || w.state !== 'busy' || !w.jobId) continue;
-      const j = await this.control.getJob(w.jobId);
-      if (j && (isActive(j.state) || now - (j.finishedAt ?? 0) < this.opts.staleBusyMs)) continue;
-      if (await this.control.releaseWorkers(w.jobId, [w.id])) {
+    const busy = (await this.control.listWorkers()).filter((w) => w.alive && w.state === 'busy' && w.jobId);
+    // One read per job, not per worker: a 64-rank job is 64 busy workers.
+    const jobIds = [...new Set(busy.map((w) => w.jobId!))];
+    const pipe = this.control.redis.pipeline();
+    for (const id of jobIds) pipe.hmget(this.control.keys.job(id), 'state', 'finishedAt');
+    const res = (await pipe.exec()) ?? [];
+    const jobs = new Map(jobIds.map((id, i) => {
+      const [state, finishedAt] = (res[i]?.[1] ?? [null, null]) as (string | null)[];
+      return [id, state ? { state: state as JobState, finishedAt: Number(finishedAt ?? 0) } : null] as const;
+    }));
+    for (const w of busy) {
+      const j = jobs.get(w.jobId!);
+      if (j && (isActive(j.state) || now - j.finishedAt < this.opts.staleBusyMs)) continue;
+      if (await this.control.releaseWorkers(w.jobId!, [w.id])) {
         this.log(`worker ${w.id} was still busy with ${j ? `${j.state} ` : 'deleted '}job ${w.jobId}: set idle`);
       }
     }
@@ -223,14 +246,34 @@ export class GangScheduler {
    * a larger one waits.
    */
   private async outranked(job: JobRecord): Promise<boolean> {
-    const now = Date.now();
-    const reserveAfter = this.opts.reserveAfterMs;
-    const ahead = (o: JobRecord) => o.id !== job.id && (o.spec.priority > job.spec.priority
-      || (o.spec.priority === job.spec.priority && o.createdAt < job.createdAt && now - o.createdAt >= reserveAfter));
-    const queued = (await this.control.listJobs({ state: 'queued', limit: 10_000 })).filter(ahead);
-    if (!queued.length) return false;
-    const alive = (await this.control.listWorkers()).filter((w) => w.alive).length;
-    return queued.some((o) => worldSizeOf(o.spec) <= alive);
+    const ahead = await this.waiting.ahead(job, Date.now() - this.opts.reserveAfterMs);
+    if (!ahead.length) return false;
+    const alive = await this.aliveWorkers();
+    for (const o of ahead) {
+      if (o.size <= alive && await this.waiting.stillQueued(o)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Alive workers, counted at most once a second for all the jobs this scheduler follows:
+   * every waiting job asks on every claim attempt, and counting reads the whole registry.
+   */
+  private async aliveWorkers(): Promise<number> {
+    if (Date.now() - this.alive.at < 1000) return this.alive.count;
+    this.alive.pending ??= (async () => {
+      try {
+        const ids = await this.control.redis.smembers(this.control.keys.workers());
+        const pipe = this.control.redis.pipeline();
+        for (const id of ids) pipe.exists(this.control.keys.alive(id));
+        const count = ((await pipe.exec()) ?? []).filter(([, v]) => v === 1).length;
+        this.alive = { at: Date.now(), count, pending: null };
+        return count;
+      } finally {
+        this.alive.pending = null;
+      }
+    })();
+    return this.alive.pending;
   }
 
   /** Follows a running job until it ends. */

@@ -58,6 +58,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
 
   /** Puts a job (state queued in Redis) on the BullMQ queue; higher spec.priority runs first. */
   async enqueue(job: JobRecord): Promise<void> {
+    // In the wait queue at once: a job that waits for a scheduler slot outranks lower priorities too.
+    await this.gang.waiting.add(job);
     await this.queue.add('train', { jobId: job.id, attempt: job.attempt }, {
       jobId: queueJobId(job),
       // BullMQ: 1 is the highest priority; spec.priority is -1000..1000, higher first.

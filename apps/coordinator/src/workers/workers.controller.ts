@@ -1,5 +1,6 @@
-import { Controller, Delete, Get, HttpCode, Param } from '@nestjs/common';
-import { ApiConflictResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { Controller, Delete, Get, HttpCode, Param, Query } from '@nestjs/common';
+import { ApiConflictResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { pageParam } from '../jobs/job-validation';
 import type { PeerAddress, WorkerInfo } from '@tensorfleet/control';
 import { WorkersService } from './workers.service';
 
@@ -24,9 +25,13 @@ export class WorkersController {
   constructor(private readonly workers: WorkersService) {}
 
   @Get()
+  @ApiOperation({ summary: 'Registered workers sorted by id; every one, or a page with limit/offset' })
+  @ApiQuery({ name: 'limit', required: false, description: 'page size, 1..10000; default: all' })
+  @ApiQuery({ name: 'offset', required: false, description: 'workers to skip; default 0' })
   @ApiOkResponse({ type: [WorkerView] })
-  list(): Promise<WorkerInfo[]> {
-    return this.workers.list();
+  list(@Query('limit') limit?: string, @Query('offset') offset?: string): Promise<WorkerInfo[]> {
+    const l = pageParam('limit', limit, Number.MAX_SAFE_INTEGER, 1, 10_000);
+    return this.workers.list({ limit: l, offset: pageParam('offset', offset, 0, 0, Number.MAX_SAFE_INTEGER) });
   }
 
   @Delete(':id')

@@ -21,8 +21,8 @@ export class WorkersService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** The registry, sorted by id, each with `alive` from its heartbeat key. */
-  list(): Promise<WorkerInfo[]> {
-    return this.control.listWorkers();
+  list(page?: { limit: number; offset: number }): Promise<WorkerInfo[]> {
+    return this.control.listWorkers(page);
   }
 
   /** Removes one lost worker now; an alive one is a 409 (stop its process instead). */
