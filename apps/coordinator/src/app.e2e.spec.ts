@@ -186,7 +186,7 @@ describe('coordinator e2e', () => {
     });
     assert.match(failed.error, /worker wb \(rank 1\) stopped heartbeating/);
     assert.ok(Date.now() - t0 < 8000);
-    assert.deepEqual(await drain('wa'), [{ type: 'cancel', jobId: id, reason: failed.error }]);
+    assert.deepEqual(await drain('wa'), [{ type: 'cancel', jobId: id, reason: failed.error, runId: running.body.runId }], 'the cancel names the run');
     assert.deepEqual(await drain('wb'), [], 'the lost worker gets nothing');
     const metrics = (await http('GET', '/metrics')).text;
     assert.match(metrics, /^tensorfleet_jobs\{state="failed"\} 1$/m);

@@ -24,8 +24,12 @@ export class FleetWorker {
   private heartbeat?: HeartbeatThread;
   private closing = false;
   private queue: Assignment[] = [];
-  /** Stop requests by job, with the run they name (if any). */
-  private stops = new Map<string, { type: 'cancel' | 'pause'; runId?: string }>();
+  /**
+   * Stop requests by `jobId/runId` (`jobId/*` for one that names no run). Keyed by run, so
+   * that a stop for the next run of a job, read while this worker still finishes the previous
+   * one, is neither taken by the previous run nor dropped when it ends.
+   */
+  private stops = new Map<string, 'cancel' | 'pause'>();
   private wake?: () => void;
   private runs = 0;
   private current: Assignment | null = null;
@@ -121,7 +125,8 @@ export class FleetWorker {
       this.log(`job ${a.jobId}: rank ${a.rank} failed: ${err.stack ?? err.message}`);
       await this.control.appendEvent(a.jobId, { type: 'rank-failed', ...base, message: describeFailure(err, a) }).catch(() => undefined);
     } finally {
-      this.stops.delete(a.jobId);
+      this.stops.delete(stopKey(a.jobId, a.runId));
+      this.stops.delete(stopKey(a.jobId));
       await this.control.markWorker(this.cfg.workerId, { state: 'idle', jobId: '', rank: -1 }).catch(() => undefined);
     }
   }
@@ -139,12 +144,19 @@ export class FleetWorker {
       }
       if (!cmd) continue;
       if (cmd.type === 'assign') {
+        const stale = this.current;
+        if (stale && stale.jobId === cmd.assignment.jobId && stale.runId !== cmd.assignment.runId) {
+          // The coordinator restarted the job (it read this worker or a peer as lost): the run
+          // still going here is over, and its peers may be in the new one already.
+          this.log(`job ${stale.jobId}: a new run ${cmd.assignment.runId} is assigned; stopping run ${stale.runId}`);
+          this.stops.set(stopKey(stale.jobId, stale.runId), 'cancel');
+        }
         this.queue.push(cmd.assignment);
         this.wake?.();
       } else if (cmd.type === 'cancel' || cmd.type === 'pause') {
-        this.stops.set(cmd.jobId, { type: cmd.type, runId: cmd.runId });
+        this.stops.set(stopKey(cmd.jobId, cmd.runId), cmd.type);
         const before = this.queue.length;
-        this.queue = this.queue.filter((q) => q.jobId !== cmd!.jobId || cmd!.type !== 'cancel');
+        this.queue = this.queue.filter((q) => q.jobId !== cmd!.jobId || cmd!.type !== 'cancel' || (cmd!.runId !== undefined && q.runId !== cmd!.runId));
         // The coordinator's claim marked this worker busy; a dropped assignment must free it, unless
         // a newer claim (another job) already holds it.
         if (this.queue.length < before && this.queue.length === 0 && this.current === null) {
@@ -154,10 +166,9 @@ export class FleetWorker {
     }
   }
 
-  /** A stop for this job, unless it names another run of it (e.g. the one an elastic resize just ended). */
+  /** A stop for this run, or for the job without a run named; one naming another run of it is not ours. */
   private stopFor(a: Assignment): 'cancel' | 'pause' | null {
-    const s = this.stops.get(a.jobId);
-    return s && (!s.runId || s.runId === a.runId) ? s.type : null;
+    return this.stops.get(stopKey(a.jobId, a.runId)) ?? this.stops.get(stopKey(a.jobId)) ?? null;
   }
 
   async close(): Promise<void> {
@@ -170,6 +181,10 @@ export class FleetWorker {
     await this.redis?.quit().catch(() => undefined);
     await this.node?.close();
   }
+}
+
+function stopKey(jobId: string, runId?: string): string {
+  return `${jobId}/${runId ?? '*'}`;
 }
 
 /** The error's message, with the workers behind the ranks a collective error names (ranks alone say little in a log). */

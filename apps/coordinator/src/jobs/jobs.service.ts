@@ -154,7 +154,10 @@ export class JobsService {
   }
 
   private async tell(job: JobRecord, type: 'cancel' | 'pause', reason: string): Promise<void> {
-    for (const m of job.members ?? []) await this.control.pushCommand(m.workerId, { type, jobId: job.id, reason });
+    // Named by run: a stop read late (after an automatic restart) must not stop the next run.
+    // The job is read again because the run may have changed since the caller's read.
+    const now = (await this.control.getJob(job.id)) ?? job;
+    for (const m of now.members ?? []) await this.control.pushCommand(m.workerId, { type, jobId: job.id, reason, ...(now.runId ? { runId: now.runId } : {}) });
   }
 
   private async manifest(spec: JobSpec): Promise<DatasetManifest> {

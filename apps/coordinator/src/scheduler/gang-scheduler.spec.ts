@@ -326,3 +326,43 @@ test('a survivor that reports PEER_LOST and goes idle between the scheduler\'s t
   assert.ok(injected, 'the race was not set up');
   assert.match(error, /^rank 0 \(worker a\) failed: PEER_LOST \(rank 1\).*after worker b \(rank 1\) stopped heartbeating/, error);
 });
+
+test('an automatic restart cancels the survivors\' old run by its run id, so the restarted run is not stopped by it', async () => {
+  const { control, gang } = setup();
+  await workers(control, ['a', 'b', 'spare']);
+  await control.createJob(spec(2, 1), { id: 'j' });
+  const running = gang().run('j');
+  const first = await assignsOf(control, ['a', 'b']);
+  const oldRun = first[0].assignment.runId;
+  await control.redis.del(control.keys.alive('b'));
+  let cancel: WorkerCommand | undefined;
+  for (let i = 0; i < 200 && !cancel; i++) {
+    cancel = (await control.peekCommands('a')).find((c) => c.type === 'cancel');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(cancel && cancel.type === 'cancel', 'the survivor got no cancel');
+  assert.equal(cancel.runId, oldRun, 'the cancel names the old run');
+  const job = (await control.getJob('j'))!;
+  assert.equal(job.restarts?.length, 1);
+  assert.notEqual(job.runId ?? 'queued', oldRun);
+  await control.updateJob('j', { state: 'cancelled' });
+  await running.catch(() => undefined);
+});
+
+test('a pause pending when the run loses a worker pauses the job at its last checkpoint instead of restarting it', async () => {
+  const { control, gang } = setup();
+  await workers(control, ['solo']);
+  await control.createJob(spec(1, 3), { id: 'j' });
+  const running = gang().run('j');
+  const [first] = await assignsOf(control, ['solo']);
+  await control.appendEvent('j', { type: 'checkpoint', rank: 0, step: 4, checkpointKey: 'checkpoints/j/4', runId: first.assignment.runId });
+  await control.updateJob('j', { pauseRequested: Date.now() });
+  await workers(control, ['solo']);
+  assert.equal(await running, 'paused');
+  const job = (await control.getJob('j'))!;
+  assert.equal(job.state, 'paused');
+  assert.equal(job.pauseRequested ?? null, null);
+  assert.equal(job.restarts?.length ?? 0, 0, 'no restart was used');
+  const events = await control.readEvents('j', '-', 100);
+  assert.ok(events.some((e) => e.type === 'job-state' && e.state === 'paused' && /a pause was pending: paused, resumes from checkpoints\/j\/4/.test(String(e.message))), JSON.stringify(events.map((e) => e.message)));
+});

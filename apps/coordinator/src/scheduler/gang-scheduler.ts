@@ -376,12 +376,25 @@ export class GangScheduler {
     if (done.length >= budget) {
       return this.endFailed(job, members, `${error}; restart budget spent (${done.length} of ${budget} automatic restarts used, spec.recovery.maxRestarts)`, culprits);
     }
+    const survivors = members.filter((m) => !culprits.includes(m.rank));
+    if (current.pauseRequested) {
+      // The user asked for a pause and the run cannot finish it: pause at the last checkpoint
+      // rather than start a run that would have to be paused again.
+      const p = await this.control.transitionJob(job.id, ['running'], { state: 'paused', pauseRequested: null, finishedAt: Date.now() });
+      if (!p.ok) return p.previous ?? 'gone';
+      await this.stopRun(job, survivors, 'cancel', error);
+      const message = `${error}; a pause was pending: paused, ${resumeWhere(current)}`;
+      await this.stateEvent(job.id, 'paused', message);
+      this.log(`job ${job.id}: ${message}`);
+      return 'paused';
+    }
     const fromStep = current.lastCheckpoint ? stepOf(current.lastCheckpoint) : 0;
     const restart = { at: Date.now(), cause: lost[0].why, worker: lost[0].member.workerId, fromStep, lostSteps: Math.max(0, (current.step ?? 0) - fromStep) };
     const r = await this.control.transitionJob(job.id, ['running'], { ...REQUEUED, restarts: [...done, restart] });
     if (!r.ok) return r.previous ?? 'gone';
-    // No `cancel` to the survivors: it names only the job, so a survivor that reads it after
-    // its new assignment would cancel the restarted run. They leave through PEER_LOST/TIMEOUT.
+    // The survivors stop now instead of at their collective deadline; the cancel names the
+    // old run, so one read after the new assignment does not stop the restarted run.
+    await this.stopRun(job, survivors, 'cancel', error);
     const message = `${error}; automatic restart ${done.length + 1} of ${budget}, ${resumeWhere(current)}`;
     await this.control.appendEvent(job.id, { type: 'job-state', rank: -1, state: 'queued', message, restart });
     this.log(`job ${job.id}: ${message}`);
@@ -401,12 +414,15 @@ export class GangScheduler {
   private async endFailed(job: JobRecord, members: JobMember[], error: string, culprits: number[]): Promise<RunOutcome> {
     const done = await this.control.transitionJob(job.id, ['running'], { state: 'failed', error, finishedAt: Date.now() });
     if (!done.ok) return done.previous ?? 'gone';
-    for (const m of members) {
-      if (!culprits.includes(m.rank)) await this.control.pushCommand(m.workerId, { type: 'cancel', jobId: job.id, reason: error });
-    }
+    await this.stopRun(job, members.filter((m) => !culprits.includes(m.rank)), 'cancel', error);
     await this.stateEvent(job.id, 'failed', error);
     this.log(`job ${job.id}: failed: ${error}`);
     return 'failed';
+  }
+
+  /** `cancel`/`pause` to these members, naming the run so that no later run of the job takes it. */
+  private async stopRun(job: JobRecord, members: JobMember[], type: 'cancel' | 'pause', reason: string): Promise<void> {
+    for (const m of members) await this.control.pushCommand(m.workerId, { type, jobId: job.id, reason, ...(job.runId ? { runId: job.runId } : {}) });
   }
 
   private async stateEvent(jobId: string, state: JobState, message?: string): Promise<void> {
