@@ -6,6 +6,7 @@ import { ObjectStore } from '@tensorfleet/data';
 import { initBackend, type BackendInfo } from '@tensorfleet/models';
 import type { WorkerConfig } from './config';
 import { HeartbeatThread } from './heartbeat-thread';
+import { JobLog } from './job-log';
 import { runAssignment, type StopRequest } from './training-run';
 
 /**
@@ -37,7 +38,7 @@ export class FleetWorker {
     this.log(`backend ${this.backend.name} (${this.backend.device}, ${this.backend.package})`);
     this.redis = new Redis(this.cfg.redisUrl, { maxRetriesPerRequest: null });
     this.inbox = this.redis.duplicate();
-    this.control = new ControlPlane(this.redis, { prefix: this.cfg.prefix });
+    this.control = new ControlPlane(this.redis, { prefix: this.cfg.prefix, logsMaxLen: this.cfg.logsMaxLen });
     this.store = new ObjectStore(this.cfg.s3);
     this.node = await CollectiveNode.listen({ host: this.cfg.bindHost });
     await this.register();
@@ -97,6 +98,8 @@ export class FleetWorker {
 
   private async execute(a: Assignment): Promise<void> {
     const base = { rank: a.rank, workerId: this.cfg.workerId, runId: a.runId };
+    // The run's lines also go to the job's log stream (fleet logs); the worker's own stay on stdout.
+    const log = new JobLog(this.control, { jobId: a.jobId, rank: a.rank, workerId: this.cfg.workerId }, this.log);
     await this.control.markWorker(this.cfg.workerId, { state: 'busy', jobId: a.jobId, rank: a.rank });
     try {
       const outcome = await runAssignment(
@@ -107,18 +110,19 @@ export class FleetWorker {
           node: this.node,
           collectiveTimeoutMs: this.cfg.collectiveTimeoutMs,
           stopRequested: () => this.stops.get(a.jobId) ?? null,
-          log: this.log,
+          log: log.info,
         },
         a,
       );
       const type = outcome.status === 'completed' ? 'rank-completed' : outcome.status === 'paused' ? 'rank-paused' : 'rank-cancelled';
       await this.control.appendEvent(a.jobId, { type, ...base, step: outcome.step, weightsHash: outcome.weightsHash, checkpointKey: outcome.checkpointKey });
-      this.log(`job ${a.jobId}: ${outcome.status} at step ${outcome.step}${outcome.evalAccuracy !== undefined ? `, held-out accuracy ${(outcome.evalAccuracy * 100).toFixed(1)}%` : ''}`);
+      log.info(`job ${a.jobId}: ${outcome.status} at step ${outcome.step}${outcome.evalAccuracy !== undefined ? `, held-out accuracy ${(outcome.evalAccuracy * 100).toFixed(1)}%` : ''}`);
     } catch (e) {
       const err = e as Error;
-      this.log(`job ${a.jobId}: rank ${a.rank} failed: ${err.stack ?? err.message}`);
+      log.error(`job ${a.jobId}: rank ${a.rank} failed: ${err.stack ?? err.message}`);
       await this.control.appendEvent(a.jobId, { type: 'rank-failed', ...base, message: describeFailure(err, a) }).catch(() => undefined);
     } finally {
+      if (log.lost > 0) this.log(`job ${a.jobId}: ${log.lost} log lines of this run could not be stored in Redis`);
       this.stops.delete(a.jobId);
       await this.control.markWorker(this.cfg.workerId, { state: 'idle', jobId: '', rank: -1 }).catch(() => undefined);
     }

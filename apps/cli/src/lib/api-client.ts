@@ -1,4 +1,4 @@
-import type { JobRecord, MetricEntry, WorkerInfo } from '@tensorfleet/control';
+import type { JobRecord, LogLine, MetricEntry, WorkerInfo } from '@tensorfleet/control';
 
 /** A small typed client of the coordinator's REST API (see /docs on a running coordinator). */
 export class CoordinatorClient {
@@ -27,6 +27,13 @@ export class CoordinatorClient {
   }
   async metrics(id: string, from = '-'): Promise<{ entries: MetricView[]; next: string }> {
     return this.request('GET', `/jobs/${encodeURIComponent(id)}/metrics?from=${encodeURIComponent(from)}`);
+  }
+  /** The job's log lines after `after` (GET /jobs/:id/logs); `next` continues. */
+  async logs(id: string, opts: { after?: string; limit?: number; rank?: number } = {}): Promise<{ lines: LogLineView[]; next: string }> {
+    const q = new URLSearchParams({ after: opts.after ?? '0' });
+    if (opts.limit !== undefined) q.set('limit', String(opts.limit));
+    if (opts.rank !== undefined) q.set('rank', String(opts.rank));
+    return this.request('GET', `/jobs/${encodeURIComponent(id)}/logs?${q}`);
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -67,3 +74,4 @@ function formatApiError(body: any): string {
 export type JobView = JobRecord;
 export type WorkerView = WorkerInfo;
 export type MetricView = MetricEntry & { id: string };
+export type LogLineView = LogLine & { id: string };
