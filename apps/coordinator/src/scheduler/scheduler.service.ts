@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ControlPlane, type JobRecord } from '@tensorfleet/control';
+import { ACTIVE_JOB_STATES, ControlPlane, type JobRecord } from '@tensorfleet/control';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/coordinator-config';
 import { GangScheduler, isActive } from './gang-scheduler';
 
@@ -92,7 +92,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
    * enqueue) go back on the queue. Adding an id that exists is a no-op in BullMQ.
    */
   private async reconcile(): Promise<void> {
-    const jobs = await this.control.listJobs({ limit: 10_000 });
+    // From the per-state sets: every active job however long the history, and none of the finished ones read.
+    const jobs = await this.control.jobsInStates(ACTIVE_JOB_STATES);
     for (const j of jobs.filter((x) => isActive(x.state))) {
       const existing = await this.queue.getJob(queueJobId(j));
       if (!existing) {
