@@ -38,7 +38,7 @@ export class FleetWorker {
     this.log(`backend ${this.backend.name} (${this.backend.device}, ${this.backend.package})`);
     this.redis = new Redis(this.cfg.redisUrl, { maxRetriesPerRequest: null });
     this.inbox = this.redis.duplicate();
-    this.control = new ControlPlane(this.redis, { prefix: this.cfg.prefix, logsMaxLen: this.cfg.logsMaxLen });
+    this.control = new ControlPlane(this.redis, { prefix: this.cfg.prefix });
     this.store = new ObjectStore(this.cfg.s3);
     this.node = await CollectiveNode.listen({ host: this.cfg.bindHost });
     await this.register();
@@ -98,8 +98,10 @@ export class FleetWorker {
 
   private async execute(a: Assignment): Promise<void> {
     const base = { rank: a.rank, workerId: this.cfg.workerId, runId: a.runId };
-    // The run's lines also go to the job's log stream (fleet logs); the worker's own stay on stdout.
-    const log = new JobLog(this.control, { jobId: a.jobId, rank: a.rank, workerId: this.cfg.workerId }, this.log);
+    // The run's lines also go to the job's log stream (fleet logs), trimmed to FLEET_LOG_MAXLEN; the
+    // worker's own lines stay on stdout only.
+    const logs = new ControlPlane(this.redis, { prefix: this.cfg.prefix, logsMaxLen: this.cfg.logsMaxLen });
+    const log = new JobLog(logs, { jobId: a.jobId, rank: a.rank, workerId: this.cfg.workerId }, this.log);
     await this.control.markWorker(this.cfg.workerId, { state: 'busy', jobId: a.jobId, rank: a.rank });
     try {
       const outcome = await runAssignment(

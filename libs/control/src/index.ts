@@ -4,4 +4,4 @@ export * from './types';
 export * from './keys';
 export * from './errors';
 export { ControlPlane, newJobId, type ControlPlaneOptions } from './control-plane';
-export { CLAIM_WORKERS, DISPATCH_IF_STATE, INDEX_JOB_STATES, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
+export { CLAIM_WORKERS, DISPATCH_IF_STATE, RELEASE_WORKERS, TRANSITION_JOB } from './lua';

@@ -1,4 +1,4 @@
-import type { JobRecord, LogLine, MetricEntry, WorkerInfo } from '@tensorfleet/control';
+import type { JobRecord, MetricEntry, WorkerInfo } from '@tensorfleet/control';
 
 /** A small typed client of the coordinator's REST API (see /docs on a running coordinator). */
 export class CoordinatorClient {
@@ -75,3 +75,4 @@ export type JobView = JobRecord;
 export type WorkerView = WorkerInfo;
 export type MetricView = MetricEntry & { id: string };
 export type LogLineView = LogLine & { id: string };
+import type { LogLine } from '@tensorfleet/control';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ACTIVE_JOB_STATES, ControlPlane, type JobRecord } from '@tensorfleet/control';
+import { ControlPlane, type JobRecord } from '@tensorfleet/control';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/coordinator-config';
 import { GangScheduler, isActive } from './gang-scheduler';
 
@@ -93,7 +93,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
    */
   private async reconcile(): Promise<void> {
     // From the per-state sets: every active job however long the history, and none of the finished ones read.
-    const jobs = await this.control.jobsInStates(ACTIVE_JOB_STATES);
+    const jobs = await this.control.jobsInStates(['queued', 'scheduled', 'running']);
     for (const j of jobs.filter((x) => isActive(x.state))) {
       const existing = await this.queue.getJob(queueJobId(j));
       if (!existing) {
