@@ -16,12 +16,12 @@ export interface WorkerConfig {
   backend?: 'tensorflow' | 'onednn' | 'wasm' | 'cpu';
   /** Heartbeat period; the alive key lives three periods. Env `FLEET_HEARTBEAT_MS`; default 2000. */
   heartbeatMs: number;
+  /** Lines kept per job in its Redis log stream (approximately; XADD MAXLEN ~). Env `FLEET_LOG_MAXLEN`; default 10000. */
+  logsMaxLen: number;
   /** Deadline of every collective operation. Env `FLEET_COLLECTIVE_TIMEOUT_MS`; default 60000. */
   collectiveTimeoutMs: number;
   /** Exit after this many runs (tests, demo); 0 = serve forever. Env `FLEET_MAX_RUNS`. */
   maxRuns: number;
-  /** Lines kept per job in its Redis log stream (approximately; XADD MAXLEN ~). Env `FLEET_LOG_MAXLEN`; default 10000. */
-  logsMaxLen: number;
 }
 
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
@@ -39,9 +39,9 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
     bindHost: env.FLEET_BIND_HOST ?? '127.0.0.1',
     backend,
     heartbeatMs: Number(env.FLEET_HEARTBEAT_MS ?? 2000),
+    logsMaxLen,
     collectiveTimeoutMs: Number(env.FLEET_COLLECTIVE_TIMEOUT_MS ?? 60000),
     maxRuns: Number(env.FLEET_MAX_RUNS ?? 0),
-    logsMaxLen,
   };
 }
 

@@ -4,9 +4,9 @@ import { ControlPlane, type Assignment, type WorkerCommand } from '@tensorfleet/
 import { CollectiveError, CollectiveNode } from '@tensorfleet/collective';
 import { ObjectStore } from '@tensorfleet/data';
 import { initBackend, type BackendInfo } from '@tensorfleet/models';
+import { JobLog } from './job-log';
 import type { WorkerConfig } from './config';
 import { HeartbeatThread } from './heartbeat-thread';
-import { JobLog } from './job-log';
 import { runAssignment, type StopRequest } from './training-run';
 
 /**
