@@ -3,13 +3,14 @@ import type { Redis } from 'ioredis';
 import { ControlPlaneError } from './errors';
 import type { JobSpec } from './job-spec';
 import { ControlKeys } from './keys';
-import { CLAIM_WORKERS, DISPATCH_IF_STATE, FORGET_LOST_WORKERS, HEARTBEAT, INDEX_JOB_STATES, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
+import { CLAIM_WORKERS, DISPATCH_IF_STATE, FORGET_LOST_WORKERS, HEARTBEAT, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
 import type {
   RankLayout,
   JobEvent, JobPatch, JobRecord, JobState, LogLevel, LogLine, MetricEntry, PeerAddress, WorkerCommand, WorkerInfo,
   RegisterOptions, WorkerRegistration, WorkerState,
 } from './types';
 import { JOB_STATES, LOG_LEVELS } from './types';
+import { INDEX_JOB_STATES } from './lua';
 
 export interface ControlPlaneOptions {
   /** Prefix of every key; a missing trailing ':' is added (`tf` = `tf:`). Default `tf:`. */
@@ -28,8 +29,9 @@ const DEFAULTS: Required<ControlPlaneOptions> = { prefix: 'tf:', heartbeatTtlMs:
 
 const JSON_JOB_FIELDS = new Set(['spec', 'members', 'layout', 'restarts']);
 const NUMERIC_JOB_FIELDS = new Set([
+  'stepsPerSec', 'lastCheckpointAt',
   'createdAt', 'startedAt', 'finishedAt', 'step', 'totalSteps', 'epoch', 'loss', 'accuracy', 'evalLoss',
-  'evalAccuracy', 'imagesPerSec', 'stepsPerSec', 'membershipEpoch', 'pauseRequested', 'attempt', 'lastCheckpointAt',
+  'evalAccuracy', 'imagesPerSec', 'membershipEpoch', 'pauseRequested', 'attempt',
 ]);
 
 /**

@@ -79,6 +79,27 @@ return released
 `;
 
 /**
+ * Builds the state sets from the job records, a batch of jobs at a time (the migration of
+ * records written before the sets existed; idempotent). KEYS[1..n] the state sets, in the
+ * order of ARGV[1] (comma-separated states); KEYS[n+1..] job hashes, ARGV[2..] their ids.
+ * Each job ends in its state's set only (in none when its record is gone). Returns how many
+ * jobs were found.
+ */
+export const INDEX_JOB_STATES = `
+local states = {}
+for s in string.gmatch(ARGV[1], '[^,]+') do states[#states + 1] = s end
+local n, found = #states, 0
+for j = 2, #ARGV do
+  local cur = redis.call('HGET', KEYS[n + j - 1], 'state')
+  if cur then found = found + 1 end
+  for k = 1, n do
+    if states[k] == cur then redis.call('SADD', KEYS[k], ARGV[j]) else redis.call('SREM', KEYS[k], ARGV[j]) end
+  end
+end
+return found
+`;
+
+/**
  * Compare-and-set of a job's state. KEYS[1] job hash; when the patch sets `state`, KEYS[2]
  * the new state's id set (`jobs:state:<s>`) and KEYS[3..] every other state's set, so the
  * job moves between them in the same step. ARGV: comma-separated allowed current states,
@@ -122,25 +143,4 @@ end
 local inbox = 2 + sets
 while i <= #ARGV do redis.call('RPUSH', KEYS[inbox], ARGV[i]); i = i + 1; inbox = inbox + 1 end
 return {1, cur}
-`;
-
-/**
- * Builds the state sets from the job records, a batch of jobs at a time (the migration of
- * records written before the sets existed; idempotent). KEYS[1..n] the state sets, in the
- * order of ARGV[1] (comma-separated states); KEYS[n+1..] job hashes, ARGV[2..] their ids.
- * Each job ends in its state's set only (in none when its record is gone). Returns how many
- * jobs were found.
- */
-export const INDEX_JOB_STATES = `
-local states = {}
-for s in string.gmatch(ARGV[1], '[^,]+') do states[#states + 1] = s end
-local n, found = #states, 0
-for j = 2, #ARGV do
-  local cur = redis.call('HGET', KEYS[n + j - 1], 'state')
-  if cur then found = found + 1 end
-  for k = 1, n do
-    if states[k] == cur then redis.call('SADD', KEYS[k], ARGV[j]) else redis.call('SREM', KEYS[k], ARGV[j]) end
-  end
-end
-return found
 `;
