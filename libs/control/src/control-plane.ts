@@ -85,8 +85,7 @@ export class ControlPlane {
    * forgotten by forgetLostWorkers): the caller should register again.
    */
   async heartbeat(workerId: string, ttlMs = this.options.heartbeatTtlMs): Promise<boolean> {
-    const ok = await this.redis.eval(HEARTBEAT, 3, this.keys.workers(), this.keys.worker(workerId), this.keys.alive(workerId),
-      workerId, String(Date.now()), String(Math.max(1, Math.round(ttlMs))));
+    const ok = await this.redis.eval(HEARTBEAT, 0, this.keys.prefix, workerId, String(Date.now()), String(Math.max(1, Math.round(ttlMs))));
     return ok === 1;
   }
 
@@ -98,10 +97,7 @@ export class ControlPlane {
    */
   async forgetLostWorkers(lostForMs: number, ids: string[] = [], now = Date.now()): Promise<string[]> {
     if (!(lostForMs >= 0)) throw new ControlPlaneError(`lostForMs must be >= 0, got ${lostForMs}`, 'BAD_OPTIONS');
-    const candidates = ids.length ? ids : await this.redis.smembers(this.keys.workers());
-    if (!candidates.length) return [];
-    const keys = [this.keys.workers(), ...candidates.flatMap((id) => [this.keys.worker(id), this.keys.alive(id), this.keys.inbox(id)])];
-    return (await this.redis.eval(FORGET_LOST_WORKERS, keys.length, ...keys, String(now - lostForMs), ...candidates)) as string[];
+    return (await this.redis.eval(FORGET_LOST_WORKERS, 0, this.keys.prefix, String(now - lostForMs), ...ids)) as string[];
   }
 
   async unregisterWorker(workerId: string): Promise<void> {
@@ -147,19 +143,14 @@ export class ControlPlane {
    * the worker ids in rank order, or null when too few are available.
    */
   async claimWorkers(jobId: string, count: number): Promise<string[] | null> {
-    // The candidates are read first so that the script can declare their keys; one registering
-    // in between waits for the next claim, one unregistered in between is skipped by the script.
-    const candidates = (await this.redis.smembers(this.keys.workers())).sort();
-    if (candidates.length < count) return null;
-    const keys = [this.keys.workers(), ...candidates.flatMap((id) => [this.keys.worker(id), this.keys.alive(id)])];
-    const ids = (await this.redis.eval(CLAIM_WORKERS, keys.length, ...keys, jobId, String(count), ...candidates)) as string[];
+    const ids = (await this.redis.eval(CLAIM_WORKERS, 0, this.keys.prefix, jobId, String(count))) as string[];
     return ids.length === count ? ids : null;
   }
 
   /** Sets idle those of the workers that still hold jobId; returns how many. */
   async releaseWorkers(jobId: string, workerIds: string[]): Promise<number> {
     if (!workerIds.length) return 0;
-    return (await this.redis.eval(RELEASE_WORKERS, workerIds.length, ...workerIds.map((id) => this.keys.worker(id)), jobId)) as number;
+    return (await this.redis.eval(RELEASE_WORKERS, 0, this.keys.prefix, jobId, ...workerIds)) as number;
   }
 
   // ---- worker inboxes ----

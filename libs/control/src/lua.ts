@@ -3,75 +3,77 @@
 
 /**
  * Claims `count` alive workers for a job: first those already holding the job (a claim
- * whose coordinator died before it recorded the run), then idle ones, in the order given.
- * All or nothing. KEYS[1] the registry set, then for each candidate its hash and its
- * heartbeat key (KEYS[2i], KEYS[2i+1]). ARGV: jobId, count, the candidates' ids (the
- * registry's members, sorted; one unregistered since is skipped). Returns the claimed ids
- * in rank order, or {} if too few.
+ * whose coordinator died before it recorded the run), then idle ones, in id order.
+ * All or nothing. KEYS: none (the layout is derived from ARGV[1], the prefix).
+ * ARGV: prefix, jobId, count. Returns the claimed ids in rank order, or {} if too few.
  */
 export const CLAIM_WORKERS = `
-local jobId, n = ARGV[1], tonumber(ARGV[2])
+local prefix, jobId, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local ids = redis.call('SMEMBERS', prefix .. 'workers')
+table.sort(ids)
 local mine, idle = {}, {}
-for i = 3, #ARGV do
-  local id, wk, alive = ARGV[i], KEYS[2 * (i - 2)], KEYS[2 * (i - 2) + 1]
-  if redis.call('SISMEMBER', KEYS[1], id) == 1 and redis.call('EXISTS', alive) == 1 then
+for _, id in ipairs(ids) do
+  local wk = prefix .. 'worker:' .. id
+  if redis.call('EXISTS', wk .. ':alive') == 1 then
     local f = redis.call('HMGET', wk, 'state', 'jobId')
-    if f[1] == 'busy' and f[2] == jobId then mine[#mine + 1] = i
-    elseif f[1] == 'idle' then idle[#idle + 1] = i end
+    if f[1] == 'busy' and f[2] == jobId then mine[#mine + 1] = id
+    elseif f[1] == 'idle' then idle[#idle + 1] = id end
   end
 end
 local picked = {}
-for _, i in ipairs(mine) do if #picked < n then picked[#picked + 1] = i end end
-for _, i in ipairs(idle) do if #picked < n then picked[#picked + 1] = i end end
+for _, id in ipairs(mine) do if #picked < n then picked[#picked + 1] = id end end
+for _, id in ipairs(idle) do if #picked < n then picked[#picked + 1] = id end end
 if #picked < n then return {} end
-local ids = {}
-for rank, i in ipairs(picked) do
-  redis.call('HSET', KEYS[2 * (i - 2)], 'state', 'busy', 'jobId', jobId, 'rank', rank - 1)
-  ids[rank] = ARGV[i]
+for rank, id in ipairs(picked) do
+  redis.call('HSET', prefix .. 'worker:' .. id, 'state', 'busy', 'jobId', jobId, 'rank', rank - 1)
 end
-return ids
+return picked
 `;
 
 /**
  * A heartbeat, only for a worker still in the registry (one forgotten after a long loss
- * must register again, not leave a half hash behind). KEYS: registry set, worker hash,
- * heartbeat key. ARGV: id, now, ttlMs. Returns 1, or 0 when the worker is not registered.
+ * must register again, not leave a half hash behind). ARGV: prefix, id, now, ttlMs.
+ * Returns 1, or 0 when the worker is not registered.
  */
 export const HEARTBEAT = `
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('SET', KEYS[3], ARGV[2], 'PX', tonumber(ARGV[3]))
-redis.call('HSET', KEYS[2], 'lastSeen', ARGV[2])
+local prefix, id, now, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if redis.call('SISMEMBER', prefix .. 'workers', id) == 0 then return 0 end
+redis.call('SET', prefix .. 'worker:' .. id .. ':alive', now, 'PX', ttl)
+redis.call('HSET', prefix .. 'worker:' .. id, 'lastSeen', now)
 return 1
 `;
 
 /**
  * Forgets workers whose heartbeat key has expired and whose last heartbeat is older than
- * a cutoff; a worker that beats again in between is kept. KEYS[1] the registry set, then
- * for each id its hash, heartbeat key and inbox. ARGV: cutoff (ms since the epoch), the
- * ids to consider. Returns the forgotten ids.
+ * a cutoff; a worker that beats again in between is kept. ARGV: prefix, cutoff (ms since
+ * the epoch), and optionally ids to consider (all registered workers when none).
+ * Returns the forgotten ids.
  */
 export const FORGET_LOST_WORKERS = `
-local cutoff = tonumber(ARGV[1])
+local prefix, cutoff = ARGV[1], tonumber(ARGV[2])
+local ids = {}
+if #ARGV > 2 then for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+else ids = redis.call('SMEMBERS', prefix .. 'workers') end
 local gone = {}
-for i = 2, #ARGV do
-  local id, k = ARGV[i], 2 + (i - 2) * 3
-  local wk, alive, inbox = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+for _, id in ipairs(ids) do
+  local wk = prefix .. 'worker:' .. id
   local seen = tonumber(redis.call('HGET', wk, 'lastSeen') or '0') or 0
-  if redis.call('SISMEMBER', KEYS[1], id) == 1 and redis.call('EXISTS', alive) == 0 and seen < cutoff then
-    redis.call('SREM', KEYS[1], id)
-    redis.call('DEL', wk, inbox)
+  if redis.call('SISMEMBER', prefix .. 'workers', id) == 1 and redis.call('EXISTS', wk .. ':alive') == 0 and seen < cutoff then
+    redis.call('SREM', prefix .. 'workers', id)
+    redis.call('DEL', wk, wk .. ':inbox')
     gone[#gone + 1] = id
   end
 end
 return gone
 `;
 
-/** Sets idle those of the workers (KEYS: their hashes) still holding jobId (ARGV[1]). Returns how many. */
+/** Sets idle the given workers still holding jobId. ARGV: prefix, jobId, ids... Returns how many. */
 export const RELEASE_WORKERS = `
-local released = 0
-for i = 1, #KEYS do
-  if redis.call('HGET', KEYS[i], 'jobId') == ARGV[1] then
-    redis.call('HSET', KEYS[i], 'state', 'idle', 'jobId', '', 'rank', '')
+local prefix, jobId, released = ARGV[1], ARGV[2], 0
+for i = 3, #ARGV do
+  local wk = prefix .. 'worker:' .. ARGV[i]
+  if redis.call('HGET', wk, 'jobId') == jobId then
+    redis.call('HSET', wk, 'state', 'idle', 'jobId', '', 'rank', '')
     released = released + 1
   end
 end
