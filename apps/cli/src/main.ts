@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerDemo } from './commands/demo';
 import { registerJobs } from './commands/jobs';
+import { registerLogs } from './commands/logs';
 import { registerModels } from './commands/models';
 import { registerServices } from './commands/services';
 import { registerBench } from './commands/bench';
@@ -24,6 +25,7 @@ program
   .showHelpAfterError();
 registerDemo(program);
 registerJobs(program);
+registerLogs(program);
 registerModels(program);
 registerServices(program);
 registerBench(program);

@@ -16,6 +16,8 @@ export interface WorkerConfig {
   backend?: 'tensorflow' | 'onednn' | 'wasm' | 'cpu';
   /** Heartbeat period; the alive key lives three periods. Env `FLEET_HEARTBEAT_MS`; default 2000. */
   heartbeatMs: number;
+  /** Lines kept per job in its Redis log stream (approximately; XADD MAXLEN ~). Env `FLEET_LOG_MAXLEN`; default 10000. */
+  logsMaxLen: number;
   /** Deadline of every collective operation. Env `FLEET_COLLECTIVE_TIMEOUT_MS`; default 60000. */
   collectiveTimeoutMs: number;
   /** Exit after this many runs (tests, demo); 0 = serve forever. Env `FLEET_MAX_RUNS`. */
@@ -29,6 +31,8 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
   if (backend && !['tensorflow', 'onednn', 'wasm', 'cpu'].includes(backend)) {
     throw new Error(`FLEET_BACKEND=${backend} is not a backend: use tensorflow, onednn, wasm or cpu`);
   }
+  const logsMaxLen = Number(env.FLEET_LOG_MAXLEN ?? 10_000);
+  if (!Number.isInteger(logsMaxLen) || logsMaxLen < 1) throw new Error(`FLEET_LOG_MAXLEN=${env.FLEET_LOG_MAXLEN} must be a whole number of lines >= 1`);
   return {
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     prefix: env.FLEET_PREFIX ?? 'tf',
@@ -37,6 +41,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
     bindHost: env.FLEET_BIND_HOST ?? '127.0.0.1',
     backend,
     heartbeatMs: Number(env.FLEET_HEARTBEAT_MS ?? 2000),
+    logsMaxLen,
     collectiveTimeoutMs: Number(env.FLEET_COLLECTIVE_TIMEOUT_MS ?? 60000),
     maxRuns: Number(env.FLEET_MAX_RUNS ?? 0),
     ...(env.FLEET_SAMPLE_LOG ? { sampleLogDir: env.FLEET_SAMPLE_LOG } : {}),

@@ -4,6 +4,7 @@ import { ControlPlane, logRedisConnection, type Assignment, type WorkerCommand }
 import { CollectiveError, CollectiveNode } from '@tensorfleet/collective';
 import { ObjectStore } from '@tensorfleet/data';
 import { initBackend, type BackendInfo } from '@tensorfleet/models';
+import { JobLog } from './job-log';
 import type { WorkerConfig } from './config';
 import { HeartbeatThread } from './heartbeat-thread';
 import { runAssignment } from './training-run';
@@ -102,6 +103,10 @@ export class FleetWorker {
 
   private async execute(a: Assignment): Promise<void> {
     const base = { rank: a.rank, workerId: this.cfg.workerId, runId: a.runId };
+    // The run's lines also go to the job's log stream (fleet logs), trimmed to FLEET_LOG_MAXLEN; the
+    // worker's own lines stay on stdout only.
+    const logs = new ControlPlane(this.redis, { prefix: this.cfg.prefix, logsMaxLen: this.cfg.logsMaxLen });
+    const log = new JobLog(logs, { jobId: a.jobId, rank: a.rank, workerId: this.cfg.workerId }, this.log);
     await this.control.markWorker(this.cfg.workerId, { state: 'busy', jobId: a.jobId, rank: a.rank });
     try {
       const outcome = await runAssignment(
@@ -112,19 +117,20 @@ export class FleetWorker {
           node: this.node,
           collectiveTimeoutMs: this.cfg.collectiveTimeoutMs,
           stopRequested: () => this.stopFor(a),
-          log: this.log,
+          log: log.info,
           sampleLogDir: this.cfg.sampleLogDir,
         },
         a,
       );
       const type = outcome.status === 'completed' ? 'rank-completed' : outcome.status === 'paused' ? 'rank-paused' : 'rank-cancelled';
       await this.control.appendEvent(a.jobId, { type, ...base, step: outcome.step, weightsHash: outcome.weightsHash, checkpointKey: outcome.checkpointKey });
-      this.log(`job ${a.jobId}: ${outcome.status} at step ${outcome.step}${outcome.evalAccuracy !== undefined ? `, held-out accuracy ${(outcome.evalAccuracy * 100).toFixed(1)}%` : ''}`);
+      log.info(`job ${a.jobId}: ${outcome.status} at step ${outcome.step}${outcome.evalAccuracy !== undefined ? `, held-out accuracy ${(outcome.evalAccuracy * 100).toFixed(1)}%` : ''}`);
     } catch (e) {
       const err = e as Error;
-      this.log(`job ${a.jobId}: rank ${a.rank} failed: ${err.stack ?? err.message}`);
+      log.error(`job ${a.jobId}: rank ${a.rank} failed: ${err.stack ?? err.message}`);
       await this.control.appendEvent(a.jobId, { type: 'rank-failed', ...base, message: describeFailure(err, a) }).catch(() => undefined);
     } finally {
+      if (log.lost > 0) this.log(`job ${a.jobId}: ${log.lost} log lines of this run could not be stored in Redis`);
       this.stops.delete(stopKey(a.jobId, a.runId));
       this.stops.delete(stopKey(a.jobId));
       await this.control.markWorker(this.cfg.workerId, { state: 'idle', jobId: '', rank: -1 }).catch(() => undefined);

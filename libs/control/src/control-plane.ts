@@ -6,9 +6,11 @@ import { ControlKeys } from './keys';
 import { CLAIM_WORKERS, CLAIM_WORKERS_BETWEEN, DISPATCH_IF_STATE, FORGET_LOST_WORKERS, HEARTBEAT, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
 import type {
   RankLayout,
-  JobEvent, JobPatch, JobRecord, JobState, MetricEntry, PeerAddress, WorkerCommand, WorkerInfo,
+  JobEvent, JobPatch, JobRecord, JobState, LogLevel, LogLine, MetricEntry, PeerAddress, WorkerCommand, WorkerInfo,
   RegisterOptions, WorkerRegistration, WorkerState,
 } from './types';
+import { JOB_STATES, LOG_LEVELS } from './types';
+import { INDEX_JOB_STATES } from './lua';
 
 export interface ControlPlaneOptions {
   /** Prefix of every key; a missing trailing ':' is added (`tf` = `tf:`). Default `tf:`. */
@@ -19,12 +21,15 @@ export interface ControlPlaneOptions {
   metricsMaxLen?: number;
   /** Approximate cap of each job's events stream. Default 10000. */
   eventsMaxLen?: number;
+  /** Approximate cap of each job's log stream, in lines (appendLog). Default 10000. */
+  logsMaxLen?: number;
 }
 
-const DEFAULTS: Required<ControlPlaneOptions> = { prefix: 'tf:', heartbeatTtlMs: 10_000, metricsMaxLen: 100_000, eventsMaxLen: 10_000 };
+const DEFAULTS: Required<ControlPlaneOptions> = { prefix: 'tf:', heartbeatTtlMs: 10_000, metricsMaxLen: 100_000, eventsMaxLen: 10_000, logsMaxLen: 10_000 };
 
 const JSON_JOB_FIELDS = new Set(['spec', 'members', 'layout', 'restarts']);
 const NUMERIC_JOB_FIELDS = new Set([
+  'stepsPerSec', 'lastCheckpointAt',
   'createdAt', 'startedAt', 'finishedAt', 'step', 'totalSteps', 'epoch', 'loss', 'accuracy', 'evalLoss',
   'evalAccuracy', 'imagesPerSec', 'membershipEpoch', 'pauseRequested', 'growRequested', 'attempt',
 ]);
@@ -46,7 +51,7 @@ export class ControlPlane {
     if (!o.prefix || /\s/.test(o.prefix)) throw new ControlPlaneError(`prefix must be non-empty without spaces, got "${o.prefix}"`, 'BAD_OPTIONS');
     if (!o.prefix.endsWith(':')) o.prefix += ':';
     this.options = o;
-    for (const k of ['heartbeatTtlMs', 'metricsMaxLen', 'eventsMaxLen'] as const) {
+    for (const k of ['heartbeatTtlMs', 'metricsMaxLen', 'eventsMaxLen', 'logsMaxLen'] as const) {
       if (!Number.isInteger(o[k]) || o[k] < 1) throw new ControlPlaneError(`${k} must be a positive integer, got ${o[k]}`, 'BAD_OPTIONS');
     }
     this.keys = new ControlKeys(o.prefix);
@@ -210,6 +215,7 @@ export class ControlPlane {
     await this.redis.multi()
       .hset(this.keys.job(id), encodeJob(rec))
       .zadd(this.keys.jobs(), now, id)
+      .sadd(this.keys.jobsInState('queued'), id)
       .exec().then(checkExec);
     return rec;
   }
@@ -218,20 +224,73 @@ export class ControlPlane {
     return decodeJob(await this.redis.hgetall(this.keys.job(id)));
   }
 
-  /** Newest first. */
+  /**
+   * Newest first. With a state, the ids come from that state's set (ordered by creation
+   * time from the jobs sorted set), so only the page's records are read.
+   */
   async listJobs(opts: { state?: JobState; limit?: number; offset?: number } = {}): Promise<JobRecord[]> {
     const offset = opts.offset ?? 0;
     const limit = opts.limit ?? 100;
-    // With a state filter, scan everything: the job count of one cluster is small.
     const ids = opts.state
-      ? await this.redis.zrevrange(this.keys.jobs(), 0, -1)
+      ? (await this.idsByCreation(await this.redis.smembers(this.keys.jobsInState(opts.state)))).slice(offset, offset + limit)
       : await this.redis.zrevrange(this.keys.jobs(), offset, offset + limit - 1);
+    return this.readJobs(ids);
+  }
+
+  /** The jobs in any of the given states (from their sets, no scan of the history), newest first. */
+  async jobsInStates(states: readonly JobState[]): Promise<JobRecord[]> {
+    const pipe = this.redis.pipeline();
+    for (const s of states) pipe.smembers(this.keys.jobsInState(s));
+    const ids = checkExec(await pipe.exec()).flatMap(([, m]) => m as string[]);
+    return this.readJobs(await this.idsByCreation(ids));
+  }
+
+  /** How many jobs each state's set holds (one SCARD per state). */
+  async countJobsByState(): Promise<Record<JobState, number>> {
+    const pipe = this.redis.pipeline();
+    for (const s of JOB_STATES) pipe.scard(this.keys.jobsInState(s));
+    const res = checkExec(await pipe.exec());
+    return Object.fromEntries(JOB_STATES.map((s, i) => [s, Number(res[i][1])])) as Record<JobState, number>;
+  }
+
+  /**
+   * Builds the state sets from the job records, unless that was done before (a marker key
+   * says so) or `force`: the migration of records written before the sets existed. Reads
+   * every record once, `batch` jobs per atomic step. Returns how many jobs it indexed, or
+   * null when the marker was already there.
+   */
+  async indexJobStates(opts: { force?: boolean; batch?: number } = {}): Promise<number | null> {
+    if (!opts.force && (await this.redis.exists(this.keys.jobStateIndexMarker()))) return null;
+    const batch = opts.batch ?? 500;
+    const setKeys = JOB_STATES.map((s) => this.keys.jobsInState(s));
+    let indexed = 0;
+    for (let start = 0; ; start += batch) {
+      const ids = await this.redis.zrange(this.keys.jobs(), start, start + batch - 1);
+      if (!ids.length) break;
+      indexed += (await this.redis.eval(INDEX_JOB_STATES, setKeys.length + ids.length, ...setKeys, ...ids.map((id) => this.keys.job(id)), JOB_STATES.join(','), ...ids)) as number;
+      if (ids.length < batch) break;
+    }
+    await this.redis.set(this.keys.jobStateIndexMarker(), String(Date.now()));
+    return indexed;
+  }
+
+  private async idsByCreation(ids: string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    const scores = await this.redis.zmscore(this.keys.jobs(), ...ids);
+    return ids.map((id, i) => [id, Number(scores[i] ?? 0)] as const).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? 1 : -1)).map(([id]) => id);
+  }
+
+  private async readJobs(ids: string[]): Promise<JobRecord[]> {
     if (!ids.length) return [];
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hgetall(this.keys.job(id));
-    let jobs = checkExec(await pipe.exec()).map(([, h]) => decodeJob(h as Record<string, string>)).filter((j): j is JobRecord => !!j);
-    if (opts.state) jobs = jobs.filter((j) => j.state === opts.state).slice(offset, offset + limit);
-    return jobs;
+    return checkExec(await pipe.exec()).map(([, h]) => decodeJob(h as Record<string, string>)).filter((j): j is JobRecord => !!j);
+  }
+
+  /** The state-set keys a move to `state` touches: its own set first, then every other state's. */
+  private stateSetKeys(state: JobState | null | undefined): string[] {
+    if (!state) return [];
+    return [state, ...JOB_STATES.filter((s) => s !== state)].map((s) => this.keys.jobsInState(s));
   }
 
   /** Writes the given fields; null deletes one. */
@@ -240,6 +299,11 @@ export class ControlPlane {
     const m = this.redis.multi();
     if (Object.keys(set).length) m.hset(this.keys.job(id), set);
     if (del.length) m.hdel(this.keys.job(id), ...del);
+    const [target, ...others] = this.stateSetKeys(patch.state);
+    if (target) {
+      for (const k of others) m.srem(k, id);
+      m.sadd(target, id);
+    }
     await m.exec().then(checkExec);
   }
 
@@ -249,10 +313,11 @@ export class ControlPlane {
    */
   async transitionJob(id: string, from: readonly JobState[], patch: JobPatch): Promise<{ ok: boolean; previous: JobState | null }> {
     const { set, del } = encodePatch(patch);
-    const args: string[] = [from.join(',')];
+    const args: string[] = [from.join(','), id];
     for (const [k, v] of Object.entries(set)) args.push(k, v);
     for (const k of del) args.push(k, '');
-    const [ok, prev] = (await this.redis.eval(TRANSITION_JOB, 1, this.keys.job(id), ...args)) as [number, string | null];
+    const keys = [this.keys.job(id), ...this.stateSetKeys(patch.state)];
+    const [ok, prev] = (await this.redis.eval(TRANSITION_JOB, keys.length, ...keys, ...args)) as [number, string | null];
     return { ok: ok === 1, previous: (prev || null) as JobState | null };
   }
 
@@ -265,16 +330,19 @@ export class ControlPlane {
   ): Promise<{ ok: boolean; previous: JobState | null }> {
     const { set } = encodePatch(patch);
     const fields = Object.entries(set);
-    const args: string[] = [expected, String(fields.length), ...fields.flat()];
-    for (const c of commands) args.push(this.keys.inbox(c.workerId), JSON.stringify(c.cmd));
-    const [ok, prev] = (await this.redis.eval(DISPATCH_IF_STATE, 1, this.keys.job(id), ...args)) as [number, string | null];
+    const sets = this.stateSetKeys(patch.state);
+    const keys = [this.keys.job(id), ...sets, ...commands.map((c) => this.keys.inbox(c.workerId))];
+    const args: string[] = [expected, id, String(sets.length), String(fields.length), ...fields.flat(), ...commands.map((c) => JSON.stringify(c.cmd))];
+    const [ok, prev] = (await this.redis.eval(DISPATCH_IF_STATE, keys.length, ...keys, ...args)) as [number, string | null];
     return { ok: ok === 1, previous: (prev || null) as JobState | null };
   }
 
-  /** Removes a job's record and streams (not its checkpoints). */
+  /** Removes a job's record, its streams (metrics, events, logs) and its state-set entry; not its checkpoints. */
   async deleteJob(id: string): Promise<void> {
-    await this.redis.multi().zrem(this.keys.jobs(), id)
-      .del(this.keys.job(id), this.keys.metrics(id), this.keys.events(id)).exec().then(checkExec);
+    const m = this.redis.multi().zrem(this.keys.jobs(), id)
+      .del(this.keys.job(id), this.keys.metrics(id), this.keys.events(id), this.keys.logs(id));
+    for (const s of JOB_STATES) m.srem(this.keys.jobsInState(s), id);
+    await m.exec().then(checkExec);
   }
 
   // ---- streams ----
@@ -292,7 +360,11 @@ export class ControlPlane {
     if (m.rank === 0) {
       const p: JobPatch = m.kind === 'eval'
         ? { evalLoss: m.loss, evalAccuracy: m.accuracy }
-        : { step: m.step, epoch: m.epoch, loss: m.loss, accuracy: m.accuracy, ...(m.imagesPerSec !== undefined ? { imagesPerSec: m.imagesPerSec } : {}) };
+        : {
+          step: m.step, epoch: m.epoch, loss: m.loss, accuracy: m.accuracy,
+          ...(m.imagesPerSec !== undefined ? { imagesPerSec: m.imagesPerSec } : {}),
+          ...(m.stepsPerSec !== undefined ? { stepsPerSec: m.stepsPerSec } : {}),
+        };
       multi.hset(this.keys.job(jobId), encodePatch(p).set);
     }
     const res = checkExec(await multi.exec());
@@ -315,7 +387,7 @@ export class ControlPlane {
     const multi = this.redis.multi()
       .xadd(this.keys.events(jobId), 'MAXLEN', '~', String(this.options.eventsMaxLen), '*', ...encodeFields(ev));
     if (ev.type === 'checkpoint' && ev.checkpointKey && typeof ev.step === 'number') {
-      multi.hset(this.keys.job(jobId), 'lastCheckpoint', ev.checkpointKey);
+      multi.hset(this.keys.job(jobId), 'lastCheckpoint', ev.checkpointKey, 'lastCheckpointAt', String(ev.ts));
     }
     const res = checkExec(await multi.exec());
     return res[0][1] as string;
@@ -336,6 +408,40 @@ export class ControlPlane {
       : await this.redis.xread('COUNT', count, 'STREAMS', this.keys.events(jobId), from);
     if (!r) return [];
     return r[0][1].map(([id, f]) => ({ ...(decodeFields(f) as JobEvent), id }));
+  }
+
+  /**
+   * Appends a line to the job's log stream (XADD MAXLEN ~ logsMaxLen: Redis trims whole
+   * stream nodes, so the length stays within logsMaxLen plus one node, stream-node-max-entries).
+   */
+  async appendLog(jobId: string, line: Omit<LogLine, 'id' | 'ts'> & { ts?: number }): Promise<string> {
+    return (await this.redis.xadd(this.keys.logs(jobId), 'MAXLEN', '~', String(this.options.logsMaxLen), '*',
+      'ts', String(line.ts ?? Date.now()), 'rank', String(line.rank), 'level', line.level, 'worker', line.workerId, 'msg', line.msg)) as string;
+  }
+
+  /**
+   * Log lines after `after` (exclusive; '0' or '-' = from the oldest kept), oldest first, at
+   * most `limit`, only rank `rank`'s when given. `next` is the cursor to continue from: the
+   * last line read, or the last one skipped by the rank filter, so a filtered read never
+   * rescans (it scans at most 10 × limit entries per call).
+   */
+  async readLogs(jobId: string, opts: { after?: string; limit?: number; rank?: number } = {}): Promise<{ lines: LogLine[]; next: string }> {
+    const limit = opts.limit ?? 1000;
+    let next = opts.after && opts.after !== '-' ? opts.after : '0';
+    const lines: LogLine[] = [];
+    for (let scanned = 0; lines.length < limit && scanned < 10 * limit;) {
+      const want = opts.rank === undefined ? limit - lines.length : limit;
+      const batch = await this.redis.xrange(this.keys.logs(jobId), exclusive(next), '+', 'COUNT', want);
+      for (const [id, f] of batch) {
+        const line = decodeLogLine(id, f);
+        next = id;
+        if (opts.rank === undefined || line.rank === opts.rank) lines.push(line);
+        if (lines.length === limit) break;
+      }
+      scanned += batch.length;
+      if (batch.length < want) break;
+    }
+    return { lines, next };
   }
 
   /** Id of the newest event, or '0' when there is none: a cursor for "from now on". */
@@ -366,6 +472,13 @@ function decodeFields(f: string[]): Record<string, unknown> {
     try { o[f[i]] = JSON.parse(f[i + 1]); } catch { o[f[i]] = f[i + 1]; }
   }
   return o;
+}
+
+function decodeLogLine(id: string, f: string[]): LogLine {
+  const o: Record<string, string> = {};
+  for (let i = 0; i < f.length; i += 2) o[f[i]] = f[i + 1];
+  const level = (LOG_LEVELS as readonly string[]).includes(o.level) ? (o.level as LogLevel) : 'info';
+  return { id, ts: Number(o.ts ?? 0), rank: Number(o.rank ?? -1), level, workerId: o.worker ?? '', msg: o.msg ?? '' };
 }
 
 function encodeJob(rec: JobRecord): Record<string, string> {

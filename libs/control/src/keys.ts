@@ -6,6 +6,11 @@ export class ControlKeys {
   alive(id: string): string { return `${this.prefix}worker:${id}:alive`; }
   inbox(id: string): string { return `${this.prefix}worker:${id}:inbox`; }
   jobs(): string { return `${this.prefix}jobs`; }
+  logs(id: string): string { return `${this.prefix}job:${id}:logs`; }
+  /** Set of the ids of the jobs in one state: counts and active jobs without a scan of the history. */
+  jobsInState(state: string): string { return `${this.prefix}jobs:state:${state}`; }
+  /** Present once the state sets have been built from the job records (ControlPlane.indexJobStates). */
+  jobStateIndexMarker(): string { return `${this.prefix}jobs:state-index`; }
   job(id: string): string { return `${this.prefix}job:${id}`; }
   metrics(id: string): string { return `${this.prefix}job:${id}:metrics`; }
   events(id: string): string { return `${this.prefix}job:${id}:events`; }

@@ -78,8 +78,31 @@ return released
 `;
 
 /**
- * Compare-and-set of a job's state. KEYS[1] job hash. ARGV: comma-separated allowed
- * current states, then field/value pairs to set ('' value deletes the field).
+ * Builds the state sets from the job records, a batch of jobs at a time (the migration of
+ * records written before the sets existed; idempotent). KEYS[1..n] the state sets, in the
+ * order of ARGV[1] (comma-separated states); KEYS[n+1..] job hashes, ARGV[2..] their ids.
+ * Each job ends in its state's set only (in none when its record is gone). Returns how many
+ * jobs were found.
+ */
+export const INDEX_JOB_STATES = `
+local states = {}
+for s in string.gmatch(ARGV[1], '[^,]+') do states[#states + 1] = s end
+local n, found = #states, 0
+for j = 2, #ARGV do
+  local cur = redis.call('HGET', KEYS[n + j - 1], 'state')
+  if cur then found = found + 1 end
+  for k = 1, n do
+    if states[k] == cur then redis.call('SADD', KEYS[k], ARGV[j]) else redis.call('SREM', KEYS[k], ARGV[j]) end
+  end
+end
+return found
+`;
+
+/**
+ * Compare-and-set of a job's state. KEYS[1] job hash; when the patch sets `state`, KEYS[2]
+ * the new state's id set (`jobs:state:<s>`) and KEYS[3..] every other state's set, so the
+ * job moves between them in the same step. ARGV: comma-separated allowed current states,
+ * job id, then field/value pairs to set ('' value deletes the field).
  * Returns {1, old} on success, {0, current} otherwise ({0, false} when the job is missing).
  */
 export const TRANSITION_JOB = `
@@ -88,8 +111,12 @@ if not cur then return {0, false} end
 local ok = false
 for s in string.gmatch(ARGV[1], '[^,]+') do if s == cur then ok = true end end
 if not ok then return {0, cur} end
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+if #KEYS > 1 then
+  for k = 3, #KEYS do redis.call('SREM', KEYS[k], ARGV[2]) end
+  redis.call('SADD', KEYS[2], ARGV[2])
 end
 return {1, cur}
 `;
@@ -97,15 +124,23 @@ return {1, cur}
 /**
  * Pushes commands to inboxes and patches the job, only if its state is ARGV[1]: the
  * assignments of a run go out together with `state = running`, or not at all.
- * KEYS[1] job hash. ARGV: expected state, field count n, n field/value pairs, then
- * inbox-key/payload pairs. Returns {1, state} or {0, current state or false}.
+ * KEYS[1] job hash, then ARGV[3] state-set keys (0, or the new state's set first and every
+ * other state's after it, as TRANSITION_JOB), then one inbox key per command.
+ * ARGV: expected state, job id, state-set key count, field count n, n field/value pairs,
+ * then the payloads in inbox order. Returns {1, state} or {0, current state or false}.
  */
 export const DISPATCH_IF_STATE = `
 local cur = redis.call('HGET', KEYS[1], 'state')
 if cur ~= ARGV[1] then return {0, cur} end
-local i = 3
-for _ = 1, tonumber(ARGV[2]) do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
-while i <= #ARGV do redis.call('RPUSH', ARGV[i], ARGV[i + 1]); i = i + 2 end
+local sets = tonumber(ARGV[3])
+local i = 5
+for _ = 1, tonumber(ARGV[4]) do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
+if sets > 0 then
+  for k = 3, 1 + sets do redis.call('SREM', KEYS[k], ARGV[2]) end
+  redis.call('SADD', KEYS[2], ARGV[2])
+end
+local inbox = 2 + sets
+while i <= #ARGV do redis.call('RPUSH', KEYS[inbox], ARGV[i]); i = i + 1; inbox = inbox + 1 end
 return {1, cur}
 `;
 

@@ -76,6 +76,8 @@ export type WorkerCommand =
 export type JobState = 'queued' | 'scheduled' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
 export const JOB_STATES: readonly JobState[] = ['queued', 'scheduled', 'running', 'paused', 'completed', 'failed', 'cancelled'];
 export const TERMINAL_JOB_STATES: readonly JobState[] = ['completed', 'failed', 'cancelled'];
+/** The states a job can still leave: bounded by the cluster's capacity, unlike the history. */
+export const ACTIVE_JOB_STATES: readonly JobState[] = ['queued', 'scheduled', 'running', 'paused'];
 
 export interface JobMember {
   rank: number;
@@ -117,6 +119,8 @@ export interface JobRecord {
   evalLoss?: number;
   evalAccuracy?: number;
   imagesPerSec?: number;
+  /** Training steps per second of rank 0's last step (the metric's stepsPerSec). */
+  stepsPerSec?: number;
   error?: string;
   /** Incremented by every assignment (every change of membership). */
   membershipEpoch: number;
@@ -126,6 +130,8 @@ export interface JobRecord {
   layout?: RankLayout[];
   /** Key prefix of the newest committed checkpoint, `checkpoints/<job>/<step>`. */
   lastCheckpoint?: CheckpointKey;
+  /** When the `checkpoint` event of lastCheckpoint was written (ms since the epoch). */
+  lastCheckpointAt?: number;
   /** Events-stream id the current run's events start after (the scheduler's cursor). */
   eventsFrom?: string;
   /** Set by POST /jobs/:id/pause while the ranks are checkpointing. */
@@ -161,6 +167,7 @@ export interface MetricEntry {
   accuracy: number;
   lr?: number;
   imagesPerSec?: number;
+  stepsPerSec?: number;
   rank: number;
   ts: number;
   [extra: string]: unknown;
@@ -188,3 +195,18 @@ export interface JobEvent {
   [extra: string]: unknown;
 }
 
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/** One log line of a job's run, as a worker wrote it (`job:<id>:logs` stream). */
+export interface LogLine {
+  /** Stream id, set on lines read back: the `after` cursor of the next read. */
+  id?: string;
+  /** ms since the epoch. */
+  ts: number;
+  rank: number;
+  level: LogLevel;
+  workerId: string;
+  msg: string;
+}

@@ -32,6 +32,13 @@ export class CoordinatorClient {
   async metrics(id: string, from = '-'): Promise<{ entries: MetricView[]; next: string }> {
     return this.request('GET', `/jobs/${encodeURIComponent(id)}/metrics?from=${encodeURIComponent(from)}`);
   }
+  /** The job's log lines after `after` (GET /jobs/:id/logs); `next` continues. */
+  async logs(id: string, opts: { after?: string; limit?: number; rank?: number } = {}): Promise<{ lines: LogLineView[]; next: string }> {
+    const q = new URLSearchParams({ after: opts.after ?? '0' });
+    if (opts.limit !== undefined) q.set('limit', String(opts.limit));
+    if (opts.rank !== undefined) q.set('rank', String(opts.rank));
+    return this.request('GET', `/jobs/${encodeURIComponent(id)}/logs?${q}`);
+  }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
@@ -75,3 +82,5 @@ function formatApiError(body: any): string {
 export type JobView = JobRecord;
 export type WorkerView = WorkerInfo;
 export type MetricView = MetricEntry & { id: string };
+export type LogLineView = LogLine & { id: string };
+import type { LogLine } from '@tensorfleet/control';

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { ControlPlane, logRedisConnection } from '@tensorfleet/control';
 import { ObjectStore } from '@tensorfleet/data';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/coordinator-config';
+import { JobStateIndex } from './job-state-index';
 import { ModelCatalog } from './model-catalog';
 
 export const REDIS = Symbol('REDIS');
@@ -29,6 +30,7 @@ export class CoreModule {
         { provide: ControlPlane, inject: [REDIS], useFactory: (redis: Redis) => new ControlPlane(redis, { prefix: config.prefix }) },
         { provide: ObjectStore, useFactory: () => new ObjectStore(config.s3) },
         ModelCatalog,
+        JobStateIndex,
       ],
       exports: [COORDINATOR_CONFIG, REDIS, ControlPlane, ObjectStore, ModelCatalog],
     };

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type MessageEvent } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import { ControlPlane, TERMINAL_JOB_STATES } from '@tensorfleet/control';
+import { ControlPlane, TERMINAL_JOB_STATES, type LogLine } from '@tensorfleet/control';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/coordinator-config';
 
 /**
@@ -17,6 +17,11 @@ export class JobStreamService {
   async metrics(id: string, from = '0', count = 1000): Promise<{ entries: Record<string, unknown>[]; next: string }> {
     const entries = await this.control.readMetrics(id, from, count);
     return { entries, next: entries.length ? entries[entries.length - 1].id : from === '-' ? '0' : from };
+  }
+
+  /** Log lines after `after`; `next` continues (see ControlPlane.readLogs). */
+  logs(id: string, q: { after: string; limit: number; rank?: number }): Promise<{ lines: LogLine[]; next: string }> {
+    return this.control.readLogs(id, q);
   }
 
   feed(id: string, eventsFrom = '0', metricsFrom = '$'): Observable<MessageEvent> {

@@ -1,9 +1,10 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Sse, type MessageEvent } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBody, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBody, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Observable } from 'rxjs';
 import { JOB_STATES, JobSpecDto, ResumeJobDto, type JobState } from '@tensorfleet/control';
 import { documentJobSpec } from './dto/job-spec.api';
 import { JobView, toJobView } from './dto/job-view';
+import { LogPage, parseLogQuery } from './dto/log-page';
 import { JobStreamService } from './job-stream.service';
 import { pageParam, specValidationPipe } from './job-validation';
 import { JobsService } from './jobs.service';
@@ -73,6 +74,21 @@ export class JobsController {
   async metrics(@Param('id') id: string, @Query('from') from = '0', @Query('count') count = '1000'): Promise<{ entries: Record<string, unknown>[]; next: string }> {
     await this.jobs.get(id);
     return this.stream.metrics(id, from || '0', Math.max(1, Math.min(10_000, Number(count) || 1000)));
+  }
+
+  @Get(':id/logs')
+  @ApiOperation({ summary: 'The workers\' log lines of the job (kept in Redis, the newest FLEET_LOG_MAXLEN per job), oldest first; `next` continues' })
+  @ApiQuery({ name: 'after', required: false, description: 'lines after this id (exclusive); default 0 = from the oldest kept' })
+  @ApiQuery({ name: 'limit', required: false, description: '1..10000, default 1000' })
+  @ApiQuery({ name: 'rank', required: false, description: 'only this rank\'s lines' })
+  @ApiOkResponse({ type: LogPage })
+  @ApiBadRequestResponse({ description: '`message` names the bad parameter (after, limit or rank)' })
+  @ApiNotFoundResponse({ description: 'no such job' })
+  async logs(@Param('id') id: string, @Query('after') after?: string, @Query('limit') limit?: string, @Query('rank') rank?: string): Promise<LogPage> {
+    const q = parseLogQuery({ after, limit, rank });
+    await this.jobs.get(id);
+    const page = await this.stream.logs(id, q);
+    return { lines: page.lines.map((l) => ({ ...l, id: l.id! })), next: page.next };
   }
 
   @Sse(':id/events')

@@ -1,5 +1,5 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { MetricsService } from './metrics.service';
 
 @ApiTags('metrics')
@@ -9,7 +9,8 @@ export class MetricsController {
 
   @Get()
   @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
-  @ApiOkResponse({ description: 'Prometheus text format: jobs by state, workers alive/busy, queue, per-job step/throughput/loss' })
+  @ApiOperation({ summary: 'Prometheus scrape; with API tokens configured it needs one (a FLEET_API_READ_TOKEN suffices)' })
+  @ApiOkResponse({ description: 'Prometheus text format: jobs by state, workers, queue, and per active job step, throughput, loss, restarts, checkpoint age' })
   render(): Promise<string> {
     return this.metrics.render();
   }

@@ -94,7 +94,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
    * enqueue) go back on the queue. Adding an id that exists is a no-op in BullMQ.
    */
   private async reconcile(): Promise<void> {
-    const jobs = await this.control.listJobs({ limit: 10_000 });
+    // From the per-state sets: every active job however long the history, and none of the finished ones read.
+    const jobs = await this.control.jobsInStates(['queued', 'scheduled', 'running']);
     for (const j of jobs.filter((x) => isActive(x.state))) {
       const existing = await this.queue.getJob(queueJobId(j));
       if (!existing) {

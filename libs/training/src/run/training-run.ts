@@ -332,7 +332,7 @@ async function train(
       step++;
       const seconds = (performance.now() - t0) / 1000;
       if (rank === 0) {
-        await ctx.reporter.metric({ kind: 'train', step, epoch, loss: agg[0] / agg[2], accuracy: agg[1] / agg[2], lr: r.lr, imagesPerSec: agg[2] / seconds, rank, ts: Date.now() });
+        await ctx.reporter.metric({ kind: 'train', step, epoch, loss: agg[0] / agg[2], accuracy: agg[1] / agg[2], lr: r.lr, imagesPerSec: agg[2] / seconds, stepsPerSec: 1 / seconds, rank, ts: Date.now() });
       }
       stop = agg[3] > 0 ? 'cancel' : agg[4] > 0 ? 'pause' : null;
       const atInterval = interval > 0 && step % interval === 0;

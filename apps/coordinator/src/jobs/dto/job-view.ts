@@ -19,8 +19,10 @@ export class JobView {
   @ApiPropertyOptional() evalLoss?: number;
   @ApiPropertyOptional() evalAccuracy?: number;
   @ApiPropertyOptional() imagesPerSec?: number;
+  @ApiPropertyOptional({ description: 'Rank 0\'s last step rate' }) stepsPerSec?: number;
   @ApiPropertyOptional() error?: string;
   @ApiPropertyOptional({ description: 'checkpoints/<job>/<step>' }) lastCheckpoint?: string;
+  @ApiPropertyOptional({ description: 'When lastCheckpoint was committed, ms since the epoch' }) lastCheckpointAt?: number;
   @ApiPropertyOptional({ description: 'Rank → worker of the current run' }) members?: JobMember[];
   @ApiProperty() membershipEpoch!: number;
   @ApiPropertyOptional() runId?: string;
