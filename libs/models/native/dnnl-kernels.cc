@@ -6,54 +6,23 @@
 //
 // A function returns false when oneDNN has no primitive for the case (the caller then runs
 // the wasm kernel); lastError() says why.
-#include <node_api.h>
 #include <omp.h>
 
-#include <cstdint>
-#include <cstring>
 #include <map>
-#include <memory>
-#include <string>
-#include <vector>
 
-#include <oneapi/dnnl/dnnl.hpp>
+#include "dnnl-common.h"
 
-using namespace dnnl;
-using tag = memory::format_tag;
-using dt = memory::data_type;
+namespace fleet {
+
+void export_fns(napi_env env, napi_value exports, const Fn* fns, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    napi_value fn;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, nullptr, &fn);
+    napi_set_named_property(env, exports, fns[i].name, fn);
+  }
+}
 
 namespace {
-
-engine& cpu() {
-  static engine eng(engine::kind::cpu, 0);
-  return eng;
-}
-stream& strm() {
-  static stream s(cpu());
-  return s;
-}
-std::string last_error;
-
-// Scratch shared by every primitive: calls run one at a time on the JS thread, so one
-// buffer per role (blocked source, weights, destination, oneDNN's scratchpad) is enough,
-// grown to the largest shape seen instead of one set per cached shape.
-struct Arena {
-  std::vector<std::unique_ptr<float[]>> bufs;
-  std::vector<size_t> sizes;
-  void* get(int slot, size_t bytes) {
-    if (static_cast<size_t>(slot) >= bufs.size()) {
-      bufs.resize(slot + 1);
-      sizes.resize(slot + 1, 0);
-    }
-    if (sizes[slot] < bytes) {
-      bufs[slot].reset(new float[(bytes + 3) / 4 + 16]);
-      sizes[slot] = bytes;
-    }
-    return bufs[slot].get();
-  }
-};
-Arena arena;
-enum Slot { kSrc, kWei, kDst, kScratch, kBias };
 
 // One convolution shape: N H W Cin Cout KH KW OH OW SH SW DH DW PT PL PB PR, bias, relu.
 struct ConvKey {
@@ -107,12 +76,6 @@ struct Conv {
 };
 
 std::map<ConvKey, std::unique_ptr<Conv>> convs;
-
-primitive_attr user_scratchpad() {
-  primitive_attr a;
-  a.set_scratchpad_mode(scratchpad_mode::user);
-  return a;
-}
 
 memory::desc any(const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); }
 
@@ -213,45 +176,7 @@ void backward_weights_ready(Conv& c) {
   c.bwd_w_ready = true;
 }
 
-memory scratch(size_t bytes) {
-  bytes = bytes ? bytes : 1;
-  return memory(memory::desc({static_cast<memory::dim>(bytes)}, dt::u8, tag::x), cpu(), arena.get(kScratch, bytes));
-}
-
 // ---- N-API glue ------------------------------------------------------------------------
-
-napi_value boolean(napi_env env, bool b) {
-  napi_value out;
-  napi_get_boolean(env, b, &out);
-  return out;
-}
-
-bool throw_type(napi_env env, const char* what) {
-  napi_throw_type_error(env, nullptr, what);
-  return false;
-}
-
-// A Float32Array's data pointer and length (null for a JS null).
-bool f32(napi_env env, napi_value v, float** data, size_t* len, bool nullable = false) {
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (nullable && (t == napi_null || t == napi_undefined)) {
-    *data = nullptr;
-    *len = 0;
-    return true;
-  }
-  bool is_ta = false;
-  napi_is_typedarray(env, v, &is_ta);
-  if (!is_ta) return throw_type(env, "expected a Float32Array");
-  napi_typedarray_type type;
-  void* p;
-  napi_value ab;
-  size_t off;
-  napi_get_typedarray_info(env, v, &type, len, &p, &ab, &off);
-  if (type != napi_float32_array) return throw_type(env, "expected a Float32Array");
-  *data = static_cast<float*>(p);
-  return true;
-}
 
 bool key(napi_env env, napi_value v, ConvKey* k) {
   bool is_ta = false;
@@ -266,33 +191,6 @@ bool key(napi_env env, napi_value v, ConvKey* k) {
   if (type != napi_int32_array || len != 19) return throw_type(env, "convolution parameters: expected an Int32Array of 19");
   std::memcpy(k->v, p, sizeof k->v);
   return true;
-}
-
-template <size_t N>
-bool args(napi_env env, napi_callback_info info, napi_value (&argv)[N]) {
-  size_t argc = N;
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc != N) return throw_type(env, "wrong number of arguments");
-  return true;
-}
-
-size_t elems(const memory::desc& d) {
-  size_t n = 1;
-  for (auto x : d.dims()) n *= x;
-  return n;
-}
-
-// Runs body; a oneDNN error (no primitive for this case) becomes `false` and lastError().
-template <typename F>
-napi_value guarded(napi_env env, F body) {
-  try {
-    body();
-    strm().wait();
-    return boolean(env, true);
-  } catch (const dnnl::error& e) {
-    last_error = e.what();
-    return boolean(env, false);
-  }
 }
 
 // conv2d(params, x, filter, bias | null, y) → ran
@@ -359,12 +257,6 @@ napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   });
 }
 
-int32_t int_arg(napi_env env, napi_value v) {
-  int32_t out = 0;
-  napi_get_value_int32(env, v, &out);
-  return out;
-}
-
 // matmul(transA, transB, M, N, K, a, b, c): row-major C[M×N] = op(A) · op(B), oneDNN's sgemm.
 napi_value Matmul(napi_env env, napi_callback_info info) {
   napi_value a[8];
@@ -400,12 +292,6 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
 napi_value Threads(napi_env env, napi_callback_info) {
   napi_value out;
   napi_create_int32(env, omp_get_max_threads(), &out);
-  return out;
-}
-
-napi_value Str(napi_env env, const std::string& s) {
-  napi_value out;
-  napi_create_string_utf8(env, s.c_str(), s.size(), &out);
   return out;
 }
 
@@ -458,23 +344,19 @@ napi_value ConvImpl(napi_env env, napi_callback_info info) {
 napi_value Init(napi_env env, napi_value exports) {
   // One worker process per core is the data-parallel layout: one thread unless told otherwise.
   omp_set_num_threads(1);
-  const struct {
-    const char* name;
-    napi_callback fn;
-  } fns[] = {{"conv2d", Conv2d},           {"conv2dBackpropInput", Conv2dBackpropInput},
-             {"conv2dBackpropFilter", Conv2dBackpropFilter}, {"matmul", Matmul},
-             {"setThreads", SetThreads},   {"threads", Threads},
-             {"version", Version},         {"lastError", LastError},
-             {"convImpl", ConvImpl},       {"setLayout", SetLayout},
-             {"scratchBytes", ScratchBytes}};
-  for (const auto& f : fns) {
-    napi_value fn;
-    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &fn);
-    napi_set_named_property(env, exports, f.name, fn);
-  }
+  const Fn fns[] = {{"conv2d", Conv2d},           {"conv2dBackpropInput", Conv2dBackpropInput},
+                    {"conv2dBackpropFilter", Conv2dBackpropFilter}, {"matmul", Matmul},
+                    {"setThreads", SetThreads},   {"threads", Threads},
+                    {"version", Version},         {"lastError", LastError},
+                    {"convImpl", ConvImpl},       {"setLayout", SetLayout},
+                    {"scratchBytes", ScratchBytes}};
+  export_fns(env, exports, fns, sizeof fns / sizeof fns[0]);
+  export_batch_norm(env, exports);
+  export_pooling(env, exports);
   return exports;
 }
 
 }  // namespace
+}  // namespace fleet
 
-NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
+NAPI_MODULE(NODE_GYP_MODULE_NAME, fleet::Init)

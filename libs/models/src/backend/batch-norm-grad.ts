@@ -1,5 +1,6 @@
 import { tf } from './tf';
 import { WasmBackend, leadingAxes, onWasmHeap, withHeap } from './heap';
+import { isGlobalPool } from './onednn-pooling';
 
 /** Kernel: attrs.shape filled with v (length C) repeated over the leading axes, times attrs.scale. */
 export const BROADCAST_CHANNELS = 'FleetBroadcastChannels';
@@ -54,13 +55,23 @@ export function fusedBatchNormGrad(stock: tf.GradConfig): tf.GradConfig {
   };
 }
 
-/** Mean gradient over leading axes as one broadcast write (stock: ones(x.shape) · dy / n). */
+/**
+ * Mean gradient over leading axes as one broadcast write (stock: ones(x.shape) · dy / n); on
+ * onednn, over H and W of NHWC as an average pool's gradient.
+ */
 export function meanGrad(stock: tf.GradConfig): tf.GradConfig {
   return {
     ...stock,
     gradFunc: (dy, saved, attrs) => {
       const [x] = saved as tf.Tensor[];
-      const axes = tf.util.parseAxisParam((attrs as { axis: number | number[] }).axis, x.shape);
+      const axis = (attrs as { axis: number | number[] }).axis;
+      if (tf.getBackend() === 'onednn' && isGlobalPool(x, axis)) {
+        // Global average pooling: its gradient as the H×W average pool's (oneDNN), not ones · dy / n.
+        const [n, h, w, c] = x.shape;
+        const pool = { filterSize: [h, w], strides: [1, 1], pad: 'valid' };
+        return { x: () => tf.engine().runKernel(tf.AvgPoolGrad, { dy: tf.reshape(dy as tf.Tensor, [n, 1, 1, c]), input: x }, pool as never) as tf.Tensor };
+      }
+      const axes = tf.util.parseAxisParam(axis, x.shape);
       const k = leadingAxes(axes, x.rank);
       if (!onWasmHeap() || k === 0 || x.dtype !== 'float32') return stock.gradFunc(dy, saved, attrs);
       const rows = x.shape.slice(0, k).reduce((a, b) => a * b, 1);

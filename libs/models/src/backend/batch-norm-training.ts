@@ -17,13 +17,14 @@ interface BnAttrs {
   varianceEpsilon: number;
 }
 
-/** Whether BN_TRAINING can run on x now: wasm with our kernels, float32, C a multiple of 4. */
+/**
+ * Whether BN_TRAINING can run on x now: float32 on wasm with our kernels and C a multiple of
+ * 4, or on onednn (oneDNN's batch norm, any C; register-onednn-backend.ts).
+ */
 export function canFuseBatchNorm(x: tf.Tensor): boolean {
-  const c = x.shape[x.rank - 1];
-  return (
-    x.rank >= 2 && c % 4 === 0 && x.dtype === 'float32' && onWasmHeap() &&
-    tf.getKernel(BN_TRAINING, tf.getBackend()) !== undefined && fleetKernels(tf.backend()) !== null
-  );
+  if (x.rank < 2 || x.dtype !== 'float32' || !onWasmHeap() || tf.getKernel(BN_TRAINING, tf.getBackend()) === undefined) return false;
+  if (tf.getBackend() === 'onednn') return true;
+  return x.shape[x.rank - 1] % 4 === 0 && fleetKernels(tf.backend()) !== null;
 }
 
 /** Inputs x [..., C], scale [C], offset [C] → [y, batch mean [C], biased batch variance [C]]. */

@@ -2,5 +2,6 @@ export * from './tf';
 export * from './errors';
 export * from './init-backend';
 export * from './register-wasm-kernels';
+export { FleetConv2D, conv2d } from './conv2d-layer';
 export { FleetBatchNormalization, BatchNormDeferral, batchNormalization, deferBatchNormStats } from './batch-norm-layer';
 export { RecordedForward, recordForward, SplitBackward } from './split-backward';

@@ -12,6 +12,23 @@ export interface DnnlAddon {
   conv2dBackpropFilter(params: Int32Array, x: Float32Array, dy: Float32Array, dw: Float32Array): boolean;
   /** Row-major c[m×n] = op(a)·op(b). */
   matmul(transA: boolean, transB: boolean, m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array): boolean;
+  /**
+   * shape: [N, C, H, W] of NHWC data ([rows, C, 1, 1] for other ranks). training: mean and
+   * variance are written (this batch's, summed in float64), else read (frozen statistics).
+   */
+  batchNormForward(
+    shape: Int32Array, eps: number, training: boolean, x: Float32Array, scale: Float32Array, shift: Float32Array,
+    mean: Float32Array, variance: Float32Array, y: Float32Array,
+  ): boolean;
+  /** Training gradient given the batch statistics; dMean / dVariance (gradients reaching them) may be null. */
+  batchNormBackward(
+    shape: Int32Array, eps: number, x: Float32Array, dy: Float32Array, mean: Float32Array, variance: Float32Array,
+    scale: Float32Array, dMean: Float32Array | null, dVariance: Float32Array | null, dx: Float32Array, dScale: Float32Array, dShift: Float32Array,
+  ): boolean;
+  /** params: poolParams() (N H W C OH OW KH KW SH SW PT PL PB PR max). */
+  pool(params: Int32Array, x: Float32Array, y: Float32Array): boolean;
+  /** x is read by max pooling only (null for average). */
+  poolBackward(params: Int32Array, x: Float32Array | null, dy: Float32Array, dx: Float32Array): boolean;
   setThreads(n: number): void;
   threads(): number;
   version(): string;

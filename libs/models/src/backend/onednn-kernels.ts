@@ -37,7 +37,7 @@ export function count(kernel: string): void {
   ran.set(kernel, (ran.get(kernel) ?? 0) + 1);
 }
 
-function decline(kernel: string, why: string, fallback: KernelFunc, args: Parameters<KernelFunc>[0]) {
+export function decline(kernel: string, why: string, fallback: KernelFunc, args: Parameters<KernelFunc>[0]) {
   const list = declined.get(kernel) ?? [];
   // The first few reasons are enough to say what was declined; a long run must not grow this.
   if (list.length < 16) list.push(why);

@@ -3,18 +3,24 @@ import { registerWasmKernels } from './register-wasm-kernels';
 import { DnnlAddon } from './onednn-addon';
 import { onednnConv2d, onednnConv2dBackpropFilter, onednnConv2dBackpropInput } from './onednn-kernels';
 import { onednnMatMul } from './onednn-matmul';
+import { onednnBatchNormTraining, onednnBatchNormTrainingGrad, onednnFusedBatchNorm } from './onednn-batch-norm';
+import { BN_TRAINING, BN_TRAINING_GRAD } from './batch-norm-training';
+import { onednnMean, onednnPool, onednnPoolGrad } from './onednn-pooling';
 
 /**
  * The `onednn` tfjs backend: the wasm backend's instance (its heap, its tensors) under a second
  * name whose kernel table is wasm's with this project's kernels, and the convolutions and
- * matrix products replaced by oneDNN's. Sharing the instance means no data moves when a
+ * matrix products, batch norm and pooling replaced by oneDNN's. Sharing the instance means no data moves when a
  * process switches between `wasm` and `onednn` (the benchmark and the specs do), and every
- * kernel oneDNN doesn't cover (batch norm, pooling, element-wise) is the wasm one unchanged.
+ * kernel oneDNN doesn't cover (element-wise ops, reductions, the optimizer) is the wasm one unchanged.
  */
 export const ONEDNN = 'onednn';
 
 /** Kernels oneDNN runs on this backend; the rest of the table is wasm's. */
-export const ONEDNN_KERNELS = [tf.Conv2D, tf.FusedConv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.BatchMatMul, tf._FusedMatMul];
+export const ONEDNN_KERNELS = [
+  tf.Conv2D, tf.FusedConv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.BatchMatMul, tf._FusedMatMul,
+  BN_TRAINING, BN_TRAINING_GRAD, tf.FusedBatchNorm, tf.MaxPool, tf.AvgPool, tf.MaxPoolGrad, tf.AvgPoolGrad, tf.Mean,
+];
 
 let registered = false;
 
@@ -35,6 +41,14 @@ export function registerOnednnBackend(addon: DnnlAddon): void {
     [tf.Conv2DBackpropFilter]: onednnConv2dBackpropFilter(addon, wasm(tf.Conv2DBackpropFilter)),
     [tf.BatchMatMul]: onednnMatMul(addon, false, wasm(tf.BatchMatMul)),
     [tf._FusedMatMul]: onednnMatMul(addon, true, wasm(tf._FusedMatMul)),
+    [BN_TRAINING]: onednnBatchNormTraining(addon, wasm(BN_TRAINING)),
+    [BN_TRAINING_GRAD]: onednnBatchNormTrainingGrad(addon, wasm(BN_TRAINING_GRAD)),
+    [tf.FusedBatchNorm]: onednnFusedBatchNorm(addon, wasm(tf.FusedBatchNorm)),
+    [tf.MaxPool]: onednnPool(addon, true, wasm(tf.MaxPool)),
+    [tf.AvgPool]: onednnPool(addon, false, wasm(tf.AvgPool)),
+    [tf.MaxPoolGrad]: onednnPoolGrad(addon, true, wasm(tf.MaxPoolGrad)),
+    [tf.AvgPoolGrad]: onednnPoolGrad(addon, false, wasm(tf.AvgPoolGrad)),
+    [tf.Mean]: onednnMean(addon, wasm(tf.Mean)),
   };
   for (const k of wasmKernels) {
     // The stock setupFunc binds the wasm exports the fallbacks call (same instance, same module).

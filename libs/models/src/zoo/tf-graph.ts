@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConvSpec, DenseSpec, Graph, Init, LrnSpec, PoolSpec, kaimingNormalFanOut, torchDefault } from './graph';
 import { batchNormalization } from '../backend/batch-norm-layer';
+import { conv2d } from '../backend/conv2d-layer';
 import { AdaptiveAvgPool2D, GroupedConv2D, LocalResponseNorm, PadShortcut, isRandom, makeInitializer } from './layers';
 
 type Sym = tf.SymbolicTensor;
@@ -83,8 +84,9 @@ export class TfGraph implements Graph<Sym> {
       });
       return this.apply(layer, input);
     }
+    // The stock layer, except that a gradient nobody asks for (the input image's) is not computed (backend/conv2d-layer).
     return this.apply(
-      tf.layers.conv2d({
+      conv2d({
         name: s.name, filters: s.filters, kernelSize: s.kernel, strides: stride, padding, useBias: !!s.bias,
         kernelInitializer: this.init(kernelInit), biasInitializer: s.bias ? this.init(biasInit) : undefined,
       }),
