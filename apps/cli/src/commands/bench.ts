@@ -2,12 +2,12 @@ import type { Command } from 'commander';
 import { formatTrainBench, parseBackends, runTrainBench } from '@tensorfleet/models';
 import { formatBench, formatTopologyBench, runAllreduceBench, runTopologyBench } from '@tensorfleet/collective';
 import { formatBenchTable, runDataBench } from '@tensorfleet/data';
-import { formatPipelineBench, runPipelineBench } from '@tensorfleet/training';
+import { formatCheckpointBench, formatPipelineBench, runCheckpointBench, runPipelineBench, type CheckpointMode } from '@tensorfleet/training';
 import { resolveServices } from '@tensorfleet/infra';
 
 /** `fleet bench <suite>`: each suite lives beside the code it measures and returns rows. */
 export function registerBench(program: Command): void {
-  const bench = program.command('bench').description('benchmarks: train, allreduce, data, pipeline (tables; --json for machines)');
+  const bench = program.command('bench').description('benchmarks: train, allreduce, data, pipeline, checkpoint (tables; --json for machines)');
   const list = (v: string) => v.split(',').filter(Boolean);
   const ints = (v: string) => list(v).map(Number);
 
@@ -91,6 +91,34 @@ export function registerBench(program: Command): void {
       });
       if (o.json) return console.log(JSON.stringify(result, null, 2));
       console.log(formatBench(result));
+    });
+
+  bench
+    .command('checkpoint')
+    .description('step time of one training rank against a real S3: no checkpoints, synchronous ones, background ones (snapshot, upload while training, commit); overhead per checkpoint and at one per minute')
+    .option('--model <name>', 'model', 'resnet50')
+    .option('--input <px>', 'input size (checkpoint size does not depend on it; step time does)', (v) => parseInt(v, 10), 64)
+    .option('--batch <n>', 'batch per step', (v) => parseInt(v, 10), 8)
+    .option('--interval <steps>', 'steps between checkpoints', (v) => parseInt(v, 10), 4)
+    .option('--checkpoints <n>', 'checkpoints in each timed row', (v) => parseInt(v, 10), 3)
+    .option('--modes <list>', 'none,sync,background', list, ['none', 'sync', 'background'])
+    .option('--rounds <n>', 'interleaved rounds of every mode; rows report the median', (v) => parseInt(v, 10), 1)
+    .option('--backend <name>', 'tensorflow, onednn or wasm (default: FLEET_BACKEND, else the first that loads)')
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const bad = (o.modes as string[]).filter((m) => !['none', 'sync', 'background'].includes(m));
+      if (bad.length) throw new Error(`--modes: unknown ${bad.join(', ')}; use none, sync, background`);
+      const services = await resolveServices({ label: 'bench' });
+      try {
+        const result = await runCheckpointBench({
+          s3: services.s3, model: o.model, inputSize: o.input, batch: o.batch, interval: o.interval, checkpoints: o.checkpoints,
+          modes: o.modes as CheckpointMode[], rounds: o.rounds, backend: o.backend, log: o.json ? undefined : (l) => console.error(l),
+        });
+        if (o.json) return console.log(JSON.stringify(result, null, 2));
+        console.log(formatCheckpointBench(result));
+      } finally {
+        await services.stop();
+      }
     });
 
   bench
