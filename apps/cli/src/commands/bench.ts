@@ -4,10 +4,11 @@ import { formatBench, formatTopologyBench, runAllreduceBench, runTopologyBench }
 import { formatBenchTable, runDataBench } from '@tensorfleet/data';
 import { formatCheckpointBench, formatPipelineBench, runCheckpointBench, runPipelineBench, type CheckpointMode } from '@tensorfleet/training';
 import { resolveServices } from '@tensorfleet/infra';
+import { formatRecoveryBench, runRecoveryBench, type FaultKind } from '../recovery/recovery-bench';
 
 /** `fleet bench <suite>`: each suite lives beside the code it measures and returns rows. */
 export function registerBench(program: Command): void {
-  const bench = program.command('bench').description('benchmarks: train, allreduce, data, pipeline, checkpoint (tables; --json for machines)');
+  const bench = program.command('bench').description('benchmarks: train, allreduce, data, pipeline, checkpoint, recovery (tables; --json for machines)');
   const list = (v: string) => v.split(',').filter(Boolean);
   const ints = (v: string) => list(v).map(Number);
 
@@ -119,6 +120,29 @@ export function registerBench(program: Command): void {
       } finally {
         await services.stop();
       }
+    });
+
+  bench
+    .command('recovery')
+    .description('faults injected into a real 2-worker job (coordinator, workers, Redis, S3 on this machine): time to detect, time until training runs again, steps lost, checkpoint overhead per step')
+    .option('--kinds <list>', 'sigkill (worker dies), sigstop (heartbeat lapse), stall (collective TIMEOUT, heartbeat alive)', list, ['sigkill', 'sigstop', 'stall'])
+    .option('--model <name>', 'model of the job', 'resnet8')
+    .option('--input <px>', 'input size', (v) => parseInt(v, 10), 32)
+    .option('--batch <n>', 'batch per worker', (v) => parseInt(v, 10), 16)
+    .option('--interval <steps>', 'steps between checkpoints', (v) => parseInt(v, 10), 10)
+    .option('--fault-at <step>', 'inject the fault once the job reports this step', (v) => parseInt(v, 10), 25)
+    .option('--heartbeat-ms <n>', 'worker heartbeat period (the alive key lives 3 periods)', (v) => parseInt(v, 10), 3000)
+    .option('--collective-timeout-ms <n>', 'deadline of every collective', (v) => parseInt(v, 10), 4000)
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const bad = (o.kinds as string[]).filter((k) => !['sigkill', 'sigstop', 'stall'].includes(k));
+      if (bad.length) throw new Error(`--kinds: unknown ${bad.join(', ')}; use sigkill, sigstop, stall`);
+      const result = await runRecoveryBench({
+        kinds: o.kinds as FaultKind[], model: o.model, inputSize: o.input, batch: o.batch, interval: o.interval, faultAtStep: o.faultAt,
+        heartbeatMs: o.heartbeatMs, collectiveTimeoutMs: o.collectiveTimeoutMs, log: o.json ? undefined : (l) => console.error(l),
+      });
+      if (o.json) return console.log(JSON.stringify(result, null, 2));
+      console.log(formatRecoveryBench(result));
     });
 
   bench
