@@ -131,15 +131,17 @@ export function registerBench(program: Command): void {
     .option('--batch <n>', 'batch per worker', (v) => parseInt(v, 10), 16)
     .option('--interval <steps>', 'steps between checkpoints', (v) => parseInt(v, 10), 10)
     .option('--fault-at <step>', 'inject the fault once the job reports this step', (v) => parseInt(v, 10), 25)
-    .option('--heartbeat-ms <n>', 'worker heartbeat period (the alive key lives 3 periods)', (v) => parseInt(v, 10), 3000)
-    .option('--collective-timeout-ms <n>', 'deadline of every collective', (v) => parseInt(v, 10), 4000)
+    .option('--heartbeat-ms <n>', 'sigkill, sigstop: worker heartbeat period (the alive key lives 3 periods)', (v) => parseInt(v, 10), 1000)
+    .option('--collective-timeout-ms <n>', 'sigkill, sigstop: deadline of every collective', (v) => parseInt(v, 10), 20_000)
+    .option('--stall-heartbeat-ms <n>', 'stall: heartbeat period (more than half the stall)', (v) => parseInt(v, 10), 10_000)
+    .option('--stall-collective-timeout-ms <n>', 'stall: collective deadline (the stall lasts 1 s longer)', (v) => parseInt(v, 10), 15_000)
     .option('--json', 'print JSON')
     .action(async (o) => {
       const bad = (o.kinds as string[]).filter((k) => !['sigkill', 'sigstop', 'stall'].includes(k));
       if (bad.length) throw new Error(`--kinds: unknown ${bad.join(', ')}; use sigkill, sigstop, stall`);
       const result = await runRecoveryBench({
         kinds: o.kinds as FaultKind[], model: o.model, inputSize: o.input, batch: o.batch, interval: o.interval, faultAtStep: o.faultAt,
-        heartbeatMs: o.heartbeatMs, collectiveTimeoutMs: o.collectiveTimeoutMs, log: o.json ? undefined : (l) => console.error(l),
+        heartbeatMs: o.heartbeatMs, collectiveTimeoutMs: o.collectiveTimeoutMs, stallHeartbeatMs: o.stallHeartbeatMs, stallCollectiveTimeoutMs: o.stallCollectiveTimeoutMs, log: o.json ? undefined : (l) => console.error(l),
       });
       if (o.json) return console.log(JSON.stringify(result, null, 2));
       console.log(formatRecoveryBench(result));

@@ -19,8 +19,12 @@ export interface RecoveryBenchOptions {
   interval?: number;
   /** The fault comes once the job reports this step. */
   faultAtStep?: number;
+  /** Worker heartbeat period and collective deadline for sigkill and sigstop. */
   heartbeatMs?: number;
   collectiveTimeoutMs?: number;
+  /** The same for the stall, which needs a deadline shorter than the heartbeat's life. */
+  stallHeartbeatMs?: number;
+  stallCollectiveTimeoutMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -37,13 +41,15 @@ export interface RecoveryBenchRow {
   fromStep: number;
   stepsLost: number;
   stepSeconds: number;
+  heartbeatMs: number;
+  collectiveTimeoutMs: number;
   /** Extra time of the step after a checkpoint over the median step, per step of the interval, %. */
   checkpointOverheadPct: number;
 }
 
 export interface RecoveryBenchResult {
   rows: RecoveryBenchRow[];
-  config: { model: string; inputSize: number; batch: number; dataParallel: 2; interval: number; faultAtStep: number; heartbeatMs: number; heartbeatTtlMs: number; collectiveTimeoutMs: number; stallMs: number };
+  config: { model: string; inputSize: number; batch: number; dataParallel: 2; interval: number; faultAtStep: number; stallMs: number };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,27 +62,35 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runRecoveryBench(o: RecoveryBenchOptions = {}): Promise<RecoveryBenchResult> {
   const kinds = o.kinds ?? ['sigkill', 'sigstop', 'stall'];
   const log = o.log ?? (() => undefined);
-  const heartbeatMs = o.heartbeatMs ?? 3000;
-  const collectiveTimeoutMs = o.collectiveTimeoutMs ?? 4000;
-  // The stall outlasts the collective deadline by a second, and ends before the alive key
-  // (three periods) can expire even when the last beat came just before the freeze.
-  const stallMs = collectiveTimeoutMs + 1000;
-  if (stallMs >= 2 * heartbeatMs) throw new Error(`a stall of ${stallMs} ms would also lapse the heartbeat (${heartbeatMs} ms period): raise --heartbeat-ms above ${Math.ceil(stallMs / 2)} or lower --collective-timeout-ms`);
+  // Lenient deadlines for the losses (a busy machine's first steps are slow); for the stall a
+  // deadline it outlasts by a second while its alive key (three periods) cannot expire, even
+  // when the last beat came just before the freeze.
+  const settings = {
+    loss: { heartbeatMs: o.heartbeatMs ?? 1000, collectiveTimeoutMs: o.collectiveTimeoutMs ?? 20_000 },
+    stall: { heartbeatMs: o.stallHeartbeatMs ?? 10_000, collectiveTimeoutMs: o.stallCollectiveTimeoutMs ?? 15_000 },
+  };
+  const stallMs = settings.stall.collectiveTimeoutMs + 1000;
+  if (kinds.includes('stall') && stallMs >= 2 * settings.stall.heartbeatMs) {
+    throw new Error(`a stall of ${stallMs} ms would also lapse the heartbeat (${settings.stall.heartbeatMs} ms period): raise the stall heartbeat above ${Math.ceil(stallMs / 2)} ms or lower its collective deadline`);
+  }
   const config = {
     model: o.model ?? 'resnet8', inputSize: o.inputSize ?? 32, batch: o.batch ?? 16, dataParallel: 2 as const, interval: o.interval ?? 10,
-    faultAtStep: o.faultAtStep ?? 25, heartbeatMs, heartbeatTtlMs: heartbeatMs * 3, collectiveTimeoutMs, stallMs,
+    faultAtStep: o.faultAtStep ?? 25, stallMs,
   };
-  const cluster = await LocalCluster.start({
-    workers: 3, prefix: `tf-bench-recovery-${process.pid}`, log,
-    workerEnv: { FLEET_HEARTBEAT_MS: String(heartbeatMs), FLEET_COLLECTIVE_TIMEOUT_MS: String(collectiveTimeoutMs) },
-  });
+  const cluster = await LocalCluster.start({ workers: 0, prefix: `tf-bench-recovery-${process.pid}`, log });
   const bucket = `tf-bench-recovery-${process.pid}-${Date.now().toString(36)}`;
   const store = new ObjectStore(cluster.s3);
   const rows: RecoveryBenchRow[] = [];
   try {
     await writeSyntheticDataset(store, { bucket, prefix: 'ds', numClasses: 4, imageSize: config.inputSize, trainPerClass: 64, valPerClass: 0, samplesPerShard: 32, seed: 9 });
+    let current: Settings | null = null;
     for (const kind of kinds) {
-      rows.push(await oneFault(cluster, bucket, kind, config, log));
+      const want = kind === 'stall' ? settings.stall : settings.loss;
+      if (want !== current) {
+        await workersWith(cluster, want, log);
+        current = want;
+      }
+      rows.push({ ...(await oneFault(cluster, bucket, kind, config, want, log)), ...want });
       log(`  ${kind}: detected in ${rows.at(-1)!.detectSeconds.toFixed(1)} s, training again ${rows.at(-1)!.resumeSeconds.toFixed(1)} s after the fault, ${rows.at(-1)!.stepsLost} steps lost`);
     }
   } finally {
@@ -86,7 +100,24 @@ export async function runRecoveryBench(o: RecoveryBenchOptions = {}): Promise<Re
   return { rows, config };
 }
 
-async function oneFault(cluster: LocalCluster, bucket: string, kind: FaultKind, c: RecoveryBenchResult['config'], log: (m: string) => void): Promise<RecoveryBenchRow> {
+/** Three fresh worker processes (2 for the job, 1 spare) with these settings, in place of any running. */
+async function workersWith(cluster: LocalCluster, s: Settings, log: (m: string) => void): Promise<void> {
+  await Promise.all(cluster.workers.filter((w) => w.running).map((w) => w.stop()));
+  log(`starting 3 worker processes (2 for the job, 1 spare): heartbeat ${s.heartbeatMs} ms, collective deadline ${s.collectiveTimeoutMs} ms`);
+  for (let i = 0; i < 3; i++) cluster.addWorker(workerEnv(s));
+  // A start-up allowance for a busy machine.
+  await idleWorkers(cluster, 3, 300_000);
+}
+
+/** LocalCluster.waitForWorkers refuses once any worker process has exited; here some were killed on purpose. */
+async function idleWorkers(cluster: LocalCluster, n: number, timeoutMs: number): Promise<void> {
+  await until(`${n} idle workers`, async () => (await cluster.client.listWorkers()).filter((w) => w.alive && w.state === 'idle').length >= n, timeoutMs, 250);
+}
+
+type Settings = { heartbeatMs: number; collectiveTimeoutMs: number };
+const workerEnv = (s: Settings) => ({ FLEET_HEARTBEAT_MS: String(s.heartbeatMs), FLEET_COLLECTIVE_TIMEOUT_MS: String(s.collectiveTimeoutMs) });
+
+async function oneFault(cluster: LocalCluster, bucket: string, kind: FaultKind, c: RecoveryBenchResult['config'], s: Settings, log: (m: string) => void): Promise<Omit<RecoveryBenchRow, 'heartbeatMs' | 'collectiveTimeoutMs'>> {
   const client = cluster.client;
   const { id } = await client.submitJob({
     name: `recovery-${kind}`, model: { name: c.model, inputSize: c.inputSize }, dataset: { bucket, prefix: 'ds' }, parallelism: { dataParallel: 2 },
@@ -100,7 +131,7 @@ async function oneFault(cluster: LocalCluster, bucket: string, kind: FaultKind, 
     return (j.step ?? 0) >= c.faultAtStep && !!j.lastCheckpoint;
   }, 180_000, 50);
   const workers = await client.listWorkers();
-  const victimInfo = workers.find((w) => w.jobId === id && Number(w.rank) === 1);
+  const victimInfo = workers.find((w) => w.alive && w.jobId === id && Number(w.rank) === 1);
   const victim = victimInfo && cluster.workers.find((p) => victimInfo.id.includes(`-${p.name}-`));
   if (!victimInfo || !victim) throw new Error(`no worker process holds rank 1 of ${id}`);
 
@@ -149,7 +180,7 @@ async function oneFault(cluster: LocalCluster, bucket: string, kind: FaultKind, 
     return !!first;
   }, 180_000, 100);
   const lastStepBefore = Math.max(0, ...before.map((m) => m.step));
-  const row: RecoveryBenchRow = {
+  const row = {
     kind, detectSeconds: (detectedAt - faultAt) / 1000, resumeSeconds: (first!.ts - faultAt) / 1000, resumedBy, cause,
     lastStepBefore, fromStep, stepsLost: Math.max(0, lastStepBefore - fromStep), ...stepFigures(before, c.interval),
   };
@@ -161,9 +192,9 @@ async function oneFault(cluster: LocalCluster, bucket: string, kind: FaultKind, 
     if (kind === 'sigstop') victim.kill('SIGKILL');
     await until('the lost worker to be listed as lost', async () => (await client.listWorkers()).find((w) => w.id === victimInfo.id)?.alive === false, 60_000, 250);
     await client.forgetWorker(victimInfo.id);
-    cluster.addWorker();
+    cluster.addWorker(workerEnv(s));
   }
-  await cluster.waitForWorkers(3, 120_000);
+  await idleWorkers(cluster, 3, 300_000);
   return row;
 }
 
@@ -209,9 +240,9 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs: num
 }
 
 export function formatRecoveryBench(r: RecoveryBenchResult): string {
-  const head = ['fault', 'detect s', 'training again s', 'resumed by', 'steps lost', 'step s', 'ckpt overhead/step', 'cause'];
+  const head = ['fault', 'heartbeat/deadline', 'detect s', 'training again s', 'resumed by', 'steps lost', 'step s', 'ckpt overhead/step', 'cause'];
   const body = r.rows.map((x) => [
-    x.kind, x.detectSeconds.toFixed(1), x.resumeSeconds.toFixed(1), x.resumedBy, `${x.stepsLost} (${x.lastStepBefore}→${x.fromStep})`,
+    x.kind, `${x.heartbeatMs / 1000} s/${x.collectiveTimeoutMs / 1000} s`, x.detectSeconds.toFixed(1), x.resumeSeconds.toFixed(1), x.resumedBy, `${x.stepsLost} (${x.lastStepBefore}→${x.fromStep})`,
     x.stepSeconds.toFixed(3), Number.isFinite(x.checkpointOverheadPct) ? `${x.checkpointOverheadPct.toFixed(1)}%` : '-', x.cause.slice(0, 70),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
@@ -219,5 +250,5 @@ export function formatRecoveryBench(r: RecoveryBenchResult): string {
   const c = r.config;
   return [line(head), ...body.map(line), '',
     `${c.model} ${c.inputSize}px batch ${c.batch} ×2 workers (+1 spare), checkpoint every ${c.interval} steps, fault at step ${c.faultAtStep}; ` +
-    `heartbeat ${c.heartbeatMs} ms (lives ${c.heartbeatTtlMs} ms), collective deadline ${c.collectiveTimeoutMs} ms, stall ${c.stallMs} ms`].join('\n');
+    `a heartbeat key lives 3 periods; the stall freezes the worker ${c.stallMs / 1000} s`].join('\n');
 }
