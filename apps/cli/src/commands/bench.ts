@@ -131,7 +131,7 @@ export function registerBench(program: Command): void {
     .option('--batch <n>', 'batch per worker', (v) => parseInt(v, 10), 16)
     .option('--interval <steps>', 'steps between checkpoints', (v) => parseInt(v, 10), 10)
     .option('--fault-at <step>', 'inject the fault once the job reports this step', (v) => parseInt(v, 10), 25)
-    .option('--heartbeat-ms <n>', 'sigkill, sigstop: worker heartbeat period (the alive key lives 3 periods)', (v) => parseInt(v, 10), 1000)
+    .option('--heartbeat-ms <n>', 'sigkill, sigstop: worker heartbeat period (the alive key lives 3 periods)', (v) => parseInt(v, 10), 2000)
     .option('--collective-timeout-ms <n>', 'sigkill, sigstop: deadline of every collective', (v) => parseInt(v, 10), 20_000)
     .option('--stall-heartbeat-ms <n>', 'stall: heartbeat period (more than half the stall)', (v) => parseInt(v, 10), 10_000)
     .option('--stall-collective-timeout-ms <n>', 'stall: collective deadline (the stall lasts 1 s longer)', (v) => parseInt(v, 10), 15_000)
