@@ -64,10 +64,15 @@ export class RunCheckpointer {
 
   constructor(private readonly o: RunCheckpointerOptions) {}
 
-  /** [uploading, failed] of this rank, for the step's all-reduce. */
-  flags(): [number, number] {
+  /**
+   * [uploading, failed] of this rank, for the step's all-reduce. While an upload is in flight
+   * it first lets the event loop run once: the upload thread's reply is a message event, which
+   * a loop that only awaits promises (one rank, batches already loaded) would never see.
+   */
+  async flags(): Promise<[number, number]> {
     const a = this.attempt;
     if (!a) return [0, 0];
+    if (!a.parts && a.error === undefined) await new Promise((r) => setImmediate(r));
     return a.error !== undefined ? [0, 1] : a.parts ? [0, 0] : [1, 0];
   }
 

@@ -280,7 +280,7 @@ async function train(
       // [loss·n, correct, n, cancel, pause, uploading, upload failed] summed over ranks: global
       // metrics, the stop vote, and whether the checkpoint in flight is up on every rank.
       const mine = ctx.stopRequested();
-      const agg = Float32Array.of(r.loss * r.samples, r.accuracy * r.samples, r.samples, mine === 'cancel' ? 1 : 0, mine === 'pause' ? 1 : 0, ...checkpoints.flags());
+      const agg = Float32Array.of(r.loss * r.samples, r.accuracy * r.samples, r.samples, mine === 'cancel' ? 1 : 0, mine === 'pause' ? 1 : 0, ...(await checkpoints.flags()));
       if (world) await world.allReduce(agg, { op: 'sum' });
       await checkpoints.settle(agg[5], agg[6]);
       step++;
