@@ -104,7 +104,11 @@ export async function runRecoveryBench(o: RecoveryBenchOptions = {}): Promise<Re
 
 /** Three fresh worker processes (2 for the job, 1 spare) with these settings, in place of any running. */
 async function workersWith(cluster: LocalCluster, s: Settings, log: (m: string) => void): Promise<void> {
-  await Promise.all(cluster.workers.filter((w) => w.running).map((w) => w.stop()));
+  const old = cluster.workers.filter((w) => w.running);
+  await Promise.all(old.map((w) => w.stop()));
+  // Until their alive keys lapse the stopped ones still look idle, and a job would be given to them.
+  const gone = (id: string) => old.some((p) => id.includes(`-${p.name}-`));
+  await until('the stopped workers to be listed as lost', async () => !(await cluster.client.listWorkers()).some((w) => w.alive && gone(w.id)), 120_000, 250);
   log(`starting 3 worker processes (2 for the job, 1 spare): heartbeat ${s.heartbeatMs} ms, collective deadline ${s.collectiveTimeoutMs} ms`);
   for (let i = 0; i < 3; i++) cluster.addWorker(workerEnv(s));
   // A start-up allowance for a busy machine.
