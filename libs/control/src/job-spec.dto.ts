@@ -156,6 +156,13 @@ export class CheckpointSpecDto {
   /** Bucket for `checkpoints/<job>/<step>/`. Default: dataset.bucket. */
   @IsOptional() @IsString() @Matches(BUCKET, { message: BUCKET_MESSAGE })
   bucket?: string;
+
+  /**
+   * Default true: snapshot to host memory at the step and upload while training goes on
+   * (committed once every rank's parts are up); false: training waits for each upload.
+   */
+  @IsOptional() @IsBoolean()
+  background?: boolean;
 }
 
 /** How a run survives lost workers (issue #12): a restart budget and an elastic data-parallel range. */

@@ -29,7 +29,7 @@ test('a minimal spec validates and gets every default', () => {
     epochs: 1,
     optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4, nesterov: false },
     lrSchedule: { type: 'constant', warmupSteps: 0, gamma: 0.1, patience: 5, scaleWithWorldSize: true },
-    checkpoint: { intervalSteps: 0, keep: 3, bucket: 'data' },
+    checkpoint: { intervalSteps: 0, keep: 3, bucket: 'data', background: true },
     evaluation: { atEnd: true, tenCrop: false },
     freezeBatchNorm: false,
     deferredBatchNorm: false,

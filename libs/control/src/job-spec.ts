@@ -50,7 +50,7 @@ export interface JobSpec {
     patience: number; scaleWithWorldSize: boolean;
   };
   augmentation?: Augmentation;
-  checkpoint: { intervalSteps: number; keep: number; bucket: string };
+  checkpoint: { intervalSteps: number; keep: number; bucket: string; background: boolean };
   /** Absent = the defaults of recoveryOf(). */
   recovery?: { maxRestarts?: number; minDataParallel?: number; maxDataParallel?: number };
   evaluation: { everyEpochs?: number; atEnd: boolean; tenCrop: boolean };
@@ -135,6 +135,7 @@ export function applyJobSpecDefaults(dto: JobSpecDto): JobSpec {
       intervalSteps: dto.checkpoint?.intervalSteps ?? 0,
       keep: dto.checkpoint?.keep ?? 3,
       bucket: dto.checkpoint?.bucket ?? dto.dataset.bucket,
+      background: dto.checkpoint?.background ?? true,
     },
     ...(dto.recovery !== undefined ? { recovery: strip({ ...dto.recovery }) } : {}),
     evaluation: strip({ everyEpochs: dto.evaluation?.everyEpochs, atEnd: dto.evaluation?.atEnd ?? true, tenCrop: dto.evaluation?.tenCrop ?? false }),

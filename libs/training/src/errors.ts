@@ -3,7 +3,8 @@ export type TrainingErrorCode =
   | 'INVALID_BATCH'
   | 'STATE_MISMATCH'
   | 'CHECKPOINT_CORRUPT'
-  | 'CHECKPOINT_NOT_FOUND';
+  | 'CHECKPOINT_NOT_FOUND'
+  | 'CHECKPOINT_FAILED';
 
 /** Every error this package throws on purpose; `code` is stable, the message says what to do. */
 export class TrainingError extends Error {

@@ -14,6 +14,7 @@ export {
   listCheckpoints,
   latestCheckpoint,
   pruneCheckpoints,
+  checkPartFile,
   checkpointKey,
   checkpointPrefix,
   CheckpointStore,
@@ -39,4 +40,7 @@ export { ColumnTrainer, ColumnTrainerOptions } from './parallel/column-trainer';
 export { DataParallelTrainer } from './parallel/data-parallel-trainer';
 export { profileSections } from './parallel/profile';
 export { runTraining, RunAssignment, RunContext, RunOutcome, RunReporter, StopRequest } from './run/training-run';
+export { runCheckpointBench, formatCheckpointBench, CheckpointBenchOptions, CheckpointBenchResult, CheckpointBenchRow, CheckpointMode } from './bench/checkpoint-bench';
+export { RunCheckpointer, RunCheckpointerOptions, SnapshotPart } from './run/run-checkpointer';
+export { writeCheckpointPartsInThread } from './checkpoint/part-upload';
 export { runPipelineBench, formatPipelineBench, PipelineBenchOptions, PipelineBenchResult, PipelineBenchRow } from './bench/pipeline-bench';

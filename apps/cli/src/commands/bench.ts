@@ -5,13 +5,14 @@ import {
   costModelReport, formatBench, formatCostModel, formatTopologyBench, runAllreduceBench, runTopologyBench, type AllreduceBenchResult, type TopologyRow,
 } from '@tensorfleet/collective';
 import { formatBenchTable, runDataBench } from '@tensorfleet/data';
-import { formatPipelineBench, runPipelineBench } from '@tensorfleet/training';
+import { formatCheckpointBench, formatPipelineBench, runCheckpointBench, runPipelineBench, type CheckpointMode } from '@tensorfleet/training';
 import { resolveServices } from '@tensorfleet/infra';
 import { formatControlPlaneBench, runControlPlaneBench } from '../control-bench/control-plane-bench';
+import { formatRecoveryBench, runRecoveryBench, type FaultKind } from '../recovery/recovery-bench';
 
 /** `fleet bench <suite>`: each suite lives beside the code it measures and returns rows. */
 export function registerBench(program: Command): void {
-  const bench = program.command('bench').description('benchmarks: train, allreduce, data, pipeline, control-plane (tables; --json for machines)');
+  const bench = program.command('bench').description('benchmarks: train, allreduce, data, pipeline, checkpoint, recovery, control-plane, cost-model (tables; --json for machines)');
   const list = (v: string) => v.split(',').filter(Boolean);
   const ints = (v: string) => list(v).map(Number);
 
@@ -154,6 +155,59 @@ export function registerBench(program: Command): void {
         log: (l) => console.error(l),
       });
       console.log(o.json ? JSON.stringify(result, null, 2) : formatControlPlaneBench(result));
+    });
+
+  bench
+    .command('checkpoint')
+    .description('step time of one training rank against a real S3: no checkpoints, synchronous ones, background ones (snapshot, upload while training, commit); overhead per checkpoint and at one per minute')
+    .option('--model <name>', 'model', 'resnet50')
+    .option('--input <px>', 'input size (checkpoint size does not depend on it; step time does)', (v) => parseInt(v, 10), 64)
+    .option('--batch <n>', 'batch per step', (v) => parseInt(v, 10), 8)
+    .option('--interval <steps>', 'steps between checkpoints', (v) => parseInt(v, 10), 4)
+    .option('--checkpoints <n>', 'checkpoints in each timed row', (v) => parseInt(v, 10), 3)
+    .option('--modes <list>', 'none,sync,background', list, ['none', 'sync', 'background'])
+    .option('--rounds <n>', 'interleaved rounds of every mode; rows report the median', (v) => parseInt(v, 10), 1)
+    .option('--backend <name>', 'tensorflow, onednn or wasm (default: FLEET_BACKEND, else the first that loads)')
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const bad = (o.modes as string[]).filter((m) => !['none', 'sync', 'background'].includes(m));
+      if (bad.length) throw new Error(`--modes: unknown ${bad.join(', ')}; use none, sync, background`);
+      const services = await resolveServices({ label: 'bench' });
+      try {
+        const result = await runCheckpointBench({
+          s3: services.s3, model: o.model, inputSize: o.input, batch: o.batch, interval: o.interval, checkpoints: o.checkpoints,
+          modes: o.modes as CheckpointMode[], rounds: o.rounds, backend: o.backend, log: o.json ? undefined : (l) => console.error(l),
+        });
+        if (o.json) return console.log(JSON.stringify(result, null, 2));
+        console.log(formatCheckpointBench(result));
+      } finally {
+        await services.stop();
+      }
+    });
+
+  bench
+    .command('recovery')
+    .description('faults injected into a real 2-worker job (coordinator, workers, Redis, S3 on this machine): time to detect, time until training runs again, steps lost, checkpoint overhead per step')
+    .option('--kinds <list>', 'sigkill (worker dies), sigstop (heartbeat lapse), stall (collective TIMEOUT, heartbeat alive)', list, ['sigkill', 'sigstop', 'stall'])
+    .option('--model <name>', 'model of the job', 'resnet8')
+    .option('--input <px>', 'input size', (v) => parseInt(v, 10), 32)
+    .option('--batch <n>', 'batch per worker', (v) => parseInt(v, 10), 16)
+    .option('--interval <steps>', 'steps between checkpoints', (v) => parseInt(v, 10), 10)
+    .option('--fault-at <step>', 'inject the fault once the job reports this step', (v) => parseInt(v, 10), 25)
+    .option('--heartbeat-ms <n>', 'sigkill, sigstop: worker heartbeat period (the alive key lives 3 periods)', (v) => parseInt(v, 10), 2000)
+    .option('--collective-timeout-ms <n>', 'sigkill, sigstop: deadline of every collective', (v) => parseInt(v, 10), 20_000)
+    .option('--stall-heartbeat-ms <n>', 'stall: heartbeat period (more than half the stall)', (v) => parseInt(v, 10), 10_000)
+    .option('--stall-collective-timeout-ms <n>', 'stall: collective deadline (the stall lasts 1 s longer)', (v) => parseInt(v, 10), 15_000)
+    .option('--json', 'print JSON')
+    .action(async (o) => {
+      const bad = (o.kinds as string[]).filter((k) => !['sigkill', 'sigstop', 'stall'].includes(k));
+      if (bad.length) throw new Error(`--kinds: unknown ${bad.join(', ')}; use sigkill, sigstop, stall`);
+      const result = await runRecoveryBench({
+        kinds: o.kinds as FaultKind[], model: o.model, inputSize: o.input, batch: o.batch, interval: o.interval, faultAtStep: o.faultAt,
+        heartbeatMs: o.heartbeatMs, collectiveTimeoutMs: o.collectiveTimeoutMs, stallHeartbeatMs: o.stallHeartbeatMs, stallCollectiveTimeoutMs: o.stallCollectiveTimeoutMs, log: o.json ? undefined : (l) => console.error(l),
+      });
+      if (o.json) return console.log(JSON.stringify(result, null, 2));
+      console.log(formatRecoveryBench(result));
     });
 
   bench

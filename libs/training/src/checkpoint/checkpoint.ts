@@ -81,26 +81,34 @@ export async function uncommitCheckpoint(store: CheckpointStore, bucket: string,
   if (await store.exists(bucket, `${key}/manifest.json`)) await store.remove(bucket, `${key}/manifest.json`);
 }
 
+export function checkPartFile(file: string): void {
+  if (!/^[A-Za-z0-9._-]+$/.test(file) || file === 'manifest.json') throw new TrainingError('INVALID_OPTIONS', `checkpoint part file ${JSON.stringify(file)} must be a plain file name other than manifest.json`);
+}
+
 /** Writes one part of checkpoint `step` (not yet committed); returns what its manifest entry says. */
 export async function writeCheckpointPart(
   store: CheckpointStore, bucket: string, jobId: string, step: number,
   part: { file: string; kind: CheckpointPartKind; body: Uint8Array; tensors?: string[] },
 ): Promise<CheckpointPart> {
-  if (!/^[A-Za-z0-9._-]+$/.test(part.file) || part.file === 'manifest.json') throw new TrainingError('INVALID_OPTIONS', `checkpoint part file ${JSON.stringify(part.file)} must be a plain file name other than manifest.json`);
+  checkPartFile(part.file);
   await store.putObject(bucket, `${checkpointKey(jobId, step)}/${part.file}`, part.body);
   return { file: part.file, kind: part.kind, bytes: part.body.byteLength, sha256: sha256(part.body), ...(part.tensors ? { tensors: part.tensors } : {}) };
 }
 
 /**
  * Commits checkpoint `step` from parts already written (by this process or others): writes
- * state.json, then manifest.json last. Returns the folder key.
+ * the state (`stateFile`, default state.json), then manifest.json last. Returns the folder
+ * key. Parts and state under names of their own (a tag per attempt) leave a committed
+ * checkpoint of the same step readable until the new manifest replaces it.
  */
-export async function commitCheckpoint(store: CheckpointStore, bucket: string, jobId: string, step: number, parts: CheckpointPart[], state: CheckpointState): Promise<string> {
+export async function commitCheckpoint(
+  store: CheckpointStore, bucket: string, jobId: string, step: number, parts: CheckpointPart[], state: CheckpointState, stateFile = 'state.json',
+): Promise<string> {
   const key = checkpointKey(jobId, step);
   if (!parts.some((p) => p.kind === 'weights')) throw new TrainingError('INVALID_OPTIONS', 'a checkpoint needs at least one weights part');
   const files = new Set(parts.map((p) => p.file));
-  if (files.size !== parts.length || files.has('state.json')) throw new TrainingError('INVALID_OPTIONS', 'checkpoint parts need distinct file names other than state.json');
-  const statePart = await writeCheckpointPart(store, bucket, jobId, step, { file: 'state.json', kind: 'state', body: Buffer.from(JSON.stringify(state), 'utf8') });
+  if (files.size !== parts.length || files.has(stateFile)) throw new TrainingError('INVALID_OPTIONS', `checkpoint parts need distinct file names other than ${stateFile}`);
+  const statePart = await writeCheckpointPart(store, bucket, jobId, step, { file: stateFile, kind: 'state', body: Buffer.from(JSON.stringify(state), 'utf8') });
   const manifest: CheckpointManifest = { version: 2, jobId, step, epoch: state.epoch, key, createdAt: new Date().toISOString(), parts: [...parts, statePart] };
   await store.putObject(bucket, `${key}/manifest.json`, Buffer.from(JSON.stringify(manifest, null, 2), 'utf8'));
   return key;
@@ -231,7 +239,9 @@ function parseState(manifest: CheckpointManifest, body: Uint8Array): CheckpointS
 /**
  * Keeps the newest `keep` committed checkpoints and removes the older ones (manifest first,
  * so a half-removed folder reads as uncommitted), plus uncommitted leftovers older than the
- * newest kept one. Returns the removed folder keys.
+ * newest kept one: whole folders, and in the older kept folders the files their manifest
+ * does not name (an attempt killed half-way at a step that was later committed). Returns
+ * the removed folder keys.
  */
 export async function pruneCheckpoints(store: CheckpointStore, bucket: string, jobId: string, keep: number): Promise<string[]> {
   if (!(Number.isInteger(keep) && keep >= 1)) throw new TrainingError('INVALID_OPTIONS', `keep must be an integer >= 1, got ${keep}`);
@@ -240,8 +250,15 @@ export async function pruneCheckpoints(store: CheckpointStore, bucket: string, j
   const kept = new Set(committed.slice(-keep).map((m) => m.step));
   const newestKept = committed[committed.length - 1].step;
   const removed: string[] = [];
+  const manifests = new Map(committed.map((m) => [m.step, m]));
   for (const f of await scan(store, bucket, jobId)) {
-    if (kept.has(f.step) || f.step > newestKept) continue;
+    if (f.step > newestKept) continue;
+    if (kept.has(f.step)) {
+      if (f.step === newestKept) continue;
+      const named = new Set(['manifest.json', ...manifests.get(f.step)!.parts.map((p) => p.file)]);
+      for (const file of f.sizes.keys()) if (!named.has(file)) await store.remove(bucket, `${f.key}/${file}`);
+      continue;
+    }
     if (f.sizes.has('manifest.json')) await store.remove(bucket, `${f.key}/manifest.json`);
     for (const file of f.sizes.keys()) if (file !== 'manifest.json') await store.remove(bucket, `${f.key}/${file}`);
     removed.push(f.key);

@@ -108,9 +108,10 @@ describe('runTraining over any plan, in process', () => {
     assert.equal(r.metrics.filter((m) => m.kind === 'eval').length, 1);
     assert.deepEqual(r.checkpoints.map((c) => c.step), [3, 6]);
     const ck = await listCheckpoints(store, bucket, job);
-    const files = ck[ck.length - 1].parts.map((p) => p.file).sort();
+    // <kind>-r<rank>-<attempt tag>.bin: a half-written attempt never collides with a committed checkpoint
+    const files = ck[ck.length - 1].parts.map((p) => p.file.replace(/-[0-9a-f]{8}(?=\.)/, '')).sort();
     assert.deepEqual(files, ['optimizer-r0.bin', 'optimizer-r1.bin', 'state.json', 'weights-r0.bin', 'weights-r1.bin']);
-    const [w0, w1] = ['weights-r0.bin', 'weights-r1.bin'].map((f) => ck[ck.length - 1].parts.find((p) => p.file === f)!.tensors!);
+    const [w0, w1] = ['weights-r0-', 'weights-r1-'].map((f) => ck[ck.length - 1].parts.find((p) => p.file.startsWith(f))!.tensors!);
     assert.ok(w0.includes('conv1/kernel') && !w0.includes('fc/kernel') && w1.includes('fc/kernel'), 'each stage writes its own weights');
     assert.equal(w0.filter((n) => w1.includes(n)).length, 0, 'no weight in two parts');
     const layout = r.layout as { rank: number; stage: number; workerId: string; params: number; sections: string[] }[];
@@ -158,7 +159,7 @@ describe('runTraining over any plan, in process', () => {
     }));
     assert.deepEqual(r.outcomes.map((o) => o.status), ['completed', 'completed']);
     const ck = (await listCheckpoints(store, bucket, job)).pop()!;
-    const names = (f: string) => ck.parts.find((p) => p.file === f)!.tensors!;
+    const names = (f: string) => ck.parts.find((p) => p.file.startsWith(f.replace('.bin', '-')))!.tensors!;
     assert.ok(names('weights-r0.bin').includes('fc8/kernel') && !names('weights-r1.bin').includes('fc8/kernel'));
     assert.ok(names('weights-r0.bin').every((n) => !n.startsWith('col1_')) && names('weights-r1.bin').every((n) => n.startsWith('col1_')));
   });

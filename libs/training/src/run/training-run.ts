@@ -2,9 +2,7 @@ import type { Communicator } from '@tensorfleet/collective';
 import { checkpointBucket, defaultAugmentation, evalPipeline, globalBatchOf, isElastic, recoveryOf, type JobPatch, type JobSpec, type MetricEntry } from '@tensorfleet/control';
 import { jpegDecoder, readManifest, ShardLoader, type Batch, type DatasetManifest, type LoaderCursor, type ObjectStore } from '@tensorfleet/data';
 import { describeModel, modelFamily, modelSections, tensorNames, tensorsToBytes, type CreateModelOptions } from '@tensorfleet/models';
-import {
-  commitCheckpoint, loadCheckpointTensors, pruneCheckpoints, uncommitCheckpoint, writeCheckpointPart, type CheckpointPart,
-} from '../checkpoint/checkpoint';
+import { loadCheckpointTensors } from '../checkpoint/checkpoint';
 import { TrainingError } from '../errors';
 import { modelOptionsFromSpec } from '../from-spec';
 import { checkTrainerState } from '../trainer/trainer';
@@ -13,6 +11,7 @@ import { pipelineStages, planLayout } from '../parallel/layout';
 import { ParallelPlan } from '../parallel/plan';
 import { hashPart, planComms, type PlanTrainer } from '../parallel/plan-trainer';
 import { profileSections } from '../parallel/profile';
+import { RunCheckpointer, type SnapshotPart } from './run-checkpointer';
 
 /** Why a run stopped before its last step. */
 export type StopRequest = 'cancel' | 'pause' | null;
@@ -59,6 +58,8 @@ export interface RunContext {
   /** The latest stop request for this job seen in the worker's inbox. */
   stopRequested(): StopRequest;
   log(msg: string): void;
+  /** Where checkpoint parts are uploaded from; default 'thread' (see RunCheckpointerOptions.uploads). */
+  checkpointUploads?: 'thread' | 'inline';
   /** Every data-reading rank, after each step: the sample keys it trained on (tests check exactly-once coverage). */
   samplesSeen?(e: { step: number; epoch: number; rank: number; keys: string[] }): void;
 }
@@ -269,41 +270,37 @@ async function train(
 
   await ctx.reporter.started(step);
   let epoch = cursor?.epoch ?? Math.floor(step / stepsPerEpoch);
-  let lastCheckpointKey: string | undefined;
   const interval = spec.checkpoint?.intervalSteps ?? 0;
+  const checkpoints = new RunCheckpointer({
+    store: ctx.store, bucket, jobId, rank, world, background: spec.checkpoint?.background ?? true, uploads: ctx.checkpointUploads ?? 'thread', keep: spec.checkpoint?.keep ?? 3,
+    log: (m) => ctx.log(m), committed: (key, st) => ctx.reporter.checkpointed(key, st),
+  });
 
+  // The snapshot at this step boundary (host copies of the weights and optimizer slots, the
+  // data positions, the trainer state); the upload and commit follow behind (run-checkpointer).
   const checkpoint = async (c: LoaderCursor | null) => {
-    // Rank 0 uncommits a re-saved step before anyone writes a part (the gather below waits for it).
-    if (rank === 0) await uncommitCheckpoint(ctx.store, bucket, jobId, step);
     const cursors = world ? ((await world.allGather(reads ? c : null)) as (LoaderCursor | null)[]) : [c];
-    const parts: CheckpointPart[] = [];
+    const parts: SnapshotPart[] = [];
     if (trainer.writesCheckpoint()) {
       const { weights, optimizer } = trainer.checkpointTensors();
       const wb = tensorsToBytes(weights);
-      parts.push(await writeCheckpointPart(ctx.store, bucket, jobId, step, { file: `weights-r${rank}.bin`, kind: 'weights', body: wb, tensors: tensorNames(wb) }));
+      parts.push({ kind: 'weights', body: wb, tensors: tensorNames(wb) });
       if (Object.keys(optimizer).length) {
         const ob = tensorsToBytes(optimizer);
-        parts.push(await writeCheckpointPart(ctx.store, bucket, jobId, step, { file: `optimizer-r${rank}.bin`, kind: 'optimizer', body: ob, tensors: tensorNames(ob) }));
+        parts.push({ kind: 'optimizer', body: ob, tensors: tensorNames(ob) });
       }
     }
-    const all = world ? ((await world.allGather(parts)) as CheckpointPart[][]) : [parts];
-    if (rank === 0) {
-      const key = await commitCheckpoint(ctx.store, bucket, jobId, step, all.flat(), {
-        epoch: c?.epoch ?? epoch,
-        step,
-        // one per replica: its first stage's (every data-reading rank of a replica reads the same)
-        cursors: Array.from({ length: plan.replicas }, (_, r) => cursors[plan.rankOf(r, 0)] as LoaderCursor),
-        seed: spec.seed,
-        trainer: trainer.state(),
-        plan: { kind: plan.kind, replicas: plan.replicas, stages: plan.stages, microBatches: plan.microBatches, ...(stageSections ? { stageSections } : {}) },
-        membership: { runId: a.runId, epoch: a.membershipEpoch, worldSize: a.worldSize },
-        ...(data.elastic ? { data: globalPosition(c, epoch, globalBatchOf(spec)) } : {}),
-      });
-      lastCheckpointKey = key;
-      await pruneCheckpoints(ctx.store, bucket, jobId, spec.checkpoint?.keep ?? 3);
-      await ctx.reporter.checkpointed(key, step);
-    }
-    if (world) await world.barrier();
+    await checkpoints.save(step, rank !== 0 ? null : {
+      epoch: c?.epoch ?? epoch,
+      step,
+      // one per replica: its first stage's (every data-reading rank of a replica reads the same)
+      cursors: Array.from({ length: plan.replicas }, (_, r) => cursors[plan.rankOf(r, 0)] as LoaderCursor),
+      seed: spec.seed,
+      trainer: trainer.state(),
+      plan: { kind: plan.kind, replicas: plan.replicas, stages: plan.stages, microBatches: plan.microBatches, ...(stageSections ? { stageSections } : {}) },
+      membership: { runId: a.runId, epoch: a.membershipEpoch, worldSize: a.worldSize },
+      ...(data.elastic ? { data: globalPosition(c, epoch, globalBatchOf(spec)) } : {}),
+    }, parts);
   };
 
   const evaluate = async () => {
@@ -325,10 +322,12 @@ async function train(
       // The step has disposed its tensors of the batch: the loader may refill its array.
       if (batch) loader!.recycle(batch);
       if (batch && ctx.samplesSeen) ctx.samplesSeen({ step: step + 1, epoch, rank, keys: batch.keys });
-      // [loss·n, correct, n, cancel, pause] summed over ranks: global metrics and the stop vote.
+      // [loss·n, correct, n, cancel, pause, uploading, upload failed] summed over ranks: global
+      // metrics, the stop vote, and whether the checkpoint in flight is up on every rank.
       const mine = ctx.stopRequested();
-      const agg = Float32Array.of(r.loss * r.samples, r.accuracy * r.samples, r.samples, mine === 'cancel' ? 1 : 0, mine === 'pause' ? 1 : 0);
+      const agg = Float32Array.of(r.loss * r.samples, r.accuracy * r.samples, r.samples, mine === 'cancel' ? 1 : 0, mine === 'pause' ? 1 : 0, ...(await checkpoints.flags()));
       if (world) await world.allReduce(agg, { op: 'sum' });
+      await checkpoints.settle(agg[5], agg[6]);
       step++;
       const seconds = (performance.now() - t0) / 1000;
       if (rank === 0) {
@@ -337,6 +336,7 @@ async function train(
       stop = agg[3] > 0 ? 'cancel' : agg[4] > 0 ? 'pause' : null;
       const atInterval = interval > 0 && step % interval === 0;
       if (atInterval || stop === 'pause') await checkpoint(batch?.cursor ?? null);
+      if (stop === 'pause') await checkpoints.drain({ strict: true });
       if (stop || step >= totalSteps) break training;
     }
     epoch++;
@@ -349,10 +349,11 @@ async function train(
 
   const weightsHash = () => hashPart(trainer.part);
   if (stop === 'cancel') return { status: 'cancelled', step, weightsHash: weightsHash() };
-  if (stop === 'pause') return { status: 'paused', step, weightsHash: weightsHash(), checkpointKey: lastCheckpointKey };
+  if (stop === 'pause') return { status: 'paused', step, weightsHash: weightsHash(), checkpointKey: checkpoints.lastKey };
 
-  // Final checkpoint (so the run can be exported or fine-tuned), then held-out evaluation.
+  // Final checkpoint (so the run can be exported or fine-tuned), committed before the end, then held-out evaluation.
   if (interval === 0 || step % interval !== 0) await checkpoint({ epoch, position: 0 });
+  await checkpoints.drain({ strict: true });
   let evalLoss: number | undefined;
   let evalAccuracy: number | undefined;
   if (spec.evaluation?.atEnd !== false && data.manifest.splits.val) {
@@ -360,7 +361,7 @@ async function train(
     evalLoss = ev.loss;
     evalAccuracy = ev.accuracy;
   }
-  return { status: 'completed', step, weightsHash: weightsHash(), evalLoss, evalAccuracy, checkpointKey: lastCheckpointKey };
+  return { status: 'completed', step, weightsHash: weightsHash(), evalLoss, evalAccuracy, checkpointKey: checkpoints.lastKey };
 }
 
 /** Where an elastic checkpoint says the data stands: the loader's global cursor (or an epoch's start). */
