@@ -366,3 +366,31 @@ test('a pause pending when the run loses a worker pauses the job at its last che
   const events = await control.readEvents('j', '-', 100);
   assert.ok(events.some((e) => e.type === 'job-state' && e.state === 'paused' && /a pause was pending: paused, resumes from checkpoints\/j\/4/.test(String(e.message))), JSON.stringify(events.map((e) => e.message)));
 });
+
+test('a TIMEOUT while every member still heartbeats (a stalled peer) restarts the run, blaming the rank it names, and cancels both ranks\' old run', async () => {
+  const { control, prefix } = setup();
+  await workers(control, ['a', 'b']);
+  await control.createJob(spec(2, 1), { id: 'j' });
+  const r = new Redis(url);
+  conns.push(r);
+  const g = new GangScheduler(new ControlPlane(r, { prefix }), { claimBackoffMs: 20, claimMaxBackoffMs: 100, followPollMs: 30, staleBusyMs: 200, reserveAfterMs: 120_000, lossGraceMs: 300 });
+  schedulers.push(g);
+  const running = g.run('j');
+  const [first] = await assignsOf(control, ['a', 'b']);
+  const oldRun = first.assignment.runId;
+  await control.appendEvent('j', { type: 'rank-failed', rank: 0, workerId: 'a', runId: oldRun, message: 'TIMEOUT (rank 1): no message from rank 1 before the deadline' });
+  let job = (await control.getJob('j'))!;
+  for (let i = 0; i < 200 && !(job.restarts?.length); i++) {
+    await new Promise((res) => setTimeout(res, 20));
+    job = (await control.getJob('j'))!;
+  }
+  assert.equal(job.restarts?.length, 1, 'the stall did not restart the run');
+  assert.equal(job.restarts![0].worker, 'b');
+  assert.match(job.restarts![0].cause, /stalled a collective/);
+  for (const w of ['a', 'b']) {
+    const cancels = (await control.peekCommands(w)).filter((c) => c.type === 'cancel');
+    assert.deepEqual(cancels.map((c) => c.type === 'cancel' && c.runId), [oldRun], `worker ${w} is told to stop the old run`);
+  }
+  await control.updateJob('j', { state: 'cancelled' });
+  await running.catch(() => undefined);
+});

@@ -303,6 +303,11 @@ export class GangScheduler {
         const error = `rank ${failed.rank} (worker ${failed.workerId ?? who?.workerId ?? '?'}) failed: ${failed.message ?? 'no message'}`;
         const lost = PEER_FAILURE.test(failed.message ?? '') ? await this.peersThatStopped(job.id, members, ended, failed.rank) : [];
         if (lost.length) return this.restartOrFail(job, members, `${error}, after ${describeLost(lost)}`, lost);
+        const stalled = PEER_FAILURE.test(failed.message ?? '') ? stalledPeers(failed, members) : [];
+        // Every member still heartbeats: a peer stalled or a link broke. The run cannot go on,
+        // but nothing says the workers are gone, so it restarts like a loss (the blacklist keeps
+        // out a worker that keeps doing it).
+        if (stalled.length) return this.restartOrFail(job, members, error, stalled);
         return this.endFailed(job, members, error, [failed.rank]);
       }
       const current = await this.control.getJob(job.id);
@@ -376,13 +381,12 @@ export class GangScheduler {
     if (done.length >= budget) {
       return this.endFailed(job, members, `${error}; restart budget spent (${done.length} of ${budget} automatic restarts used, spec.recovery.maxRestarts)`, culprits);
     }
-    const survivors = members.filter((m) => !culprits.includes(m.rank));
     if (current.pauseRequested) {
       // The user asked for a pause and the run cannot finish it: pause at the last checkpoint
       // rather than start a run that would have to be paused again.
       const p = await this.control.transitionJob(job.id, ['running'], { state: 'paused', pauseRequested: null, finishedAt: Date.now() });
       if (!p.ok) return p.previous ?? 'gone';
-      await this.stopRun(job, survivors, 'cancel', error);
+      await this.stopRun(job, members, 'cancel', error);
       const message = `${error}; a pause was pending: paused, ${resumeWhere(current)}`;
       await this.stateEvent(job.id, 'paused', message);
       this.log(`job ${job.id}: ${message}`);
@@ -392,9 +396,11 @@ export class GangScheduler {
     const restart = { at: Date.now(), cause: lost[0].why, worker: lost[0].member.workerId, fromStep, lostSteps: Math.max(0, (current.step ?? 0) - fromStep) };
     const r = await this.control.transitionJob(job.id, ['running'], { ...REQUEUED, restarts: [...done, restart] });
     if (!r.ok) return r.previous ?? 'gone';
-    // The survivors stop now instead of at their collective deadline; the cancel names the
-    // old run, so one read after the new assignment does not stop the restarted run.
-    await this.stopRun(job, survivors, 'cancel', error);
+    // Every member stops now instead of at its collective deadline, the lost ones too: one
+    // read as lost may still be training (a stall, a heartbeat starved on a loaded host) and
+    // would go on beside the new run. The cancel names the old run, so one read after the new
+    // assignment does not stop the restarted run.
+    await this.stopRun(job, members, 'cancel', error);
     const message = `${error}; automatic restart ${done.length + 1} of ${budget}, ${resumeWhere(current)}`;
     await this.control.appendEvent(job.id, { type: 'job-state', rank: -1, state: 'queued', message, restart });
     this.log(`job ${job.id}: ${message}`);
@@ -443,6 +449,13 @@ export function isActive(state: JobState): boolean {
 /** Where a re-queued job goes on from, for its event. */
 export function resumeWhere(job: Pick<JobRecord, 'lastCheckpoint'>): string {
   return job.lastCheckpoint ? `resumes from ${job.lastCheckpoint}` : 'restarts from step 0 (no checkpoint)';
+}
+
+/** The members a PEER_LOST/TIMEOUT names (`TIMEOUT (rank 1, 2): …`), else every other member. */
+function stalledPeers(failed: JobEvent, members: JobMember[]): Lost[] {
+  const named = /(?:PEER_LOST|TIMEOUT) \(rank ([\d, ]+)\)/.exec(failed.message ?? '')?.[1].split(',').map((r) => Number(r.trim())) ?? [];
+  const blamed = members.filter((m) => (named.length ? named.includes(m.rank) : m.rank !== failed.rank));
+  return blamed.map((member) => ({ member, why: 'stalled a collective (PEER_LOST/TIMEOUT while still heartbeating)' }));
 }
 
 function describeLost(lost: Lost[]): string {
