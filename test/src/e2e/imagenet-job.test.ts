@@ -79,11 +79,13 @@ describe('an ImageNet-layout JPEG dataset, ingested by the CLI and trained on wi
 
   it('fleet ingest without the cluster S3 settings fails saying which, and starts no private store', async () => {
     const env = { ...process.env };
-    for (const k of ['S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY']) delete env[k];
+    for (const k of ['S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'XDG_STATE_HOME']) delete env[k];
+    // A home without a `fleet up` cluster, which ingest would otherwise find and use.
+    env.HOME = mkdtempSync(join(tmpdir(), 'fleet-no-cluster-'));
     const run = promisify(execFile)(process.execPath, [require.resolve('@tensorfleet/cli/bin/fleet.js'), 'ingest', 'imagenet', root, '--bucket', bucket, '--prefix', prefix], { encoding: 'utf8', env });
     await assert.rejects(run, (e: Error & { code?: number; stderr?: string }) => {
       assert.equal(e.code, 1);
-      assert.match(e.stderr ?? '', /fleet ingest needs your cluster's object store: set S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY/);
+      assert.match(e.stderr ?? '', /fleet ingest needs your cluster's object store: start a local cluster with `fleet up`, or set S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY/);
       assert.doesNotMatch(e.stderr ?? '', /swift|starting/i);
       return true;
     });
