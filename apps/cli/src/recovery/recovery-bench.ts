@@ -30,7 +30,7 @@ export interface RecoveryBenchOptions {
 
 export interface RecoveryBenchRow {
   kind: FaultKind;
-  /** Fault → the coordinator's restart (or, for a stall, the job's failure). */
+  /** Fault → the coordinator's restart (or the job's failure, when it fails instead). */
   detectSeconds: number;
   /** Fault → the first step of the next run. */
   resumeSeconds: number;
@@ -153,32 +153,26 @@ async function oneFault(cluster: LocalCluster, bucket: string, kind: FaultKind, 
   let fromStep: number;
   let cause: string;
   let resumedBy: RecoveryBenchRow['resumedBy'];
-  if (kind === 'stall') {
-    // Every worker still heartbeats: the coordinator fails the job (no worker was lost, so no
-    // automatic restart) and the bench resumes it, as an operator would.
-    const failed = await waitJob(client, id, (j) => j.state !== 'running', 120_000);
-    detectedAt = failed.finishedAt ?? Date.now();
-    cause = failed.state === 'failed' ? String(failed.error ?? 'failed').slice(0, 160) : `job ${failed.state}`;
-    fromStep = failed.lastCheckpoint ? Number(/\/(\d+)$/.exec(failed.lastCheckpoint)?.[1] ?? 0) : 0;
-    if (failed.state === 'failed') {
-      await until('the stalled worker to come back idle', async () => (await client.listWorkers()).some((w) => w.id === victimInfo.id && w.alive && w.state === 'idle'), 60_000, 200);
-      resumeFrom = Date.now();
-      await client.jobAction(id, 'resume');
-      resumedBy = 'resume call';
-    } else {
-      const r = (failed.restarts ?? [])[earlier];
-      resumeFrom = r?.at ?? detectedAt;
-      resumedBy = 'automatic restart';
-    }
-  } else {
-    const restarted = await waitJob(client, id, (j) => (j.restarts ?? []).length > earlier || j.state === 'failed', 120_000);
-    const r = (restarted.restarts ?? [])[earlier];
-    if (!r) throw new Error(`job ${id} was not restarted after ${kind}: ${restarted.state} ${restarted.error ?? ''} (logs: ${cluster.logDir})`);
+  // Every kind, the stall too, is restarted by the coordinator (a stall: PEER_LOST/TIMEOUT
+  // while every member heartbeats); a job that fails instead is resumed, as an operator would.
+  const restarted = await waitJob(client, id, (j) => (j.restarts ?? []).length > earlier || j.state === 'failed', 120_000);
+  const r = (restarted.restarts ?? [])[earlier];
+  if (r) {
     detectedAt = r.at;
     resumeFrom = r.at;
     fromStep = r.fromStep;
     cause = r.cause;
     resumedBy = 'automatic restart';
+  } else if (restarted.state === 'failed') {
+    detectedAt = restarted.finishedAt ?? Date.now();
+    cause = String(restarted.error ?? 'failed').slice(0, 160);
+    fromStep = restarted.lastCheckpoint ? Number(/\/(\d+)$/.exec(restarted.lastCheckpoint)?.[1] ?? 0) : 0;
+    await until('the faulty worker to come back idle', async () => (await client.listWorkers()).some((w) => w.id === victimInfo.id && w.alive && w.state === 'idle'), 60_000, 200);
+    resumeFrom = Date.now();
+    await client.jobAction(id, 'resume');
+    resumedBy = 'resume call';
+  } else {
+    throw new Error(`job ${id} was not restarted after ${kind}: ${restarted.state} ${restarted.error ?? ''} (logs: ${cluster.logDir})`);
   }
   const metrics = await trainMetrics(client, id);
   const before = metrics.filter((m) => m.ts <= faultAt);
