@@ -117,17 +117,8 @@ bool any_nonzero(const float* v, size_t n) {
 
 // params: Int32Array [N, C, H, W] (a 2-D [rows, C] tensor as [rows, C, 1, 1]).
 bool shape_key(napi_env env, napi_value v, double eps, BnKey* k) {
-  bool is_ta = false;
-  napi_is_typedarray(env, v, &is_ta);
-  if (!is_ta) return throw_type(env, "batch norm shape: expected an Int32Array [N, C, H, W]");
-  napi_typedarray_type type;
-  size_t len;
-  void* p;
-  napi_value ab;
-  size_t off;
-  napi_get_typedarray_info(env, v, &type, &len, &p, &ab, &off);
-  if (type != napi_int32_array || len != 4) return throw_type(env, "batch norm shape: expected an Int32Array [N, C, H, W]");
-  const int32_t* s = static_cast<const int32_t*>(p);
+  const int32_t* s;
+  if (!i32(env, v, 4, "batch norm shape: expected an Int32Array [N, C, H, W]", &s)) return false;
   float e = static_cast<float>(eps);
   uint32_t bits;
   std::memcpy(&bits, &e, sizeof bits);

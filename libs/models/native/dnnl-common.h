@@ -92,6 +92,22 @@ inline bool f32(napi_env env, napi_value v, float** data, size_t* len, bool null
   return true;
 }
 
+// An Int32Array of exactly `n` elements (the parameters of a primitive); `what` names it in the error.
+inline bool i32(napi_env env, napi_value v, size_t n, const char* what, const int32_t** data) {
+  bool is_ta = false;
+  napi_is_typedarray(env, v, &is_ta);
+  if (!is_ta) return throw_type(env, what);
+  napi_typedarray_type type;
+  size_t len;
+  void* p;
+  napi_value ab;
+  size_t off;
+  napi_get_typedarray_info(env, v, &type, &len, &p, &ab, &off);
+  if (type != napi_int32_array || len != n) return throw_type(env, what);
+  *data = static_cast<const int32_t*>(p);
+  return true;
+}
+
 template <size_t N>
 inline bool args(napi_env env, napi_callback_info info, napi_value (&argv)[N]) {
   size_t argc = N;

@@ -179,16 +179,8 @@ void backward_weights_ready(Conv& c) {
 // ---- N-API glue ------------------------------------------------------------------------
 
 bool key(napi_env env, napi_value v, ConvKey* k) {
-  bool is_ta = false;
-  napi_is_typedarray(env, v, &is_ta);
-  if (!is_ta) return throw_type(env, "convolution parameters: expected an Int32Array");
-  napi_typedarray_type type;
-  size_t len;
-  void* p;
-  napi_value ab;
-  size_t off;
-  napi_get_typedarray_info(env, v, &type, &len, &p, &ab, &off);
-  if (type != napi_int32_array || len != 19) return throw_type(env, "convolution parameters: expected an Int32Array of 19");
+  const int32_t* p;
+  if (!i32(env, v, 19, "convolution parameters: expected an Int32Array of 19", &p)) return false;
   std::memcpy(k->v, p, sizeof k->v);
   return true;
 }

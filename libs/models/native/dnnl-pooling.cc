@@ -84,16 +84,8 @@ void backward_ready(const PoolKey& k, Pool& p) {
 }
 
 bool pool_key(napi_env env, napi_value v, PoolKey* k) {
-  bool is_ta = false;
-  napi_is_typedarray(env, v, &is_ta);
-  if (!is_ta) return throw_type(env, "pooling parameters: expected an Int32Array of 15");
-  napi_typedarray_type type;
-  size_t len;
-  void* p;
-  napi_value ab;
-  size_t off;
-  napi_get_typedarray_info(env, v, &type, &len, &p, &ab, &off);
-  if (type != napi_int32_array || len != 15) return throw_type(env, "pooling parameters: expected an Int32Array of 15");
+  const int32_t* p;
+  if (!i32(env, v, 15, "pooling parameters: expected an Int32Array of 15", &p)) return false;
   std::memcpy(k->v, p, sizeof k->v);
   return true;
 }
