@@ -186,6 +186,14 @@ export class ControlPlane {
   }
 
   /**
+   * `cancel`/`pause` to these members of the job's run, naming the run: a stop read late (after
+   * an automatic restart or a resize) must not stop the next run of the job.
+   */
+  async stopRun(job: { id: string; runId?: string | null }, members: { workerId: string }[], type: 'cancel' | 'pause', reason: string): Promise<void> {
+    for (const m of members) await this.pushCommand(m.workerId, { type, jobId: job.id, reason, ...(job.runId ? { runId: job.runId } : {}) });
+  }
+
+  /**
    * BLPOP on the worker's inbox, on `conn` (a dedicated connection) or else this plane's
    * own one, which it then blocks (see the class note). timeoutSec 0 = forever.
    */

@@ -200,6 +200,17 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 /** One log line of a job's run, as a worker wrote it (`job:<id>:logs` stream). */
+/** A committed checkpoint, as GET /jobs/:id/checkpoints lists it (coordinator, dashboard). */
+export interface CheckpointView {
+  step: number;
+  epoch: number;
+  /** `checkpoints/<job>/<step>`: what resume and export take. */
+  key: string;
+  bucket: string;
+  createdAt: string;
+  bytes: number;
+}
+
 export interface LogLine {
   /** Stream id, set on lines read back: the `after` cursor of the next read. */
   id?: string;

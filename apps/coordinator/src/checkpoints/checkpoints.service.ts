@@ -1,17 +1,9 @@
 import { BadGatewayException, Injectable, NotFoundException } from '@nestjs/common';
-import { checkpointBucket, ControlPlane } from '@tensorfleet/control';
+import { checkpointBucket, ControlPlane, type CheckpointView } from '@tensorfleet/control';
 import { isNotFound, ObjectStore } from '@tensorfleet/data';
 import { listCheckpoints, type CheckpointManifest } from '@tensorfleet/training';
 
-export interface CheckpointView {
-  step: number;
-  epoch: number;
-  /** `checkpoints/<job>/<step>`: what resume and export take. */
-  key: string;
-  bucket: string;
-  createdAt: string;
-  bytes: number;
-}
+export type { CheckpointView };
 
 /**
  * Committed checkpoints of a job: folders `checkpoints/<job>/<step>/` with a manifest

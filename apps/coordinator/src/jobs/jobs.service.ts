@@ -154,10 +154,9 @@ export class JobsService {
   }
 
   private async tell(job: JobRecord, type: 'cancel' | 'pause', reason: string): Promise<void> {
-    // Named by run: a stop read late (after an automatic restart) must not stop the next run.
-    // The job is read again because the run may have changed since the caller's read.
+    // Read again: the run may have changed since the caller's read.
     const now = (await this.control.getJob(job.id)) ?? job;
-    for (const m of now.members ?? []) await this.control.pushCommand(m.workerId, { type, jobId: job.id, reason, ...(now.runId ? { runId: now.runId } : {}) });
+    await this.control.stopRun(now, now.members ?? [], type, reason);
   }
 
   private async manifest(spec: JobSpec): Promise<DatasetManifest> {

@@ -199,7 +199,7 @@ export class GangScheduler {
     const r = await this.control.transitionJob(job.id, ['running'], { growRequested: Date.now() });
     if (!r.ok) return;
     const reason = `growing from ${size} to up to ${to} replicas: checkpoint and restart`;
-    for (const m of job.members ?? []) await this.control.pushCommand(m.workerId, { type: 'pause', jobId: job.id, runId: job.runId, reason });
+    await this.control.stopRun(job, job.members ?? [], 'pause', reason);
     await this.stateEvent(job.id, 'running', reason);
     this.log(`job ${job.id}: ${reason}`);
   }
@@ -386,7 +386,7 @@ export class GangScheduler {
       // rather than start a run that would have to be paused again.
       const p = await this.control.transitionJob(job.id, ['running'], { state: 'paused', pauseRequested: null, finishedAt: Date.now() });
       if (!p.ok) return p.previous ?? 'gone';
-      await this.stopRun(job, members, 'cancel', error);
+      await this.control.stopRun(job, members, 'cancel', error);
       const message = `${error}; a pause was pending: paused, ${resumeWhere(current)}`;
       await this.stateEvent(job.id, 'paused', message);
       this.log(`job ${job.id}: ${message}`);
@@ -400,7 +400,7 @@ export class GangScheduler {
     // read as lost may still be training (a stall, a heartbeat starved on a loaded host) and
     // would go on beside the new run. The cancel names the old run, so one read after the new
     // assignment does not stop the restarted run.
-    await this.stopRun(job, members, 'cancel', error);
+    await this.control.stopRun(job, members, 'cancel', error);
     const message = `${error}; automatic restart ${done.length + 1} of ${budget}, ${resumeWhere(current)}`;
     await this.control.appendEvent(job.id, { type: 'job-state', rank: -1, state: 'queued', message, restart });
     this.log(`job ${job.id}: ${message}`);
@@ -420,15 +420,10 @@ export class GangScheduler {
   private async endFailed(job: JobRecord, members: JobMember[], error: string, culprits: number[]): Promise<RunOutcome> {
     const done = await this.control.transitionJob(job.id, ['running'], { state: 'failed', error, finishedAt: Date.now() });
     if (!done.ok) return done.previous ?? 'gone';
-    await this.stopRun(job, members.filter((m) => !culprits.includes(m.rank)), 'cancel', error);
+    await this.control.stopRun(job, members.filter((m) => !culprits.includes(m.rank)), 'cancel', error);
     await this.stateEvent(job.id, 'failed', error);
     this.log(`job ${job.id}: failed: ${error}`);
     return 'failed';
-  }
-
-  /** `cancel`/`pause` to these members, naming the run so that no later run of the job takes it. */
-  private async stopRun(job: JobRecord, members: JobMember[], type: 'cancel' | 'pause', reason: string): Promise<void> {
-    for (const m of members) await this.control.pushCommand(m.workerId, { type, jobId: job.id, reason, ...(job.runId ? { runId: job.runId } : {}) });
   }
 
   private async stateEvent(jobId: string, state: JobState, message?: string): Promise<void> {

@@ -1,4 +1,4 @@
-import type { JobEvent, JobRecord, JobState, MetricEntry, WorkerInfo } from '@tensorfleet/control';
+import type { CheckpointView, JobEvent, JobRecord, JobState, MetricEntry, WorkerInfo } from '@tensorfleet/control';
 import type { TokenStore } from './token-store';
 
 // The coordinator returns the control plane's own records (as the CLI's client types them);
@@ -11,15 +11,7 @@ export type MetricView = MetricEntry & { id: string };
 export type EventView = JobEvent;
 export type JobAction = 'pause' | 'resume' | 'cancel';
 
-/** GET /jobs/:id/checkpoints (the coordinator's CheckpointView). */
-export interface CheckpointView {
-  step: number;
-  epoch: number;
-  key: string;
-  bucket: string;
-  createdAt: string;
-  bytes: number;
-}
+export type { CheckpointView };
 
 /** One worker log line of GET /jobs/:id/logs. */
 export interface LogLine {
