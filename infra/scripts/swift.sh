@@ -76,6 +76,16 @@ pipeline = $s-server
 
 [app:$s-server]
 use = egg:swift#$s
+$( [ "$s" = object ] && cat <<'OBJ'
+# Listings must show an object once its PUT has answered: checkpoints are found by listing
+# their folder. Swift waits 1 s for the container update and then answers anyway, and an
+# update that fails goes to async_pending, which only an object-updater (not run here)
+# replays. On a loaded host both happen; wait as long as the proxy does instead.
+container_update_timeout = 30
+conn_timeout = 5
+node_timeout = 30
+OBJ
+)
 
 [$s-replicator]
 [$s-auditor]
