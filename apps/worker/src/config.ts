@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { curveModeFromEnv, type CurveMode } from '@tensorfleet/collective';
 
 /** Everything a worker process reads from its environment, read once at start-up. */
 export interface WorkerConfig {
@@ -12,6 +13,8 @@ export interface WorkerConfig {
   workerId: string;
   /** Address the collective socket binds to. Env `FLEET_BIND_HOST`; default 127.0.0.1. */
   bindHost: string;
+  /** Which collective endpoints demand CURVE. Env `FLEET_COLLECTIVE_CURVE`: tcp (default), all, off (0). */
+  collectiveCurve: CurveMode;
   /** Backend override (`tensorflow` | `onednn` | `wasm` | `cpu`). Env `FLEET_BACKEND`. */
   backend?: 'tensorflow' | 'onednn' | 'wasm' | 'cpu';
   /** Heartbeat period; the alive key lives three periods. Env `FLEET_HEARTBEAT_MS`; default 2000. */
@@ -39,6 +42,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
     s3: s3FromEnv(env),
     workerId: env.WORKER_ID ?? `${hostname()}-${process.pid}`,
     bindHost: env.FLEET_BIND_HOST ?? '127.0.0.1',
+    collectiveCurve: curveModeFromEnv(env.FLEET_COLLECTIVE_CURVE),
     backend,
     heartbeatMs: Number(env.FLEET_HEARTBEAT_MS ?? 2000),
     logsMaxLen,

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import Redis from 'ioredis';
 import { ControlPlane, logRedisConnection, type Assignment, type WorkerCommand } from '@tensorfleet/control';
-import { CollectiveError, CollectiveNode } from '@tensorfleet/collective';
+import { CollectiveError, CollectiveNode, type Refusal } from '@tensorfleet/collective';
 import { ObjectStore } from '@tensorfleet/data';
 import { initBackend, type BackendInfo } from '@tensorfleet/models';
 import { JobLog } from './job-log';
@@ -35,6 +35,7 @@ export class FleetWorker {
   private runs = 0;
   private current: Assignment | null = null;
   private reregistering = false;
+  private readonly refusalLoggedAt = new Map<string, number>();
 
   constructor(private readonly cfg: WorkerConfig, private readonly log: (msg: string) => void = defaultLog(cfg.workerId)) {}
 
@@ -45,7 +46,7 @@ export class FleetWorker {
     this.inbox = logRedisConnection(this.redis.duplicate(), 'inbox', this.log);
     this.control = new ControlPlane(this.redis, { prefix: this.cfg.prefix });
     this.store = new ObjectStore(this.cfg.s3);
-    this.node = await CollectiveNode.listen({ host: this.cfg.bindHost });
+    this.node = await CollectiveNode.listen({ host: this.cfg.bindHost, curve: this.cfg.collectiveCurve, onRefused: (r) => this.logRefusal(r) });
     await this.register();
     this.heartbeat = new HeartbeatThread({
       redisUrl: this.cfg.redisUrl,
@@ -71,6 +72,19 @@ export class FleetWorker {
       // A run still in progress keeps the worker busy, so it is not claimed twice.
       busy: this.current ? { jobId: this.current.jobId, rank: this.current.rank } : undefined,
     });
+  }
+
+  /**
+   * A connection to the collective socket refused by CURVE (a foreign process, or a peer of an
+   * ended epoch): logged with the node's counts, at most once per 10 s per reason so a peer
+   * retrying cannot flood the log.
+   */
+  private logRefusal(r: Refusal): void {
+    const now = Date.now();
+    if (now - (this.refusalLoggedAt.get(r.reason) ?? 0) < 10_000) return;
+    this.refusalLoggedAt.set(r.reason, now);
+    const counts = Object.entries(this.node.stats.refused).map(([k, n]) => `${k} ${n}`).join(', ');
+    this.log(`collective: refused a connection from ${r.address} (${r.reason}: ${r.detail}); refused so far: ${counts}`);
   }
 
   /** The registry forgot this worker (lost too long, or Redis flushed): join it again. */

@@ -34,7 +34,7 @@ export function runAssignment(ctx: RunContext, a: Assignment): Promise<RunOutcom
       stopRequested: ctx.stopRequested,
       ...(ctx.sampleLogDir ? { samplesSeen: sampleLogger(ctx.sampleLogDir, a) } : {}),
       joinWorld: () =>
-        ctx.node.join({ runId: a.runId, epoch: a.membershipEpoch, rank: a.rank, worldSize: a.worldSize, peers: a.peers, timeoutMs: ctx.collectiveTimeoutMs }),
+        ctx.node.join({ runId: a.runId, epoch: a.membershipEpoch, rank: a.rank, worldSize: a.worldSize, peers: a.peers, timeoutMs: ctx.collectiveTimeoutMs, ...(a.curve ? { curve: a.curve } : {}) }),
       reporter: {
         started: async (step) => void (await control.appendEvent(a.jobId, { type: 'rank-started', rank: a.rank, workerId, runId: a.runId, step })),
         // The checkpoint event also records the job's lastCheckpoint (ControlPlane.appendEvent).

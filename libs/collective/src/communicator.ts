@@ -4,6 +4,7 @@ import { encodeHeader, Header } from './header';
 import { Payload, PeerLink } from './peer-link';
 import { checkMembers, groupId, SubCommunicator } from './subgroup';
 import { YoungCollector } from './young-gc';
+import { JoinCurve, keyBytes } from './curve';
 import { CollectiveEvent, Communicator, FrameType, OpKind, PeerAddress, WireType } from './types';
 
 export { Frame, OpCtx } from './channel';
@@ -29,6 +30,14 @@ export interface CommSettings {
   onClosed: () => void;
   /** The node's collector of received frames, run between operations. */
   young?: YoungCollector;
+  /** This epoch's CURVE keys; node.join checked that every peer demanding CURVE has them. */
+  curve?: JoinCurve;
+}
+
+/** The endpoint a rank dials to reach `peer`, and whether it demands CURVE there. */
+export function route(self: PeerAddress, peer: PeerAddress): { endpoint: string; curve: boolean } {
+  const ipc = peer.hostId === self.hostId && peer.ipc ? peer.ipc : null;
+  return { endpoint: ipc ?? peer.tcp, curve: !!peer.curve && (ipc === null || peer.curve.mode === 'all') };
 }
 
 /** The mailbox a received frame goes to; `src` is a world rank, also in a group's frames. */
@@ -87,8 +96,11 @@ export class CommunicatorImpl extends ChannelApi implements Communicator {
         continue;
       }
       const peer = s.peers[r];
-      const endpoint = peer.hostId === s.self.hostId && peer.ipc ? peer.ipc : peer.tcp;
-      this.links.push(new PeerLink({ endpoint, heartbeatMs, onDisconnect: () => this.onDisconnect(r) }));
+      const { endpoint, curve } = route(s.self, peer);
+      const keys = curve && s.curve
+        ? { serverKey: keyBytes(peer.curve!.key, `peers[${r}].curve.key`), publicKey: keyBytes(s.curve.publicKey, 'curve.publicKey'), secretKey: keyBytes(s.curve.secretKey, 'curve.secretKey') }
+        : undefined;
+      this.links.push(new PeerLink({ endpoint, heartbeatMs, onDisconnect: () => this.onDisconnect(r), curve: keys, onRefused: (d) => this.onRefusedBy(r, d) }));
     }
   }
 
@@ -309,6 +321,12 @@ export class CommunicatorImpl extends ChannelApi implements Communicator {
     }
     this.s.onEvent?.({ kind: 'abort-received', rank: h.src, detail: info.message });
     this.fail(new CollectiveError(info.code, info.ranks, `rank ${h.src} aborted: ${info.message}`), false);
+  }
+
+  /** Rank r will not take our connection: this rank is not (any more) a member of an epoch it joined. */
+  private onRefusedBy(r: number, detail: string): void {
+    this.s.onEvent?.({ kind: 'refused', rank: r, detail });
+    this.fail(new CollectiveError('PEER_LOST', [r], `rank ${r} refused this rank's connection (${detail}): its node admits only the CURVE keys of the epochs it has joined`));
   }
 
   private onDisconnect(r: number): void {

@@ -3,6 +3,8 @@ export { CollectiveError, CollectiveErrorCode } from './errors';
 export { DEFAULT_BUCKET_BYTES, planBuckets } from './bucketing';
 export { encodeF16, encodeBF16, decodeF16Into, decodeBF16Into, toF16, fromF16 } from './half';
 export * from './types';
+export { CurveKeyPair, CurveMode, CURVE_MODES, JoinCurve, curveMembers, curveModeFromEnv, newCurveKeyPair } from './curve';
+export { Refusal, RefusalReason } from './zap';
 export { topologyAllReduce, chooseAlgorithm, groupByHost, AllReduceAlgorithm, TopologyAllReduceOptions, DEFAULT_HIERARCHICAL_MIN_BYTES } from './hierarchical';
 export { runAllreduceBench, formatBench, ceilings, AllreduceBenchOptions, AllreduceBenchResult, AllreduceRow, P2PRow, RankCpu, Ceiling, BenchTransport } from './bench/allreduce-bench';
 export { runTopologyBench, formatTopologyBench, interHostBytesPerByte, TopologyBenchOptions, TopologyRow } from './bench/topology-bench';

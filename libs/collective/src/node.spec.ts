@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CollectiveError, CollectiveNode } from './index';
+import { CollectiveError, CollectiveNode, curveMembers } from './index';
 
 test('world size 1 in process; epochs must grow; close is idempotent and later calls fail CLOSED', async () => {
   const node = await CollectiveNode.listen({ host: '127.0.0.1' });
@@ -78,9 +78,13 @@ test('default listen (all interfaces, advertised IPv4) carries an all-reduce ove
     assert.equal(b.address.ipc, null);
     assert.match(a.address.tcp, /^tcp:\/\/\d+\.\d+\.\d+\.\d+:\d+$/);
     const peers = [a.address, b.address];
+    // tcp demands CURVE by default: without this epoch's keys the join says what is missing
+    assert.equal(a.address.curve?.mode, 'tcp');
+    await assert.rejects(a.join({ runId: 't0', epoch: 0, rank: 0, worldSize: 2, peers, timeoutMs: 5000 }), /rank 1's endpoint tcp:\/\/.* demands CURVE/);
+    const curve = curveMembers(2);
     const [ca, cb] = await Promise.all([
-      a.join({ runId: 't', epoch: 0, rank: 0, worldSize: 2, peers, timeoutMs: 5000 }),
-      b.join({ runId: 't', epoch: 0, rank: 1, worldSize: 2, peers, timeoutMs: 5000 }),
+      a.join({ runId: 't', epoch: 0, rank: 0, worldSize: 2, peers, timeoutMs: 5000, curve: curve[0] }),
+      b.join({ runId: 't', epoch: 0, rank: 1, worldSize: 2, peers, timeoutMs: 5000, curve: curve[1] }),
     ]);
     const x = new Float32Array(1001).map((_, i) => i);
     const y = new Float32Array(1001).map((_, i) => 2 * i);

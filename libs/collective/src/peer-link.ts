@@ -1,10 +1,14 @@
 import * as zmq from 'zeromq';
-import { pushOptions } from './socket-options';
+import { pushOptions, zmqKey } from './socket-options';
 
 export interface PeerLinkOptions {
   endpoint: string;
   heartbeatMs: number;
   onDisconnect: () => void;
+  /** CURVE client keys (raw 32 bytes each) when the peer's endpoint demands CURVE. */
+  curve?: { serverKey: Buffer; publicKey: Buffer; secretKey: Buffer };
+  /** The peer refused our CURVE handshake (our key is not of an epoch it joined, or its server key is not the one advertised). */
+  onRefused?: (detail: string) => void;
 }
 
 export type Payload = Buffer | Uint8Array | Uint16Array | Float32Array;
@@ -27,7 +31,13 @@ export class PeerLink {
       heartbeatInterval: opts.heartbeatMs,
       heartbeatTimeout: opts.heartbeatMs * 4,
       heartbeatTimeToLive: opts.heartbeatMs * 4,
+      ...(opts.curve ? { curveServerKey: zmqKey(opts.curve.serverKey), curvePublicKey: zmqKey(opts.curve.publicKey), curveSecretKey: zmqKey(opts.curve.secretKey) } : {}),
     });
+    if (opts.curve && opts.onRefused) {
+      const refused = opts.onRefused;
+      this.push.events.on('handshake:error:auth', (e) => !this.closed && refused(`authentication: ${e.error.message}`));
+      this.push.events.on('handshake:error:protocol', (e) => !this.closed && refused(`CURVE handshake: ${e.error.message}`));
+    }
     this.push.events.on('connect', () => {
       this.connected = true;
     });

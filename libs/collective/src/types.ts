@@ -1,3 +1,6 @@
+import type { CurveMode, JoinCurve } from './curve';
+import type { Refusal } from './zap';
+
 /** Frame types on the wire. One enum so the receive loop dispatches on a single byte. */
 export enum FrameType {
   Hello = 1,
@@ -35,6 +38,11 @@ export interface PeerAddress {
   hostId: string;
   tcp: string;
   ipc: string | null;
+  /**
+   * Present when the node demands CURVE: its server public key (hex) and on which endpoints
+   * (`tcp`: tcp only, `all`: ipc too). Absent: plain ZeroMQ everywhere.
+   */
+  curve?: { key: string; mode: Exclude<CurveMode, 'off'> } | null;
 }
 
 export interface ListenOptions {
@@ -52,6 +60,15 @@ export interface ListenOptions {
    * young-gc.ts). Default 16 MB; 0 turns it off.
    */
   minorGcEveryBytes?: number;
+  /** Which endpoints demand CURVE (curve.ts). Default env FLEET_COLLECTIVE_CURVE, else `tcp`. */
+  curve?: CurveMode;
+  /**
+   * How long a CURVE connection with a key no joined epoch lists waits for a join that lists
+   * it (a peer may connect before this node joins) before it is refused. Default 60000 ms.
+   */
+  curveHoldMs?: number;
+  /** Every refused connection (a key of no joined epoch, of an ended epoch, or a failed CURVE handshake). */
+  onRefused?: (r: Refusal) => void;
 }
 
 export interface JoinOptions {
@@ -68,10 +85,15 @@ export interface JoinOptions {
   pieceElements?: number;
   /** Optional observer for diagnostics; the library logs nothing itself. */
   onEvent?: (e: CollectiveEvent) => void;
+  /**
+   * This epoch's CURVE keys (from the assignment). Required when a peer's endpoint that this
+   * rank dials demands CURVE; the node admits the peers' keys while the epoch lasts.
+   */
+  curve?: JoinCurve;
 }
 
 export interface CollectiveEvent {
-  kind: 'peer-disconnect' | 'abort-sent' | 'abort-received' | 'stale-dropped' | 'failed';
+  kind: 'peer-disconnect' | 'abort-sent' | 'abort-received' | 'stale-dropped' | 'failed' | 'refused';
   rank?: number;
   detail?: string;
 }

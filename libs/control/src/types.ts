@@ -1,3 +1,4 @@
+import type { AssignmentCurve } from './curve-keys';
 import type { JobSpec } from './job-spec';
 
 /**
@@ -8,6 +9,8 @@ export interface PeerAddress {
   hostId: string;
   tcp: string;
   ipc: string | null;
+  /** The node's CURVE server public key and which endpoints demand CURVE (tcp, or all). */
+  curve?: { key: string; mode: 'tcp' | 'all' } | null;
 }
 
 export type WorkerState = 'idle' | 'busy';
@@ -58,6 +61,8 @@ export interface Assignment {
   workers?: string[];
   spec: JobSpec;
   resume?: CheckpointRef;
+  /** This rank's CURVE keys for this epoch (memberCurveKeys), when a member's node demands CURVE. */
+  curve?: AssignmentCurve;
 }
 
 /** `checkpoints/<job>/<step>`: the key prefix of a committed checkpoint. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { recoveryOf, worldSizeOf } from '@tensorfleet/control';
+import { memberCurveKeys, recoveryOf, worldSizeOf } from '@tensorfleet/control';
 import type {
   Assignment, ControlPlane, JobEvent, JobMember, JobRecord, JobState, WorkerCommand,
 } from '@tensorfleet/control';
@@ -157,10 +157,12 @@ export class GangScheduler {
       return true;
     }
     const resume = job.lastCheckpoint ? { checkpointKey: job.lastCheckpoint, step: stepOf(job.lastCheckpoint) } : undefined;
+    // new CURVE keys per epoch, each secret only in its own rank's inbox (not the job record)
+    const curve = members.some((m) => m.address.curve) ? memberCurveKeys(n) : null;
     const commands = members.map((m) => {
       const assignment: Assignment = {
         jobId: job.id, runId, membershipEpoch, rank: m.rank, worldSize: n,
-        peers: members.map((p) => p.address), workers: ids, spec: job.spec, ...(resume ? { resume } : {}),
+        peers: members.map((p) => p.address), workers: ids, spec: job.spec, ...(resume ? { resume } : {}), ...(curve ? { curve: curve[m.rank] } : {}),
       };
       return { workerId: m.workerId, cmd: { type: 'assign', assignment } as WorkerCommand };
     });

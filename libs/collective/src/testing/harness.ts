@@ -1,5 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { curveMembers } from '../curve';
 import { PeerAddress } from '../types';
 
 export interface Reply {
@@ -103,11 +104,12 @@ export async function spawnRanks(script: string, n: number, opts: SpawnOptions =
   return procs;
 }
 
-/** Joins `procs` (in rank order) into one communicator. */
+/** Joins `procs` (in rank order) into one communicator, with fresh CURVE keys for the epoch as the coordinator hands out. */
 export async function joinAll(procs: RankProcess[], runId: string, epoch: number, timeoutMs = 20_000, extra: Record<string, unknown> = {}): Promise<void> {
   const peers = procs.map((p) => p.address);
+  const curve = curveMembers(procs.length);
   const replies = await Promise.all(
-    procs.map((p, rank) => p.request({ cmd: 'join', join: { runId, epoch, rank, worldSize: procs.length, peers, timeoutMs, ...extra } })),
+    procs.map((p, rank) => p.request({ cmd: 'join', join: { runId, epoch, rank, worldSize: procs.length, peers, timeoutMs, curve: curve[rank], ...extra } })),
   );
   const bad = replies.find((r) => !r.ok);
   if (bad) throw new Error(`join failed: ${bad.error?.message}`);

@@ -1,9 +1,11 @@
 // The Trainer over the real ZeroMQ collective: two CollectiveNodes in this process on
-// 127.0.0.1 (real sockets, real ring all-reduce). Cross-process runs are in test/.
+// 127.0.0.1 (real sockets, real ring all-reduce), tcp with CURVE keys made as the
+// coordinator makes them (@tensorfleet/control). Cross-process runs are in test/.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '@tensorfleet/models';
 import { CollectiveNode, Communicator } from '@tensorfleet/collective';
+import { memberCurveKeys } from '@tensorfleet/control';
 import { Trainer } from './trainer';
 import { createLrSchedule } from '../schedule/lr-schedule';
 import { createInProcessGroup } from '../testing/in-process-comm';
@@ -14,7 +16,7 @@ let epoch = 1;
 
 before(async () => {
   await tf.setBackend('cpu');
-  nodes = await Promise.all([0, 1].map(() => CollectiveNode.listen({ host: '127.0.0.1', ipc: false })));
+  nodes = await Promise.all([0, 1].map(() => CollectiveNode.listen({ host: '127.0.0.1', ipc: false, curve: 'tcp' })));
 });
 
 after(async () => {
@@ -24,7 +26,8 @@ after(async () => {
 async function group(): Promise<Communicator[]> {
   const e = epoch++;
   const peers = nodes.map((n) => n.address);
-  return Promise.all(nodes.map((n, rank) => n.join({ runId: 'training-spec', epoch: e, rank, worldSize: 2, peers, timeoutMs: 10000 })));
+  const curve = memberCurveKeys(2);
+  return Promise.all(nodes.map((n, rank) => n.join({ runId: 'training-spec', epoch: e, rank, worldSize: 2, peers, timeoutMs: 10000, curve: curve[rank] })));
 }
 
 const schedule = () => createLrSchedule({ type: 'cosine', lr: 0.3, warmupSteps: 1 }, { stepsPerEpoch: 4, totalSteps: 8 });
