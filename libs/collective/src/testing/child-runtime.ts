@@ -24,7 +24,13 @@ export async function serveRank(scenarios: Record<string, Scenario>): Promise<vo
   // TF_TEST_MINOR_GC_BYTES lets a spec compare with the young collections turned off
   const minorGc = process.env.TF_TEST_MINOR_GC_BYTES;
   // FLEET_COLLECTIVE_HOST: the address of a simulated host (network namespace) to bind tcp on
-  const node = await CollectiveNode.listen({ host: process.env.FLEET_COLLECTIVE_HOST ?? '127.0.0.1', ...(minorGc ? { minorGcEveryBytes: Number(minorGc) } : {}) });
+  // TF_TEST_CURVE_HOLD_MS: how long an unknown CURVE key waits before it is refused (ListenOptions.curveHoldMs)
+  const holdMs = process.env.TF_TEST_CURVE_HOLD_MS;
+  const node = await CollectiveNode.listen({
+    host: process.env.FLEET_COLLECTIVE_HOST ?? '127.0.0.1',
+    ...(minorGc ? { minorGcEveryBytes: Number(minorGc) } : {}),
+    ...(holdMs ? { curveHoldMs: Number(holdMs) } : {}),
+  });
   const out = (o: unknown) => process.stdout.write(JSON.stringify(o) + '\n');
   const env: ScenarioEnv = { node, comm: null, emit: (e) => out({ event: e }) };
   out({ ready: true, pid: process.pid, address: node.address });

@@ -150,6 +150,33 @@ const scenarios = {
   },
 
   /**
+   * A process outside the run dials `to` and sends frames shaped like the run's next
+   * all-reduce (rank `fromRank`'s, epoch `epoch`, segments of `elements`), with CURVE client keys (hex) or none;
+   * reports what its socket saw of the handshake within `waitMs`.
+   */
+  async inject(_env: ScenarioEnv, p: { to: string; runId: string; epoch: number; fromRank: number; len: number; elements: number; curve?: { serverKey: string; publicKey: string; secretKey: string }; waitMs: number }) {
+    const key = (hex: string) => Buffer.from(hex, 'hex') as unknown as string;
+    const push = new zmq.Push({
+      linger: 0,
+      sendTimeout: 1000,
+      ...(p.curve ? { curveServerKey: key(p.curve.serverKey), curvePublicKey: key(p.curve.publicKey), curveSecretKey: key(p.curve.secretKey) } : {}),
+    });
+    const seen = { handshake: 0, authError: 0, protocolError: 0 };
+    push.events.on('handshake', () => seen.handshake++);
+    push.events.on('handshake:error:auth', () => seen.authError++);
+    push.events.on('handshake:error:protocol', () => seen.protocolError++);
+    push.connect(p.to);
+    const junk = new Float32Array(p.elements).fill(1e6); // one ring segment of an all-reduce of `len`
+    for (let step = 0; step < 8; step++) {
+      const h = encodeHeader({ type: FrameType.Data, runHash: hashRunId(p.runId), epoch: p.epoch, seq: 1, src: p.fromRank, op: OpKind.AllReduce, wire: WireType.F32, step, piece: 0, tag: 0, total: p.len, group: 0 });
+      await push.send([h, junk]).catch(() => undefined); // queued for the connection, whether or not it is ever let in
+    }
+    await new Promise((r) => setTimeout(r, p.waitMs));
+    push.close();
+    return seen;
+  },
+
+  /**
    * Sub-communicators of a 2D layout (rank = row * cols + col): the world, every row and every
    * column all-reduce at the same time, rows exchange tagged point-to-point frames, and then
    * `loopGroup` (if set) all-reduces in this rank's column until something fails.
