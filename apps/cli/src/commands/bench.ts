@@ -74,6 +74,8 @@ export function registerBench(program: Command): void {
     .option('--world-sizes <list>', 'comma-separated world sizes', '2,4')
     .option('--transports <list>', 'ipc,tcp', 'ipc,tcp')
     .option('--max-bytes <n>', 'largest buffer in bytes', (v) => parseInt(v, 10), 256 * 1024 * 1024)
+    .option('--curve', 'also measure with ZeroMQ CURVE on the ring\'s sockets: plain and CURVE busbw side by side')
+    .option('--p2p-bytes <n>', 'bytes each raw point-to-point test moves per direction', (v) => parseInt(v, 10), 2 ** 30)
     .option('--topology <HxL>', 'flat ring vs hierarchical on H network-namespace hosts of L ranks (needs root)')
     .option('--rate-mbit <n>', 'with --topology: inter-host link rate, tc tbf', (v) => parseInt(v, 10), 1000)
     .option('--rounds <n>', 'with --topology: interleaved rounds per algorithm', (v) => parseInt(v, 10), 2)
@@ -93,6 +95,8 @@ export function registerBench(program: Command): void {
         worldSizes: String(o.worldSizes).split(',').map(Number),
         transports: String(o.transports).split(',') as ('ipc' | 'tcp')[],
         maxBytes: o.maxBytes,
+        p2pBytes: o.p2pBytes,
+        ...(o.curve ? { security: ['plain', 'curve'] as const } : {}),
       });
       if (o.json) return console.log(JSON.stringify(result, null, 2));
       console.log(formatBench(result));

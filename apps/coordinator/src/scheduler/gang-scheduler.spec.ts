@@ -394,3 +394,21 @@ test('a TIMEOUT while every member still heartbeats (a stalled peer) restarts th
   await control.updateJob('j', { state: 'cancelled' });
   await running.catch(() => undefined);
 });
+
+test('members whose nodes demand CURVE get keys with their assignment (made at each one), each secret only in its own rank\'s assignment and none in the job record', async () => {
+  const { control, gang } = setup();
+  for (const id of ['ka', 'kb']) {
+    await control.registerWorker({ id, host: 'h', pid: 1, backend: 'cpu', device: 'cpu', address: { hostId: id, tcp: `tcp://${id}`, ipc: null, curve: { key: 'ab'.repeat(32), mode: 'tcp' } } });
+    await control.heartbeat(id, 60_000);
+  }
+  const job = await control.createJob(spec(2), { id: 'jk' });
+  void gang().run(job.id);
+  const assigns = await assignsOf(control, ['ka', 'kb']);
+  const [c0, c1] = assigns.map((x) => x.assignment.curve!);
+  assert.match(c0.secretKey, /^[0-9a-f]{64}$/);
+  assert.notEqual(c0.secretKey, c1.secretKey);
+  assert.deepEqual(c0.peerKeys, [c0.publicKey, c1.publicKey]);
+  assert.deepEqual(c1.peerKeys, c0.peerKeys);
+  const record = JSON.stringify(await control.getJob(job.id));
+  for (const c of [c0, c1]) assert.ok(!record.includes(c.secretKey), 'no secret key in the job record');
+});

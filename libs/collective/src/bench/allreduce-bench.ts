@@ -6,6 +6,7 @@ import { DEFAULT_MINOR_GC_BYTES } from '../young-gc';
 import type { ThreadCpu } from './thread-cpu';
 
 export type BenchTransport = 'ipc' | 'tcp';
+export type BenchSecurity = 'plain' | 'curve';
 
 export interface AllreduceBenchOptions {
   /** Default [2, 4]. */
@@ -26,6 +27,11 @@ export interface AllreduceBenchOptions {
   p2pBytes?: number;
   /** Young GC every this many bytes in the raw receivers, as the library does; 0 = never. Default 16 MB. */
   p2pMinorGcEveryBytes?: number;
+  /**
+   * Security of the ring's sockets: `plain` (no CURVE, FLEET_COLLECTIVE_CURVE=off) and/or
+   * `curve` (CURVE on every endpoint, ipc too: FLEET_COLLECTIVE_CURVE=all). Default ['plain'].
+   */
+  security?: BenchSecurity[];
   /** Called as each row is measured (p2p rows first). */
   onRow?: (row: P2PRow | AllreduceRow) => void;
 }
@@ -51,6 +57,8 @@ export interface AllreduceRow {
   kind: 'allreduce';
   worldSize: number;
   transport: BenchTransport;
+  /** ZeroMQ CURVE (encrypted, authenticated) or plain sockets. */
+  security: BenchSecurity;
   wire: Wire;
   /** fp32 bytes reduced (what the caller passes), whatever the wire encoding. */
   bytes: number;
@@ -95,9 +103,9 @@ function sizes(min: number, max: number): number[] {
   return out;
 }
 
-function env(transport: BenchTransport): (r: number) => Record<string, string> {
+function env(transport: BenchTransport, security: BenchSecurity): (r: number) => Record<string, string> {
   // distinct host ids force tcp://127.0.0.1 between the ranks
-  return (r: number) => (transport === 'tcp' ? { FLEET_HOST_ID: `bench-host-${r}` } : ({} as Record<string, string>));
+  return (r: number) => ({ ...(transport === 'tcp' ? { FLEET_HOST_ID: `bench-host-${r}` } : {}), FLEET_COLLECTIVE_CURVE: security === 'curve' ? 'all' : 'off' });
 }
 
 async function closeAll(procs: RankProcess[]) {
@@ -145,7 +153,8 @@ export function ceilings(r: AllreduceBenchResult, transport: BenchTransport): Ce
  * for each world size and transport. Each rank is its own process.
  */
 export async function runAllreduceBench(opts: AllreduceBenchOptions = {}): Promise<AllreduceBenchResult> {
-  const o = { worldSizes: [2, 4], transports: ['ipc', 'tcp'] as BenchTransport[], minBytes: 4096, maxBytes: 256 * MB, p2pMessageBytes: [MB / 4, MB, 4 * MB], p2pBytes: 2 ** 30, p2pMinorGcEveryBytes: DEFAULT_MINOR_GC_BYTES, wire: 'fp32' as Wire, ...opts };
+  const o = { worldSizes: [2, 4], transports: ['ipc', 'tcp'] as BenchTransport[], minBytes: 4096, maxBytes: 256 * MB, p2pMessageBytes: [MB / 4, MB, 4 * MB], p2pBytes: 2 ** 30, p2pMinorGcEveryBytes: DEFAULT_MINOR_GC_BYTES, wire: 'fp32' as Wire, security: ['plain'] as BenchSecurity[], ...opts };
+  if (o.security.length === 0 || o.security.some((x) => x !== 'plain' && x !== 'curve')) throw new RangeError(`security must list plain and/or curve, got ${o.security.join(',')}`);
   if (!(o.minBytes >= 4 && o.maxBytes >= o.minBytes)) throw new RangeError('need 4 <= minBytes <= maxBytes');
   if (o.worldSizes.some((n) => !Number.isInteger(n) || n < 2)) throw new RangeError('world sizes must be integers >= 2');
   const result: AllreduceBenchResult = { p2p: [], rows: [], cpus: os.cpus().length };
@@ -160,9 +169,10 @@ export async function runAllreduceBench(opts: AllreduceBenchOptions = {}): Promi
   }
   for (const n of o.worldSizes) {
     for (const t of o.transports) {
-      const procs = await spawnRanks(RANK, n, { env: env(t) });
+     for (const security of o.security) {
+      const procs = await spawnRanks(RANK, n, { env: env(t, security) });
       try {
-        await joinAll(procs, `bench-${process.pid}-${n}-${t}`, 1, 120_000);
+        await joinAll(procs, `bench-${process.pid}-${n}-${t}-${security}`, 1, 120_000);
         const seen = procs[0].events.length;
         const replies = await runAll(procs, 'allreduce', () => ({ sizes: sizes(o.minBytes, o.maxBytes), iters: o.iters, warmup: 2, wire: o.wire }));
         const bad = replies.find((r) => !r.ok);
@@ -175,6 +185,7 @@ export async function runAllreduceBench(opts: AllreduceBenchOptions = {}): Promi
             kind: 'allreduce',
             worldSize: n,
             transport: t,
+            security,
             wire: o.wire,
             bytes: r.bytes,
             elements: r.elements,
@@ -192,6 +203,7 @@ export async function runAllreduceBench(opts: AllreduceBenchOptions = {}): Promi
       } finally {
         await closeAll(procs);
       }
+     }
     }
   }
   return result;
@@ -225,7 +237,7 @@ export function formatBench(r: AllreduceBenchResult): string {
   lines.push('# "2-way" = both send to each other at once, which is what each link of the ring carries.');
   const groups = new Map<string, AllreduceRow[]>();
   for (const row of r.rows) {
-    const k = `${row.worldSize}/${row.transport}`;
+    const k = `${row.worldSize}/${row.transport}/${row.security ?? 'plain'}`;
     if (!groups.has(k)) groups.set(k, []);
     groups.get(k)!.push(row);
   }
@@ -234,7 +246,7 @@ export function formatBench(r: AllreduceBenchResult): string {
     const c = ceilings(r, t);
     const over = n > r.cpus ? ` (${n} processes on ${r.cpus} CPUs: oversubscribed)` : '';
     lines.push('');
-    lines.push(`# all-reduce sum, ${rows[0].wire} on the wire, world size ${n}, ${t}${over}`);
+    lines.push(`# all-reduce sum, ${rows[0].wire} on the wire, world size ${n}, ${t}${rows[0].security === 'curve' ? ' with CURVE' : ''}${over}`);
     lines.push(`#        size      count   iters     time(us)  algbw(GB/s)  busbw(GB/s)  /1-way  /2-way   cpu/rank(us) = main + zmq io + other   us/MB`);
     for (const x of rows) {
       lines.push(
@@ -242,7 +254,23 @@ export function formatBench(r: AllreduceBenchResult): string {
       );
     }
   }
+  lines.push(...curveCost(r.rows));
   return lines.join('\n');
+}
+
+/** Plain and CURVE busbw side by side, where both were measured. */
+function curveCost(rows: AllreduceRow[]): string[] {
+  const key = (x: AllreduceRow) => `${x.worldSize}/${x.transport}/${x.bytes}`;
+  const curve = new Map(rows.filter((x) => x.security === 'curve').map((x) => [key(x), x]));
+  const pairs = rows.filter((x) => x.security !== 'curve' && curve.has(key(x))).map((p) => [p, curve.get(key(p))!] as const);
+  if (pairs.length === 0) return [];
+  const out = ['', '# what CURVE costs: busbw plain vs CURVE (GB/s), and CPU per rank per call', '#  n  transport        size   plain   CURVE   CURVE/plain   cpu plain(us)   cpu CURVE(us)'];
+  for (const [p, c] of pairs) {
+    out.push(
+      `  ${String(p.worldSize).padStart(2)}  ${p.transport.padEnd(9)} ${fmtBytes(p.bytes).padStart(10)} ${p.busbw.toFixed(3).padStart(7)} ${c.busbw.toFixed(3).padStart(7)} ${`${((100 * c.busbw) / p.busbw).toFixed(0)}%`.padStart(13)} ${us(p.cpu.total).padStart(15)} ${us(c.cpu.total).padStart(15)}`,
+    );
+  }
+  return out;
 }
 
 function parseArgs(argv: string[]): AllreduceBenchOptions & { json: boolean } {
@@ -258,7 +286,8 @@ function parseArgs(argv: string[]): AllreduceBenchOptions & { json: boolean } {
     else if (k === '--wire') o.wire = v as Wire;
     else if (k === '--p2p-bytes') o.p2pBytes = Number(v);
     else if (k === '--p2p-minor-gc-bytes') o.p2pMinorGcEveryBytes = Number(v);
-    else throw new Error(`unknown option ${a}; use --json --world-sizes=2,4 --transports=ipc,tcp --min-bytes=N --max-bytes=N --iters=N --wire=fp32|fp16|bf16 --p2p-bytes=N --p2p-minor-gc-bytes=N`);
+    else if (k === '--curve') o.security = ['plain', 'curve'];
+    else throw new Error(`unknown option ${a}; use --json --world-sizes=2,4 --transports=ipc,tcp --min-bytes=N --max-bytes=N --iters=N --wire=fp32|fp16|bf16 --p2p-bytes=N --p2p-minor-gc-bytes=N --curve`);
   }
   return o;
 }
