@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { curveMembers, curveModeFromEnv, newCurveKeyPair } from './curve';
+import { CollectiveNode } from './node';
 import { joinAll, RankProcess, runAll } from './testing/harness';
 import { assertAllReduce, ok, withRanks } from './testing/spec-helpers';
 
@@ -100,4 +101,25 @@ test('a peer holding a key of the previous membership epoch is refused at once a
     assert.equal(seen.handshake, 0);
     assertAllReduce(ok(await runAll([m0, m1], 'allreduce', () => ({ seed: 10, cases: [{ len: 1000, op: 'sum', wire: 'fp32' }] }))));
   }, { env: (r) => ({ ...onHost(r), TF_TEST_CURVE_HOLD_MS: '30000' }) });
+});
+
+test('a rank that joins (and dials) first is held, not refused, until its peer joins; then they all-reduce', async () => {
+  const [a, b] = await Promise.all([0, 1].map(() => CollectiveNode.listen({ host: '127.0.0.1', ipc: false })));
+  try {
+    const run = runId();
+    const peers = [a.address, b.address];
+    const keys = curveMembers(2);
+    const first = a.join({ runId: run, epoch: 1, rank: 0, worldSize: 2, peers, timeoutMs: 10_000, curve: keys[0] });
+    await new Promise((r) => setTimeout(r, 700)); // all this while a's key is unknown to b
+    const [ca, cb] = await Promise.all([first, b.join({ runId: run, epoch: 1, rank: 1, worldSize: 2, peers, timeoutMs: 10_000, curve: keys[1] })]);
+    const x = new Float32Array([1, 2, 3]);
+    const y = new Float32Array([10, 20, 30]);
+    await Promise.all([ca.allReduce(x), cb.allReduce(y)]);
+    assert.deepEqual(Array.from(x), [11, 22, 33]);
+    assert.deepEqual(Array.from(y), [11, 22, 33]);
+    for (const n of [a, b]) assert.deepEqual(n.stats.refused, { 'unknown-key': 0, 'stale-key': 0, handshake: 0 });
+  } finally {
+    await a.close();
+    await b.close();
+  }
 });
