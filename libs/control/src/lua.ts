@@ -2,30 +2,42 @@
 // workers or move a job's state without a race.
 
 /**
- * Claims `count` alive workers for a job: first those already holding the job (a claim
- * whose coordinator died before it recorded the run), then idle ones, in the order given
- * (id order). All or nothing. KEYS: the registry set, then each candidate's hash and
- * alive key. ARGV: jobId, count, the candidates' ids. Returns the claimed ids in rank
- * order, or {} if too few.
+ * Claims between min and max alive workers for a job: first those already holding it (a
+ * claim whose coordinator died before it recorded the run), then idle ones, each in the
+ * order given (id order); all or nothing below min. The candidates are the job's claim set
+ * and the idle set, read by the caller: a claim costs O(idle), not O(registered). Entries
+ * that no longer qualify are dropped from both sets on the way (the sets are an index;
+ * the worker hash is the truth).
+ * KEYS: the registry set, the idle set, the job's claim set, then each candidate's hash and
+ * alive key. ARGV: jobId, min, max, the candidates' ids. Returns the ids in rank order, or {}.
  */
 export const CLAIM_WORKERS = `
-local jobId, n = ARGV[1], tonumber(ARGV[2])
+local jobId, lo, hi = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local mine, idle = {}, {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local id, wk, alive = ARGV[i], KEYS[2 * i - 4], KEYS[2 * i - 3]
-  if redis.call('SISMEMBER', KEYS[1], id) == 1 and redis.call('EXISTS', alive) == 1 then
-    local f = redis.call('HMGET', wk, 'state', 'jobId')
-    if f[1] == 'busy' and f[2] == jobId then mine[#mine + 1] = i
-    elseif f[1] == 'idle' then idle[#idle + 1] = i end
+  local f = redis.call('HMGET', wk, 'state', 'jobId')
+  local usable = redis.call('SISMEMBER', KEYS[1], id) == 1 and redis.call('EXISTS', alive) == 1
+  if f[1] == 'busy' and f[2] == jobId then
+    if usable then mine[#mine + 1] = i end
+  else
+    redis.call('SREM', KEYS[3], id)
+  end
+  if f[1] == 'idle' then
+    if usable then idle[#idle + 1] = i end
+  else
+    redis.call('SREM', KEYS[2], id)
   end
 end
 local picked = {}
-for _, i in ipairs(mine) do if #picked < n then picked[#picked + 1] = i end end
-for _, i in ipairs(idle) do if #picked < n then picked[#picked + 1] = i end end
-if #picked < n then return {} end
+for _, i in ipairs(mine) do if #picked < hi then picked[#picked + 1] = i end end
+for _, i in ipairs(idle) do if #picked < hi then picked[#picked + 1] = i end end
+if #picked < lo then return {} end
 local ids = {}
 for rank, i in ipairs(picked) do
   redis.call('HSET', KEYS[2 * i - 4], 'state', 'busy', 'jobId', jobId, 'rank', rank - 1)
+  redis.call('SREM', KEYS[2], ARGV[i])
+  redis.call('SADD', KEYS[3], ARGV[i])
   ids[rank] = ARGV[i]
 end
 return ids
@@ -46,18 +58,19 @@ return 1
 
 /**
  * Forgets workers whose heartbeat key has expired and whose last heartbeat is older than
- * a cutoff; a worker that beats again in between is kept. KEYS: the registry set, then for
- * each candidate its hash, alive key and inbox. ARGV: cutoff (ms since the epoch), then
- * the candidates' ids. Returns the forgotten ids.
+ * a cutoff; a worker that beats again in between is kept. KEYS: the registry set, the idle
+ * set, then for each candidate its hash, alive key and inbox. ARGV: cutoff (ms since the
+ * epoch), then the candidates' ids. Returns the forgotten ids.
  */
 export const FORGET_LOST_WORKERS = `
 local cutoff = tonumber(ARGV[1])
 local gone = {}
 for i = 2, #ARGV do
-  local id, wk, alive, inbox = ARGV[i], KEYS[3 * i - 4], KEYS[3 * i - 3], KEYS[3 * i - 2]
+  local id, wk, alive, inbox = ARGV[i], KEYS[3 * i - 3], KEYS[3 * i - 2], KEYS[3 * i - 1]
   local seen = tonumber(redis.call('HGET', wk, 'lastSeen') or '0') or 0
   if redis.call('SISMEMBER', KEYS[1], id) == 1 and redis.call('EXISTS', alive) == 0 and seen < cutoff then
     redis.call('SREM', KEYS[1], id)
+    redis.call('SREM', KEYS[2], id)
     redis.call('DEL', wk, inbox)
     gone[#gone + 1] = id
   end
@@ -65,15 +78,22 @@ end
 return gone
 `;
 
-/** Sets idle the given workers still holding jobId. KEYS: their hashes. ARGV: jobId. Returns how many. */
+/**
+ * Sets idle the given workers still holding jobId and, when any was, publishes on the
+ * workers-freed channel. KEYS: the idle set, the job's claim set, then the workers' hashes.
+ * ARGV: jobId, the channel, then the workers' ids. Returns how many.
+ */
 export const RELEASE_WORKERS = `
 local jobId, released = ARGV[1], 0
-for i = 1, #KEYS do
+for i = 3, #KEYS do
   if redis.call('HGET', KEYS[i], 'jobId') == jobId then
     redis.call('HSET', KEYS[i], 'state', 'idle', 'jobId', '', 'rank', '')
+    redis.call('SADD', KEYS[1], ARGV[i])
+    redis.call('SREM', KEYS[2], ARGV[i])
     released = released + 1
   end
 end
+if released > 0 then redis.call('PUBLISH', ARGV[2], jobId) end
 return released
 `;
 
@@ -142,34 +162,4 @@ end
 local inbox = 2 + sets
 while i <= #ARGV do redis.call('RPUSH', KEYS[inbox], ARGV[i]); i = i + 1; inbox = inbox + 1 end
 return {1, cur}
-`;
-
-/**
- * Elastic claim: between ARGV[3] (min) and ARGV[4] (max) alive workers for a job, those it
- * already holds first, then idle ones, never the ids after ARGV[4] (its blacklist). All or
- * nothing below min. Ranks by id, as CLAIM_WORKERS.
- */
-export const CLAIM_WORKERS_BETWEEN = `
-local prefix, jobId, lo, hi = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local excluded = {}
-for i = 5, #ARGV do excluded[ARGV[i]] = true end
-local ids = redis.call('SMEMBERS', prefix .. 'workers')
-table.sort(ids)
-local mine, idle = {}, {}
-for _, id in ipairs(ids) do
-  local wk = prefix .. 'worker:' .. id
-  if not excluded[id] and redis.call('EXISTS', wk .. ':alive') == 1 then
-    local f = redis.call('HMGET', wk, 'state', 'jobId')
-    if f[1] == 'busy' and f[2] == jobId then mine[#mine + 1] = id
-    elseif f[1] == 'idle' then idle[#idle + 1] = id end
-  end
-end
-local picked = {}
-for _, id in ipairs(mine) do if #picked < hi then picked[#picked + 1] = id end end
-for _, id in ipairs(idle) do if #picked < hi then picked[#picked + 1] = id end end
-if #picked < lo then return {} end
-for rank, id in ipairs(picked) do
-  redis.call('HSET', prefix .. 'worker:' .. id, 'state', 'busy', 'jobId', jobId, 'rank', rank - 1)
-end
-return picked
 `;

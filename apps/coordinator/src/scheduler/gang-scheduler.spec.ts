@@ -394,3 +394,32 @@ test('a TIMEOUT while every member still heartbeats (a stalled peer) restarts th
   await control.updateJob('j', { state: 'cancelled' });
   await running.catch(() => undefined);
 });
+
+test('a waiting job claims as soon as a worker is freed, not at the end of its backoff', async () => {
+  const prefix = testId('gang');
+  const control = new ControlPlane(new Redis(url), { prefix });
+  conns.push(control.redis);
+  const r = new Redis(url);
+  conns.push(r);
+  // A minute of backoff: only the workers-freed wake-up can start the job within the test.
+  const g = new GangScheduler(new ControlPlane(r, { prefix }), { claimBackoffMs: 60_000, claimMaxBackoffMs: 60_000, followPollMs: 30, staleBusyMs: 60_000, reserveAfterMs: 120_000 });
+  schedulers.push(g);
+  const sub = new Redis(url);
+  conns.push(sub);
+  const unsubscribe = await control.onWorkersFreed(sub, () => g.workersFreed());
+  await workers(control, ['a']);
+  await control.markWorker('a', { state: 'busy', jobId: 'other', rank: 0 });
+  await submitted(control, spec(2), 'j');
+  const running = g.run('j');
+  await new Promise((res) => setTimeout(res, 200));
+  assert.equal((await control.getJob('j'))!.state, 'queued', 'one idle worker of two: it waits');
+  const t0 = Date.now();
+  await workers(control, ['b']);                       // registers idle: one of two
+  await control.releaseWorkers('other', ['a']);        // the other job ends: two of two
+  await assignsOf(control, ['a', 'b']);
+  const ms = Date.now() - t0;
+  assert.ok(ms < 10_000, `assigned ${ms} ms after the release, under its 60 s backoff`);
+  await unsubscribe();
+  for (const [rank, workerId] of ['a', 'b'].entries()) await control.appendEvent('j', { type: 'rank-completed', rank, workerId });
+  assert.equal(await running, 'completed');
+});

@@ -5,6 +5,7 @@ import type {
 } from '@tensorfleet/control';
 import { blacklistOf, elasticClaim, shouldGrow, type BlacklistOptions } from './elastic';
 import { WaitQueue } from './wait-queue';
+import { Wakeup } from './wakeup';
 
 export interface GangSchedulerOptions extends BlacklistOptions {
   /** First wait between claim attempts; doubles up to claimMaxBackoffMs. */
@@ -46,6 +47,12 @@ const ACTIVE: readonly JobState[] = ['queued', 'scheduled', 'running'];
 /** What putting a job back on the queue clears: shared by POST /jobs/:id/resume and automatic restarts. */
 export const REQUEUED = { state: 'queued', error: null, finishedAt: null, pauseRequested: null, growRequested: null, members: null, runId: null } as const;
 
+/**
+ * A job that finishes frees its workers one by one (each marks itself idle): the wake-up
+ * waits this long after the first so that its waiting jobs claim once, not once per worker.
+ */
+const FREED_COALESCE_MS = 15;
+
 /** Survivors of a lost peer report one of these (libs/collective). */
 const PEER_FAILURE = /PEER_LOST|TIMEOUT/;
 
@@ -65,6 +72,7 @@ export class GangScheduler {
   private readonly log: (msg: string) => void;
   readonly waiting: WaitQueue;
   private alive: { at: number; count: number; pending: Promise<number> | null } = { at: 0, count: 0, pending: null };
+  private readonly freed = new Wakeup(FREED_COALESCE_MS);
 
   constructor(private readonly control: ControlPlane, private readonly opts: GangSchedulerOptions) {
     this.log = opts.log ?? (() => undefined);
@@ -74,6 +82,15 @@ export class GangScheduler {
   /** Loops stop at their next wait; their jobs stay running in Redis for the next coordinator. */
   close(): void {
     this.closing = true;
+    this.freed.wake();
+  }
+
+  /**
+   * Workers became idle (ControlPlane.onWorkersFreed): waiting jobs try their claims now
+   * instead of at the end of their backoff. A release of many workers is one wake-up.
+   */
+  workersFreed(): void {
+    this.freed.signal();
   }
 
   /**
@@ -112,7 +129,7 @@ export class GangScheduler {
           continue;
         }
         await this.reclaimStale();
-        await this.sleep(backoff);
+        await this.sleep(backoff, this.freed);
         backoff = Math.min(backoff * 2, this.opts.claimMaxBackoffMs);
       }
     } catch (e) {
@@ -430,9 +447,14 @@ export class GangScheduler {
     await this.control.appendEvent(jobId, { type: 'job-state', rank: -1, state, ...(message ? { message } : {}) });
   }
 
-  private async sleep(ms: number): Promise<void> {
+  /** Waits `ms`, or less when `wake` fires first. */
+  private async sleep(ms: number, wake?: Wakeup): Promise<void> {
     if (this.closing) throw new Shutdown();
-    await new Promise((r) => setTimeout(r, ms));
+    let timer: NodeJS.Timeout | undefined;
+    const woken = wake?.next();
+    await Promise.race([new Promise((r) => (timer = setTimeout(r, ms))), ...(woken ? [woken.woken] : [])]);
+    clearTimeout(timer);
+    woken?.cancel();
     if (this.closing) throw new Shutdown();
   }
 }
