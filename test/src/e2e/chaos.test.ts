@@ -16,8 +16,8 @@ import { processOfRank, smallJobSpec, writeSmallDataset } from '../support/small
 import { assertSamplesExactlyOnce, sampleHistory, worstWeightError } from '../support/training-checks';
 
 const SEED = 20261207;
-// 144 samples, global batch 12: 12 steps an epoch, 4 epochs.
-const STEPS = 48;
+// 144 samples, global batch 12: 12 steps an epoch, 3 epochs.
+const STEPS = 36;
 const PER_EPOCH = 12;
 const GLOBAL_BATCH = 12;
 
@@ -43,6 +43,10 @@ describe('chaos: random kills of workers and the coordinator', { timeout: 10 * 6
     parallelism: { dataParallel: 2 },
     recovery: { maxRestarts: 6, minDataParallel: 1, maxDataParallel: 3 },
     batchSize: GLOBAL_BATCH / 2,
+    // Passes of 2 at every size (shares 12, 6, 4): each pass sums the same samples whatever the
+    // world size, so only the order of summing the passes differs. With whole shares (passes
+    // of 6 and of 4) the weights drifted 5e-5 apart over 48 steps.
+    microBatchSize: 2,
     steps: STEPS,
     optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 5e-4 },
     lrSchedule: { type: 'cosine', warmupSteps: 4 },
@@ -86,7 +90,7 @@ describe('chaos: random kills of workers and the coordinator', { timeout: 10 * 6
       const k = Math.floor(rnd() * (i + 1));
       [kinds[i], kinds[k]] = [kinds[k], kinds[i]];
     }
-    const plan = kinds.map((kind, i) => ({ kind, step: 4 + i * 12 + Math.floor(rnd() * 8), delayMs: Math.floor(rnd() * 1000), restartAfterMs: 500 + Math.floor(rnd() * 2000) }));
+    const plan = kinds.map((kind, i) => ({ kind, step: 4 + i * 10 + Math.floor(rnd() * 6), delayMs: Math.floor(rnd() * 1000), restartAfterMs: 500 + Math.floor(rnd() * 2000) }));
     const killed: string[] = [];
     const port = Number(new URL(cluster.client.baseUrl).port);
     const supervised: Promise<unknown>[] = [];
