@@ -118,6 +118,7 @@ describe('chaos: random kills of workers and the coordinator', { timeout: 10 * 6
       t.diagnostic(`killed the ${k.kind}${k.kind === 'worker' ? ` ${killed.at(-1)}` : ''} at step ${killedAt} (planned ${k.step})`);
     }
     await Promise.all(supervised);
+    assert.equal(new Set(killed).size, 2, `two workers killed: ${killed.join(', ')}`);
 
     const done = await followJob(cluster.client, id, undefined, { timeoutMs: 4 * 60_000, intervalMs: 250 });
     assert.equal(done.state, 'completed', `the chaos job ended ${done.state}: ${done.error ?? ''} (logs: ${cluster.logDir})`);

@@ -45,9 +45,10 @@ export async function runUntilStep(cluster: LocalCluster, id: string, step: numb
 
 /** The worker process holding `rank` of the job's current run, and its registry id. */
 export async function processOfRank(cluster: LocalCluster, jobId: string, rank: number): Promise<{ workerId: string; proc: ManagedProcess }> {
-  const w = (await cluster.client.listWorkers()).find((x) => x.jobId === jobId && Number(x.rank) === rank);
+  // Alive only: a worker killed earlier keeps its last job and rank in the registry.
+  const w = (await cluster.client.listWorkers()).find((x) => x.alive && x.jobId === jobId && Number(x.rank) === rank);
   assert.ok(w, `no worker holds rank ${rank} of ${jobId}`);
-  const proc = cluster.workers.find((p) => w.id.includes(`-${p.name}-`));
+  const proc = cluster.workers.find((p) => p.running && w.id.includes(`-${p.name}-`));
   assert.ok(proc, `no process for ${w.id}`);
   return { workerId: w.id, proc };
 }
