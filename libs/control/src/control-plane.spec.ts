@@ -218,6 +218,29 @@ test('jobs: create, get, list newest first with state filter, update with null d
   assert.equal(await cp.getJob('nope'), null);
 });
 
+test('transitionJob and dispatchIfState with a guard (fencing token): only while the record holds it', async () => {
+  const cp = plane('guard');
+  await cp.createJob(spec(), { id: 'g' });
+  // membershipEpoch 0 as created: a scheduler that read epoch 0 may start epoch 1, once.
+  assert.deepEqual(await cp.transitionJob('g', ['queued'], { state: 'scheduled', runId: 'g.1.a', membershipEpoch: 1 }, { membershipEpoch: 0, attempt: 1 }), { ok: true, previous: 'queued' });
+  await cp.transitionJob('g', ['scheduled'], { state: 'queued' });
+  assert.deepEqual(await cp.transitionJob('g', ['queued'], { state: 'scheduled', runId: 'g.1.b', membershipEpoch: 1 }, { membershipEpoch: 0 }), { ok: false, previous: 'queued' }, 'a second start of epoch 1 is refused');
+  assert.equal((await cp.getJob('g'))?.runId, 'g.1.a');
+  await cp.transitionJob('g', ['queued'], { state: 'scheduled' });
+  const cmd = { type: 'cancel' as const, jobId: 'g' };
+  assert.deepEqual(await cp.dispatchIfState('g', 'scheduled', { state: 'running' }, [{ workerId: 'w', cmd }], { runId: 'g.1.b' }), { ok: false, previous: 'scheduled' });
+  assert.deepEqual(await cp.peekCommands('w'), [], 'a refused dispatch pushes nothing');
+  assert.deepEqual(await cp.dispatchIfState('g', 'scheduled', { state: 'running' }, [{ workerId: 'w', cmd }], { runId: 'g.1.a' }), { ok: true, previous: 'scheduled' });
+  assert.deepEqual(await cp.peekCommands('w'), [cmd]);
+  // A follower of another run cannot end this one; null guards on an absent field.
+  assert.equal((await cp.transitionJob('g', ['running'], { state: 'failed' }, { runId: 'g.0.z' })).ok, false);
+  assert.equal((await cp.transitionJob('g', ['running'], { state: 'failed' }, { runId: null })).ok, false);
+  assert.equal((await cp.getJob('g'))?.state, 'running');
+  assert.deepEqual(await cp.transitionJob('g', ['running'], { state: 'completed', runId: null }, { runId: 'g.1.a' }), { ok: true, previous: 'running' });
+  assert.equal((await cp.transitionJob('g', ['completed'], { error: 'x' }, { runId: null })).ok, true);
+  assert.deepEqual(await cp.getJob('g').then((j) => [j?.state, j?.error]), ['completed', 'x']);
+});
+
 test('metrics: exact round trip, exclusive cursor, rank 0 updates the record', async () => {
   const cp = plane('metrics');
   await cp.createJob(spec(), { id: 'm' });

@@ -364,11 +364,14 @@ export class ControlPlane {
 
   /**
    * Compare-and-set: applies the patch (which may set `state`) only if the job's state is
-   * one of `from`. Returns whether it applied and the state found.
+   * one of `from` and, with `guard`, its record holds those values (null: the field is
+   * absent). The guard is the fencing token of a scheduler acting on what it read (a run's
+   * runId, the membershipEpoch it starts from): two coordinators that both believe they own
+   * a job cannot both move it. Returns whether it applied and the state found.
    */
-  async transitionJob(id: string, from: readonly JobState[], patch: JobPatch): Promise<{ ok: boolean; previous: JobState | null }> {
+  async transitionJob(id: string, from: readonly JobState[], patch: JobPatch, guard: JobGuard = {}): Promise<{ ok: boolean; previous: JobState | null }> {
     const { set, del } = encodePatch(patch);
-    const args: string[] = [from.join(','), id];
+    const args: string[] = [from.join(','), id, ...guardArgs(guard)];
     for (const [k, v] of Object.entries(set)) args.push(k, v);
     for (const k of del) args.push(k, '');
     const keys = [this.keys.job(id), ...this.stateSetKeys(patch.state)];
@@ -377,17 +380,18 @@ export class ControlPlane {
   }
 
   /**
-   * Atomically, if the job's state is `expected`: applies the patch and pushes each
-   * command to its worker's inbox. Nothing happens otherwise (e.g. cancelled meanwhile).
+   * Atomically, if the job's state is `expected` (and it holds `guard`, as transitionJob):
+   * applies the patch and pushes each command to its worker's inbox. Nothing happens
+   * otherwise (e.g. cancelled meanwhile, or another coordinator's run).
    */
   async dispatchIfState(
-    id: string, expected: JobState, patch: JobPatch, commands: { workerId: string; cmd: WorkerCommand }[],
+    id: string, expected: JobState, patch: JobPatch, commands: { workerId: string; cmd: WorkerCommand }[], guard: JobGuard = {},
   ): Promise<{ ok: boolean; previous: JobState | null }> {
     const { set } = encodePatch(patch);
     const fields = Object.entries(set);
     const sets = this.stateSetKeys(patch.state);
     const keys = [this.keys.job(id), ...sets, ...commands.map((c) => this.keys.inbox(c.workerId))];
-    const args: string[] = [expected, id, String(sets.length), String(fields.length), ...fields.flat(), ...commands.map((c) => JSON.stringify(c.cmd))];
+    const args: string[] = [expected, id, String(sets.length), ...guardArgs(guard), String(fields.length), ...fields.flat(), ...commands.map((c) => JSON.stringify(c.cmd))];
     const [ok, prev] = (await this.redis.eval(DISPATCH_IF_STATE, keys.length, ...keys, ...args)) as [number, string | null];
     return { ok: ok === 1, previous: (prev || null) as JobState | null };
   }
@@ -538,6 +542,15 @@ function decodeLogLine(id: string, f: string[]): LogLine {
 
 function encodeJob(rec: JobRecord): Record<string, string> {
   return encodePatch(rec as unknown as JobPatch).set;
+}
+
+/** Fields a job record must hold for a transition to apply (its fencing token); null = absent. */
+export type JobGuard = Partial<Record<'runId' | 'membershipEpoch' | 'attempt', string | number | null>>;
+
+/** The guard as TRANSITION_JOB / DISPATCH_IF_STATE read it: a count, then field/value pairs. */
+function guardArgs(guard: JobGuard): string[] {
+  const pairs = Object.entries(guard).filter(([, v]) => v !== undefined);
+  return [String(pairs.length), ...pairs.flatMap(([k, v]) => [k, v === null ? '' : String(v)])];
 }
 
 function encodePatch(patch: JobPatch | Record<string, unknown>): { set: Record<string, string>; del: string[] } {

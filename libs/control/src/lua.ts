@@ -122,7 +122,9 @@ return found
  * Compare-and-set of a job's state. KEYS[1] job hash; when the patch sets `state`, KEYS[2]
  * the new state's id set (`jobs:state:<s>`) and KEYS[3..] every other state's set, so the
  * job moves between them in the same step. ARGV: comma-separated allowed current states,
- * job id, then field/value pairs to set ('' value deletes the field).
+ * job id, the number g of guard pairs, g field/value pairs the record must hold ('' = the
+ * field is absent: the fencing token of a run, e.g. runId or membershipEpoch), then
+ * field/value pairs to set ('' value deletes the field).
  * Returns {1, old} on success, {0, current} otherwise ({0, false} when the job is missing).
  */
 export const TRANSITION_JOB = `
@@ -131,7 +133,11 @@ if not cur then return {0, false} end
 local ok = false
 for s in string.gmatch(ARGV[1], '[^,]+') do if s == cur then ok = true end end
 if not ok then return {0, cur} end
-for i = 3, #ARGV, 2 do
+local first = 4 + 2 * tonumber(ARGV[3])
+for i = 4, first - 1, 2 do
+  if (redis.call('HGET', KEYS[1], ARGV[i]) or '') ~= ARGV[i + 1] then return {0, cur} end
+end
+for i = first, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 if #KEYS > 1 then
@@ -142,19 +148,26 @@ return {1, cur}
 `;
 
 /**
- * Pushes commands to inboxes and patches the job, only if its state is ARGV[1]: the
- * assignments of a run go out together with `state = running`, or not at all.
- * KEYS[1] job hash, then ARGV[3] state-set keys (0, or the new state's set first and every
- * other state's after it, as TRANSITION_JOB), then one inbox key per command.
- * ARGV: expected state, job id, state-set key count, field count n, n field/value pairs,
- * then the payloads in inbox order. Returns {1, state} or {0, current state or false}.
+ * Pushes commands to inboxes and patches the job, only if its state is ARGV[1] (and it holds
+ * the guard fields): the assignments of a run go out together with `state = running`, or not
+ * at all. KEYS[1] job hash, then ARGV[3] state-set keys (0, or the new state's set first and
+ * every other state's after it, as TRANSITION_JOB), then one inbox key per command.
+ * ARGV: expected state, job id, state-set key count, guard count g, g field/value pairs (as
+ * TRANSITION_JOB), field count n, n field/value pairs, then the payloads in inbox order.
+ * Returns {1, state} or {0, current state or false}.
  */
 export const DISPATCH_IF_STATE = `
 local cur = redis.call('HGET', KEYS[1], 'state')
 if cur ~= ARGV[1] then return {0, cur} end
 local sets = tonumber(ARGV[3])
 local i = 5
-for _ = 1, tonumber(ARGV[4]) do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
+for _ = 1, tonumber(ARGV[4]) do
+  if (redis.call('HGET', KEYS[1], ARGV[i]) or '') ~= ARGV[i + 1] then return {0, cur} end
+  i = i + 2
+end
+local n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
 if sets > 0 then
   for k = 3, 1 + sets do redis.call('SREM', KEYS[k], ARGV[2]) end
   redis.call('SADD', KEYS[2], ARGV[2])

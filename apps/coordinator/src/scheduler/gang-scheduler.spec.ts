@@ -182,6 +182,46 @@ test('two schedulers racing for the same workers: each worker is assigned once, 
   assert.deepEqual((await Promise.all([r1, r2])).sort(), ['cancelled', 'completed']);
 });
 
+test('two schedulers on the same job at once (a lapsed lock): each loss restarts it once, each epoch starts once, both follow to the end', async () => {
+  const { control, gang } = setup();
+  await workers(control, ['a', 'b', 'c']);
+  await control.createJob(spec(1, 3), { id: 'j' });
+  const g1 = gang();
+  const g2 = gang();
+  const runs = [g1.run('j'), g2.run('j')];
+  const assigns = async () => (await Promise.all(['a', 'b', 'c'].map((id) => control.peekCommands(id)))).flat()
+    .filter((c): c is Extract<WorkerCommand, { type: 'assign' }> => c.type === 'assign');
+  const runningAfter = async (previous: string | null) => {
+    for (let i = 0; i < 300; i++) {
+      const j = (await control.getJob('j'))!;
+      if (j.state === 'running' && j.runId !== previous) return j;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no run after ${previous}`);
+  };
+  // Two losses, each seen by both schedulers within a poll of each other.
+  let run = await runningAfter(null);
+  for (let k = 0; k < 2; k++) {
+    await control.redis.del(control.keys.alive(run.members![0].workerId));
+    run = await runningAfter(run.runId!);
+  }
+  // A moment for a stale scheduler to act on what it read before: nothing may change.
+  await new Promise((r) => setTimeout(r, 300));
+  const still = (await control.getJob('j'))!;
+  assert.deepEqual([still.state, still.membershipEpoch, still.runId], ['running', run.membershipEpoch, run.runId]);
+  await control.appendEvent('j', { type: 'rank-completed', rank: 0, workerId: run.members![0].workerId, runId: run.runId! });
+  assert.deepEqual(await Promise.all(runs), ['completed', 'completed'], 'each scheduler follows the job until it ends');
+  const done = (await control.getJob('j'))!;
+  assert.equal(done.restarts?.length, 2, `restarts ${JSON.stringify(done.restarts)}`);
+  const sent = await assigns();
+  assert.deepEqual(sent.map((c) => c.assignment.membershipEpoch).sort(), [1, 2, 3], 'one assignment per epoch, none skipped');
+  assert.equal(new Set(sent.map((c) => c.assignment.runId)).size, 3);
+  const events = await control.readEvents('j', '-', 1000);
+  assert.equal(events.filter((e) => e.type === 'job-state' && e.state === 'running').length, 3, 'one start per epoch');
+  assert.equal(events.filter((e) => e.type === 'job-state' && /automatic restart/.test(String(e.message))).length, 2, 'one restart per loss');
+  assert.equal(events.filter((e) => e.type === 'job-state' && e.state === 'completed').length, 1);
+});
+
 test('a re-run finds the job running and follows it; a stale queueing does nothing; close() stops a waiting run', async () => {
   const { control, gang } = setup();
   await workers(control, ['a']);
