@@ -58,7 +58,8 @@ let code = 1;
 try {
   console.log(`[test] ${files.length} files`);
   const child = spawn(process.execPath, [
-    '--test', '--test-concurrency=1', '--enable-source-maps',
+    // A hung test fails after 20 minutes (none takes more than a few) instead of eating CI's 90.
+    '--test', '--test-concurrency=1', '--test-timeout=1200000', '--enable-source-maps',
     ...files.map((f) => relative(root, f)),
   ], { cwd: root, env, stdio: 'inherit' });
   code = await new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { joinAll, runAll } from './testing/harness';
-import { assertAllReduce, ok, withRanks } from './testing/spec-helpers';
+import { assertAllReduce, ok, withRanks, untilEveryRankEmitted } from './testing/spec-helpers';
 
 let runCounter = 0;
 const runId = () => `spec-${process.pid}-${++runCounter}`;
@@ -95,7 +95,7 @@ test('a rank killed during an all-reduce: typed PEER_LOST on every survivor with
     await joinAll(procs, run, 1, timeoutMs);
     const loops = procs.map((p) => p.request({ cmd: 'run', scenario: 'loop', params: { len: 4_000_000, iters: 100000 } }));
     loops[2].catch(() => undefined); // it is killed
-    while (!procs.every((p) => p.events.length > 0)) await new Promise((r) => setTimeout(r, 10));
+    await untilEveryRankEmitted(procs, loops);
     await procs[2].kill('SIGKILL');
     const survivors = [procs[0], procs[1], procs[3]];
     const res = await Promise.all([loops[0], loops[1], loops[3]]);
@@ -141,7 +141,7 @@ test('a SIGSTOPped rank (its ZeroMQ threads frozen too) is dropped by heartbeats
       const timeoutMs = 3000;
       await joinAll(procs, runId(), 1, timeoutMs);
       const loops = procs.map((p) => p.request({ cmd: 'run', scenario: 'loop', params: { len: 1_000_000, iters: 100000 } }));
-      while (!procs.every((p) => p.events.length > 0)) await new Promise((r) => setTimeout(r, 10));
+      await untilEveryRankEmitted(procs, loops);
       process.kill(procs[1].pid, 'SIGSTOP');
       try {
         const res = await Promise.all([loops[0], loops[2]]);
@@ -189,7 +189,7 @@ test('a rank killed during a sub-communicator all-reduce fails the other groups 
     // columns {0, 2} and {1, 3} loop; rank 3 dies, so column {0, 2} never waits for it directly
     const loops = procs.map((p) => p.request({ cmd: 'run', scenario: 'groups', params: { cols: 2, len: 16, loopGroup: 'col' } }));
     loops[3].catch(() => undefined);
-    while (!procs.every((p) => p.events.length > 0)) await new Promise((r) => setTimeout(r, 10));
+    await untilEveryRankEmitted(procs, loops);
     await procs[3].kill('SIGKILL');
     const res = await Promise.all([loops[0], loops[1], loops[2]]);
     for (const [r, x] of res.entries()) {

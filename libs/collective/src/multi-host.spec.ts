@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { joinAll, runAll } from './testing/harness';
 import { createHostNetwork, hostPlacement, netnsUnavailable, withHostNetwork } from './testing/netns';
-import { assertAllReduce, ok, withRanks } from './testing/spec-helpers';
+import { assertAllReduce, ok, withRanks, untilEveryRankEmitted } from './testing/spec-helpers';
 
 const unavailable = netnsUnavailable();
 let runCounter = 0;
@@ -67,7 +67,7 @@ test('a cut inter-host link (ip link set down) gives typed PEER_LOST or TIMEOUT 
       const timeoutMs = 3000;
       await joinAll(procs, runId(), 1, timeoutMs);
       const loops = procs.map((p) => p.request({ cmd: 'run', scenario: 'loop', params: { len: 1_000_000, iters: 100000 } }));
-      while (!procs.every((p) => p.events.length > 0)) await new Promise((r) => setTimeout(r, 10));
+      await untilEveryRankEmitted(procs, loops);
       const t0 = Date.now();
       execFileSync('ip', ['netns', 'exec', net.hosts[1].name, 'ip', 'link', 'set', 'eth0', 'down']);
       const res = await Promise.all(loops);

@@ -120,6 +120,48 @@ test('claim (Lua): all or nothing, alive idle only, ranks by id, re-claim by the
   assert.deepEqual((await cp.listWorkers()).map((w) => [w.state, w.jobId]), [['idle', null], ['idle', null], ['busy', 'other'], ['idle', null]]);
 });
 
+test('claim reads the idle index, not the registry: O(idle) keys, kept in step by every state change', async () => {
+  const cp = plane('idle-index');
+  for (const id of ['a', 'b', 'c', 'd', 'e']) await cp.registerWorker(reg(id));
+  const idleSet = async () => (await cp.redis.smembers(cp.keys.idleWorkers())).sort();
+  assert.deepEqual(await idleSet(), ['a', 'b', 'c', 'd', 'e']);
+  await cp.markWorker('c', { state: 'busy', jobId: 'other', rank: 0 });
+  assert.deepEqual(await idleSet(), ['a', 'b', 'd', 'e'], 'a busy mark leaves the index');
+
+  // The claim's script is given only the idle set's members (and the job's own claims): count
+  // the keys of the EVAL it sends.
+  const sent: number[] = [];
+  const evalOrig = cp.redis.eval.bind(cp.redis) as (...a: unknown[]) => Promise<unknown>;
+  (cp.redis as unknown as { eval: (...a: unknown[]) => Promise<unknown> }).eval = (...a: unknown[]) => { sent.push(Number(a[1])); return evalOrig(...a); };
+  assert.deepEqual(await cp.claimWorkers('j1', 2), ['a', 'b']);
+  assert.equal(sent.at(-1), 3 + 2 * 4, 'registry, idle set, claim set and 4 idle candidates: c (busy) is not read');
+  assert.deepEqual(await idleSet(), ['d', 'e']);
+  assert.deepEqual((await cp.redis.smembers(cp.keys.jobClaims('j1'))).sort(), ['a', 'b']);
+  // j1's re-claim (its coordinator died before recording the run) reads its claim set.
+  assert.deepEqual(await cp.claimWorkers('j1', 2), ['a', 'b']);
+  assert.equal(await cp.releaseWorkers('j1', ['a', 'b']), 2);
+  assert.deepEqual(await idleSet(), ['a', 'b', 'd', 'e']);
+  assert.deepEqual(await cp.redis.smembers(cp.keys.jobClaims('j1')), [], 'a release empties the claim set');
+
+  // A stale index entry (the hash says busy) is not claimed and is dropped on the way.
+  await cp.redis.hset(cp.keys.worker('d'), 'state', 'busy', 'jobId', 'elsewhere');
+  assert.deepEqual(await cp.claimWorkersBetween('j2', 1, 5, ['e']), ['a', 'b'], 'e is excluded, d is not idle');
+  assert.ok(!(await idleSet()).includes('d'), 'the stale entry went');
+  // An idle worker missing from the index (a Redis from before it) comes back with indexIdleWorkers.
+  await cp.markWorker('c', { state: 'idle', jobId: '', rank: -1 });
+  await cp.redis.srem(cp.keys.idleWorkers(), 'c');
+  assert.equal(await cp.claimWorkers('j3', 2), null, 'only e is in the index');
+  assert.equal(await cp.indexIdleWorkers(), 2);
+  assert.deepEqual(await cp.claimWorkers('j3', 2), ['c', 'e']);
+  await cp.unregisterWorker('e');
+  await cp.releaseWorkers('j3', ['c']);
+  assert.deepEqual(await idleSet(), ['c']);
+  // forgetting a lost worker takes it out of the index too
+  await cp.redis.del(cp.keys.alive('c'));
+  assert.deepEqual(await cp.forgetLostWorkers(0, [], Date.now() + 1), ['c']);
+  assert.deepEqual(await idleSet(), []);
+});
+
 test('claim: concurrent claimers over separate connections never share a worker', async () => {
   const prefix = specPrefix('race');
   const planes = Array.from({ length: 6 }, () => plane('race', prefix));
@@ -174,6 +216,29 @@ test('jobs: create, get, list newest first with state filter, update with null d
   assert.deepEqual([c?.state, c?.finishedAt, c?.members], ['cancelled', 5, undefined]);
   assert.deepEqual(await cp.transitionJob('nope', ['queued'], { state: 'running' }), { ok: false, previous: null });
   assert.equal(await cp.getJob('nope'), null);
+});
+
+test('transitionJob and dispatchIfState with a guard (fencing token): only while the record holds it', async () => {
+  const cp = plane('guard');
+  await cp.createJob(spec(), { id: 'g' });
+  // membershipEpoch 0 as created: a scheduler that read epoch 0 may start epoch 1, once.
+  assert.deepEqual(await cp.transitionJob('g', ['queued'], { state: 'scheduled', runId: 'g.1.a', membershipEpoch: 1 }, { membershipEpoch: 0, attempt: 1 }), { ok: true, previous: 'queued' });
+  await cp.transitionJob('g', ['scheduled'], { state: 'queued' });
+  assert.deepEqual(await cp.transitionJob('g', ['queued'], { state: 'scheduled', runId: 'g.1.b', membershipEpoch: 1 }, { membershipEpoch: 0 }), { ok: false, previous: 'queued' }, 'a second start of epoch 1 is refused');
+  assert.equal((await cp.getJob('g'))?.runId, 'g.1.a');
+  await cp.transitionJob('g', ['queued'], { state: 'scheduled' });
+  const cmd = { type: 'cancel' as const, jobId: 'g' };
+  assert.deepEqual(await cp.dispatchIfState('g', 'scheduled', { state: 'running' }, [{ workerId: 'w', cmd }], { runId: 'g.1.b' }), { ok: false, previous: 'scheduled' });
+  assert.deepEqual(await cp.peekCommands('w'), [], 'a refused dispatch pushes nothing');
+  assert.deepEqual(await cp.dispatchIfState('g', 'scheduled', { state: 'running' }, [{ workerId: 'w', cmd }], { runId: 'g.1.a' }), { ok: true, previous: 'scheduled' });
+  assert.deepEqual(await cp.peekCommands('w'), [cmd]);
+  // A follower of another run cannot end this one; null guards on an absent field.
+  assert.equal((await cp.transitionJob('g', ['running'], { state: 'failed' }, { runId: 'g.0.z' })).ok, false);
+  assert.equal((await cp.transitionJob('g', ['running'], { state: 'failed' }, { runId: null })).ok, false);
+  assert.equal((await cp.getJob('g'))?.state, 'running');
+  assert.deepEqual(await cp.transitionJob('g', ['running'], { state: 'completed', runId: null }, { runId: 'g.1.a' }), { ok: true, previous: 'running' });
+  assert.equal((await cp.transitionJob('g', ['completed'], { error: 'x' }, { runId: null })).ok, true);
+  assert.deepEqual(await cp.getJob('g').then((j) => [j?.state, j?.error]), ['completed', 'x']);
 });
 
 test('metrics: exact round trip, exclusive cursor, rank 0 updates the record', async () => {

@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { ControlPlaneError } from './errors';
 import type { JobSpec } from './job-spec';
 import { ControlKeys } from './keys';
-import { CLAIM_WORKERS, CLAIM_WORKERS_BETWEEN, DISPATCH_IF_STATE, FORGET_LOST_WORKERS, HEARTBEAT, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
+import { CLAIM_WORKERS, DISPATCH_IF_STATE, FORGET_LOST_WORKERS, HEARTBEAT, INDEX_JOB_STATES, RELEASE_WORKERS, TRANSITION_JOB } from './lua';
 import type {
   RankLayout,
   JobEvent, JobPatch, JobRecord, JobState, LogLevel, LogLine, MetricEntry, PeerAddress, WorkerCommand, WorkerInfo,
   RegisterOptions, WorkerRegistration, WorkerState,
 } from './types';
 import { JOB_STATES, LOG_LEVELS } from './types';
-import { INDEX_JOB_STATES } from './lua';
 
 export interface ControlPlaneOptions {
   /** Prefix of every key; a missing trailing ':' is added (`tf` = `tf:`). Default `tf:`. */
@@ -66,8 +65,9 @@ export class ControlPlane {
     const ttlMs = Math.max(1, Math.round(opts.ttlMs ?? this.options.heartbeatTtlMs));
     const busy = opts.busy ?? null;
     const state: WorkerState = busy ? 'busy' : 'idle';
-    await this.redis.multi()
-      .sadd(this.keys.workers(), reg.id)
+    const m = this.redis.multi().sadd(this.keys.workers(), reg.id);
+    this.indexWorkerState(m, reg.id, state, busy?.jobId);
+    await m
       .del(this.keys.worker(reg.id))
       .hset(this.keys.worker(reg.id), {
         id: reg.id, host: reg.host, pid: String(reg.pid), backend: reg.backend, device: reg.device,
@@ -103,8 +103,8 @@ export class ControlPlane {
     const gone: string[] = [];
     for (let i = 0; i < candidates.length; i += 500) {
       const batch = candidates.slice(i, i + 500);
-      const keys = batch.flatMap((id) => [this.keys.worker(id), this.keys.alive(id), this.keys.inbox(id)]);
-      gone.push(...((await this.redis.eval(FORGET_LOST_WORKERS, 1 + keys.length, this.keys.workers(), ...keys, String(now - lostForMs), ...batch)) as string[]));
+      const keys = [this.keys.workers(), this.keys.idleWorkers(), ...batch.flatMap((id) => [this.keys.worker(id), this.keys.alive(id), this.keys.inbox(id)])];
+      gone.push(...((await this.redis.eval(FORGET_LOST_WORKERS, keys.length, ...keys, String(now - lostForMs), ...batch)) as string[]));
     }
     return gone;
   }
@@ -112,6 +112,7 @@ export class ControlPlane {
   async unregisterWorker(workerId: string): Promise<void> {
     await this.redis.multi()
       .srem(this.keys.workers(), workerId)
+      .srem(this.keys.idleWorkers(), workerId)
       .del(this.keys.worker(workerId), this.keys.alive(workerId), this.keys.inbox(workerId))
       .exec().then(checkExec);
   }
@@ -143,11 +144,37 @@ export class ControlPlane {
 
   /** Sets a worker's state and job (null, '' or a negative rank clears jobId/rank). */
   async markWorker(workerId: string, mark: { state: WorkerState; jobId?: string | null; rank?: number | null }): Promise<void> {
-    await this.redis.hset(this.keys.worker(workerId), {
+    const m = this.redis.multi().hset(this.keys.worker(workerId), {
       state: mark.state,
       jobId: mark.jobId ?? '',
       rank: mark.rank === null || mark.rank === undefined || mark.rank < 0 ? '' : String(mark.rank),
     });
+    this.indexWorkerState(m, workerId, mark.state, mark.jobId);
+    await m.exec().then(checkExec);
+  }
+
+  /** Keeps the idle set and the job's claim set in step with a state written in `m`. */
+  private indexWorkerState(m: ChainableCommander, workerId: string, state: WorkerState, jobId: string | null | undefined): void {
+    if (state === 'idle') m.sadd(this.keys.idleWorkers(), workerId).publish(this.keys.workersFreedChannel(), workerId);
+    else m.srem(this.keys.idleWorkers(), workerId);
+    if (state === 'busy' && jobId) m.sadd(this.keys.jobClaims(jobId), workerId);
+  }
+
+  /**
+   * Adds to the idle set every registered worker whose hash says idle (a Redis written before
+   * the set existed); the coordinator runs it at start. O(registered), never per claim. It
+   * only adds: an entry made stale meanwhile (claimed by another coordinator) is dropped by
+   * the next claim that reads it, while a delete-and-rebuild could lose a worker released
+   * between the read and the write.
+   */
+  async indexIdleWorkers(): Promise<number> {
+    const ids = await this.redis.smembers(this.keys.workers());
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hget(this.keys.worker(id), 'state');
+    const states = checkExec(await pipe.exec()).map(([, v]) => v as string | null);
+    const idle = ids.filter((_, i) => states[i] === 'idle');
+    if (idle.length) await this.redis.sadd(this.keys.idleWorkers(), ...idle);
+    return idle.length;
   }
 
   /**
@@ -156,12 +183,7 @@ export class ControlPlane {
    * the worker ids in rank order, or null when too few are available.
    */
   async claimWorkers(jobId: string, count: number): Promise<string[] | null> {
-    // The script declares every key it touches: the registry is read first, the script re-checks each entry.
-    const candidates = (await this.redis.smembers(this.keys.workers())).sort();
-    if (candidates.length < count) return null;
-    const keys = candidates.flatMap((id) => [this.keys.worker(id), this.keys.alive(id)]);
-    const ids = (await this.redis.eval(CLAIM_WORKERS, 1 + keys.length, this.keys.workers(), ...keys, jobId, String(count), ...candidates)) as string[];
-    return ids.length === count ? ids : null;
+    return this.claimWorkersBetween(jobId, count, count);
   }
 
   /**
@@ -169,14 +191,39 @@ export class ControlPlane {
    * `exclude` (its blacklist); null (nothing claimed) when fewer than `min` are.
    */
   async claimWorkersBetween(jobId: string, min: number, max: number, exclude: string[] = []): Promise<string[] | null> {
-    const ids = (await this.redis.eval(CLAIM_WORKERS_BETWEEN, 0, this.keys.prefix, jobId, String(min), String(max), ...exclude)) as string[];
+    // The script declares every key it touches, so the candidates are read first (the job's
+    // claim set and the idle set, not the registry) and the script re-checks each of them.
+    const [[, claimed], [, idle]] = checkExec(await this.redis.multi()
+      .smembers(this.keys.jobClaims(jobId)).smembers(this.keys.idleWorkers()).exec()) as [unknown, string[]][];
+    const skip = new Set(exclude);
+    const candidates = [...new Set([...claimed, ...idle])].filter((id) => !skip.has(id)).sort();
+    if (candidates.length < Math.max(1, min)) return null;
+    const keys = [this.keys.workers(), this.keys.idleWorkers(), this.keys.jobClaims(jobId), ...candidates.flatMap((id) => [this.keys.worker(id), this.keys.alive(id)])];
+    const ids = (await this.redis.eval(CLAIM_WORKERS, keys.length, ...keys, jobId, String(min), String(max), ...candidates)) as string[];
     return ids.length >= min && ids.length > 0 ? ids : null;
   }
 
   /** Sets idle those of the workers that still hold jobId; returns how many. */
   async releaseWorkers(jobId: string, workerIds: string[]): Promise<number> {
     if (!workerIds.length) return 0;
-    return (await this.redis.eval(RELEASE_WORKERS, workerIds.length, ...workerIds.map((id) => this.keys.worker(id)), jobId)) as number;
+    const keys = [this.keys.idleWorkers(), this.keys.jobClaims(jobId), ...workerIds.map((id) => this.keys.worker(id))];
+    return (await this.redis.eval(RELEASE_WORKERS, keys.length, ...keys, jobId, this.keys.workersFreedChannel(), ...workerIds)) as number;
+  }
+
+  /**
+   * Calls `onFreed` whenever a worker becomes idle or registers (markWorker, releaseWorkers,
+   * registerWorker publish on the channel), so that waiting claims need not poll. `conn`
+   * becomes a subscriber: give it a connection of its own. Returns the unsubscribe.
+   */
+  async onWorkersFreed(conn: Redis, onFreed: () => void): Promise<() => Promise<void>> {
+    const channel = this.keys.workersFreedChannel();
+    const listener = (ch: string) => { if (ch === channel) onFreed(); };
+    conn.on('message', listener);
+    await conn.subscribe(channel);
+    return async () => {
+      conn.off('message', listener);
+      await conn.unsubscribe(channel).catch(() => undefined);
+    };
   }
 
   // ---- worker inboxes ----
@@ -317,11 +364,14 @@ export class ControlPlane {
 
   /**
    * Compare-and-set: applies the patch (which may set `state`) only if the job's state is
-   * one of `from`. Returns whether it applied and the state found.
+   * one of `from` and, with `guard`, its record holds those values (null: the field is
+   * absent). The guard is the fencing token of a scheduler acting on what it read (a run's
+   * runId, the membershipEpoch it starts from): two coordinators that both believe they own
+   * a job cannot both move it. Returns whether it applied and the state found.
    */
-  async transitionJob(id: string, from: readonly JobState[], patch: JobPatch): Promise<{ ok: boolean; previous: JobState | null }> {
+  async transitionJob(id: string, from: readonly JobState[], patch: JobPatch, guard: JobGuard = {}): Promise<{ ok: boolean; previous: JobState | null }> {
     const { set, del } = encodePatch(patch);
-    const args: string[] = [from.join(','), id];
+    const args: string[] = [from.join(','), id, ...guardArgs(guard)];
     for (const [k, v] of Object.entries(set)) args.push(k, v);
     for (const k of del) args.push(k, '');
     const keys = [this.keys.job(id), ...this.stateSetKeys(patch.state)];
@@ -330,17 +380,18 @@ export class ControlPlane {
   }
 
   /**
-   * Atomically, if the job's state is `expected`: applies the patch and pushes each
-   * command to its worker's inbox. Nothing happens otherwise (e.g. cancelled meanwhile).
+   * Atomically, if the job's state is `expected` (and it holds `guard`, as transitionJob):
+   * applies the patch and pushes each command to its worker's inbox. Nothing happens
+   * otherwise (e.g. cancelled meanwhile, or another coordinator's run).
    */
   async dispatchIfState(
-    id: string, expected: JobState, patch: JobPatch, commands: { workerId: string; cmd: WorkerCommand }[],
+    id: string, expected: JobState, patch: JobPatch, commands: { workerId: string; cmd: WorkerCommand }[], guard: JobGuard = {},
   ): Promise<{ ok: boolean; previous: JobState | null }> {
     const { set } = encodePatch(patch);
     const fields = Object.entries(set);
     const sets = this.stateSetKeys(patch.state);
     const keys = [this.keys.job(id), ...sets, ...commands.map((c) => this.keys.inbox(c.workerId))];
-    const args: string[] = [expected, id, String(sets.length), String(fields.length), ...fields.flat(), ...commands.map((c) => JSON.stringify(c.cmd))];
+    const args: string[] = [expected, id, String(sets.length), ...guardArgs(guard), String(fields.length), ...fields.flat(), ...commands.map((c) => JSON.stringify(c.cmd))];
     const [ok, prev] = (await this.redis.eval(DISPATCH_IF_STATE, keys.length, ...keys, ...args)) as [number, string | null];
     return { ok: ok === 1, previous: (prev || null) as JobState | null };
   }
@@ -348,7 +399,7 @@ export class ControlPlane {
   /** Removes a job's record, its streams (metrics, events, logs) and its state-set entry; not its checkpoints. */
   async deleteJob(id: string): Promise<void> {
     const m = this.redis.multi().zrem(this.keys.jobs(), id)
-      .del(this.keys.job(id), this.keys.metrics(id), this.keys.events(id), this.keys.logs(id));
+      .del(this.keys.job(id), this.keys.metrics(id), this.keys.events(id), this.keys.logs(id), this.keys.jobClaims(id));
     for (const s of JOB_STATES) m.srem(this.keys.jobsInState(s), id);
     await m.exec().then(checkExec);
   }
@@ -491,6 +542,15 @@ function decodeLogLine(id: string, f: string[]): LogLine {
 
 function encodeJob(rec: JobRecord): Record<string, string> {
   return encodePatch(rec as unknown as JobPatch).set;
+}
+
+/** Fields a job record must hold for a transition to apply (its fencing token); null = absent. */
+export type JobGuard = Partial<Record<'runId' | 'membershipEpoch' | 'attempt', string | number | null>>;
+
+/** The guard as TRANSITION_JOB / DISPATCH_IF_STATE read it: a count, then field/value pairs. */
+function guardArgs(guard: JobGuard): string[] {
+  const pairs = Object.entries(guard).filter(([, v]) => v !== undefined);
+  return [String(pairs.length), ...pairs.flatMap(([k, v]) => [k, v === null ? '' : String(v)])];
 }
 
 function encodePatch(patch: JobPatch | Record<string, unknown>): { set: Record<string, string>; del: string[] } {

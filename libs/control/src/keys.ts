@@ -2,6 +2,12 @@
 export class ControlKeys {
   constructor(readonly prefix: string) {}
   workers(): string { return `${this.prefix}workers`; }
+  /** Index of the workers whose state is idle: a claim reads it, not the whole registry. */
+  idleWorkers(): string { return `${this.prefix}workers:idle`; }
+  /** Pub/sub channel (not a key): a worker became idle or registered; waiting claims retry at once. */
+  workersFreedChannel(): string { return `${this.prefix}workers:freed`; }
+  /** Index of the workers a job's claims marked busy (its re-claim after a coordinator died). */
+  jobClaims(id: string): string { return `${this.prefix}job:${id}:claimed`; }
   worker(id: string): string { return `${this.prefix}worker:${id}`; }
   alive(id: string): string { return `${this.prefix}worker:${id}:alive`; }
   inbox(id: string): string { return `${this.prefix}worker:${id}:inbox`; }

@@ -2,30 +2,42 @@
 // workers or move a job's state without a race.
 
 /**
- * Claims `count` alive workers for a job: first those already holding the job (a claim
- * whose coordinator died before it recorded the run), then idle ones, in the order given
- * (id order). All or nothing. KEYS: the registry set, then each candidate's hash and
- * alive key. ARGV: jobId, count, the candidates' ids. Returns the claimed ids in rank
- * order, or {} if too few.
+ * Claims between min and max alive workers for a job: first those already holding it (a
+ * claim whose coordinator died before it recorded the run), then idle ones, each in the
+ * order given (id order); all or nothing below min. The candidates are the job's claim set
+ * and the idle set, read by the caller: a claim costs O(idle), not O(registered). Entries
+ * that no longer qualify are dropped from both sets on the way (the sets are an index;
+ * the worker hash is the truth).
+ * KEYS: the registry set, the idle set, the job's claim set, then each candidate's hash and
+ * alive key. ARGV: jobId, min, max, the candidates' ids. Returns the ids in rank order, or {}.
  */
 export const CLAIM_WORKERS = `
-local jobId, n = ARGV[1], tonumber(ARGV[2])
+local jobId, lo, hi = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local mine, idle = {}, {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local id, wk, alive = ARGV[i], KEYS[2 * i - 4], KEYS[2 * i - 3]
-  if redis.call('SISMEMBER', KEYS[1], id) == 1 and redis.call('EXISTS', alive) == 1 then
-    local f = redis.call('HMGET', wk, 'state', 'jobId')
-    if f[1] == 'busy' and f[2] == jobId then mine[#mine + 1] = i
-    elseif f[1] == 'idle' then idle[#idle + 1] = i end
+  local f = redis.call('HMGET', wk, 'state', 'jobId')
+  local usable = redis.call('SISMEMBER', KEYS[1], id) == 1 and redis.call('EXISTS', alive) == 1
+  if f[1] == 'busy' and f[2] == jobId then
+    if usable then mine[#mine + 1] = i end
+  else
+    redis.call('SREM', KEYS[3], id)
+  end
+  if f[1] == 'idle' then
+    if usable then idle[#idle + 1] = i end
+  else
+    redis.call('SREM', KEYS[2], id)
   end
 end
 local picked = {}
-for _, i in ipairs(mine) do if #picked < n then picked[#picked + 1] = i end end
-for _, i in ipairs(idle) do if #picked < n then picked[#picked + 1] = i end end
-if #picked < n then return {} end
+for _, i in ipairs(mine) do if #picked < hi then picked[#picked + 1] = i end end
+for _, i in ipairs(idle) do if #picked < hi then picked[#picked + 1] = i end end
+if #picked < lo then return {} end
 local ids = {}
 for rank, i in ipairs(picked) do
   redis.call('HSET', KEYS[2 * i - 4], 'state', 'busy', 'jobId', jobId, 'rank', rank - 1)
+  redis.call('SREM', KEYS[2], ARGV[i])
+  redis.call('SADD', KEYS[3], ARGV[i])
   ids[rank] = ARGV[i]
 end
 return ids
@@ -46,18 +58,19 @@ return 1
 
 /**
  * Forgets workers whose heartbeat key has expired and whose last heartbeat is older than
- * a cutoff; a worker that beats again in between is kept. KEYS: the registry set, then for
- * each candidate its hash, alive key and inbox. ARGV: cutoff (ms since the epoch), then
- * the candidates' ids. Returns the forgotten ids.
+ * a cutoff; a worker that beats again in between is kept. KEYS: the registry set, the idle
+ * set, then for each candidate its hash, alive key and inbox. ARGV: cutoff (ms since the
+ * epoch), then the candidates' ids. Returns the forgotten ids.
  */
 export const FORGET_LOST_WORKERS = `
 local cutoff = tonumber(ARGV[1])
 local gone = {}
 for i = 2, #ARGV do
-  local id, wk, alive, inbox = ARGV[i], KEYS[3 * i - 4], KEYS[3 * i - 3], KEYS[3 * i - 2]
+  local id, wk, alive, inbox = ARGV[i], KEYS[3 * i - 3], KEYS[3 * i - 2], KEYS[3 * i - 1]
   local seen = tonumber(redis.call('HGET', wk, 'lastSeen') or '0') or 0
   if redis.call('SISMEMBER', KEYS[1], id) == 1 and redis.call('EXISTS', alive) == 0 and seen < cutoff then
     redis.call('SREM', KEYS[1], id)
+    redis.call('SREM', KEYS[2], id)
     redis.call('DEL', wk, inbox)
     gone[#gone + 1] = id
   end
@@ -65,15 +78,22 @@ end
 return gone
 `;
 
-/** Sets idle the given workers still holding jobId. KEYS: their hashes. ARGV: jobId. Returns how many. */
+/**
+ * Sets idle the given workers still holding jobId and, when any was, publishes on the
+ * workers-freed channel. KEYS: the idle set, the job's claim set, then the workers' hashes.
+ * ARGV: jobId, the channel, then the workers' ids. Returns how many.
+ */
 export const RELEASE_WORKERS = `
 local jobId, released = ARGV[1], 0
-for i = 1, #KEYS do
+for i = 3, #KEYS do
   if redis.call('HGET', KEYS[i], 'jobId') == jobId then
     redis.call('HSET', KEYS[i], 'state', 'idle', 'jobId', '', 'rank', '')
+    redis.call('SADD', KEYS[1], ARGV[i])
+    redis.call('SREM', KEYS[2], ARGV[i])
     released = released + 1
   end
 end
+if released > 0 then redis.call('PUBLISH', ARGV[2], jobId) end
 return released
 `;
 
@@ -102,7 +122,9 @@ return found
  * Compare-and-set of a job's state. KEYS[1] job hash; when the patch sets `state`, KEYS[2]
  * the new state's id set (`jobs:state:<s>`) and KEYS[3..] every other state's set, so the
  * job moves between them in the same step. ARGV: comma-separated allowed current states,
- * job id, then field/value pairs to set ('' value deletes the field).
+ * job id, the number g of guard pairs, g field/value pairs the record must hold ('' = the
+ * field is absent: the fencing token of a run, e.g. runId or membershipEpoch), then
+ * field/value pairs to set ('' value deletes the field).
  * Returns {1, old} on success, {0, current} otherwise ({0, false} when the job is missing).
  */
 export const TRANSITION_JOB = `
@@ -111,7 +133,11 @@ if not cur then return {0, false} end
 local ok = false
 for s in string.gmatch(ARGV[1], '[^,]+') do if s == cur then ok = true end end
 if not ok then return {0, cur} end
-for i = 3, #ARGV, 2 do
+local first = 4 + 2 * tonumber(ARGV[3])
+for i = 4, first - 1, 2 do
+  if (redis.call('HGET', KEYS[1], ARGV[i]) or '') ~= ARGV[i + 1] then return {0, cur} end
+end
+for i = first, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
 if #KEYS > 1 then
@@ -122,19 +148,26 @@ return {1, cur}
 `;
 
 /**
- * Pushes commands to inboxes and patches the job, only if its state is ARGV[1]: the
- * assignments of a run go out together with `state = running`, or not at all.
- * KEYS[1] job hash, then ARGV[3] state-set keys (0, or the new state's set first and every
- * other state's after it, as TRANSITION_JOB), then one inbox key per command.
- * ARGV: expected state, job id, state-set key count, field count n, n field/value pairs,
- * then the payloads in inbox order. Returns {1, state} or {0, current state or false}.
+ * Pushes commands to inboxes and patches the job, only if its state is ARGV[1] (and it holds
+ * the guard fields): the assignments of a run go out together with `state = running`, or not
+ * at all. KEYS[1] job hash, then ARGV[3] state-set keys (0, or the new state's set first and
+ * every other state's after it, as TRANSITION_JOB), then one inbox key per command.
+ * ARGV: expected state, job id, state-set key count, guard count g, g field/value pairs (as
+ * TRANSITION_JOB), field count n, n field/value pairs, then the payloads in inbox order.
+ * Returns {1, state} or {0, current state or false}.
  */
 export const DISPATCH_IF_STATE = `
 local cur = redis.call('HGET', KEYS[1], 'state')
 if cur ~= ARGV[1] then return {0, cur} end
 local sets = tonumber(ARGV[3])
 local i = 5
-for _ = 1, tonumber(ARGV[4]) do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
+for _ = 1, tonumber(ARGV[4]) do
+  if (redis.call('HGET', KEYS[1], ARGV[i]) or '') ~= ARGV[i + 1] then return {0, cur} end
+  i = i + 2
+end
+local n = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, n do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
 if sets > 0 then
   for k = 3, 1 + sets do redis.call('SREM', KEYS[k], ARGV[2]) end
   redis.call('SADD', KEYS[2], ARGV[2])
@@ -142,34 +175,4 @@ end
 local inbox = 2 + sets
 while i <= #ARGV do redis.call('RPUSH', KEYS[inbox], ARGV[i]); i = i + 1; inbox = inbox + 1 end
 return {1, cur}
-`;
-
-/**
- * Elastic claim: between ARGV[3] (min) and ARGV[4] (max) alive workers for a job, those it
- * already holds first, then idle ones, never the ids after ARGV[4] (its blacklist). All or
- * nothing below min. Ranks by id, as CLAIM_WORKERS.
- */
-export const CLAIM_WORKERS_BETWEEN = `
-local prefix, jobId, lo, hi = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local excluded = {}
-for i = 5, #ARGV do excluded[ARGV[i]] = true end
-local ids = redis.call('SMEMBERS', prefix .. 'workers')
-table.sort(ids)
-local mine, idle = {}, {}
-for _, id in ipairs(ids) do
-  local wk = prefix .. 'worker:' .. id
-  if not excluded[id] and redis.call('EXISTS', wk .. ':alive') == 1 then
-    local f = redis.call('HMGET', wk, 'state', 'jobId')
-    if f[1] == 'busy' and f[2] == jobId then mine[#mine + 1] = id
-    elseif f[1] == 'idle' then idle[#idle + 1] = id end
-  end
-end
-local picked = {}
-for _, id in ipairs(mine) do if #picked < hi then picked[#picked + 1] = id end end
-for _, id in ipairs(idle) do if #picked < hi then picked[#picked + 1] = id end end
-if #picked < lo then return {} end
-for rank, id in ipairs(picked) do
-  redis.call('HSET', prefix .. 'worker:' .. id, 'state', 'busy', 'jobId', jobId, 'rank', rank - 1)
-end
-return picked
 `;

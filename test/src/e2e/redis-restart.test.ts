@@ -8,10 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Redis from 'ioredis';
 import { ControlPlane, logRedisConnection, type JobEvent } from '@tensorfleet/control';
-import { ObjectStore, writeSyntheticDataset } from '@tensorfleet/data';
 import { startRedis, testServices, type RunningRedis } from '@tensorfleet/infra';
 import { followJob, LocalCluster, serviceEnv } from '@tensorfleet/cli';
 import { uniqueBucket } from '../support/test-cluster';
+import { runUntilStep, smallJobSpec, writeSmallDataset } from '../support/small-job';
 
 describe('Redis restarted mid-run (AOF)', { timeout: 15 * 60_000 }, () => {
   let redisServer: RunningRedis;
@@ -19,7 +19,6 @@ describe('Redis restarted mid-run (AOF)', { timeout: 15 * 60_000 }, () => {
   let redis: Redis;
   let control: ControlPlane;
   const bucket = uniqueBucket('redis-restart');
-  const prefix = 'datasets/synthetic';
 
   before(async () => {
     const { s3 } = await testServices();
@@ -27,7 +26,7 @@ describe('Redis restarted mid-run (AOF)', { timeout: 15 * 60_000 }, () => {
     const keyPrefix = `tf-redis-restart-${process.pid}`;
     Object.assign(process.env, serviceEnv(redisServer.url, s3, keyPrefix));
     cluster = await LocalCluster.start({ workers: 2, prefix: keyPrefix, workerEnv: { FLEET_COLLECTIVE_TIMEOUT_MS: '30000' } });
-    await writeSyntheticDataset(new ObjectStore(s3), { bucket, prefix, numClasses: 4, imageSize: 32, trainPerClass: 64, valPerClass: 8, samplesPerShard: 32, seed: 3 });
+    await writeSmallDataset(s3, bucket, { seed: 3 });
     redis = logRedisConnection(new Redis(redisServer.url, { maxRetriesPerRequest: null }), 'test', () => undefined);
     control = new ControlPlane(redis, { prefix: keyPrefix });
   });
@@ -39,21 +38,8 @@ describe('Redis restarted mid-run (AOF)', { timeout: 15 * 60_000 }, () => {
   });
 
   it('a job survives a Redis crash and restart: nothing written before it is lost, no worker is counted lost', async (t) => {
-    const { id } = await cluster.client.submitJob({
-      name: 'through-a-redis-restart',
-      model: { name: 'resnet8' },
-      dataset: { bucket, prefix },
-      parallelism: { dataParallel: 2 },
-      batchSize: 16,
-      steps: 40,
-      optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 },
-      augmentation: 'small',
-      checkpoint: { intervalSteps: 4, keep: 20 },
-      evaluation: { atEnd: false },
-      seed: 11,
-    });
-    const running = await followJob(cluster.client, id, undefined, { until: (j) => (j.step ?? 0) >= 6 && !!j.lastCheckpoint, intervalMs: 100, timeoutMs: 5 * 60_000 });
-    assert.equal(running.state, 'running', `the job is ${running.state} before the restart: ${running.error ?? ''} (logs: ${cluster.logDir})`);
+    const { id } = await cluster.client.submitJob(smallJobSpec(bucket, { name: 'through-a-redis-restart' }));
+    await runUntilStep(cluster, id, 6, { timeoutMs: 5 * 60_000 });
 
     const recordBefore = await control.getJob(id);
     const eventsBefore = await control.readEvents(id, '-', 10_000);

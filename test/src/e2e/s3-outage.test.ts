@@ -5,17 +5,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ObjectStore, writeSyntheticDataset } from '@tensorfleet/data';
+import { ObjectStore } from '@tensorfleet/data';
 import { startSwift, testServices, type RunningSwift } from '@tensorfleet/infra';
 import { listCheckpoints } from '@tensorfleet/training';
 import { followJob, LocalCluster, serviceEnv } from '@tensorfleet/cli';
 import { uniqueBucket } from '../support/test-cluster';
+import { runUntilStep, smallJobSpec, writeSmallDataset } from '../support/small-job';
 
 describe('S3 outage mid-run', { timeout: 15 * 60_000 }, () => {
   let swift: RunningSwift;
   let cluster: LocalCluster;
   const bucket = uniqueBucket('s3-outage');
-  const prefix = 'datasets/synthetic';
 
   before(async () => {
     const { redisUrl } = await testServices();
@@ -24,7 +24,7 @@ describe('S3 outage mid-run', { timeout: 15 * 60_000 }, () => {
     Object.assign(process.env, serviceEnv(redisUrl, swift.config, keyPrefix));
     cluster = await LocalCluster.start({ workers: 2, prefix: keyPrefix, workerEnv: { FLEET_COLLECTIVE_TIMEOUT_MS: '60000', FLEET_S3_RETRY_BUDGET_MS: '60000' } });
     // Shards small enough that the loader keeps reading through the run.
-    await writeSyntheticDataset(new ObjectStore(swift.config), { bucket, prefix, numClasses: 4, imageSize: 32, trainPerClass: 64, valPerClass: 8, samplesPerShard: 8, seed: 4 });
+    await writeSmallDataset(swift.config, bucket, { samplesPerShard: 8, seed: 4 });
   });
 
   after(async () => {
@@ -34,21 +34,8 @@ describe('S3 outage mid-run', { timeout: 15 * 60_000 }, () => {
   });
 
   it('a job trains through a few seconds of S3 outage: retries logged, no restart, checkpoints whole', async (t) => {
-    const { id } = await cluster.client.submitJob({
-      name: 'through-an-s3-outage',
-      model: { name: 'resnet8' },
-      dataset: { bucket, prefix },
-      parallelism: { dataParallel: 2 },
-      batchSize: 16,
-      steps: 40,
-      optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 },
-      augmentation: 'small',
-      checkpoint: { intervalSteps: 2, keep: 50 },
-      evaluation: { atEnd: false },
-      seed: 12,
-    });
-    const running = await followJob(cluster.client, id, undefined, { until: (j) => (j.step ?? 0) >= 4 && !!j.lastCheckpoint, intervalMs: 100, timeoutMs: 5 * 60_000 });
-    assert.equal(running.state, 'running', `the job is ${running.state} before the outage: ${running.error ?? ''} (logs: ${cluster.logDir})`);
+    const { id } = await cluster.client.submitJob(smallJobSpec(bucket, { name: 'through-an-s3-outage', checkpoint: { intervalSteps: 2, keep: 50 }, seed: 12 }));
+    await runUntilStep(cluster, id, 4, { timeoutMs: 5 * 60_000 });
 
     await swift.stopProxy();
     const stoppedAt = Number((await cluster.client.getJob(id)).step ?? 0);

@@ -29,13 +29,16 @@ export interface LocalClusterOptions {
  */
 export class LocalCluster {
   readonly workers: ManagedProcess[] = [];
+  /** Every coordinator process started here, the first one included (replicas, replacements). */
+  readonly coordinators: ManagedProcess[] = [];
   private stopServices: () => Promise<void> = async () => undefined;
   private nextWorker = 0;
 
   private constructor(
     readonly redisUrl: string,
     readonly s3: S3Config,
-    readonly coordinator: ManagedProcess,
+    /** The coordinator `client` talks to (the latest started on its port). */
+    public coordinator: ManagedProcess,
     readonly client: CoordinatorClient,
     readonly logDir: string,
     readonly prefix: string,
@@ -52,14 +55,10 @@ export class LocalCluster {
     try {
       const port = await freePort();
       log(`starting the coordinator on http://127.0.0.1:${port}`);
-      const coordinator = startProcess('coordinator', appEntry('@tensorfleet/coordinator'), {
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        ...serviceEnv(services.redisUrl, services.s3, prefix),
-        ...opts.coordinatorEnv,
-      }, logDir);
+      const coordinator = spawnCoordinator('coordinator', port, services.redisUrl, services.s3, prefix, logDir, opts.coordinatorEnv);
       const client = new CoordinatorClient(`http://127.0.0.1:${port}`);
       cluster = new LocalCluster(services.redisUrl, services.s3, coordinator, client, logDir, prefix, opts);
+      cluster.coordinators.push(coordinator);
       cluster.stopServices = services.stop;
       await waitUntil('the coordinator to answer', async () => (await client.listWorkers(), true), 60_000, coordinator);
       const n = opts.workers ?? 2;
@@ -72,6 +71,21 @@ export class LocalCluster {
       else await services.stop();
       throw e;
     }
+  }
+
+  /**
+   * Starts another coordinator process on the same Redis and returns once its API answers: a
+   * replica on a port of its own, or, given `client`'s port (after the first one died), the
+   * replacement `client` then reaches (it becomes `coordinator`). `env` adds to coordinatorEnv.
+   */
+  async addCoordinator(opts: { port?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ proc: ManagedProcess; client: CoordinatorClient; port: number }> {
+    const port = opts.port ?? await freePort();
+    const proc = spawnCoordinator(`coordinator-${this.coordinators.length}`, port, this.redisUrl, this.s3, this.prefix, this.logDir, { ...this.opts.coordinatorEnv, ...opts.env });
+    this.coordinators.push(proc);
+    const client = new CoordinatorClient(`http://127.0.0.1:${port}`);
+    await waitUntil(`coordinator on port ${port} to answer`, async () => (await client.listWorkers(), true), 60_000, proc);
+    if (client.baseUrl === this.client.baseUrl) this.coordinator = proc;
+    return { proc, client, port };
   }
 
   /** Starts one more worker process; it registers itself in Redis. */
@@ -98,9 +112,18 @@ export class LocalCluster {
 
   async stop(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.stop()));
-    await this.coordinator.stop();
+    await Promise.all(this.coordinators.map((c) => c.stop()));
     await this.stopServices();
   }
+}
+
+function spawnCoordinator(name: string, port: number, redisUrl: string, s3: S3Config, prefix: string, logDir: string, env: NodeJS.ProcessEnv = {}): ManagedProcess {
+  return startProcess(name, appEntry('@tensorfleet/coordinator'), {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ...serviceEnv(redisUrl, s3, prefix),
+    ...env,
+  }, logDir);
 }
 
 export function serviceEnv(redisUrl: string, s3: S3Config, prefix: string): NodeJS.ProcessEnv {

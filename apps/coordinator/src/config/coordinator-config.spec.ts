@@ -15,11 +15,16 @@ test('defaults are merged once and bad values rejected with what to set', () => 
   assert.throws(() => resolveCoordinatorConfig({ redisUrl: 'redis://x', s3, queueName: 'a:b' }), /queueName/);
   assert.equal(c.forgetLostAfterMs, 600_000);
   assert.throws(() => resolveCoordinatorConfig({ redisUrl: 'redis://x', s3, forgetLostAfterMs: 0.5 }), /forgetLostAfterMs/);
+  assert.equal(c.lockDurationMs, 30_000);
+  assert.throws(() => resolveCoordinatorConfig({ redisUrl: 'redis://x', s3, lockDurationMs: 500 }), /lockDurationMs must be at least 1000 \(env FLEET_LOCK_DURATION_MS\), got 500/);
 });
 
 test('environment: S3_* or TF_S3, PORT, FLEET_PREFIX', () => {
   const o = coordinatorOptionsFromEnv({ REDIS_URL: 'redis://r:1', S3_ENDPOINT: 'http://s3:9000', S3_ACCESS_KEY: 'k', S3_SECRET_KEY: 's', PORT: '0', FLEET_PREFIX: 'x', FLEET_FORGET_LOST_AFTER_MS: '60000' });
   assert.deepEqual([o.redisUrl, o.s3.endPoint, o.s3.port, o.port, o.prefix, o.forgetLostAfterMs], ['redis://r:1', 's3', 9000, 0, 'x', 60_000]);
+  const ha = coordinatorOptionsFromEnv({ REDIS_URL: 'redis://r:1', TF_S3: JSON.stringify(s3), FLEET_LOCK_DURATION_MS: '2000', FLEET_FOLLOW_POLL_MS: '100', FLEET_CLAIM_BACKOFF_MS: '50', FLEET_CLAIM_MAX_BACKOFF_MS: '400' });
+  assert.deepEqual([ha.lockDurationMs, ha.followPollMs, ha.claimBackoffMs, ha.claimMaxBackoffMs], [2000, 100, 50, 400]);
+  assert.equal(coordinatorOptionsFromEnv({ REDIS_URL: 'redis://r:1', TF_S3: JSON.stringify(s3) }).lockDurationMs, undefined, 'unset: the default');
   const j = coordinatorOptionsFromEnv({ REDIS_URL: 'redis://r:1', TF_S3: JSON.stringify(s3) });
   assert.deepEqual(j.s3, s3);
   assert.throws(() => coordinatorOptionsFromEnv({ S3_ENDPOINT: 'http://s3:9000' }), /REDIS_URL/);

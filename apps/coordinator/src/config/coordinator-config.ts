@@ -39,7 +39,12 @@ export interface CoordinatorOptions {
   jobHistory?: number;
   /** A waiting gang reserves workers against newer jobs of its priority after this long. Default 120000. */
   reserveAfterMs?: number;
-  /** BullMQ lock of an active job; a dead coordinator's jobs are re-run after it. Default 30000. */
+  /**
+   * BullMQ lock of an active job, renewed every half of it by the coordinator that follows
+   * the job: a killed coordinator's jobs are taken over by another (a replica, or the next
+   * one to start) between one and two lock durations after it died (env
+   * FLEET_LOCK_DURATION_MS). At least 1000. Default 30000.
+   */
   lockDurationMs?: number;
   /**
    * The most workers this cluster can ever have: a job needing more (dataParallel × stages)
@@ -90,6 +95,8 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
   for (const k of ['concurrency', 'claimBackoffMs', 'claimMaxBackoffMs', 'followPollMs', 'staleBusyMs', 'forgetLostAfterMs', 'reserveAfterMs', 'lockDurationMs'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) throw new CoordinatorConfigError(`${k} must be a positive integer, got ${c[k]}`);
   }
+  // Renewed every half: below a second a loaded event loop would lose locks it holds.
+  if (c.lockDurationMs < 1000) throw new CoordinatorConfigError(`lockDurationMs must be at least 1000 (env FLEET_LOCK_DURATION_MS), got ${c.lockDurationMs}`);
   if (!Number.isInteger(c.jobHistory) || c.jobHistory < 0) throw new CoordinatorConfigError(`jobHistory must be an integer >= 0 (env FLEET_JOB_HISTORY; 0 keeps every job), got ${c.jobHistory}`);
   if (c.maxWorkers !== undefined && !(Number.isInteger(c.maxWorkers) && c.maxWorkers >= 1)) throw new CoordinatorConfigError(`maxWorkers must be a positive integer (env FLEET_MAX_WORKERS), got ${c.maxWorkers}`);
   for (const [i, t] of c.apiTokens.entries()) {
@@ -104,7 +111,7 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
  * The process environment as coordinator options: PORT, HOST, REDIS_URL, TF_S3 (JSON
  * S3Config) or S3_ENDPOINT + S3_ACCESS_KEY + S3_SECRET_KEY [+ S3_REGION], FLEET_PREFIX,
  * FLEET_QUEUE, FLEET_CONCURRENCY, FLEET_FORGET_LOST_AFTER_MS, FLEET_RESERVE_AFTER_MS, FLEET_MAX_WORKERS, FLEET_JOB_HISTORY,
- * FLEET_API_TOKEN and FLEET_API_READ_TOKEN (comma-separated bearer tokens).
+ * FLEET_LOCK_DURATION_MS, FLEET_FOLLOW_POLL_MS, FLEET_CLAIM_BACKOFF_MS, FLEET_CLAIM_MAX_BACKOFF_MS, FLEET_API_TOKEN and FLEET_API_READ_TOKEN (comma-separated bearer tokens).
  */
 export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): CoordinatorOptions {
   const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
@@ -120,6 +127,8 @@ export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env):
     queueName: env.FLEET_QUEUE || undefined, concurrency: num(env.FLEET_CONCURRENCY),
     forgetLostAfterMs: num(env.FLEET_FORGET_LOST_AFTER_MS), reserveAfterMs: num(env.FLEET_RESERVE_AFTER_MS), maxWorkers: num(env.FLEET_MAX_WORKERS),
     jobHistory: num(env.FLEET_JOB_HISTORY),
+    lockDurationMs: num(env.FLEET_LOCK_DURATION_MS), followPollMs: num(env.FLEET_FOLLOW_POLL_MS),
+    claimBackoffMs: num(env.FLEET_CLAIM_BACKOFF_MS), claimMaxBackoffMs: num(env.FLEET_CLAIM_MAX_BACKOFF_MS),
     apiTokens: [...tokensFromEnv(env.FLEET_API_TOKEN, 'write'), ...tokensFromEnv(env.FLEET_API_READ_TOKEN, 'read')],
   };
 }

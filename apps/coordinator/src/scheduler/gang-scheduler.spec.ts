@@ -182,6 +182,46 @@ test('two schedulers racing for the same workers: each worker is assigned once, 
   assert.deepEqual((await Promise.all([r1, r2])).sort(), ['cancelled', 'completed']);
 });
 
+test('two schedulers on the same job at once (a lapsed lock): each loss restarts it once, each epoch starts once, both follow to the end', async () => {
+  const { control, gang } = setup();
+  await workers(control, ['a', 'b', 'c']);
+  await control.createJob(spec(1, 3), { id: 'j' });
+  const g1 = gang();
+  const g2 = gang();
+  const runs = [g1.run('j'), g2.run('j')];
+  const assigns = async () => (await Promise.all(['a', 'b', 'c'].map((id) => control.peekCommands(id)))).flat()
+    .filter((c): c is Extract<WorkerCommand, { type: 'assign' }> => c.type === 'assign');
+  const runningAfter = async (previous: string | null) => {
+    for (let i = 0; i < 300; i++) {
+      const j = (await control.getJob('j'))!;
+      if (j.state === 'running' && j.runId !== previous) return j;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no run after ${previous}`);
+  };
+  // Two losses, each seen by both schedulers within a poll of each other.
+  let run = await runningAfter(null);
+  for (let k = 0; k < 2; k++) {
+    await control.redis.del(control.keys.alive(run.members![0].workerId));
+    run = await runningAfter(run.runId!);
+  }
+  // A moment for a stale scheduler to act on what it read before: nothing may change.
+  await new Promise((r) => setTimeout(r, 300));
+  const still = (await control.getJob('j'))!;
+  assert.deepEqual([still.state, still.membershipEpoch, still.runId], ['running', run.membershipEpoch, run.runId]);
+  await control.appendEvent('j', { type: 'rank-completed', rank: 0, workerId: run.members![0].workerId, runId: run.runId! });
+  assert.deepEqual(await Promise.all(runs), ['completed', 'completed'], 'each scheduler follows the job until it ends');
+  const done = (await control.getJob('j'))!;
+  assert.equal(done.restarts?.length, 2, `restarts ${JSON.stringify(done.restarts)}`);
+  const sent = await assigns();
+  assert.deepEqual(sent.map((c) => c.assignment.membershipEpoch).sort(), [1, 2, 3], 'one assignment per epoch, none skipped');
+  assert.equal(new Set(sent.map((c) => c.assignment.runId)).size, 3);
+  const events = await control.readEvents('j', '-', 1000);
+  assert.equal(events.filter((e) => e.type === 'job-state' && e.state === 'running').length, 3, 'one start per epoch');
+  assert.equal(events.filter((e) => e.type === 'job-state' && /automatic restart/.test(String(e.message))).length, 2, 'one restart per loss');
+  assert.equal(events.filter((e) => e.type === 'job-state' && e.state === 'completed').length, 1);
+});
+
 test('a re-run finds the job running and follows it; a stale queueing does nothing; close() stops a waiting run', async () => {
   const { control, gang } = setup();
   await workers(control, ['a']);
@@ -401,7 +441,8 @@ test('members whose nodes demand CURVE get keys with their assignment (made at e
     await control.registerWorker({ id, host: 'h', pid: 1, backend: 'cpu', device: 'cpu', address: { hostId: id, tcp: `tcp://${id}`, ipc: null, curve: { key: 'ab'.repeat(32), mode: 'tcp' } } });
     await control.heartbeat(id, 60_000);
   }
-  const job = await control.createJob(spec(2), { id: 'jk' });
+  await submitted(control, spec(2), 'jk');
+  const job = { id: 'jk' };
   void gang().run(job.id);
   const assigns = await assignsOf(control, ['ka', 'kb']);
   const [c0, c1] = assigns.map((x) => x.assignment.curve!);
@@ -411,4 +452,33 @@ test('members whose nodes demand CURVE get keys with their assignment (made at e
   assert.deepEqual(c1.peerKeys, c0.peerKeys);
   const record = JSON.stringify(await control.getJob(job.id));
   for (const c of [c0, c1]) assert.ok(!record.includes(c.secretKey), 'no secret key in the job record');
+});
+
+test('a waiting job claims as soon as a worker is freed, not at the end of its backoff', async () => {
+  const prefix = testId('gang');
+  const control = new ControlPlane(new Redis(url), { prefix });
+  conns.push(control.redis);
+  const r = new Redis(url);
+  conns.push(r);
+  // A minute of backoff: only the workers-freed wake-up can start the job within the test.
+  const g = new GangScheduler(new ControlPlane(r, { prefix }), { claimBackoffMs: 60_000, claimMaxBackoffMs: 60_000, followPollMs: 30, staleBusyMs: 60_000, reserveAfterMs: 120_000 });
+  schedulers.push(g);
+  const sub = new Redis(url);
+  conns.push(sub);
+  const unsubscribe = await control.onWorkersFreed(sub, () => g.workersFreed());
+  await workers(control, ['a']);
+  await control.markWorker('a', { state: 'busy', jobId: 'other', rank: 0 });
+  await submitted(control, spec(2), 'j');
+  const running = g.run('j');
+  await new Promise((res) => setTimeout(res, 200));
+  assert.equal((await control.getJob('j'))!.state, 'queued', 'one idle worker of two: it waits');
+  const t0 = Date.now();
+  await workers(control, ['b']);                       // registers idle: one of two
+  await control.releaseWorkers('other', ['a']);        // the other job ends: two of two
+  await assignsOf(control, ['a', 'b']);
+  const ms = Date.now() - t0;
+  assert.ok(ms < 10_000, `assigned ${ms} ms after the release, under its 60 s backoff`);
+  await unsubscribe();
+  for (const [rank, workerId] of ['a', 'b'].entries()) await control.appendEvent('j', { type: 'rank-completed', rank, workerId });
+  assert.equal(await running, 'completed');
 });

@@ -5,6 +5,7 @@ import type {
 } from '@tensorfleet/control';
 import { blacklistOf, elasticClaim, shouldGrow, type BlacklistOptions } from './elastic';
 import { WaitQueue } from './wait-queue';
+import { Wakeup } from './wakeup';
 
 export interface GangSchedulerOptions extends BlacklistOptions {
   /** First wait between claim attempts; doubles up to claimMaxBackoffMs. */
@@ -43,8 +44,17 @@ class Shutdown extends Error {}
 
 const ACTIVE: readonly JobState[] = ['queued', 'scheduled', 'running'];
 
+/** How long a job may stay `scheduled` under one run id before a scheduler takes the claim for abandoned. */
+const SCHEDULED_GRACE_MS = 1000;
+
 /** What putting a job back on the queue clears: shared by POST /jobs/:id/resume and automatic restarts. */
 export const REQUEUED = { state: 'queued', error: null, finishedAt: null, pauseRequested: null, growRequested: null, members: null, runId: null } as const;
+
+/**
+ * A job that finishes frees its workers one by one (each marks itself idle): the wake-up
+ * waits this long after the first so that its waiting jobs claim once, not once per worker.
+ */
+const FREED_COALESCE_MS = 15;
 
 /** Survivors of a lost peer report one of these (libs/collective). */
 const PEER_FAILURE = /PEER_LOST|TIMEOUT/;
@@ -65,6 +75,7 @@ export class GangScheduler {
   private readonly log: (msg: string) => void;
   readonly waiting: WaitQueue;
   private alive: { at: number; count: number; pending: Promise<number> | null } = { at: 0, count: 0, pending: null };
+  private readonly freed = new Wakeup(FREED_COALESCE_MS);
 
   constructor(private readonly control: ControlPlane, private readonly opts: GangSchedulerOptions) {
     this.log = opts.log ?? (() => undefined);
@@ -74,6 +85,15 @@ export class GangScheduler {
   /** Loops stop at their next wait; their jobs stay running in Redis for the next coordinator. */
   close(): void {
     this.closing = true;
+    this.freed.wake();
+  }
+
+  /**
+   * Workers became idle (ControlPlane.onWorkersFreed): waiting jobs try their claims now
+   * instead of at the end of their backoff. A release of many workers is one wake-up.
+   */
+  workersFreed(): void {
+    this.freed.signal();
   }
 
   /**
@@ -82,6 +102,7 @@ export class GangScheduler {
    */
   async run(jobId: string, attempt?: number): Promise<RunOutcome> {
     let waitingAs: string | null = null;
+    let seenScheduled: string | null = null;
     const stopWaiting = async () => {
       if (waitingAs) await this.waiting.remove(waitingAs);
       waitingAs = null;
@@ -94,14 +115,25 @@ export class GangScheduler {
         if (attempt !== undefined && job.attempt !== attempt) return 'superseded';
         if (job.state === 'running') {
           const outcome = await this.follow(job);
-          if (outcome !== 'restarted') return outcome;
+          // Still active: another coordinator moved the job on (restarted it, started a new
+          // run) while this one followed the old run. Follow what it is now.
+          if (outcome !== 'restarted' && !ACTIVE.includes(outcome as JobState)) return outcome;
           continue;
         }
         if (job.state === 'scheduled') {
+          // Another scheduler may be between its claim and its dispatch (milliseconds): look
+          // again after a grace before taking the run for abandoned.
+          if (seenScheduled !== job.runId) {
+            seenScheduled = job.runId ?? null;
+            await this.sleep(SCHEDULED_GRACE_MS);
+            continue;
+          }
           // A claim whose dispatch never happened (the dispatch is atomic with `running`):
-          // give the workers back and start over.
-          await this.control.releaseWorkers(jobId, (job.members ?? []).map((m) => m.workerId));
-          await this.control.transitionJob(jobId, ['scheduled'], { state: 'queued', members: null, runId: null });
+          // start over, then give the workers back. Fenced by the run id and in that order, so
+          // a dispatch of that very run by a live coordinator either wins (and keeps its
+          // workers) or fails (and finds the job queued).
+          const undone = await this.control.transitionJob(jobId, ['scheduled'], { state: 'queued', members: null, runId: null }, fenceOf(job));
+          if (undone.ok) await this.control.releaseWorkers(jobId, (job.members ?? []).map((m) => m.workerId));
           continue;
         }
         if (job.state !== 'queued') return job.state;
@@ -112,7 +144,7 @@ export class GangScheduler {
           continue;
         }
         await this.reclaimStale();
-        await this.sleep(backoff);
+        await this.sleep(backoff, this.freed);
         backoff = Math.min(backoff * 2, this.opts.claimMaxBackoffMs);
       }
     } catch (e) {
@@ -145,9 +177,11 @@ export class GangScheduler {
     const eventsFrom = await this.control.lastEventId(job.id);
     // The layout of the plan (from submission) with the workers now holding each rank.
     const layout = job.layout?.filter((l) => l.rank < n).map((l) => ({ ...l, workerId: ids[l.rank] }));
+    // Fenced by the epoch and attempt read: a scheduler that read the job before another one
+    // started (and perhaps restarted) it cannot start a second run of the same epoch.
     const scheduled = await this.control.transitionJob(job.id, ['queued'], {
       state: 'scheduled', members, runId, membershipEpoch, eventsFrom, error: null, finishedAt: null, pauseRequested: null, ...(layout ? { layout } : {}),
-    });
+    }, { membershipEpoch: job.membershipEpoch, attempt: job.attempt });
     if (!scheduled.ok) {
       // The state changed under us (cancel, pause, or another replica scheduled it with
       // these very workers: claims by the same job share them). Give back only ours.
@@ -166,7 +200,7 @@ export class GangScheduler {
       };
       return { workerId: m.workerId, cmd: { type: 'assign', assignment } as WorkerCommand };
     });
-    const sent = await this.control.dispatchIfState(job.id, 'scheduled', { state: 'running', startedAt: Date.now() }, commands);
+    const sent = await this.control.dispatchIfState(job.id, 'scheduled', { state: 'running', startedAt: Date.now() }, commands, { runId });
     if (!sent.ok) {
       await this.control.releaseWorkers(job.id, ids);
       return true;
@@ -198,7 +232,7 @@ export class GangScheduler {
     const queued = (await this.control.listJobs({ state: 'queued', limit: 10_000 })).some((o) => o.id !== job.id);
     const to = shouldGrow(job, free, queued, Date.now(), this.opts);
     if (to === null) return;
-    const r = await this.control.transitionJob(job.id, ['running'], { growRequested: Date.now() });
+    const r = await this.control.transitionJob(job.id, ['running'], { growRequested: Date.now() }, fenceOf(job));
     if (!r.ok) return;
     const reason = `growing from ${size} to up to ${to} replicas: checkpoint and restart`;
     await this.control.stopRun(job, job.members ?? [], 'pause', reason);
@@ -208,7 +242,7 @@ export class GangScheduler {
 
   /** A run that stopped because growIfFree asked it to (not a user's pause): back on the queue, from the checkpoint it just wrote. */
   private async requeueToGrow(job: JobRecord): Promise<RunOutcome | 'restarted'> {
-    const r = await this.control.transitionJob(job.id, ['running'], REQUEUED);
+    const r = await this.control.transitionJob(job.id, ['running'], REQUEUED, fenceOf(job));
     if (!r.ok) return r.previous ?? 'gone';
     const now = await this.control.getJob(job.id);
     const message = `stopped at a checkpoint to grow (it ran on ${job.members?.length ?? 0}); ${resumeWhere(now ?? job)}`;
@@ -386,7 +420,7 @@ export class GangScheduler {
     if (current.pauseRequested) {
       // The user asked for a pause and the run cannot finish it: pause at the last checkpoint
       // rather than start a run that would have to be paused again.
-      const p = await this.control.transitionJob(job.id, ['running'], { state: 'paused', pauseRequested: null, finishedAt: Date.now() });
+      const p = await this.control.transitionJob(job.id, ['running'], { state: 'paused', pauseRequested: null, finishedAt: Date.now() }, fenceOf(job));
       if (!p.ok) return p.previous ?? 'gone';
       await this.control.stopRun(job, members, 'cancel', error);
       const message = `${error}; a pause was pending: paused, ${resumeWhere(current)}`;
@@ -396,7 +430,7 @@ export class GangScheduler {
     }
     const fromStep = current.lastCheckpoint ? stepOf(current.lastCheckpoint) : 0;
     const restart = { at: Date.now(), cause: lost[0].why, worker: lost[0].member.workerId, fromStep, lostSteps: Math.max(0, (current.step ?? 0) - fromStep) };
-    const r = await this.control.transitionJob(job.id, ['running'], { ...REQUEUED, restarts: [...done, restart] });
+    const r = await this.control.transitionJob(job.id, ['running'], { ...REQUEUED, restarts: [...done, restart] }, fenceOf(job));
     if (!r.ok) return r.previous ?? 'gone';
     // Every member stops now instead of at its collective deadline, the lost ones too: one
     // read as lost may still be training (a stall, a heartbeat starved on a loaded host) and
@@ -412,7 +446,7 @@ export class GangScheduler {
   private async endAll(job: JobRecord, events: JobEvent[]): Promise<RunOutcome> {
     const kinds = new Set(events.map((e) => e.type));
     const state: JobState = kinds.has('rank-cancelled') ? 'cancelled' : kinds.has('rank-paused') ? 'paused' : 'completed';
-    const done = await this.control.transitionJob(job.id, ['running'], { state, finishedAt: Date.now(), pauseRequested: null, growRequested: null });
+    const done = await this.control.transitionJob(job.id, ['running'], { state, finishedAt: Date.now(), pauseRequested: null, growRequested: null }, fenceOf(job));
     if (!done.ok) return done.previous ?? 'gone';
     await this.stateEvent(job.id, state);
     this.log(`job ${job.id}: ${state}`);
@@ -420,7 +454,7 @@ export class GangScheduler {
   }
 
   private async endFailed(job: JobRecord, members: JobMember[], error: string, culprits: number[]): Promise<RunOutcome> {
-    const done = await this.control.transitionJob(job.id, ['running'], { state: 'failed', error, finishedAt: Date.now() });
+    const done = await this.control.transitionJob(job.id, ['running'], { state: 'failed', error, finishedAt: Date.now() }, fenceOf(job));
     if (!done.ok) return done.previous ?? 'gone';
     await this.control.stopRun(job, members.filter((m) => !culprits.includes(m.rank)), 'cancel', error);
     await this.stateEvent(job.id, 'failed', error);
@@ -432,11 +466,25 @@ export class GangScheduler {
     await this.control.appendEvent(jobId, { type: 'job-state', rank: -1, state, ...(message ? { message } : {}) });
   }
 
-  private async sleep(ms: number): Promise<void> {
+  /** Waits `ms`, or less when `wake` fires first. */
+  private async sleep(ms: number, wake?: Wakeup): Promise<void> {
     if (this.closing) throw new Shutdown();
-    await new Promise((r) => setTimeout(r, ms));
+    let timer: NodeJS.Timeout | undefined;
+    const woken = wake?.next();
+    await Promise.race([new Promise((r) => (timer = setTimeout(r, ms))), ...(woken ? [woken.woken] : [])]);
+    clearTimeout(timer);
+    woken?.cancel();
     if (this.closing) throw new Shutdown();
   }
+}
+
+/**
+ * A run's fencing token: what the scheduler does about the run it follows (restart, end,
+ * grow) applies only while the job is still on that run, never to a newer one that another
+ * coordinator (a replica, or one that took over a lapsed lock) started meanwhile.
+ */
+function fenceOf(job: Pick<JobRecord, 'runId'>): { runId: string | null } {
+  return { runId: job.runId ?? null };
 }
 
 export function isActive(state: JobState): boolean {

@@ -23,6 +23,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private readonly logger = new Logger('Scheduler');
   private readonly connections: Redis[] = [];
   private closed = false;
+  private unsubscribe?: () => Promise<void>;
 
   constructor(@Inject(COORDINATOR_CONFIG) private readonly cfg: CoordinatorConfig, private readonly control: ControlPlane) {
     this.queue = new Queue<QueuedJobData>(cfg.queueName, { connection: this.connection(), prefix: cfg.prefix });
@@ -43,12 +44,15 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       maxStalledCount: Number.MAX_SAFE_INTEGER,
     });
     this.worker.on('error', (e) => this.logger.error(`BullMQ worker: ${e.message}`));
+    // A subscriber connection of its own: waiting jobs claim as soon as workers are freed.
+    this.unsubscribe = await this.control.onWorkersFreed(this.connection(), () => this.gang.workersFreed());
     await this.reconcile();
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
     this.gang.close();
+    await this.unsubscribe?.();
     // force: do not wait for the processors, which follow jobs for as long as they train;
     // their locks lapse and another coordinator takes them over.
     await this.worker?.close(true);

@@ -33,3 +33,19 @@ export function assertAllReduce(results: any[][]): void {
     }
   });
 }
+
+/**
+ * Waits until every rank in `procs` has emitted an event (its loop's first call went
+ * through). Throws instead of waiting forever when one of `loops` settles first (its first
+ * call failed, e.g. a TIMEOUT on a starved host) or after `timeoutMs`.
+ */
+export async function untilEveryRankEmitted(procs: RankProcess[], loops: Promise<unknown>[], timeoutMs = 120_000): Promise<void> {
+  let settled: string | null = null;
+  loops.forEach((l, i) => void l.then((r) => (settled ??= `rank ${i} returned before its first event: ${JSON.stringify(r)}`), (e) => (settled ??= `rank ${i} failed before its first event: ${String(e)}`)));
+  const t0 = Date.now();
+  while (!procs.every((p) => p.events.length > 0)) {
+    if (settled) throw new Error(settled);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`ranks ${procs.map((p, i) => (p.events.length ? null : i)).filter((i) => i !== null).join(', ')} emitted nothing in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
