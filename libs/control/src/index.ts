@@ -1,4 +1,6 @@
-export * from './job-spec.dto';
+export * from './schema';
+export * from './job-spec.schema';
+export * from './paths';
 export * from './job-spec';
 export * from './types';
 export * from './keys';
