@@ -3,6 +3,7 @@ export * from './job-spec.schema';
 export * from './paths';
 export * from './job-spec';
 export * from './types';
+export * from './api-views';
 export * from './keys';
 export * from './errors';
 export { ControlPlane, newJobId, type ControlPlaneOptions } from './control-plane';
