@@ -33,6 +33,8 @@ interface FieldDef {
   shape?: Record<string, Field<unknown, Presence>>;
   /** Component name in the OpenAPI document (objects). */
   name?: string;
+  /** The component's own description (objects); `description` is the field's, where the object is used. */
+  objectDescription?: string;
   finalize?: (out: Obj, ctx: Ctx) => void;
   defaultValue?: unknown;
   defaultWhen?: (ctx: Ctx) => boolean;
@@ -168,7 +170,7 @@ export const s = {
   /** A free-form object (passed through unchecked). */
   record: () => new Field<Record<string, unknown>>(base('record', isObject)),
   object: <S extends Shape>(name: string, shape: S, description?: string) =>
-    new Field<OutputOf<S>, 'required', InputOf<S>>(base('object', isObject, { name, shape, description })),
+    new Field<OutputOf<S>, 'required', InputOf<S>>(base('object', isObject, { name, shape, objectDescription: description })),
 };
 
 function isObj(v: unknown): v is Obj {
@@ -236,13 +238,12 @@ function toOpenApi(d: FieldDef, components: Record<string, JsonSchema>): JsonSch
     for (const [k, f] of Object.entries(d.shape!)) props[k] = toOpenApi(f.def, components);
     const required = Object.entries(d.shape!).filter(([, f]) => f.def.presence === 'required').map(([k]) => k);
     components[d.name!] = {
-      type: 'object', ...(d.description ? { description: d.description } : {}),
+      type: 'object', ...(d.objectDescription ? { description: d.objectDescription } : {}),
       properties: props, ...(required.length ? { required } : {}), additionalProperties: false,
     };
     // OpenAPI 3.0 ignores siblings of $ref: wrap it so that the field's own description shows.
     const ref = { $ref: `#/components/schemas/${d.name}` };
-    const { description: _d, ...rest } = docs;
-    return description && description !== d.description ? { allOf: [ref], ...docs } : Object.keys(rest).length ? { allOf: [ref], ...rest } : ref;
+    return Object.keys(docs).length ? { allOf: [ref], ...docs } : ref;
   }
   const type: JsonSchema = {
     int: { type: 'integer' }, number: { type: 'number' }, string: { type: 'string' }, boolean: { type: 'boolean' },
