@@ -8,7 +8,7 @@ export const CHECKPOINTS_ROOT = 'checkpoints';
 
 /** Why `prefix` is not a plain relative key prefix (no leading "/", empty, "." or ".." segments), or undefined. */
 export function prefixProblem(prefix: string): string | undefined {
-  if (/[\u0000-\u001f\u007f\\]/.test(prefix)) return 'must not contain control characters or "\\"';
+  if ([...prefix].some((c) => c.charCodeAt(0) < 0x20 || c === '\x7f' || c === '\\')) return 'must not contain control characters or "\\"';
   const segments = prefix.split('/');
   if (segments[0] === '' && prefix.length > 0) return 'must not start with "/": a prefix is relative to its bucket';
   if (segments.some((x) => x === '')) return 'must not contain empty segments ("//")';
