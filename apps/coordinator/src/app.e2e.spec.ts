@@ -287,8 +287,18 @@ describe('coordinator e2e', () => {
     assert.equal((await fetch(`${coord!.url}/assets/..%2Fpackage.json`)).status, 404, 'only the built files are served');
     const doc = (await http('GET', '/docs-json')).body;
     assert.ok(doc.paths['/jobs'].post);
-    assert.deepEqual(doc.components.schemas.JobSpecDto.required.sort(), ['batchSize', 'dataset', 'model', 'optimizer', 'parallelism']);
-    assert.equal(doc.components.schemas.OptimizerSpecDto.properties.momentum.default, 0.9);
+    // The spec's schema is @tensorfleet/control's: nested objects by reference, with defaults and descriptions.
+    const schemas = doc.components.schemas;
+    assert.deepEqual(doc.paths['/jobs'].post.requestBody.content['application/json'].schema, { $ref: '#/components/schemas/JobSpec' });
+    assert.deepEqual(schemas.JobSpec.required.sort(), ['batchSize', 'dataset', 'model', 'optimizer', 'parallelism']);
+    assert.deepEqual(schemas.JobSpec.properties.optimizer, { $ref: '#/components/schemas/OptimizerSpec' });
+    assert.equal(schemas.OptimizerSpec.properties.momentum.default, 0.9);
+    assert.deepEqual(schemas.ParallelismSpec.properties.modelParallel.allOf, [{ $ref: '#/components/schemas/ModelParallelSpec' }]);
+    assert.deepEqual(schemas.ModelParallelSpec.properties.kind.enum, ['alexnet-columns', 'pipeline']);
+    assert.match(schemas.CheckpointSpec.properties.bucket.description, /Default: dataset\.bucket/);
+    assert.equal(schemas.JobSpec.properties.priority.maximum, 1000);
+    assert.deepEqual(doc.paths['/jobs/{id}/resume'].post.requestBody.content['application/json'].schema, { $ref: '#/components/schemas/ResumeJob' });
+    assert.deepEqual(schemas.JobViewDoc.properties.spec.allOf, [{ $ref: '#/components/schemas/JobSpec' }]);
 
     const [job] = (await http('GET', '/jobs?state=completed')).body;
     for (let s = 1; s <= 3; s++) await control.appendMetric(job.id, { kind: 'train', step: s, epoch: 0, loss: 1 / s, accuracy: 0.5, rank: 0, ts: s });

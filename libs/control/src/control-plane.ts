@@ -257,13 +257,14 @@ export class ControlPlane {
   // ---- jobs ----
 
   /** Records a new job as `queued`. */
-  async createJob(spec: JobSpec, opts: { id?: string; totalSteps?: number; layout?: RankLayout[]; now?: number } = {}): Promise<JobRecord> {
+  async createJob(spec: JobSpec, opts: { id?: string; totalSteps?: number; layout?: RankLayout[]; now?: number; owner?: string } = {}): Promise<JobRecord> {
     const now = opts.now ?? Date.now();
     const id = opts.id ?? newJobId(now);
     const rec: JobRecord = {
       id, spec, state: 'queued', createdAt: now, membershipEpoch: 0, attempt: 1,
       ...(opts.totalSteps !== undefined ? { totalSteps: opts.totalSteps } : {}),
       ...(opts.layout ? { layout: opts.layout } : {}),
+      ...(opts.owner ? { owner: opts.owner } : {}),
     };
     const ok = await this.redis.hsetnx(this.keys.job(id), 'id', id);
     if (!ok) throw new ControlPlaneError(`job ${id} already exists; pick another id`, 'BAD_OPTIONS');

@@ -1,6 +1,9 @@
-export * from './job-spec.dto';
+export * from './schema';
+export * from './job-spec.schema';
+export * from './paths';
 export * from './job-spec';
 export * from './types';
+export * from './api-views';
 export * from './keys';
 export * from './errors';
 export { memberCurveKeys, type AssignmentCurve } from './curve-keys';

@@ -1,9 +1,9 @@
-import { plainToInstance } from 'class-transformer';
-import { validateSync, type ValidationError, type ValidatorOptions } from 'class-validator';
 import { parse as parseYaml } from 'yaml';
-import {
-  JobSpecDto, type Augmentation, type ParallelismSpecDto, type LrScheduleType, type ModelParallelKind, type PipelineSchedule, type StageBalance, type WireFormat,
-} from './job-spec.dto';
+import { jobSpecSchema, type Augmentation, type JobSpec, type JobSpecInput, type ParallelismSpecInput } from './job-spec.schema';
+import type { FieldError } from './schema';
+
+export type { FieldError } from './schema';
+export type { JobSpec } from './job-spec.schema';
 
 /**
  * The training pipeline of a spec without `augmentation`, from the model's family and input
@@ -22,130 +22,11 @@ export function evalPipeline(train: Augmentation, tenCrop: boolean): 'eval' | 't
   return tenCrop ? 'tencrop' : 'eval';
 }
 
-/** A validated job spec with every default filled in: what assignments carry. */
-export interface JobSpec {
-  name?: string;
-  model: { name: string; numClasses?: number; inputSize?: number; options?: Record<string, unknown> };
-  dataset: { bucket: string; prefix: string };
-  parallelism: {
-    dataParallel: number;
-    modelParallel?: {
-      kind: ModelParallelKind;
-      stages: number;
-      microBatches: number;
-      /** Pipeline only. */
-      schedule?: PipelineSchedule;
-      balance?: StageBalance;
-      cuts?: string[];
-    };
-  };
-  batchSize: number;
-  /** Images per forward/backward pass (gradient accumulation); absent = batchSize. */
-  microBatchSize?: number;
-  epochs?: number;
-  steps?: number;
-  optimizer: { type: 'sgd'; lr: number; momentum: number; weightDecay: number; nesterov: boolean };
-  lrSchedule: {
-    type: LrScheduleType; warmupSteps: number; stepSize?: number; gamma: number; milestones?: number[];
-    patience: number; scaleWithWorldSize: boolean;
-  };
-  augmentation?: Augmentation;
-  checkpoint: { intervalSteps: number; keep: number; bucket: string; background: boolean };
-  /** Absent = the defaults of recoveryOf(). */
-  recovery?: { maxRestarts?: number; minDataParallel?: number; maxDataParallel?: number };
-  evaluation: { everyEpochs?: number; atEnd: boolean; tenCrop: boolean };
-  freezeBatchNorm: boolean;
-  /** BN moving statistics once per step from all its micro-batches (see JobSpecDto). */
-  deferredBatchNorm: boolean;
-  wire: WireFormat;
-  seed: number;
-  priority: number;
-}
-
-export interface FieldError {
-  /** Dotted path into the spec, e.g. `optimizer.lr` or `lrSchedule.milestones.0`. */
-  field: string;
-  message: string;
-}
-
 export type ParseResult = { spec: JobSpec; errors?: undefined } | { spec?: undefined; errors: FieldError[] };
 
-/** Options every validator of a JobSpecDto uses (the coordinator's ValidationPipe too). */
-export const JOB_SPEC_VALIDATOR_OPTIONS: ValidatorOptions = {
-  whitelist: true,
-  forbidNonWhitelisted: true,
-  forbidUnknownValues: true,
-  // One message per field: a missing number is "missing", not also "not an integer".
-  stopAtFirstError: true,
-};
-
-/** class-validator's error tree as one `field: message` entry per failed constraint. */
-export function flattenValidationErrors(errors: ValidationError[], parent = ''): FieldError[] {
-  const out: FieldError[] = [];
-  for (const e of errors) {
-    const field = parent ? `${parent}.${e.property}` : e.property;
-    for (const message of Object.values(e.constraints ?? {})) {
-      // class-validator starts messages with the bare property name; the field says it already.
-      out.push({ field, message: message.startsWith(`${e.property} `) ? message.slice(e.property.length + 1) : message });
-    }
-    if (e.children?.length) out.push(...flattenValidationErrors(e.children, field));
-  }
-  return out;
-}
-
-/** Fills every default of a validated DTO into a plain JSON-safe JobSpec. */
-export function applyJobSpecDefaults(dto: JobSpecDto): JobSpec {
-  const mp = dto.parallelism.modelParallel;
-  const sched = dto.lrSchedule;
-  const spec: JobSpec = {
-    ...(dto.name !== undefined ? { name: dto.name } : {}),
-    model: strip({ name: dto.model.name, numClasses: dto.model.numClasses, inputSize: dto.model.inputSize, options: dto.model.options }),
-    dataset: { bucket: dto.dataset.bucket, prefix: dto.dataset.prefix },
-    parallelism: strip({
-      dataParallel: dto.parallelism.dataParallel,
-      modelParallel: mp && strip({
-        kind: mp.kind,
-        stages: mp.kind === 'alexnet-columns' ? 2 : (mp.stages ?? 2),
-        microBatches: mp.microBatches ?? (mp.kind === 'pipeline' ? 4 : 1),
-        // the columns take none of these: kept when given, so that specErrors() names them
-        schedule: mp.kind === 'pipeline' ? (mp.schedule ?? 'gpipe') : mp.schedule,
-        balance: mp.kind === 'pipeline' ? (mp.balance ?? 'macs') : mp.balance,
-        cuts: mp.cuts,
-      }),
-    }),
-    batchSize: dto.batchSize,
-    ...(dto.microBatchSize !== undefined && dto.microBatchSize < dto.batchSize ? { microBatchSize: dto.microBatchSize } : {}),
-    ...(dto.epochs !== undefined ? { epochs: dto.epochs } : {}),
-    ...(dto.steps !== undefined ? { steps: dto.steps } : {}),
-    optimizer: {
-      type: 'sgd', lr: dto.optimizer.lr, momentum: dto.optimizer.momentum ?? 0.9,
-      weightDecay: dto.optimizer.weightDecay ?? 1e-4, nesterov: dto.optimizer.nesterov ?? false,
-    },
-    lrSchedule: strip({
-      type: sched?.type ?? 'constant',
-      warmupSteps: sched?.warmupSteps ?? 0,
-      stepSize: sched?.stepSize,
-      gamma: sched?.gamma ?? 0.1,
-      milestones: sched?.milestones && [...sched.milestones].sort((a, b) => a - b),
-      patience: sched?.patience ?? 5,
-      scaleWithWorldSize: sched?.scaleWithWorldSize ?? true,
-    }),
-    ...(dto.augmentation !== undefined ? { augmentation: dto.augmentation } : {}),
-    checkpoint: {
-      intervalSteps: dto.checkpoint?.intervalSteps ?? 0,
-      keep: dto.checkpoint?.keep ?? 3,
-      bucket: dto.checkpoint?.bucket ?? dto.dataset.bucket,
-      background: dto.checkpoint?.background ?? true,
-    },
-    ...(dto.recovery !== undefined ? { recovery: strip({ ...dto.recovery }) } : {}),
-    evaluation: strip({ everyEpochs: dto.evaluation?.everyEpochs, atEnd: dto.evaluation?.atEnd ?? true, tenCrop: dto.evaluation?.tenCrop ?? false }),
-    freezeBatchNorm: dto.freezeBatchNorm ?? false,
-    deferredBatchNorm: dto.deferredBatchNorm ?? mp?.kind === 'pipeline',
-    wire: dto.wire ?? 'fp32',
-    seed: dto.seed ?? 0,
-    priority: dto.priority ?? 0,
-  };
-  return spec;
+/** Fills every default of a validated spec (jobSpecSchema.validate passed) into a plain JSON-safe JobSpec. */
+export function applyJobSpecDefaults(input: JobSpecInput): JobSpec {
+  return jobSpecSchema.withDefaults(input);
 }
 
 /**
@@ -164,10 +45,9 @@ export function parseJobSpec(input: unknown): ParseResult {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
     return { errors: [{ field: '', message: 'a job spec must be an object' }] };
   }
-  const dto = plainToInstance(JobSpecDto, obj);
-  const errors = flattenValidationErrors(validateSync(dto, JOB_SPEC_VALIDATOR_OPTIONS));
-  if (errors.length) return { errors };
-  const spec = applyJobSpecDefaults(dto);
+  const parsed = jobSpecSchema.parse(obj);
+  if (parsed.errors) return { errors: parsed.errors };
+  const spec = parsed.value;
   const more = specErrors(spec);
   return more.length ? { errors: more } : { spec };
 }
@@ -212,11 +92,6 @@ export function formatFieldErrors(errors: FieldError[]): string {
   return errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join('\n');
 }
 
-function strip<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
-  return o;
-}
-
 /** Images per forward/backward pass of a spec: its micro-batches' size. */
 export function microBatchSizeOf(spec: Pick<JobSpec, 'batchSize' | 'microBatchSize' | 'parallelism'>): number {
   const mp = spec.parallelism.modelParallel;
@@ -228,18 +103,15 @@ export function microBatchSizeOf(spec: Pick<JobSpec, 'batchSize' | 'microBatchSi
  * with the micro-batch size of the old one where the new one leaves it open, so that the
  * arithmetic of a step does not change (batch-norm deferral is kept as it was).
  */
-export function respecParallelism(spec: JobSpec, parallelism: ParallelismSpecDto): JobSpec {
+export function respecParallelism(spec: JobSpec, parallelism: ParallelismSpecInput): JobSpec {
   const micro = microBatchSizeOf(spec);
-  const mp = parallelism.modelParallel;
-  const dto = plainToInstance(JobSpecDto, {
-    ...JSON.parse(JSON.stringify(spec)),
-    parallelism: JSON.parse(JSON.stringify(parallelism)),
-  }) as JobSpecDto;
-  delete dto.microBatchSize;
-  if (mp && mp.microBatches === undefined && Number.isInteger(spec.batchSize / micro)) dto.parallelism.modelParallel!.microBatches = spec.batchSize / micro;
-  if (!mp && micro < spec.batchSize) dto.microBatchSize = micro;
-  dto.deferredBatchNorm = spec.deferredBatchNorm;
-  return applyJobSpecDefaults(dto);
+  const input = { ...JSON.parse(JSON.stringify(spec)), parallelism: JSON.parse(JSON.stringify(parallelism)) } as JobSpecInput;
+  delete input.microBatchSize;
+  const mp = input.parallelism.modelParallel;
+  if (mp && mp.microBatches == null && Number.isInteger(spec.batchSize / micro)) mp.microBatches = spec.batchSize / micro;
+  if (!mp && micro < spec.batchSize) input.microBatchSize = micro;
+  input.deferredBatchNorm = spec.deferredBatchNorm;
+  return applyJobSpecDefaults(input);
 }
 
 /** Workers a job's run takes: its data-parallel replicas × the stages (or columns) of each. */

@@ -112,6 +112,8 @@ export interface RankLayout {
 export interface JobRecord {
   id: string;
   spec: JobSpec;
+  /** Name of the API token that submitted the job; a token scoped to paths sees and controls only its own name's jobs. */
+  owner?: string;
   state: JobState;
   createdAt: number;
   startedAt?: number;

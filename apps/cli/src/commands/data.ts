@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
+import { datasetPrefixProblem } from '@tensorfleet/control';
 import { ingestDataset, ObjectStore, type IngestFormat, type IngestProgress } from '@tensorfleet/data';
 import { clusterS3 } from '../lib/cluster-s3';
-import { progressBar } from '../lib/output';
+import { fail, progressBar } from '../lib/output';
 
 /** Skipped files listed one by one up to this many; the rest are counted. */
 const LIST_SKIPPED = 20;
@@ -16,6 +17,9 @@ export function registerData(program: Command): void {
     .option('--samples-per-shard <n>', 'also cap the samples per shard (more, equal shards split evenly over many ranks)', (v) => parseInt(v, 10))
     .option('--json', 'print the manifest as JSON')
     .action(async (format: string, path: string, o: { bucket: string; prefix: string; shardMb: number; samplesPerShard?: number; json?: boolean }) => {
+      // The prefix a job spec may name later (dataset.prefix): plain segments, not under checkpoints/.
+      const problem = o.prefix.startsWith('/') || o.prefix.endsWith('/') ? 'must not start or end with "/"' : datasetPrefixProblem(o.prefix);
+      if (problem) fail(`--prefix ${o.prefix}: ${problem}`);
       const s3 = clusterS3('fleet ingest');
       let bar: ReturnType<typeof progressBar> | undefined;
       try {

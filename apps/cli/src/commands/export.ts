@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ObjectStore, readManifest } from '@tensorfleet/data';
-import { createModel, exportLayersModel, initBackend, weightsFromBytes } from '@tensorfleet/models';
+import { confinedPath, createModel, exportLayersModel, initBackend, ModelIoError, weightsFromBytes } from '@tensorfleet/models';
 import { latestCheckpoint, loadCheckpoint, modelOptionsFromSpec } from '@tensorfleet/training';
 import { checkpointBucket } from '@tensorfleet/control';
 import { CoordinatorClient } from '../lib/api-client';
@@ -13,7 +13,16 @@ export function registerExport(program: Command): void {
     .description("write a job's latest committed checkpoint as a TensorFlow.js layers model (model.json + weights.bin) for `fleet predict` and tf.loadLayersModel")
     .requiredOption('--out <dir>', 'output folder')
     .option('--coordinator <url>', 'coordinator base URL', process.env.FLEET_COORDINATOR ?? 'http://127.0.0.1:3000')
+    .option('--base-dir <dir>', 'only write inside this folder (relative --out is relative to it; ".." and links out of it are refused); default FLEET_MODEL_DIR', process.env.FLEET_MODEL_DIR)
     .action(async (jobId: string, o) => {
+      if (o.baseDir) {
+        try {
+          o.out = confinedPath(o.baseDir, o.out, '--out');
+        } catch (e) {
+          if (e instanceof ModelIoError) fail(e.message);
+          throw e;
+        }
+      }
       const s3 = clusterS3('fleet export');
       const job = await new CoordinatorClient(o.coordinator).getJob(jobId);
       const spec = job.spec;

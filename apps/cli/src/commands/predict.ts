@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { createModel, initBackend, loadExportedModel, predictImage } from '@tensorfleet/models';
-import { printTable } from '../lib/output';
+import { confinedPath, createModel, initBackend, loadExportedModel, ModelIoError, predictImage } from '@tensorfleet/models';
+import { fail, printTable } from '../lib/output';
 
 export function registerPredict(program: Command): void {
   program
@@ -9,8 +9,18 @@ export function registerPredict(program: Command): void {
     .description('top-5 classes of a JPEG/PNG image; <model> is an exported model folder (model.json) or a registered model name')
     .option('--classes <file>', 'class names, one per line (default: class ids)')
     .option('--input-size <n>', 'input size for a registered model', (v) => parseInt(v, 10))
+    .option('--base-dir <dir>', 'only open model folders inside this one (relative <model> is relative to it; ".." and links out of it are refused); default FLEET_MODEL_DIR', process.env.FLEET_MODEL_DIR)
     .option('--json', 'print JSON')
-    .action(async (modelArg: string, imagePath: string, o) => {
+    .action(async (modelName: string, imagePath: string, o) => {
+      let modelArg = modelName;
+      if (o.baseDir) {
+        try {
+          modelArg = confinedPath(o.baseDir, modelName, '<model>');
+        } catch (e) {
+          if (e instanceof ModelIoError) fail(e.message);
+          throw e;
+        }
+      }
       await initBackend();
       const isDir = (() => { try { return statSync(`${modelArg}/model.json`).isFile(); } catch { return false; } })();
       const model = isDir ? await loadExportedModel(modelArg) : createModel(modelArg, { inputSize: o.inputSize });

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { ControlPlane, TERMINAL_JOB_STATES, applyJobSpecDefaults, worldSizeOf, type JobSpecDto, type JobState } from '@tensorfleet/control';
+import { ControlPlane, TERMINAL_JOB_STATES, applyJobSpecDefaults, worldSizeOf, type JobSpecInput, type JobState } from '@tensorfleet/control';
 import { ObjectStore, writeSyntheticDataset } from '@tensorfleet/data';
 import { LocalCluster } from '../cluster/local-cluster';
 import { commandStats, processStats, redisInfo } from './process-stats';
@@ -86,10 +86,10 @@ export async function runControlPlaneBench(opts: ControlPlaneBenchOptions = {}):
     const store = new ObjectStore(cluster.s3);
     log('writing a small synthetic dataset (the coordinator checks its manifest on submission)');
     await writeSyntheticDataset(store, { bucket, prefix: 'd', numClasses: 4, imageSize: 8, trainPerClass: 256, valPerClass: 4, samplesPerShard: 1024, seed: 1 });
-    const spec = (size: number, priority: number, steps: number): JobSpecDto => ({
+    const spec = (size: number, priority: number, steps: number): JobSpecInput => ({
       name: `cp-${size}`, model: { name: 'resnet8' }, dataset: { bucket, prefix: 'd' }, parallelism: { dataParallel: size },
       batchSize: 8, steps, priority, optimizer: { type: 'sgd', lr: 0.1, momentum: 0.9 }, augmentation: 'small', seed: 1,
-    } as unknown as JobSpecDto);
+    });
 
     log(`writing ${o.history} finished jobs of history`);
     const histSpec = applyJobSpecDefaults(spec(2, 0, 100));

@@ -1,7 +1,10 @@
-import type { JobRecord, MetricEntry, WorkerInfo } from '@tensorfleet/control';
+import type { JobView, LogPageView, MetricView, ParallelismSpecInput, WorkerView } from '@tensorfleet/control';
 import { currentClusterSettings, storedTokenFor } from '../background/cluster-dir';
 
-/** A small typed client of the coordinator's REST API (see /docs on a running coordinator). */
+/**
+ * A small typed client of the coordinator's REST API (see /docs on a running coordinator),
+ * in the server's own types (@tensorfleet/control's api-views).
+ */
 export class CoordinatorClient {
   /**
    * `token`: the coordinator's bearer token; default FLEET_API_TOKEN from the environment, else
@@ -9,7 +12,8 @@ export class CoordinatorClient {
    */
   constructor(readonly baseUrl: string, private readonly token: string | undefined = process.env.FLEET_API_TOKEN ?? storedTokenFor(baseUrl)) {}
 
-  async submitJob(spec: unknown): Promise<{ id: string; state: string }> {
+  /** A spec as read from a file is checked by the coordinator (400 naming the field), not here. */
+  async submitJob(spec: unknown): Promise<JobView> {
     return this.request('POST', '/jobs', spec);
   }
   async getJob(id: string): Promise<JobView> {
@@ -26,14 +30,14 @@ export class CoordinatorClient {
     await this.request('DELETE', `/workers/${encodeURIComponent(id)}`);
   }
   /** `resume` may take `{ parallelism }`: resume on another plan. */
-  async jobAction(id: string, action: 'cancel' | 'pause' | 'resume', body?: { parallelism?: unknown }): Promise<JobView> {
+  async jobAction(id: string, action: 'cancel' | 'pause' | 'resume', body?: { parallelism?: ParallelismSpecInput }): Promise<JobView> {
     return this.request('POST', `/jobs/${encodeURIComponent(id)}/${action}`, body);
   }
   async metrics(id: string, from = '-'): Promise<{ entries: MetricView[]; next: string }> {
     return this.request('GET', `/jobs/${encodeURIComponent(id)}/metrics?from=${encodeURIComponent(from)}`);
   }
   /** The job's log lines after `after` (GET /jobs/:id/logs); `next` continues. */
-  async logs(id: string, opts: { after?: string; limit?: number; rank?: number } = {}): Promise<{ lines: LogLineView[]; next: string }> {
+  async logs(id: string, opts: { after?: string; limit?: number; rank?: number } = {}): Promise<LogPageView> {
     const q = new URLSearchParams({ after: opts.after ?? '0' });
     if (opts.limit !== undefined) q.set('limit', String(opts.limit));
     if (opts.rank !== undefined) q.set('rank', String(opts.rank));
@@ -78,9 +82,4 @@ function formatApiError(body: any): string {
   return typeof msg === 'string' ? msg : JSON.stringify(body);
 }
 
-/** What the coordinator returns: the control plane's own records (see @tensorfleet/control). */
-export type JobView = JobRecord;
-export type WorkerView = WorkerInfo;
-export type MetricView = MetricEntry & { id: string };
-export type LogLineView = LogLine & { id: string };
-import type { LogLine } from '@tensorfleet/control';
+export type { JobView, LogLineView, MetricView, WorkerView } from '@tensorfleet/control';

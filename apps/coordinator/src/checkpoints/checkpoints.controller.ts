@@ -1,5 +1,6 @@
 import { Controller, Get, Param } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { CheckpointsService, type CheckpointView } from './checkpoints.service';
 
 @ApiTags('checkpoints')
@@ -10,7 +11,7 @@ export class CheckpointsController {
   @Get()
   @ApiOperation({ summary: 'Committed checkpoints of a job, oldest first (in spec.checkpoint.bucket, default the dataset bucket)' })
   @ApiOkResponse({ description: '[{ step, epoch, key, bucket, createdAt, bytes }]' })
-  list(@Param('id') id: string): Promise<CheckpointView[]> {
-    return this.checkpoints.list(id);
+  list(@Param('id') id: string, @CurrentPrincipal() who: Principal | null): Promise<CheckpointView[]> {
+    return this.checkpoints.list(id, who);
   }
 }

@@ -2,6 +2,7 @@ import { BadGatewayException, Injectable, NotFoundException } from '@nestjs/comm
 import { checkpointBucket, ControlPlane, type CheckpointView } from '@tensorfleet/control';
 import { isNotFound, ObjectStore } from '@tensorfleet/data';
 import { listCheckpoints, type CheckpointManifest } from '@tensorfleet/training';
+import { mayAccess, type Principal } from '../auth/principal';
 
 export type { CheckpointView };
 
@@ -13,9 +14,9 @@ export type { CheckpointView };
 export class CheckpointsService {
   constructor(private readonly control: ControlPlane, private readonly store: ObjectStore) {}
 
-  async list(jobId: string): Promise<CheckpointView[]> {
+  async list(jobId: string, who: Principal | null = null): Promise<CheckpointView[]> {
     const job = await this.control.getJob(jobId);
-    if (!job) throw new NotFoundException(`no job ${jobId}; GET /jobs lists them`);
+    if (!job || !mayAccess(who, job)) throw new NotFoundException(`no job ${jobId}; GET /jobs lists them`);
     const bucket = checkpointBucket(job.spec);
     let found: CheckpointManifest[];
     try {

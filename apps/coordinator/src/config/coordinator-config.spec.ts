@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { coordinatorOptionsFromEnv, resolveCoordinatorConfig } from './coordinator-config';
+import { coordinatorOptionsFromEnv, resolveCoordinatorConfig, tokensFromEnv } from './coordinator-config';
 
 const s3 = { endPoint: '127.0.0.1', port: 9000, useSSL: false, accessKey: 'a', secretKey: 's', region: 'us-east-1' };
 
@@ -30,4 +30,21 @@ test('environment: S3_* or TF_S3, PORT, FLEET_PREFIX', () => {
   assert.throws(() => coordinatorOptionsFromEnv({ S3_ENDPOINT: 'http://s3:9000' }), /REDIS_URL/);
   assert.throws(() => coordinatorOptionsFromEnv({ REDIS_URL: 'redis://r:1' }), /S3_ENDPOINT/);
   assert.throws(() => coordinatorOptionsFromEnv({ REDIS_URL: 'redis://r:1', TF_S3: '{' }), /TF_S3/);
+});
+
+test('FLEET_API_TOKEN entries: bare tokens as before, or name:token:role:scope|scope', () => {
+  const tok = 'a'.repeat(24);
+  assert.deepEqual(tokensFromEnv(`${tok}, ${tok}b`, 'write'), [{ token: tok, access: 'write' }, { token: `${tok}b`, access: 'write' }]);
+  assert.deepEqual(tokensFromEnv(`team-a:${tok}:write:data/team-a/*|scratch`, 'write'), [{ token: tok, name: 'team-a', access: 'write', scopes: ['data/team-a/*', 'scratch'] }]);
+  assert.deepEqual(tokensFromEnv(`team-a:${tok}`, 'read'), [{ token: tok, name: 'team-a', access: 'read' }]);
+  assert.deepEqual(tokensFromEnv(`dash:${tok}:read`, 'write'), [{ token: tok, name: 'dash', access: 'read' }]);
+  assert.throws(() => tokensFromEnv(`a:${tok}:admin`, 'write'), /role must be "write" or "read"/);
+  assert.throws(() => tokensFromEnv(`a:${tok}:write`, 'read'), /belongs in FLEET_API_TOKEN/);
+  assert.throws(() => tokensFromEnv('a:', 'write'), /name:token/);
+  const cfg = (apiTokens: object[]) => () => resolveCoordinatorConfig({ redisUrl: 'redis://x', s3, apiTokens: apiTokens as never });
+  assert.throws(cfg([{ token: tok, access: 'write', scopes: ['data/x'] }]), /apiTokens\[0\]\.name is needed/);
+  assert.throws(cfg([{ token: tok, access: 'write', name: 'a', scopes: ['data/../x'] }]), /apiTokens\[0\]\.scopes\[0\]/);
+  assert.throws(cfg([{ token: tok, access: 'write', name: 'a b' }]), /apiTokens\[0\]\.name/);
+  assert.throws(cfg([{ token: tok, access: 'write' }, { token: tok, access: 'read' }]), /twice/);
+  assert.equal(cfg([{ token: tok, access: 'write', name: 'a', scopes: ['data/a*'] }])().apiTokens[0].scopes![0], 'data/a*');
 });

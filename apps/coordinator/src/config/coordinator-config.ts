@@ -1,3 +1,4 @@
+import { parseScope } from '@tensorfleet/control';
 import { redisUrlFromEnv, s3ConfigFromEnv, type S3Config } from '@tensorfleet/infra';
 
 /** Everything the coordinator is configured with; injected as COORDINATOR_CONFIG. */
@@ -56,8 +57,9 @@ export interface CoordinatorOptions {
   /** Where log lines go. Default: Nest's console logger (errors and warnings only if `quiet`). */
   quiet?: boolean;
   /**
-   * Bearer tokens of the HTTP API (env FLEET_API_TOKEN, FLEET_API_READ_TOKEN; comma-separated).
-   * `read` tokens may only GET. Default none: the API is open, as on a developer's machine.
+   * Bearer tokens of the HTTP API (env FLEET_API_TOKEN, FLEET_API_READ_TOKEN; comma-separated
+   * entries, each a bare token or `name:token[:role[:scope|scope…]]`). `read` tokens may only
+   * GET. Default none: the API is open, as on a developer's machine.
    */
   apiTokens?: ApiToken[];
 }
@@ -65,6 +67,18 @@ export interface CoordinatorOptions {
 export interface ApiToken {
   token: string;
   access: 'write' | 'read';
+  /**
+   * Who the token is: recorded as the owner of the jobs it submits. Tokens of the same name
+   * (say a write and a read token of one team) share their jobs.
+   */
+  name?: string;
+  /**
+   * Object-store paths the token may name, as `bucket/prefix` (that prefix and below),
+   * `bucket/prefix*` (any prefix starting so) or `bucket/*`. A token with scopes submits only
+   * jobs whose dataset is inside them and whose checkpoint bucket is one of their buckets, and
+   * sees, pauses, resumes and cancels only the jobs of its name. Absent: the whole cluster.
+   */
+  scopes?: string[];
 }
 
 export type CoordinatorConfig = Required<Omit<CoordinatorOptions, 'maxWorkers'>> & Pick<CoordinatorOptions, 'maxWorkers'>;
@@ -102,7 +116,17 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
   for (const [i, t] of c.apiTokens.entries()) {
     if (typeof t.token !== 'string' || t.token.length < 16) throw new CoordinatorConfigError(`apiTokens[${i}].token must be a string of at least 16 characters (e.g. \`openssl rand -hex 24\`)`);
     if (t.access !== 'write' && t.access !== 'read') throw new CoordinatorConfigError(`apiTokens[${i}].access must be "write" or "read", got "${String(t.access)}"`);
+    if (t.name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(t.name)) throw new CoordinatorConfigError(`apiTokens[${i}].name must be 1-63 letters, digits, ".", "_" or "-", got "${t.name}"`);
+    if (t.scopes !== undefined) {
+      if (!t.name) throw new CoordinatorConfigError(`apiTokens[${i}].name is needed with scopes: the token's jobs are recorded under it`);
+      if (!Array.isArray(t.scopes) || t.scopes.length === 0) throw new CoordinatorConfigError(`apiTokens[${i}].scopes must list at least one bucket/prefix pattern, or be left out`);
+      for (const [j, sc] of t.scopes.entries()) {
+        try { parseScope(sc); } catch (e) { throw new CoordinatorConfigError(`apiTokens[${i}].scopes[${j}]: ${(e as Error).message}`); }
+      }
+    }
   }
+  const digests = new Set(c.apiTokens.map((t) => t.token));
+  if (digests.size !== c.apiTokens.length) throw new CoordinatorConfigError('apiTokens: the same token is configured twice (with possibly different roles or scopes)');
   c.prefix = c.prefix.replace(/:$/, '');
   return c;
 }
@@ -133,6 +157,22 @@ export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env):
   };
 }
 
-function tokensFromEnv(value: string | undefined, access: ApiToken['access']): ApiToken[] {
-  return (value ?? '').split(',').map((t) => t.trim()).filter(Boolean).map((token) => ({ token, access }));
+/**
+ * Comma-separated entries: a bare token (of the variable's role, the whole cluster), or
+ * `name:token[:role[:scope|scope…]]`, e.g. `team-a:3f9…:write:datasets/team-a/*|scratch/*`.
+ * A read-only variable cannot hold write tokens.
+ */
+export function tokensFromEnv(value: string | undefined, access: ApiToken['access']): ApiToken[] {
+  const variable = access === 'write' ? 'FLEET_API_TOKEN' : 'FLEET_API_READ_TOKEN';
+  return (value ?? '').split(',').map((t) => t.trim()).filter(Boolean).map((entry, i) => {
+    if (!entry.includes(':')) return { token: entry, access };
+    const [name, token, role, scopes, ...rest] = entry.split(':');
+    if (rest.length || !token) throw new CoordinatorConfigError(`${variable} entry ${i + 1} must be a token or name:token[:role[:scope|scope...]]`);
+    if (role && role !== 'write' && role !== 'read') throw new CoordinatorConfigError(`${variable} entry ${i + 1} (${name}): role must be "write" or "read", got "${role}"`);
+    if (access === 'read' && role === 'write') throw new CoordinatorConfigError(`${variable} entry ${i + 1} (${name}): a write token belongs in FLEET_API_TOKEN`);
+    return {
+      token, name, access: (role || access) as ApiToken['access'],
+      ...(scopes ? { scopes: scopes.split('|').map((x) => x.trim()).filter(Boolean) } : {}),
+    };
+  });
 }

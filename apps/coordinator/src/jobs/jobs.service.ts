@@ -1,14 +1,15 @@
 import { BadGatewayException, ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/coordinator-config';
 import {
-  applyJobSpecDefaults, ControlPlane, defaultAugmentation, evalPipeline, respecParallelism, specErrors, worldSizeOf, type JobSpecDto, type ResumeJobDto, type JobRecord, type JobSpec, type JobState,
+  applyJobSpecDefaults, ControlPlane, defaultAugmentation, evalPipeline, respecParallelism, specErrors, worldSizeOf, type JobRecord, type JobSpec, type JobSpecInput, type JobState, type ResumeJobInput,
 } from '@tensorfleet/control';
+import { mayAccess, pathErrors, type Principal } from '../auth/principal';
 import { isNotFound, ObjectStore, readManifest, type DatasetManifest } from '@tensorfleet/data';
 import { modelOptionsFromSpec, ParallelPlan, planErrors, planLayout } from '@tensorfleet/training';
 import { ModelCatalog } from '../core/model-catalog';
 import { REQUEUED, resumeWhere } from '../scheduler/gang-scheduler';
 import { SchedulerService } from '../scheduler/scheduler.service';
-import { fieldErrors } from './job-validation';
+import { fieldErrors, forbiddenFields } from './job-validation';
 
 @Injectable()
 export class JobsService {
@@ -25,14 +26,18 @@ export class JobsService {
   }
 
   /**
-   * Checks what the DTO cannot (the model is registered, the parallel plan fits it, the
-   * dataset's manifest exists and has enough training samples), then records the job with
-   * its layout and queues it. Nothing is written before every check passed.
+   * Checks what the schema cannot (the token may name these paths, the model is registered,
+   * the parallel plan fits it, the dataset's manifest exists and has enough training samples),
+   * then records the job with its layout and owner and queues it. Nothing is written, and no
+   * object read, before every check that can be made without it passed.
    */
-  async submit(dto: JobSpecDto): Promise<JobRecord> {
-    const spec = applyJobSpecDefaults(dto);
+  async submit(input: JobSpecInput, who: Principal | null = null): Promise<JobRecord> {
+    const spec = applyJobSpecDefaults(input);
     const combined = specErrors(spec);
     if (combined.length) throw fieldErrors(combined);
+    // Before the manifest is read: a 400 about another tenant's manifest would tell what it holds.
+    const foreign = pathErrors(who, spec);
+    if (foreign.length) throw forbiddenFields(foreign);
     const model = this.models.get(spec.model.name);
     if (!model) {
       const names = this.models.list().map((m) => m.name).join(', ');
@@ -58,7 +63,7 @@ export class JobsService {
     }
     const totalSteps = spec.steps ?? (spec.epochs ?? 1) * Math.floor(samples / perStep);
     const layout = planLayout(spec.model.name, modelOptions, new ParallelPlan(spec.parallelism), spec.optimizer.momentum);
-    const job = await this.control.createJob(spec, { totalSteps, layout });
+    const job = await this.control.createJob(spec, { totalSteps, layout, ...(who?.name ? { owner: who.name } : {}) });
     try {
       await this.scheduler.enqueue(job);
     } catch (e) {
@@ -68,19 +73,32 @@ export class JobsService {
     return job;
   }
 
-  list(state?: JobState, page: { limit: number; offset: number } = { limit: 100, offset: 0 }): Promise<JobRecord[]> {
-    return this.control.listJobs({ state, ...page });
+  /**
+   * A page of jobs, newest first. A scoped token's page holds only its own jobs: the history
+   * is read in chunks and filtered (no index per owner: a scan of at most the kept history).
+   */
+  async list(state?: JobState, page: { limit: number; offset: number } = { limit: 100, offset: 0 }, who: Principal | null = null): Promise<JobRecord[]> {
+    if (!who?.scopes) return this.control.listJobs({ state, ...page });
+    const own: JobRecord[] = [];
+    const chunk = 1000;
+    for (let from = 0; own.length < page.offset + page.limit; from += chunk) {
+      const jobs = await this.control.listJobs({ state, limit: chunk, offset: from });
+      own.push(...jobs.filter((j) => mayAccess(who, j)));
+      if (jobs.length < chunk) break;
+    }
+    return own.slice(page.offset, page.offset + page.limit);
   }
 
-  async get(id: string): Promise<JobRecord> {
+  /** The job, or a 404 (also for another name's job under a scoped token: its existence is not told). */
+  async get(id: string, who: Principal | null = null): Promise<JobRecord> {
     const job = await this.control.getJob(id);
-    if (!job) throw new NotFoundException(`no job ${id}; GET /jobs lists them`);
+    if (!job || !mayAccess(who, job)) throw new NotFoundException(`no job ${id}; GET /jobs lists them`);
     return job;
   }
 
   /** Any job not yet ended; the running ranks get `cancel`. */
-  async cancel(id: string): Promise<JobRecord> {
-    const job = await this.get(id);
+  async cancel(id: string, who: Principal | null = null): Promise<JobRecord> {
+    const job = await this.get(id, who);
     const r = await this.control.transitionJob(id, ['queued', 'scheduled', 'running', 'paused'], { state: 'cancelled', finishedAt: Date.now(), pauseRequested: null });
     if (!r.ok) throw new ConflictException(`job ${id} is ${r.previous}: nothing to cancel`);
     if (r.previous === 'running') await this.tell(job, 'cancel', 'cancelled through the API');
@@ -92,8 +110,8 @@ export class JobsService {
    * A queued job is paused at once. A running one gets `pause`: its ranks checkpoint and
    * stop, and the scheduler marks it paused when all of them have (pauseRequested meanwhile).
    */
-  async pause(id: string): Promise<JobRecord> {
-    const job = await this.get(id);
+  async pause(id: string, who: Principal | null = null): Promise<JobRecord> {
+    const job = await this.get(id, who);
     const now = await this.control.transitionJob(id, ['queued', 'scheduled'], { state: 'paused', pauseRequested: null });
     if (now.ok) {
       await this.control.appendEvent(id, { type: 'job-state', rank: -1, state: 'paused', message: 'paused before it started' });
@@ -109,8 +127,8 @@ export class JobsService {
    * A paused or failed job goes back on the queue; its ranks resume from lastCheckpoint. With
    * `parallelism`, on another plan (checked as a submission is, before anything changes).
    */
-  async resume(id: string, body: ResumeJobDto = {}): Promise<JobRecord> {
-    const job = await this.get(id);
+  async resume(id: string, body: ResumeJobInput = {}, who: Principal | null = null): Promise<JobRecord> {
+    const job = await this.get(id, who);
     let reshaped: Pick<JobRecord, 'spec' | 'layout' | 'totalSteps'> | null = null;
     if (body.parallelism) {
       if (job.state !== 'paused' && job.state !== 'failed') throw new ConflictException(`job ${id} is ${job.state}: only paused or failed jobs can be resumed`);

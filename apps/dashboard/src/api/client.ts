@@ -1,17 +1,11 @@
-import type { CheckpointView, JobEvent, JobRecord, JobState, MetricEntry, WorkerInfo } from '@tensorfleet/control';
+import type { CheckpointView, JobBrief, JobEvent, JobState, JobView, MetricView, WorkerView } from '@tensorfleet/control';
 import type { TokenStore } from './token-store';
 
-// The coordinator returns the control plane's own records (as the CLI's client types them);
-// `name` and `progress` are added by its JobView.
-export type JobView = Omit<JobRecord, 'eventsFrom'> & { name?: string; progress?: number };
-/** The `job` message of the event stream: the record without its spec. */
-export type JobBrief = Omit<JobView, 'spec'>;
-export type WorkerView = WorkerInfo;
-export type MetricView = MetricEntry & { id: string };
+// The coordinator's answers, in its own types (@tensorfleet/control's api-views), as the CLI's client reads them too.
 export type EventView = JobEvent;
 export type JobAction = 'pause' | 'resume' | 'cancel';
 
-export type { CheckpointView };
+export type { CheckpointView, JobBrief, JobView, MetricView, WorkerView };
 
 /** One worker log line of GET /jobs/:id/logs. */
 export interface LogLine {

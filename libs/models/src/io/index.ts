@@ -5,6 +5,7 @@
  * `preprocessImage` + `predictTopK`/`predictImage` (`fleet predict`).
  */
 export * from './errors';
+export * from './confined-path';
 export * from './layers-export';
 export * from './predict';
 export * from './preprocess';

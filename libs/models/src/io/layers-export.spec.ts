@@ -90,3 +90,23 @@ test('serializeLayersModel / deserializeLayersModel work on bytes (for object st
 test('loading a folder without model.json says what to pass', async () => {
   await assert.rejects(loadExportedModel(path.join(dir, 'nothing')), (e: unknown) => e instanceof ModelIoError && e.code === 'NOT_FOUND');
 });
+
+test('a model.json naming weight files outside its folder (../, or a link out) is refused, not read', async () => {
+  const model = createModel('resnet8', { seed: 3 });
+  const good = path.join(dir, 'confined-good');
+  await exportLayersModel(model, good, { modelName: 'resnet8', classNames: [], inputSize: 32 });
+  model.dispose();
+  // The same model with its weights one folder up: a model.json can point anywhere it likes.
+  const evil = path.join(dir, 'confined-evil');
+  await fs.mkdir(evil);
+  const json = JSON.parse(await fs.readFile(path.join(good, 'model.json'), 'utf8'));
+  json.weightsManifest[0].paths = ['../confined-good/weights.bin'];
+  await fs.writeFile(path.join(evil, 'model.json'), JSON.stringify(json));
+  await assert.rejects(loadExportedModel(evil), (e: unknown) => e instanceof ModelIoError && e.code === 'OUTSIDE_BASE' && /weightsManifest\.paths/.test(e.message));
+  json.weightsManifest[0].paths = ['weights.bin'];
+  await fs.writeFile(path.join(evil, 'model.json'), JSON.stringify(json));
+  await fs.symlink(path.join(good, 'weights.bin'), path.join(evil, 'weights.bin'));
+  await assert.rejects(loadExportedModel(evil), (e: unknown) => e instanceof ModelIoError && e.code === 'OUTSIDE_BASE' && /symbolic link/.test(e.message));
+  // The untouched folder still loads: the check refuses only what leaves it.
+  (await loadExportedModel(good)).dispose();
+});

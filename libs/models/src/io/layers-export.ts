@@ -1,6 +1,7 @@
-import { promises as fs } from 'fs';
+import { existsSync, promises as fs } from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { confinedPath } from './confined-path';
 import { ModelIoError } from './errors';
 
 /** What an export carries besides the architecture and weights, for `predict` and for people. */
@@ -81,10 +82,12 @@ export function layersModelHandler(modelJson: string, readWeights: (p: string) =
 /** Opens what exportLayersModel wrote, through tf.loadLayersModel; metadata via model.getUserDefinedMetadata(). */
 export async function loadExportedModel(dir: string): Promise<tf.LayersModel> {
   const jsonPath = path.join(dir, 'model.json');
+  if (existsSync(jsonPath)) confinedPath(dir, 'model.json', jsonPath);
   const modelJson = await fs.readFile(jsonPath, 'utf8').catch((e: NodeJS.ErrnoException) => {
     throw new ModelIoError('NOT_FOUND', `cannot read ${jsonPath} (${e.code}): pass a folder written by exportLayersModel`);
   });
-  return tf.loadLayersModel(layersModelHandler(modelJson, async (p) => fs.readFile(path.resolve(dir, p))));
+  // model.json names its weight files: they must be in its folder, not `../../elsewhere` nor links out of it.
+  return tf.loadLayersModel(layersModelHandler(modelJson, async (p) => fs.readFile(confinedPath(dir, p, `${jsonPath} weightsManifest.paths`))));
 }
 
 /** Same, from the two files' bytes (e.g. fetched from object storage). */

@@ -2,7 +2,7 @@ import type { Communicator } from '@tensorfleet/collective';
 import { checkpointBucket, defaultAugmentation, evalPipeline, globalBatchOf, isElastic, recoveryOf, type JobPatch, type JobSpec, type MetricEntry } from '@tensorfleet/control';
 import { jpegDecoder, readManifest, ShardLoader, type Batch, type DatasetManifest, type LoaderCursor, type ObjectStore } from '@tensorfleet/data';
 import { describeModel, modelFamily, modelSections, tensorNames, tensorsToBytes, type CreateModelOptions } from '@tensorfleet/models';
-import { loadCheckpointTensors } from '../checkpoint/checkpoint';
+import { checkpointPrefix, loadCheckpointTensors } from '../checkpoint/checkpoint';
 import { TrainingError } from '../errors';
 import { modelOptionsFromSpec } from '../from-spec';
 import { checkTrainerState } from '../trainer/trainer';
@@ -255,6 +255,11 @@ async function train(
   let cursor: LoaderCursor | undefined;
   let step = 0;
   if (a.resume) {
+    // A job reads only its own checkpoints: a key from elsewhere (another job's) is refused, not loaded.
+    const own = checkpointPrefix(jobId);
+    if (!a.resume.checkpointKey.startsWith(own) || a.resume.checkpointKey.split('/').includes('..')) {
+      throw new TrainingError('INVALID_OPTIONS', `job ${jobId} cannot resume from ${a.resume.checkpointKey}: its checkpoints are under ${own}`);
+    }
     const ck = await loadCheckpointTensors(ctx.store, bucket, a.resume.checkpointKey, {
       weights: Object.keys(trainer.part.weightTensors()),
       optimizer: Object.keys(trainer.part.optimizerTensors()),

@@ -1,9 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import type { JobMember, JobRestart, JobRecord, JobSpec, JobState } from '@tensorfleet/control';
+import type { JobMember, JobRestart, JobSpec, JobState, JobView, RankLayout } from '@tensorfleet/control';
 import { JOB_STATES } from '@tensorfleet/control';
 
-/** A job as the API shows it: the Redis record, flat, with numbers as numbers. */
-export class JobView {
+/**
+ * The OpenAPI description of @tensorfleet/control's JobView (what the handlers return and the
+ * clients read); `implements` makes the compiler check that the two agree.
+ */
+export class JobViewDoc implements JobView {
   @ApiProperty() id!: string;
   @ApiPropertyOptional() name?: string;
   @ApiProperty({ enum: [...JOB_STATES] }) state!: JobState;
@@ -29,11 +32,7 @@ export class JobView {
   @ApiPropertyOptional({ description: 'Set while a pause is being carried out' }) pauseRequested?: number;
   @ApiProperty() attempt!: number;
   @ApiPropertyOptional({ description: 'Automatic restarts after a lost worker: { at, cause, worker, fromStep, lostSteps }' }) restarts?: JobRestart[];
-  @ApiProperty({ description: 'The validated spec with every default filled in' }) spec!: JobSpec;
-}
-
-export function toJobView(r: JobRecord): JobView {
-  const { eventsFrom: _e, ...rest } = r;
-  const progress = r.step !== undefined && r.totalSteps ? Math.min(1, r.step / r.totalSteps) : undefined;
-  return { ...rest, ...(r.spec.name ? { name: r.spec.name } : {}), ...(progress !== undefined ? { progress } : {}) };
+  @ApiPropertyOptional({ description: 'Which worker holds which replica and stage, with its parameters and bytes' }) layout?: RankLayout[];
+  @ApiPropertyOptional({ description: 'Token name of the submitter (scoped tokens see only their own jobs)' }) owner?: string;
+  @ApiProperty({ allOf: [{ $ref: '#/components/schemas/JobSpec' }], description: 'The validated spec with every default filled in' }) spec!: JobSpec;
 }

@@ -1,8 +1,9 @@
 import { BadRequestException } from '@nestjs/common';
 import { ApiProperty } from '@nestjs/swagger';
-import { LOG_LEVELS, type LogLevel } from '@tensorfleet/control';
+import { LOG_LEVELS, type LogLevel, type LogLineView, type LogPageView } from '@tensorfleet/control';
 
-export class LogLineView {
+/** OpenAPI description of @tensorfleet/control's LogLineView. */
+export class LogLineDoc implements LogLineView {
   @ApiProperty({ description: 'Stream id: pass it as `after` to read the lines after this one' }) id!: string;
   @ApiProperty({ description: 'ms since the epoch' }) ts!: number;
   @ApiProperty() rank!: number;
@@ -11,8 +12,9 @@ export class LogLineView {
   @ApiProperty() msg!: string;
 }
 
-export class LogPage {
-  @ApiProperty({ type: [LogLineView], description: 'Oldest first' }) lines!: LogLineView[];
+/** OpenAPI description of @tensorfleet/control's LogPageView. */
+export class LogPageDoc implements LogPageView {
+  @ApiProperty({ type: [LogLineDoc], description: 'Oldest first' }) lines!: LogLineDoc[];
   @ApiProperty({ description: 'Cursor for the next page (`after`); the same as sent when there is nothing new' }) next!: string;
 }
 
