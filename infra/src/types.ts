@@ -6,6 +6,13 @@ export interface S3Config {
   accessKey: string;
   secretKey: string;
   region: string;
+  /**
+   * PEM CA bundle an https endpoint's certificate must chain to (env S3_CA_FILE): it replaces
+   * the system CAs for S3 connections, as `curl --cacert` and AWS_CA_BUNDLE do. A path, so that
+   * it passes to other processes and threads as JSON; each reads the file itself. Unset: the
+   * system CAs plus NODE_EXTRA_CA_CERTS.
+   */
+  caFile?: string;
 }
 
 export interface RunningService {
