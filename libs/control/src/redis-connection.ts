@@ -129,6 +129,11 @@ export function waitForRedis(redis: Redis, url: string): Promise<void> {
     const done = () => {
       redis.off('ready', onReady);
       redis.off('error', onError);
+      redis.off('end', onEnd);
+    };
+    const onEnd = () => {
+      done();
+      reject(new ControlPlaneError(`Redis at ${redactRedisUrl(url)}: the connection was closed before it was ready`, 'REDIS_ACCESS'));
     };
     const onReady = () => {
       done();
@@ -142,6 +147,7 @@ export function waitForRedis(redis: Redis, url: string): Promise<void> {
     };
     redis.on('ready', onReady);
     redis.on('error', onError);
+    redis.on('end', onEnd);
   });
 }
 
@@ -166,7 +172,9 @@ export function logRedisConnection<R extends Redis>(redis: R, name: string, log:
   redis.on('reconnecting', () => {
     if (downSince !== null) return;
     downSince = Date.now();
-    log(`Redis connection ${name} lost (${lastError || 'closed by the server'}); reconnecting, its commands wait meanwhile`);
+    // A plain client on a TLS-only port is reset at its first command: say what that may mean.
+    const hint = url && /^redis:/i.test(url) && /ECONNRESET/.test(lastError) ? ' (if the server speaks only TLS, use rediss://)' : '';
+    log(`Redis connection ${name} lost (${lastError || 'closed by the server'})${hint}; reconnecting, its commands wait meanwhile`);
   });
   redis.on('ready', () => {
     explained = '';
