@@ -46,7 +46,7 @@ export function redisTlsEnv(tls: RedisTls | undefined): Record<string, string> {
 
 /** The URL with its password replaced by `***`, for messages and logs. */
 export function redactRedisUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) => {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_m, scheme: string, auth: string) => {
     const user = auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : '';
     return `${scheme}${user}:***@`;
   });
