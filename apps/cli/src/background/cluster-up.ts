@@ -6,7 +6,7 @@ import { freePort } from '@tensorfleet/infra';
 import { CoordinatorClient } from '../lib/api-client';
 import { serviceEnv } from '../cluster/local-cluster';
 import { appEntry } from '../lib/processes';
-import { clusterPaths, readSettings, readToken, writeCurrentDir, writeSettings, writeToken, type ClusterPaths, type ClusterSettings } from './cluster-dir';
+import { clusterPaths, readRedisPassword, readSettings, readToken, writeCurrentDir, writeRedisPassword, writeSettings, writeToken, type ClusterPaths, type ClusterSettings } from './cluster-dir';
 import { nodeMarker, processStates, workerId, workerIds } from './cluster-state';
 import { livePid, startDaemon } from './daemon-process';
 import { startRedisAof } from './redis-aof';
@@ -88,6 +88,8 @@ async function startLocked(paths: ClusterPaths, opts: UpOptions): Promise<UpResu
   }
   const previous = readSettings(paths.dir);
   const token = readToken(paths.dir) ?? randomBytes(24).toString('hex');
+  // Redis asks for a password too: anyone else on this machine could otherwise reach the control plane.
+  const redisPassword = readRedisPassword(paths.dir) ?? randomBytes(24).toString('hex');
 
   if (previous) {
     const running = processStates(paths.dir, previous).filter((p) => p.name !== 's3' && p.alive);
@@ -120,7 +122,7 @@ async function startLocked(paths: ClusterPaths, opts: UpOptions): Promise<UpResu
   const settings: ClusterSettings = {
     dir: paths.dir,
     coordinatorUrl: `http://127.0.0.1:${ports.coordinator}`,
-    redisUrl: `redis://127.0.0.1:${ports.redis}`,
+    redisUrl: `redis://:${redisPassword}@127.0.0.1:${ports.redis}`,
     s3: s3Config(ports.s3),
     prefix: PREFIX,
     ports,
@@ -129,6 +131,7 @@ async function startLocked(paths: ClusterPaths, opts: UpOptions): Promise<UpResu
   };
   mkdirSync(paths.logs, { recursive: true });
   writeToken(paths.dir, token);
+  writeRedisPassword(paths.dir, redisPassword);
   // Written before anything starts, so that `fleet status` and `fleet down` find what did.
   writeSettings(settings);
   writeCurrentDir(paths.dir);
@@ -136,7 +139,7 @@ async function startLocked(paths: ClusterPaths, opts: UpOptions): Promise<UpResu
   try {
     log(`starting Redis (append-only file in ${paths.redisData}) and the S3 server (objects in ${paths.s3Data})`);
     // Both settled before going on: a stop after one failed must not race the other's start.
-    const started = await Promise.allSettled([startRedisAof(paths, ports.redis), startSwiftStore(paths, ports.s3)]);
+    const started = await Promise.allSettled([startRedisAof(paths, ports.redis, redisPassword), startSwiftStore(paths, ports.s3)]);
     for (const r of started) if (r.status === 'rejected') throw r.reason;
     log(`starting the coordinator on ${settings.coordinatorUrl}`);
     const env = { ...process.env, ...serviceEnv(settings.redisUrl, settings.s3, PREFIX) };

@@ -11,14 +11,17 @@ import type { ClusterPaths } from './cluster-dir';
  * events and the checkpoint catalogue survive `fleet down` / `fleet up`. fsync every second:
  * a crash of the machine loses at most the last second; a `fleet down` (SIGTERM) loses nothing,
  * Redis writes the file out before it exits.
+ * The password of Redis's default user comes from `paths.redisConf` (written by
+ * writeRedisPassword, mode 0600), so that it never shows in a process list.
  */
-export async function startRedisAof(paths: ClusterPaths, port: number): Promise<number> {
+export async function startRedisAof(paths: ClusterPaths, port: number, password: string): Promise<number> {
   ensureRedisInstalled(paths);
   mkdirSync(paths.redisData, { recursive: true });
   const pid = startDaemon({
     name: 'redis',
     command: 'redis-server',
     args: [
+      paths.redisConf,
       '--bind', '127.0.0.1', '--port', String(port), '--dir', paths.redisData,
       '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
       '--protected-mode', 'no', '--daemonize', 'no',
@@ -31,7 +34,7 @@ export async function startRedisAof(paths: ClusterPaths, port: number): Promise<
   // A large append-only file takes a while to load; Redis answers -LOADING until then.
   const deadline = Date.now() + 120_000;
   for (;;) {
-    if (await ping(port)) return pid;
+    if (await ping(port, password)) return pid;
     if (!livePid(paths.run, 'redis', redisMarker(port))) throw new Error(`redis-server exited while starting; see ${join(paths.logs, 'redis.log')}`);
     if (Date.now() > deadline) throw new Error(`redis-server did not answer PING within 120 s; see ${join(paths.logs, 'redis.log')}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -51,8 +54,8 @@ export function redisMarker(port: number): string[] {
   return [`127.0.0.1:${port}`, String(port)];
 }
 
-/** True when Redis on `port` answers PING with PONG (not -LOADING). */
-export function ping(port: number, timeoutMs = 1000): Promise<boolean> {
+/** True when Redis on `port` takes `password` and answers PING with PONG (not -LOADING, -NOAUTH). */
+export function ping(port: number, password: string, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect({ host: '127.0.0.1', port });
     let reply = '';
@@ -62,10 +65,13 @@ export function ping(port: number, timeoutMs = 1000): Promise<boolean> {
     };
     sock.setTimeout(timeoutMs, () => done(false));
     sock.once('error', () => done(false));
-    sock.once('connect', () => sock.write('PING\r\n'));
+    // AUTH then PING, as RESP arrays: two replies, +OK and +PONG.
+    const auth = `*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(password)}\r\n${password}\r\n`;
+    sock.once('connect', () => sock.write(`${auth}*1\r\n$4\r\nPING\r\n`));
     sock.on('data', (d) => {
       reply += d.toString();
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      const lines = reply.split('\r\n');
+      if (lines.length > 2) done(lines[0] === '+OK' && lines[1] === '+PONG');
     });
   });
 }
