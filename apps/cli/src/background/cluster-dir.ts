@@ -9,6 +9,7 @@ import type { S3Config } from '@tensorfleet/infra';
  *   api-token      the coordinator's bearer token (mode 0600)
  *   redis-password the password of Redis's default user (mode 0600); also in cluster.json's redisUrl
  *   redis.conf     Redis's `requirepass` (mode 0600), so the password is on no command line
+ *   tls/           with `fleet up --tls`: the cluster's private CA (ca.pem) and its certificate for Redis and S3
  *   redis/         Redis's append-only file
  *   s3/            the Swift server: configs, rings, objects, its own logs and PIDs
  *   logs/          redis.log, coordinator.log, worker-N.log
@@ -20,6 +21,7 @@ export interface ClusterPaths {
   token: string;
   redisPassword: string;
   redisConf: string;
+  tls: string;
   redisData: string;
   s3Data: string;
   logs: string;
@@ -34,6 +36,7 @@ export function clusterPaths(dir: string): ClusterPaths {
     token: join(d, 'api-token'),
     redisPassword: join(d, 'redis-password'),
     redisConf: join(d, 'redis.conf'),
+    tls: join(d, 'tls'),
     redisData: join(d, 'redis'),
     s3Data: join(d, 's3'),
     logs: join(d, 'logs'),
@@ -46,6 +49,8 @@ export interface ClusterSettings {
   dir: string;
   coordinatorUrl: string;
   redisUrl: string;
+  /** With `fleet up --tls`: the CA every process trusts for rediss:// (REDIS_TLS_CA_FILE); S3's is s3.caFile. */
+  redisTls?: { caFile: string };
   s3: S3Config;
   /** Redis key prefix and BullMQ prefix. */
   prefix: string;
