@@ -11,6 +11,8 @@
 #   swift.sh stop-object DIR    stops only the object server: the proxy answers object requests with 503
 #   swift.sh start-object DIR   starts it again
 # SWIFT_LOG_LEVEL=INFO logs every request (default WARNING).
+# SWIFT_TLS_CERT, SWIFT_TLS_KEY, SWIFT_TLS_CA (PEM files) at the first start: the proxy serves
+# https with them (Swift's cert_file/key_file; kept for later starts), the URL is https://.
 # S3 credentials: access key test:tester, secret testing, region us-east-1, path-style.
 EXTRA_COMMANDS="stop-proxy start-proxy stop-object start-object"
 source "$(dirname "$(readlink -f "$0")")/lib.sh"
@@ -20,7 +22,23 @@ PY=/usr/bin/python3   # Debian's python3-swift lives there, not in a pyenv/venv 
 SERVERS=(account container object proxy)
 ACCESS_KEY=test:tester SECRET_KEY=testing
 
-url() { echo "http://127.0.0.1:$(cat "$DIR/proxy.port")"; }
+# TLS settings of the first start, one per line: cert, key, CA; empty for plain http.
+tls_settings() {
+  if [ ! -e "$DIR/proxy.tls" ]; then
+    if [ -n "${SWIFT_TLS_CERT:-}" ]; then
+      for f in "$SWIFT_TLS_CERT" "${SWIFT_TLS_KEY:?SWIFT_TLS_KEY must be set with SWIFT_TLS_CERT}" "${SWIFT_TLS_CA:?SWIFT_TLS_CA must be set with SWIFT_TLS_CERT}"; do
+        [ -r "$f" ] || die "TLS file '$f' cannot be read"
+      done
+      printf '%s\n' "$(readlink -f "$SWIFT_TLS_CERT")" "$(readlink -f "$SWIFT_TLS_KEY")" "$(readlink -f "$SWIFT_TLS_CA")" >"$DIR/proxy.tls"
+    else
+      : >"$DIR/proxy.tls"
+    fi
+  fi
+  [ -s "$DIR/proxy.tls" ] && mapfile -t TLS <"$DIR/proxy.tls" || TLS=()
+}
+scheme() { [ ${#TLS[@]} -gt 0 ] && echo https || echo http; }
+
+url() { echo "$(scheme)://127.0.0.1:$(cat "$DIR/proxy.port")"; }
 
 # A signed (AWS v2) ListBuckets request: proves s3api, tempauth, memcached and the account
 # server all work, not merely that the proxy port accepts connections.
@@ -28,8 +46,9 @@ s3_ping() {
   local port=$1 date sig
   date=$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S GMT')
   sig=$(printf 'GET\n\n\n%s\n/' "$date" | openssl dgst -sha1 -hmac "$SECRET_KEY" -binary | base64)
-  curl -sf -o /dev/null --max-time 2 -H "Date: $date" -H "Authorization: AWS $ACCESS_KEY:$sig" \
-    "http://127.0.0.1:$port/"
+  # shellcheck disable=SC2046 # the CA option is two words or none
+  curl -sf -o /dev/null --max-time 2 $( [ ${#TLS[@]} -gt 0 ] && echo "--cacert ${TLS[2]}") \
+    -H "Date: $date" -H "Authorization: AWS $ACCESS_KEY:$sig" "$(scheme)://127.0.0.1:$port/"
 }
 
 stop_all() {
@@ -101,6 +120,7 @@ user = root
 swift_dir = $DIR
 log_name = proxy-server
 log_level = ${SWIFT_LOG_LEVEL:-WARNING}
+$( [ ${#TLS[@]} -gt 0 ] && printf 'cert_file = %s\nkey_file = %s\n' "${TLS[0]}" "${TLS[1]}")
 
 [pipeline:main]
 # s3api just before the auth filter; slo after it (multipart uploads are SLOs).
@@ -215,6 +235,7 @@ start_object() {
   die "the Swift object server did not listen within 30 s, see $DIR/object.log"
 }
 
+tls_settings
 case "$CMD" in
   start) start ;;
   stop) stop_all ;;

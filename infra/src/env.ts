@@ -5,7 +5,8 @@ type Env = Record<string, string | undefined>;
 
 /**
  * S3 settings from S3_ENDPOINT (http://host:port or https://host[:port]), S3_ACCESS_KEY,
- * S3_SECRET_KEY and optional S3_REGION (default us-east-1). Null when S3_ENDPOINT is unset.
+ * S3_SECRET_KEY and optional S3_REGION (default us-east-1) and S3_CA_FILE (the CA of an https
+ * endpoint, see S3Config.caFile). Null when S3_ENDPOINT is unset.
  */
 export function s3ConfigFromEnv(env: Env = process.env): S3Config | null {
   const raw = env.S3_ENDPOINT?.trim();
@@ -28,6 +29,8 @@ export function s3ConfigFromEnv(env: Env = process.env): S3Config | null {
     throw new InfraError('BAD_ENV', 'S3_ENDPOINT is set but S3_ACCESS_KEY or S3_SECRET_KEY is not: set both (or unset S3_ENDPOINT to start a private Swift)');
   }
   const useSSL = url.protocol === 'https:';
+  const caFile = env.S3_CA_FILE?.trim();
+  if (caFile && !useSSL) throw new InfraError('BAD_ENV', `S3_CA_FILE is set but S3_ENDPOINT='${raw}' is http://: use https:// to connect over TLS, or unset S3_CA_FILE`);
   return {
     endPoint: url.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: url.port ? Number(url.port) : useSSL ? 443 : 80,
@@ -35,6 +38,7 @@ export function s3ConfigFromEnv(env: Env = process.env): S3Config | null {
     accessKey,
     secretKey,
     region: env.S3_REGION?.trim() || 'us-east-1',
+    ...(caFile ? { caFile } : {}),
   };
 }
 

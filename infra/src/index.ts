@@ -4,6 +4,7 @@ export { startRedis } from './redis';
 export { resolveServices, type ResolveOptions } from './resolve-services';
 export { freePort, SCRIPTS_DIR } from './service-process';
 export { startSwift } from './swift';
+export { tlsCertificates } from './tls-certificates';
 export { testId, testServices } from './test-services';
 export {
   SWIFT_ACCESS_KEY,
@@ -15,5 +16,8 @@ export {
   type RunningSwift,
   type S3Config,
   type Services,
+  type ServerTls,
   type StartOptions,
+  type SwiftStartOptions,
+  type TestCertificates,
 } from './types';

@@ -35,12 +35,21 @@ describe('docker-compose.yml', () => {
       assert.equal(dev.driver, 'nvidia', name);
       assert.deepEqual(dev.capabilities, ['gpu'], name);
       assert.equal(svc.environment.FLEET_BACKEND, 'tensorflow', name);
-      assert.equal(svc.environment.REDIS_URL, 'redis://redis:6379', name);
+      assert.match(svc.environment.REDIS_URL, /^redis:\/\/:\$\{REDIS_PASSWORD:-[^}]+\}@redis:6379$/, name);
       assert.equal(svc.environment.S3_ENDPOINT, 'http://minio:9000', name);
       assert.equal(svc.build.target, 'gpu', name);
       return svc.environment.CUDA_VISIBLE_DEVICES;
     });
     assert.deepEqual(gpus, workers.map((_, i) => String(i)), 'one distinct GPU per worker, in order');
+  });
+
+  it('Redis asks for the password the apps send', () => {
+    const redis = services.redis;
+    const i = redis.command.indexOf('--requirepass');
+    assert.ok(i > 0, 'redis-server --requirepass');
+    const password = redis.command[i + 1];
+    assert.equal(redis.environment.REDISCLI_AUTH, password, 'the healthcheck authenticates');
+    assert.equal(services.coordinator.environment.REDIS_URL, `redis://:${password}@redis:6379`);
   });
 
   it('builds only Dockerfile stages that exist, from the repository root', () => {
@@ -79,12 +88,41 @@ describe('k8s manifests', () => {
     assert.deepEqual([...k.resources].sort(), files.filter((f) => f !== 'kustomization.yaml'));
   });
 
-  it('config holds REDIS_URL and S3_* for the apps', () => {
+  it('config holds the Redis host, its CA file and S3_* for the apps; the passwords are in Secrets', () => {
     const cm = find('ConfigMap', 'tensorfleet-config')!;
     const secret = find('Secret', 'tensorfleet-s3')!;
-    assert.match(cm.data.REDIS_URL, /^redis:\/\/redis\./);
+    assert.equal(cm.data.REDIS_URL, undefined, 'REDIS_URL holds the password: each app builds it from the Secret');
+    assert.match(cm.data.REDIS_HOST, /^redis\.tensorfleet\.svc\.cluster\.local:6379$/);
+    assert.equal(cm.data.REDIS_TLS_CA_FILE, '/etc/tensorfleet/redis-tls/ca.crt');
     assert.match(cm.data.S3_ENDPOINT, /^https?:\/\//);
     assert.ok(secret.stringData.S3_ACCESS_KEY && secret.stringData.S3_SECRET_KEY);
+    assert.ok(find('Secret', 'tensorfleet-redis')!.stringData.REDIS_PASSWORD);
+  });
+
+  it('Redis speaks only TLS and knows only the ACL user the apps connect as, with the password from the Secret', () => {
+    const redis = find('StatefulSet', 'redis')!.spec.template.spec;
+    const args: string[] = redis.containers[0].args;
+    const after = (flag: string) => args[args.indexOf(flag) + 1];
+    assert.equal(after('--port'), '0', 'the plain port is off');
+    assert.equal(after('--tls-port'), '6379');
+    const mount = redis.containers[0].volumeMounts.find((m: Obj) => m.name === 'redis-tls').mountPath;
+    for (const f of ['--tls-cert-file', '--tls-key-file', '--tls-ca-cert-file']) assert.ok(after(f).startsWith(`${mount}/`), f);
+    const users = args.map((a, i) => (a === '--user' ? args.slice(i + 1, args.indexOf('--user', i + 1) === -1 ? undefined : args.indexOf('--user', i + 1)) : null)).filter(Boolean) as string[][];
+    assert.deepEqual(users[0], ['default', 'off']);
+    assert.deepEqual(users[1], ['fleet', 'on', '>$(REDIS_PASSWORD)', '~tf*', '&*', '+@all'], 'one word per argument');
+    assert.match(redis.containers[0].readinessProbe.exec.command.join(' '), /--tls --cacert .* --user fleet ping/);
+    for (const name of ['coordinator', 'worker']) {
+      const pod = (find('Deployment', name) ?? find('StatefulSet', name))!.spec.template.spec;
+      const env: Obj[] = pod.containers[0].env;
+      const names = env.map((e) => e.name);
+      assert.ok(names.indexOf('REDIS_PASSWORD') < names.indexOf('REDIS_URL'), `${name}: $(REDIS_PASSWORD) is defined before REDIS_URL uses it`);
+      assert.equal(env.find((e) => e.name === 'REDIS_URL')!.value, 'rediss://fleet:$(REDIS_PASSWORD)@$(REDIS_HOST)', name);
+      const mounted = pod.containers[0].volumeMounts.find((m: Obj) => m.name === 'redis-tls');
+      assert.equal(`${mounted.mountPath}/ca.crt`, '/etc/tensorfleet/redis-tls/ca.crt', `${name} mounts the CA where REDIS_TLS_CA_FILE points`);
+      assert.equal(pod.volumes.find((v: Obj) => v.name === 'redis-tls').secret.secretName, 'tensorfleet-redis-tls', name);
+    }
+    // The TLS Secret is the one object the user makes (certificates are theirs): the README says how.
+    assert.match(readFileSync(join(INFRA, 'README.md'), 'utf8'), /kubectl -n tensorfleet create secret generic tensorfleet-redis-tls/);
   });
 
   it('workers are a StatefulSet with one GPU per pod, the tensorflow backend and the shared config', () => {
@@ -102,6 +140,10 @@ describe('k8s manifests', () => {
       for (const [k, v] of Object.entries(d.spec.selector.matchLabels)) assert.equal(labels[k], v, `${d.kind}/${d.metadata.name}`);
       if (d.spec.serviceName) assert.ok(find('Service', d.spec.serviceName), `service ${d.spec.serviceName}`);
       for (const c of d.spec.template.spec.containers) {
+        for (const e of c.env ?? []) {
+          const ref = e.valueFrom?.secretKeyRef;
+          if (ref) assert.ok(find('Secret', ref.name)?.stringData?.[ref.key] !== undefined, `${d.metadata.name}: secret ${ref.name} key ${ref.key}`);
+        }
         for (const ref of c.envFrom ?? []) {
           if (ref.configMapRef) assert.ok(find('ConfigMap', ref.configMapRef.name), ref.configMapRef.name);
           if (ref.secretRef) assert.ok(find('Secret', ref.secretRef.name), ref.secretRef.name);

@@ -11,7 +11,23 @@ export async function startRedis(opts: RedisStartOptions = {}): Promise<RunningR
   if (opts.appendfsync !== undefined && opts.appendfsync !== 'always' && opts.appendfsync !== 'everysec') {
     throw new InfraError('BAD_OPTIONS', `redis: appendfsync must be 'always' or 'everysec' (or unset for no persistence), got ${JSON.stringify(opts.appendfsync)}`);
   }
-  const svc = await startScriptService('redis.sh', 'redis', opts, opts.appendfsync ? { REDIS_APPENDFSYNC: opts.appendfsync } : undefined);
+  if (opts.tls && !(opts.tls.certFile && opts.tls.keyFile && opts.tls.caFile)) {
+    throw new InfraError('BAD_OPTIONS', 'redis: tls needs certFile, keyFile and caFile (tlsCertificates() makes them)');
+  }
+  if (opts.tls?.authClients !== undefined && !['no', 'yes', 'optional'].includes(opts.tls.authClients)) {
+    throw new InfraError('BAD_OPTIONS', `redis: tls.authClients must be 'no', 'yes' or 'optional', got ${JSON.stringify(opts.tls.authClients)}`);
+  }
+  if (opts.acl && opts.acl.some((l) => typeof l !== 'string' || l.includes('\n'))) {
+    throw new InfraError('BAD_OPTIONS', 'redis: acl must be a list of single-line ACL rules, e.g. "user fleet on >PASSWORD ~tf* &* +@all"');
+  }
+  const env: Record<string, string> = {};
+  if (opts.appendfsync) env.REDIS_APPENDFSYNC = opts.appendfsync;
+  if (opts.tls) {
+    Object.assign(env, { REDIS_SERVER_TLS_CERT: opts.tls.certFile, REDIS_SERVER_TLS_KEY: opts.tls.keyFile, REDIS_SERVER_TLS_CA: opts.tls.caFile });
+    if (opts.tls.authClients) env.REDIS_SERVER_TLS_AUTH_CLIENTS = opts.tls.authClients;
+  }
+  if (opts.acl?.length) env.REDIS_ACL = opts.acl.join('\n');
+  const svc = await startScriptService('redis.sh', 'redis', opts, Object.keys(env).length ? env : undefined);
   return {
     url: svc.url,
     port: svc.port,

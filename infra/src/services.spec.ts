@@ -49,6 +49,11 @@ describe('s3ConfigFromEnv', () => {
     });
     assert.equal(s3ConfigFromEnv({ S3_ENDPOINT: '10.0.0.5:9000', S3_ACCESS_KEY: 'a', S3_SECRET_KEY: 'b' })?.port, 9000);
   });
+  it('takes S3_CA_FILE for an https endpoint and refuses it for http', () => {
+    assert.equal(s3ConfigFromEnv({ S3_ENDPOINT: 'https://minio:9000', S3_ACCESS_KEY: 'a', S3_SECRET_KEY: 'b', S3_CA_FILE: '/etc/ssl/minio-ca.pem' })?.caFile, '/etc/ssl/minio-ca.pem');
+    assert.equal(s3ConfigFromEnv({ S3_ENDPOINT: 'https://minio:9000', S3_ACCESS_KEY: 'a', S3_SECRET_KEY: 'b' })?.caFile, undefined);
+    assert.throws(() => s3ConfigFromEnv({ S3_ENDPOINT: 'http://minio:9000', S3_ACCESS_KEY: 'a', S3_SECRET_KEY: 'b', S3_CA_FILE: '/ca.pem' }), /S3_CA_FILE is set but S3_ENDPOINT='http:\/\/minio:9000' is http:\/\/: use https:\/\//);
+  });
   it('rejects missing keys, other schemes and paths with a message saying what to set', () => {
     assert.throws(() => s3ConfigFromEnv({ S3_ENDPOINT: 'http://h:9000' }), (e: unknown) => e instanceof InfraError && e.code === 'BAD_ENV' && /S3_ACCESS_KEY/.test(e.message));
     assert.throws(() => s3ConfigFromEnv({ S3_ENDPOINT: 'ftp://h:9000', S3_ACCESS_KEY: 'a', S3_SECRET_KEY: 'b' }), /http:\/\/ or https:\/\//);

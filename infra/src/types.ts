@@ -6,6 +6,13 @@ export interface S3Config {
   accessKey: string;
   secretKey: string;
   region: string;
+  /**
+   * PEM CA bundle an https endpoint's certificate must chain to (env S3_CA_FILE): it replaces
+   * the system CAs for S3 connections, as `curl --cacert` and AWS_CA_BUNDLE do. A path, so that
+   * it passes to other processes and threads as JSON; each reads the file itself. Unset: the
+   * system CAs plus NODE_EXTRA_CA_CERTS.
+   */
+  caFile?: string;
 }
 
 export interface RunningService {
@@ -32,6 +39,33 @@ export interface RedisStartOptions extends StartOptions {
    * Default: no persistence.
    */
   appendfsync?: 'always' | 'everysec';
+  /**
+   * TLS only: the port speaks TLS with this certificate and the plain port is off (`--port 0
+   * --tls-port`); the URL is rediss://. `authClients` is redis.conf's tls-auth-clients
+   * (default 'no': no client certificate asked for). Default: plain.
+   */
+  tls?: ServerTls & { authClients?: 'no' | 'yes' | 'optional' };
+  /**
+   * ACL lines (redis.conf's `user` syntax), e.g. `user default off` and
+   * `user fleet on >PASSWORD ~tf* &* +@all`, loaded from a 0600 file in the folder.
+   * Default: none (the default user without a password).
+   */
+  acl?: string[];
+}
+
+/** A server's PEM certificate and key, and the CA that signed it (which clients must trust). */
+export interface ServerTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+/** What tlsCertificates() wrote: a CA and certificates it signed, for 127.0.0.1 and localhost. */
+export interface TestCertificates {
+  dir: string;
+  caFile: string;
+  /** NAME -> its certificate and key (server and client use both). */
+  certs: Record<string, { certFile: string; keyFile: string }>;
 }
 
 export interface RunningRedis extends RunningService {
@@ -43,6 +77,11 @@ export interface RunningRedis extends RunningService {
    * starts it again on the same port and folder. Without persistence the data is gone.
    */
   restart(opts?: { crash?: boolean; downMs?: number }): Promise<void>;
+}
+
+export interface SwiftStartOptions extends StartOptions {
+  /** The S3 endpoint (the proxy) serves https with this certificate; config.useSSL and config.caFile follow. Default: http. */
+  tls?: ServerTls;
 }
 
 export interface RunningSwift extends RunningService {

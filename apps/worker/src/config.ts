@@ -1,14 +1,17 @@
 import { hostname } from 'node:os';
 import { curveModeFromEnv, type CurveMode } from '@tensorfleet/collective';
+import { redisTlsFromEnv, type RedisTls } from '@tensorfleet/control';
 
 /** Everything a worker process reads from its environment, read once at start-up. */
 export interface WorkerConfig {
-  /** Redis of the control plane. Env `REDIS_URL`; default redis://127.0.0.1:6379. */
+  /** Redis of the control plane, `rediss://` for TLS, `USER:PASSWORD@` for an ACL user. Env `REDIS_URL`; default redis://127.0.0.1:6379. */
   redisUrl: string;
+  /** TLS files of a rediss:// URL. Env `REDIS_TLS_CA_FILE`, `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE`, `REDIS_TLS_SERVERNAME`. */
+  redisTls?: RedisTls;
   /** Key prefix in Redis. Env `FLEET_PREFIX`; default `tf`. */
   prefix: string;
-  /** S3 endpoint and keys (datasets, checkpoints). Env `TF_S3` (JSON) or `S3_ENDPOINT` + keys. */
-  s3: { endPoint: string; port: number; useSSL: boolean; accessKey: string; secretKey: string; region: string };
+  /** S3 endpoint and keys (datasets, checkpoints). Env `TF_S3` (JSON) or `S3_ENDPOINT` + keys [+ `S3_CA_FILE` for https]. */
+  s3: { endPoint: string; port: number; useSSL: boolean; accessKey: string; secretKey: string; region: string; caFile?: string };
   /** Registry id. Env `WORKER_ID`; default `<hostname>-<pid>`. */
   workerId: string;
   /** Address the collective socket binds to. Env `FLEET_BIND_HOST`; default 127.0.0.1. */
@@ -36,8 +39,10 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
   }
   const logsMaxLen = Number(env.FLEET_LOG_MAXLEN ?? 10_000);
   if (!Number.isInteger(logsMaxLen) || logsMaxLen < 1) throw new Error(`FLEET_LOG_MAXLEN=${env.FLEET_LOG_MAXLEN} must be a whole number of lines >= 1`);
+  const redisTls = redisTlsFromEnv(env);
   return {
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    ...(redisTls ? { redisTls } : {}),
     prefix: env.FLEET_PREFIX ?? 'tf',
     s3: s3FromEnv(env),
     workerId: env.WORKER_ID ?? `${hostname()}-${process.pid}`,
@@ -66,5 +71,6 @@ function s3FromEnv(env: NodeJS.ProcessEnv): WorkerConfig['s3'] {
     accessKey: env.S3_ACCESS_KEY ?? '',
     secretKey: env.S3_SECRET_KEY ?? '',
     region: env.S3_REGION ?? 'us-east-1',
+    ...(env.S3_CA_FILE?.trim() ? { caFile: env.S3_CA_FILE.trim() } : {}),
   };
 }

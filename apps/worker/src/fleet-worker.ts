@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import Redis from 'ioredis';
-import { ControlPlane, logRedisConnection, type Assignment, type WorkerCommand } from '@tensorfleet/control';
+import type Redis from 'ioredis';
+import { ControlPlane, logRedisConnection, openRedis, waitForRedis, type Assignment, type WorkerCommand } from '@tensorfleet/control';
 import { CollectiveError, CollectiveNode, type Refusal } from '@tensorfleet/collective';
 import { ObjectStore } from '@tensorfleet/data';
 import { initBackend, type BackendInfo } from '@tensorfleet/models';
@@ -42,14 +42,20 @@ export class FleetWorker {
   async start(): Promise<void> {
     this.backend = await initBackend({ backend: this.cfg.backend });
     this.log(`backend ${this.backend.name} (${this.backend.device}, ${this.backend.package})`);
-    this.redis = logRedisConnection(new Redis(this.cfg.redisUrl, { maxRetriesPerRequest: null }), 'main', this.log);
-    this.inbox = logRedisConnection(this.redis.duplicate(), 'inbox', this.log);
+    this.redis = openRedis(this.cfg.redisUrl, this.cfg.redisTls, 'main', this.log, { maxRetriesPerRequest: null });
+    // A wrong password or CA ends the worker here, saying what to set, instead of retrying forever.
+    await waitForRedis(this.redis, this.cfg.redisUrl).catch((e) => {
+      this.redis.disconnect();
+      throw e;
+    });
+    this.inbox = logRedisConnection(this.redis.duplicate(), 'inbox', this.log, this.cfg.redisUrl);
     this.control = new ControlPlane(this.redis, { prefix: this.cfg.prefix });
     this.store = new ObjectStore(this.cfg.s3);
     this.node = await CollectiveNode.listen({ host: this.cfg.bindHost, curve: this.cfg.collectiveCurve, onRefused: (r) => this.logRefusal(r) });
     await this.register();
     this.heartbeat = new HeartbeatThread({
       redisUrl: this.cfg.redisUrl,
+      redisTls: this.cfg.redisTls,
       prefix: this.cfg.prefix,
       workerId: this.cfg.workerId,
       intervalMs: this.cfg.heartbeatMs,

@@ -1,6 +1,7 @@
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import Redis from 'ioredis';
-import { ControlPlane, logRedisConnection } from '@tensorfleet/control';
+import { ControlPlane, openRedis, type RedisTls } from '@tensorfleet/control';
+
+interface HeartbeatOptions { redisUrl: string; redisTls?: RedisTls; prefix: string; workerId: string; intervalMs: number; ttlMs: number }
 
 /**
  * The heartbeat runs on a thread of its own with its own Redis connection: a training
@@ -13,7 +14,7 @@ import { ControlPlane, logRedisConnection } from '@tensorfleet/control';
 export class HeartbeatThread {
   private readonly thread: Worker;
 
-  constructor(opts: { redisUrl: string; prefix: string; workerId: string; intervalMs: number; ttlMs: number }, onForgotten: () => void) {
+  constructor(opts: HeartbeatOptions, onForgotten: () => void) {
     this.thread = new Worker(__filename, { workerData: opts });
     this.thread.unref();
     this.thread.on('message', (m) => { if (m === 'forgotten') onForgotten(); });
@@ -30,9 +31,10 @@ export class HeartbeatThread {
 }
 
 if (!isMainThread && workerData?.workerId) {
-  const { redisUrl, prefix, workerId, intervalMs, ttlMs } = workerData as { redisUrl: string; prefix: string; workerId: string; intervalMs: number; ttlMs: number };
+  const { redisUrl, redisTls, prefix, workerId, intervalMs, ttlMs } = workerData as HeartbeatOptions;
   // One retry: a beat that cannot go out while Redis is away fails, and the next one tries again.
-  const redis = logRedisConnection(new Redis(redisUrl, { maxRetriesPerRequest: 1 }), 'heartbeat', (l) => console.log(`${new Date().toISOString()} [heartbeat ${workerId}] ${l}`));
+  // The thread reads the TLS files itself: Buffers of the main thread's options would be copied anyway.
+  const redis = openRedis(redisUrl, redisTls, 'heartbeat', (l) => console.log(`${new Date().toISOString()} [heartbeat ${workerId}] ${l}`), { maxRetriesPerRequest: 1 });
   const control = new ControlPlane(redis, { prefix });
   const beat = () => control.heartbeat(workerId, ttlMs)
     .then((registered) => { if (!registered) parentPort!.postMessage('forgotten'); })

@@ -1,5 +1,5 @@
 export class ControlPlaneError extends Error {
-  constructor(message: string, readonly code: 'BAD_OPTIONS' | 'NOT_FOUND' | 'BAD_RECORD') {
+  constructor(message: string, readonly code: 'BAD_OPTIONS' | 'NOT_FOUND' | 'BAD_RECORD' | 'REDIS_ACCESS') {
     super(message);
     this.name = 'ControlPlaneError';
   }

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { openRedis, waitForRedis } from '@tensorfleet/control';
 import { ObjectStore, readManifest } from '@tensorfleet/data';
 import { loadCheckpoint } from '@tensorfleet/training';
 
@@ -87,6 +88,18 @@ describe('fleet up, status, down: a local cluster that keeps its data', { timeou
     assert.ok(token().length >= 32);
     // The API needs the token; the CLI sends it (below) without being told.
     assert.equal((await api('/jobs', false)).status, 401);
+    // Redis wants a password too, kept beside the token (0600) and never printed.
+    assert.equal(statSync(join(dir, 'redis-password')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dir, 'redis.conf')).mode & 0o777, 0o600);
+    const password = readFileSync(join(dir, 'redis-password'), 'utf8').trim();
+    assert.ok(password.length >= 32);
+    const redisPort = settings().ports.redis;
+    assert.equal(settings().redisUrl, `redis://:${password}@127.0.0.1:${redisPort}`);
+    assert.ok(!JSON.stringify(out).includes(password), 'fleet up --json printed the Redis password');
+    const bareUrl = `redis://127.0.0.1:${redisPort}`;
+    const bare = openRedis(bareUrl, undefined, 'test', () => undefined);
+    await assert.rejects(waitForRedis(bare, bareUrl), /wants a user and password \(NOAUTH/);
+    bare.disconnect();
   });
 
   it('fleet status lists every process with its PID, port and log, the coordinator ready and both workers registered', async () => {

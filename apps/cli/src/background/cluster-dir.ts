@@ -7,6 +7,9 @@ import type { S3Config } from '@tensorfleet/infra';
  * The folder of a `fleet up` cluster and what is in it:
  *   cluster.json   the connection settings every other `fleet` command reads (mode 0600)
  *   api-token      the coordinator's bearer token (mode 0600)
+ *   redis-password the password of Redis's default user (mode 0600); also in cluster.json's redisUrl
+ *   redis.conf     Redis's `requirepass` (mode 0600), so the password is on no command line
+ *   tls/           with `fleet up --tls`: the cluster's private CA (ca.pem) and its certificate for Redis and S3
  *   redis/         Redis's append-only file
  *   s3/            the Swift server: configs, rings, objects, its own logs and PIDs
  *   logs/          redis.log, coordinator.log, worker-N.log
@@ -16,6 +19,9 @@ export interface ClusterPaths {
   dir: string;
   settings: string;
   token: string;
+  redisPassword: string;
+  redisConf: string;
+  tls: string;
   redisData: string;
   s3Data: string;
   logs: string;
@@ -28,6 +34,9 @@ export function clusterPaths(dir: string): ClusterPaths {
     dir: d,
     settings: join(d, 'cluster.json'),
     token: join(d, 'api-token'),
+    redisPassword: join(d, 'redis-password'),
+    redisConf: join(d, 'redis.conf'),
+    tls: join(d, 'tls'),
     redisData: join(d, 'redis'),
     s3Data: join(d, 's3'),
     logs: join(d, 'logs'),
@@ -40,6 +49,8 @@ export interface ClusterSettings {
   dir: string;
   coordinatorUrl: string;
   redisUrl: string;
+  /** With `fleet up --tls`: the CA every process trusts for rediss:// (REDIS_TLS_CA_FILE); S3's is s3.caFile. */
+  redisTls?: { caFile: string };
   s3: S3Config;
   /** Redis key prefix and BullMQ prefix. */
   prefix: string;
@@ -111,6 +122,27 @@ export function readToken(dir: string): string | null {
 
 export function writeToken(dir: string, token: string): void {
   writeFileAtomic(clusterPaths(dir).token, `${token}\n`, 0o600);
+}
+
+export function readRedisPassword(dir: string): string | null {
+  try {
+    return readFileSync(clusterPaths(dir).redisPassword, 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** The password, and the redis.conf that sets it: both 0600, beside the API token. */
+export function writeRedisPassword(dir: string, password: string): void {
+  if (!/^[A-Za-z0-9]+$/.test(password)) throw new Error('the Redis password of `fleet up` must be letters and digits (it goes into a URL and redis.conf unquoted)');
+  const paths = clusterPaths(dir);
+  writeFileAtomic(paths.redisPassword, `${password}\n`, 0o600);
+  writeFileAtomic(paths.redisConf, `# written by fleet up: the default user's password (also in redis-password and cluster.json)\nrequirepass ${password}\n`, 0o600);
+}
+
+/** The settings for printing: the Redis password replaced by *** (it is in redis-password). */
+export function printableSettings(s: ClusterSettings): ClusterSettings {
+  return { ...s, redisUrl: s.redisUrl.replace(/^(rediss?:\/\/)([^@/]*)@/, (_m, scheme: string, auth: string) => `${scheme}${auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : ''}:***@`) };
 }
 
 /** Written whole or not at all, so a reader never sees half a file; `mode` also when it existed. */

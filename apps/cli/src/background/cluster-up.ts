@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { freePort } from '@tensorfleet/infra';
+import { redisTlsEnv } from '@tensorfleet/control';
+import { freePort, tlsCertificates } from '@tensorfleet/infra';
 import { CoordinatorClient } from '../lib/api-client';
 import { serviceEnv } from '../cluster/local-cluster';
 import { appEntry } from '../lib/processes';
-import { clusterPaths, readSettings, readToken, writeCurrentDir, writeSettings, writeToken, type ClusterPaths, type ClusterSettings } from './cluster-dir';
+import { clusterPaths, readRedisPassword, readSettings, readToken, writeCurrentDir, writeRedisPassword, writeSettings, writeToken, type ClusterPaths, type ClusterSettings } from './cluster-dir';
 import { nodeMarker, processStates, workerId, workerIds } from './cluster-state';
 import { livePid, startDaemon } from './daemon-process';
-import { startRedisAof } from './redis-aof';
+import { startRedisAof, type RedisServerTls } from './redis-aof';
 import { s3Config, startSwiftStore, swiftStoreUp } from './swift-store';
 import { stopCluster } from './cluster-down';
 import { defaultWorkers } from './worker-count';
@@ -20,6 +21,11 @@ export interface UpOptions {
   workers?: number;
   /** Coordinator port. Default: the one recorded in the folder when free, else a free one. */
   port?: number;
+  /**
+   * Redis over TLS only and S3 over https, with a CA made for the cluster in `dir/tls`. Chosen at
+   * the first start in `dir` and kept; asking for it on a cluster made without it is an error.
+   */
+  tls?: boolean;
   /** How long to wait for the coordinator and every worker. Default 180 s. */
   timeoutMs?: number;
   log: (msg: string) => void;
@@ -88,6 +94,8 @@ async function startLocked(paths: ClusterPaths, opts: UpOptions): Promise<UpResu
   }
   const previous = readSettings(paths.dir);
   const token = readToken(paths.dir) ?? randomBytes(24).toString('hex');
+  // Redis asks for a password too: anyone else on this machine could otherwise reach the control plane.
+  const redisPassword = readRedisPassword(paths.dir) ?? randomBytes(24).toString('hex');
 
   if (previous) {
     const running = processStates(paths.dir, previous).filter((p) => p.name !== 's3' && p.alive);
@@ -109,6 +117,9 @@ async function startLocked(paths: ClusterPaths, opts: UpOptions): Promise<UpResu
     }
   }
 
+  const wasTls = previous ? !!previous.redisTls : undefined;
+  if (opts.tls && wasTls === false) throw new Error(`the cluster in ${paths.dir} was made without --tls (its Swift keeps plain http): \`fleet down --purge\` it, or use another --dir`);
+  const tls = opts.tls || wasTls ? await clusterCertificates(paths) : undefined;
   const workers = opts.workers ?? previous?.workers ?? defaultWorkers().count;
   const gpus = defaultWorkers().gpus;
   const ports = {
@@ -120,8 +131,9 @@ async function startLocked(paths: ClusterPaths, opts: UpOptions): Promise<UpResu
   const settings: ClusterSettings = {
     dir: paths.dir,
     coordinatorUrl: `http://127.0.0.1:${ports.coordinator}`,
-    redisUrl: `redis://127.0.0.1:${ports.redis}`,
-    s3: s3Config(ports.s3),
+    redisUrl: `redis${tls ? 's' : ''}://:${redisPassword}@127.0.0.1:${ports.redis}`,
+    ...(tls ? { redisTls: { caFile: tls.caFile } } : {}),
+    s3: s3Config(ports.s3, tls?.caFile),
     prefix: PREFIX,
     ports,
     workers,
@@ -129,6 +141,7 @@ async function startLocked(paths: ClusterPaths, opts: UpOptions): Promise<UpResu
   };
   mkdirSync(paths.logs, { recursive: true });
   writeToken(paths.dir, token);
+  writeRedisPassword(paths.dir, redisPassword);
   // Written before anything starts, so that `fleet status` and `fleet down` find what did.
   writeSettings(settings);
   writeCurrentDir(paths.dir);
@@ -136,10 +149,10 @@ async function startLocked(paths: ClusterPaths, opts: UpOptions): Promise<UpResu
   try {
     log(`starting Redis (append-only file in ${paths.redisData}) and the S3 server (objects in ${paths.s3Data})`);
     // Both settled before going on: a stop after one failed must not race the other's start.
-    const started = await Promise.allSettled([startRedisAof(paths, ports.redis), startSwiftStore(paths, ports.s3)]);
+    const started = await Promise.allSettled([startRedisAof(paths, ports.redis, redisPassword, tls), startSwiftStore(paths, ports.s3, tls)]);
     for (const r of started) if (r.status === 'rejected') throw r.reason;
     log(`starting the coordinator on ${settings.coordinatorUrl}`);
-    const env = { ...process.env, ...serviceEnv(settings.redisUrl, settings.s3, PREFIX) };
+    const env = { ...process.env, ...serviceEnv(settings.redisUrl, settings.s3, PREFIX), ...redisTlsEnv(settings.redisTls) };
     startNode(paths, 'coordinator', '@tensorfleet/coordinator', {
       ...env, PORT: String(ports.coordinator), HOST: '127.0.0.1', FLEET_API_TOKEN: token, FLEET_MAX_WORKERS: String(workers),
     });
@@ -168,6 +181,12 @@ async function startLocked(paths: ClusterPaths, opts: UpOptions): Promise<UpResu
     throw e;
   }
   return { settings, alreadyRunning: false, token };
+}
+
+/** The cluster's CA and the certificate Redis and Swift serve (for 127.0.0.1), made once in dir/tls. */
+async function clusterCertificates(paths: ClusterPaths): Promise<RedisServerTls> {
+  if (!existsSync(join(paths.tls, 'server.pem'))) await tlsCertificates({ dir: paths.tls, names: ['server'] });
+  return { certFile: join(paths.tls, 'server.pem'), keyFile: join(paths.tls, 'server.key'), caFile: join(paths.tls, 'ca.pem') };
 }
 
 function startNode(paths: ClusterPaths, name: string, app: '@tensorfleet/coordinator' | '@tensorfleet/worker', env: NodeJS.ProcessEnv): void {

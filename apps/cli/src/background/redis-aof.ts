@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SCRIPTS_DIR } from '@tensorfleet/infra';
 import { livePid, startDaemon, stopDaemon } from './daemon-process';
@@ -11,15 +13,21 @@ import type { ClusterPaths } from './cluster-dir';
  * events and the checkpoint catalogue survive `fleet down` / `fleet up`. fsync every second:
  * a crash of the machine loses at most the last second; a `fleet down` (SIGTERM) loses nothing,
  * Redis writes the file out before it exits.
+ * The password of Redis's default user comes from `paths.redisConf` (written by
+ * writeRedisPassword, mode 0600), so that it never shows in a process list.
  */
-export async function startRedisAof(paths: ClusterPaths, port: number): Promise<number> {
+export async function startRedisAof(paths: ClusterPaths, port: number, password: string, tls?: RedisServerTls): Promise<number> {
   ensureRedisInstalled(paths);
   mkdirSync(paths.redisData, { recursive: true });
   const pid = startDaemon({
     name: 'redis',
     command: 'redis-server',
     args: [
-      '--bind', '127.0.0.1', '--port', String(port), '--dir', paths.redisData,
+      paths.redisConf,
+      '--bind', '127.0.0.1',
+      // TLS only: the plain port is off.
+      ...(tls ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no'] : ['--port', String(port)]),
+      '--dir', paths.redisData,
       '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
       '--protected-mode', 'no', '--daemonize', 'no',
     ],
@@ -31,7 +39,7 @@ export async function startRedisAof(paths: ClusterPaths, port: number): Promise<
   // A large append-only file takes a while to load; Redis answers -LOADING until then.
   const deadline = Date.now() + 120_000;
   for (;;) {
-    if (await ping(port)) return pid;
+    if (await ping(port, password, tls?.caFile)) return pid;
     if (!livePid(paths.run, 'redis', redisMarker(port))) throw new Error(`redis-server exited while starting; see ${join(paths.logs, 'redis.log')}`);
     if (Date.now() > deadline) throw new Error(`redis-server did not answer PING within 120 s; see ${join(paths.logs, 'redis.log')}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -51,10 +59,12 @@ export function redisMarker(port: number): string[] {
   return [`127.0.0.1:${port}`, String(port)];
 }
 
-/** True when Redis on `port` answers PING with PONG (not -LOADING). */
-export function ping(port: number, timeoutMs = 1000): Promise<boolean> {
+export interface RedisServerTls { certFile: string; keyFile: string; caFile: string }
+
+/** True when Redis on `port` takes `password` and answers PING with PONG (not -LOADING, -NOAUTH); over TLS with `caFile`. */
+export function ping(port: number, password: string, caFile?: string, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = connect({ host: '127.0.0.1', port });
+    const sock = caFile ? connectTls({ host: '127.0.0.1', port, ca: readFileSync(caFile) }) : connect({ host: '127.0.0.1', port });
     let reply = '';
     const done = (ok: boolean) => {
       sock.destroy();
@@ -62,10 +72,13 @@ export function ping(port: number, timeoutMs = 1000): Promise<boolean> {
     };
     sock.setTimeout(timeoutMs, () => done(false));
     sock.once('error', () => done(false));
-    sock.once('connect', () => sock.write('PING\r\n'));
+    // AUTH then PING, as RESP arrays: two replies, +OK and +PONG.
+    const auth = `*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(password)}\r\n${password}\r\n`;
+    sock.once(caFile ? 'secureConnect' : 'connect', () => sock.write(`${auth}*1\r\n$4\r\nPING\r\n`));
     sock.on('data', (d) => {
       reply += d.toString();
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      const lines = reply.split('\r\n');
+      if (lines.length > 2) done(lines[0] === '+OK' && lines[1] === '+PONG');
     });
   });
 }

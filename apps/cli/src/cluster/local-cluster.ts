@@ -135,5 +135,6 @@ export function serviceEnv(redisUrl: string, s3: S3Config, prefix: string): Node
     S3_ACCESS_KEY: s3.accessKey,
     S3_SECRET_KEY: s3.secretKey,
     S3_REGION: s3.region,
+    ...(s3.caFile ? { S3_CA_FILE: s3.caFile } : {}),
   };
 }

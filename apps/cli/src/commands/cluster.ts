@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { clusterPaths, defaultClusterDir, selectedClusterDir } from '../background/cluster-dir';
+import { clusterPaths, defaultClusterDir, printableSettings, selectedClusterDir } from '../background/cluster-dir';
 import { startCluster } from '../background/cluster-up';
 import { stopCluster } from '../background/cluster-down';
 import { clusterState, type ClusterState } from '../background/cluster-state';
@@ -14,14 +14,15 @@ export function registerCluster(program: Command): void {
     .option('--workers <n>', 'worker processes (default: one per GPU, else one per core; a restart keeps the last count)', int)
     .option('--dir <dir>', `the cluster's folder: data, logs, PIDs, settings (default ${defaultClusterDir()})`)
     .option('--port <n>', 'coordinator port (default: the last one when free, else a free one)', int)
+    .option('--tls', 'Redis over TLS only and S3 over https, with a CA made for the cluster (chosen at the first start, then kept)')
     .option('--timeout <s>', 'seconds to wait for the coordinator and the workers', int, 180)
     .option('--json', 'print the settings as JSON')
-    .action(async (o: { workers?: number; dir?: string; port?: number; timeout: number; json?: boolean }) => {
+    .action(async (o: { workers?: number; dir?: string; port?: number; tls?: boolean; timeout: number; json?: boolean }) => {
       const dir = o.dir ?? defaultClusterDir();
-      const result = await startCluster({ dir, workers: o.workers, port: o.port, timeoutMs: o.timeout * 1000, log: (m) => console.error(`fleet up: ${m}`) })
+      const result = await startCluster({ dir, workers: o.workers, port: o.port, tls: o.tls, timeoutMs: o.timeout * 1000, log: (m) => console.error(`fleet up: ${m}`) })
         .catch((e: Error) => fail(e.message));
       const s = result.settings;
-      if (o.json) return console.log(JSON.stringify({ ...s, alreadyRunning: result.alreadyRunning, tokenFile: clusterPaths(s.dir).token }, null, 2));
+      if (o.json) return console.log(JSON.stringify({ ...printableSettings(s), alreadyRunning: result.alreadyRunning, tokenFile: clusterPaths(s.dir).token, redisPasswordFile: clusterPaths(s.dir).redisPassword }, null, 2));
       console.log(result.alreadyRunning ? `a cluster already runs in ${s.dir} (nothing started)` : `cluster up in ${s.dir}`);
       console.log(`  coordinator  ${s.coordinatorUrl}  (API docs ${s.coordinatorUrl}/docs)`);
       console.log(`  dashboard    ${s.coordinatorUrl}/#token=${result.token}`);
@@ -38,7 +39,7 @@ export function registerCluster(program: Command): void {
     .action(async (o: { dir?: string; json?: boolean }) => {
       const state = await clusterState(selectedClusterDir(o.dir)).catch((e: Error) => fail(e.message));
       const up = isUp(state);
-      if (o.json) console.log(JSON.stringify({ ...state, up }, null, 2));
+      if (o.json) console.log(JSON.stringify({ ...state, settings: state.settings && printableSettings(state.settings), up }, null, 2));
       else printStatus(state);
       // like `systemctl status`: 3 when it is not running, so scripts can test it
       if (!up) process.exitCode = 3;

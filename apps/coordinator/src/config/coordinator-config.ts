@@ -1,4 +1,4 @@
-import { parseScope } from '@tensorfleet/control';
+import { parseScope, redactRedisUrl, redisTlsFromEnv, type RedisTls } from '@tensorfleet/control';
 import { redisUrlFromEnv, s3ConfigFromEnv, type S3Config } from '@tensorfleet/infra';
 
 /** Everything the coordinator is configured with; injected as COORDINATOR_CONFIG. */
@@ -7,8 +7,10 @@ export interface CoordinatorOptions {
   port?: number;
   /** Interface to listen on. Default 0.0.0.0. */
   host?: string;
-  /** Redis of the control plane (required). */
+  /** Redis of the control plane (required): `redis://` or `rediss://` (TLS), with `USER:PASSWORD@` for an ACL user. */
   redisUrl: string;
+  /** CA, client certificate and key files of a rediss:// URL (env REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE, REDIS_TLS_SERVERNAME). */
+  redisTls?: RedisTls;
   /** Object store with datasets and checkpoints (required). */
   s3: S3Config;
   /** Redis key prefix of the control plane and BullMQ queue prefix. Default `tf`. */
@@ -81,11 +83,11 @@ export interface ApiToken {
   scopes?: string[];
 }
 
-export type CoordinatorConfig = Required<Omit<CoordinatorOptions, 'maxWorkers'>> & Pick<CoordinatorOptions, 'maxWorkers'>;
+export type CoordinatorConfig = Required<Omit<CoordinatorOptions, 'maxWorkers' | 'redisTls'>> & Pick<CoordinatorOptions, 'maxWorkers' | 'redisTls'>;
 
 export const COORDINATOR_CONFIG = Symbol('COORDINATOR_CONFIG');
 
-const DEFAULTS: Omit<CoordinatorConfig, 'redisUrl' | 's3' | 'maxWorkers'> = {
+const DEFAULTS: Omit<CoordinatorConfig, 'redisUrl' | 'redisTls' | 's3' | 'maxWorkers'> = {
   port: 3000, host: '0.0.0.0', prefix: 'tf', queueName: 'tensorfleet-jobs', concurrency: 64,
   claimBackoffMs: 250, claimMaxBackoffMs: 5000, followPollMs: 500, staleBusyMs: 30_000, forgetLostAfterMs: 600_000, reserveAfterMs: 120_000, jobHistory: 100_000, lockDurationMs: 30_000, swagger: true, quiet: false, apiTokens: [],
 };
@@ -101,7 +103,7 @@ export class CoordinatorConfigError extends Error {
 export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorConfig {
   const defined = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
   const c = { ...DEFAULTS, ...defined } as CoordinatorConfig;
-  if (!c.redisUrl || !/^rediss?:\/\//.test(c.redisUrl)) throw new CoordinatorConfigError(`redisUrl must be a redis:// URL (env REDIS_URL), got "${c.redisUrl}"`);
+  if (!c.redisUrl || !/^rediss?:\/\//.test(c.redisUrl)) throw new CoordinatorConfigError(`redisUrl must be a redis:// URL (env REDIS_URL), got "${redactRedisUrl(String(c.redisUrl))}"`);
   if (!c.s3 || !c.s3.endPoint || !c.s3.port) throw new CoordinatorConfigError('s3 needs endPoint and port: set S3_ENDPOINT/S3_ACCESS_KEY/S3_SECRET_KEY or TF_S3 (JSON S3Config)');
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new CoordinatorConfigError(`port must be 0..65535, got ${c.port}`);
   if (!c.prefix || /[\s:]/.test(c.prefix.replace(/:$/, ''))) throw new CoordinatorConfigError(`prefix must be non-empty without spaces, got "${c.prefix}"`);
@@ -132,8 +134,9 @@ export function resolveCoordinatorConfig(opts: CoordinatorOptions): CoordinatorC
 }
 
 /**
- * The process environment as coordinator options: PORT, HOST, REDIS_URL, TF_S3 (JSON
- * S3Config) or S3_ENDPOINT + S3_ACCESS_KEY + S3_SECRET_KEY [+ S3_REGION], FLEET_PREFIX,
+ * The process environment as coordinator options: PORT, HOST, REDIS_URL, REDIS_TLS_* (see
+ * RedisTls), TF_S3 (JSON S3Config) or S3_ENDPOINT + S3_ACCESS_KEY + S3_SECRET_KEY [+ S3_REGION,
+ * S3_CA_FILE], FLEET_PREFIX,
  * FLEET_QUEUE, FLEET_CONCURRENCY, FLEET_FORGET_LOST_AFTER_MS, FLEET_RESERVE_AFTER_MS, FLEET_MAX_WORKERS, FLEET_JOB_HISTORY,
  * FLEET_LOCK_DURATION_MS, FLEET_FOLLOW_POLL_MS, FLEET_CLAIM_BACKOFF_MS, FLEET_CLAIM_MAX_BACKOFF_MS, FLEET_API_TOKEN and FLEET_API_READ_TOKEN (comma-separated bearer tokens).
  */
@@ -147,7 +150,7 @@ export function coordinatorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env):
   } else s3 = s3ConfigFromEnv(env);
   if (!s3) throw new CoordinatorConfigError('no object store: set S3_ENDPOINT (e.g. http://127.0.0.1:9000), S3_ACCESS_KEY and S3_SECRET_KEY, or TF_S3');
   return {
-    port: num(env.PORT), host: env.HOST || undefined, redisUrl, s3, prefix: env.FLEET_PREFIX || undefined,
+    port: num(env.PORT), host: env.HOST || undefined, redisUrl, redisTls: redisTlsFromEnv(env), s3, prefix: env.FLEET_PREFIX || undefined,
     queueName: env.FLEET_QUEUE || undefined, concurrency: num(env.FLEET_CONCURRENCY),
     forgetLostAfterMs: num(env.FLEET_FORGET_LOST_AFTER_MS), reserveAfterMs: num(env.FLEET_RESERVE_AFTER_MS), maxWorkers: num(env.FLEET_MAX_WORKERS),
     jobHistory: num(env.FLEET_JOB_HISTORY),

@@ -1,6 +1,6 @@
 import { Global, Inject, Injectable, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { ControlPlane, logRedisConnection } from '@tensorfleet/control';
+import { ControlPlane, openRedis, waitForRedis } from '@tensorfleet/control';
 import { ObjectStore } from '@tensorfleet/data';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/coordinator-config';
 import { JobStateIndex } from './job-state-index';
@@ -25,7 +25,20 @@ export class CoreModule {
       module: CoreModule,
       providers: [
         { provide: COORDINATOR_CONFIG, useValue: config },
-        { provide: REDIS, useFactory: () => logRedisConnection(new Redis(config.redisUrl, { maxRetriesPerRequest: null }), 'main', (l) => new Logger('Redis').warn(l)) },
+        {
+          provide: REDIS,
+          // Start-up waits for Redis (as it always did), but a wrong password or CA fails it, saying what to set.
+          useFactory: async () => {
+            const redis = openRedis(config.redisUrl, config.redisTls, 'main', (l) => new Logger('Redis').warn(l), { maxRetriesPerRequest: null });
+            try {
+              await waitForRedis(redis, config.redisUrl);
+            } catch (e) {
+              redis.disconnect();
+              throw e;
+            }
+            return redis;
+          },
+        },
         RedisCloser,
         { provide: ControlPlane, inject: [REDIS], useFactory: (redis: Redis) => new ControlPlane(redis, { prefix: config.prefix }) },
         { provide: ObjectStore, useFactory: () => new ObjectStore(config.s3) },

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ControlPlane, logRedisConnection, type JobRecord } from '@tensorfleet/control';
+import { ControlPlane, openRedis, type JobRecord } from '@tensorfleet/control';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/coordinator-config';
 import { GangScheduler, isActive } from './gang-scheduler';
 
@@ -111,7 +111,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
 
   private connection(): Redis {
     // BullMQ needs maxRetriesPerRequest: null: its blocking reads must wait out a Redis restart, not fail.
-    const c = logRedisConnection(new Redis(this.cfg.redisUrl, { maxRetriesPerRequest: null }), `bullmq-${this.connections.length + 1}`, (l) => this.logger.warn(l));
+    const c = openRedis(this.cfg.redisUrl, this.cfg.redisTls, `bullmq-${this.connections.length + 1}`, (l) => this.logger.warn(l), { maxRetriesPerRequest: null });
     this.connections.push(c);
     return c;
   }

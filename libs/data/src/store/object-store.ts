@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import { Readable } from 'node:stream';
 import * as Minio from 'minio';
 import { DataError } from '../errors';
@@ -36,6 +38,7 @@ export class ObjectStore {
       partSize: PART_SIZE,
       // One retry policy (this.retry) decides; minio's own would retry 5xx a second time, unlogged here.
       retryOptions: { disableRetry: true },
+      ...(cfg.useSSL && cfg.caFile ? { transportAgent: new Agent({ ca: readCa(cfg.caFile), keepAlive: true }) } : {}),
     });
     const endpoint = `S3 at ${cfg.useSSL ? 'https' : 'http'}://${cfg.endPoint}:${cfg.port}`;
     this.retry = opts.retry ? opts.retry.forEndpoint(endpoint) : RetryPolicy.fromEnv({ endpoint });
@@ -133,4 +136,13 @@ export function isNotFound(err: unknown): boolean {
 
 export function sha1(buf: Uint8Array): string {
   return createHash('sha1').update(buf).digest('hex');
+}
+
+/** The CA bundle of S3Config.caFile (S3_CA_FILE); unreadable is an error naming it. */
+function readCa(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new DataError('BAD_OPTIONS', `S3_CA_FILE='${path}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give the path of the PEM file of the CA that signed the S3 server's certificate`);
+  }
 }

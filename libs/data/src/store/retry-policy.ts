@@ -122,7 +122,7 @@ export class RetryPolicy {
       try {
         return await fn(attempt);
       } catch (err) {
-        if (!isTransient(err)) throw err;
+        if (!isTransient(err)) throw s3TlsError(err, this.endpoint, what) ?? err;
         const delay = this.delayMs(attempt);
         const now = Date.now();
         if (now + delay > deadline) {
@@ -137,6 +137,24 @@ export class RetryPolicy {
       }
     }
   }
+}
+
+const UNTRUSTED = new Set(['SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE']);
+
+/**
+ * A TLS failure no retry can fix (a certificate not trusted, not for this host, expired, or an
+ * https endpoint that speaks http) as a DataError S3_TLS saying what to set; null otherwise.
+ */
+export function s3TlsError(err: unknown, endpoint: string, what: string): DataError | null {
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const msg = typeof e?.message === 'string' ? e.message : '';
+  let why: string | null = null;
+  if (UNTRUSTED.has(code)) why = `its TLS certificate is not trusted (${code}: ${msg}): set S3_CA_FILE to the PEM file of the CA that signed it (or add that CA with NODE_EXTRA_CA_CERTS)`;
+  else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') why = `its TLS certificate is not for this host (${msg}): use a host name in S3_ENDPOINT that the certificate holds`;
+  else if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') why = `its TLS certificate is not valid now (${code}): renew it on the server`;
+  else if (/wrong version number|WRONG_VERSION_NUMBER|packet length too long/i.test(`${code} ${msg}`)) why = `it does not answer TLS (${msg}): use http:// in S3_ENDPOINT for a plain endpoint`;
+  return why ? new DataError('S3_TLS', `${what}: ${endpoint}: ${why}`) : null;
 }
 
 function describe(err: unknown): string {
