@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { recoveryOf, worldSizeOf } from '@tensorfleet/control';
 import type {
-  Assignment, ControlPlane, JobEvent, JobMember, JobRecord, JobState, WorkerCommand,
+  Assignment, ControlPlane, JobEvent, JobMember, JobRecord, JobState, MemoryRef, WorkerCommand,
 } from '@tensorfleet/control';
 import { blacklistOf, elasticClaim, shouldGrow, type BlacklistOptions } from './elastic';
+import { describeResume, pendingRestart, resumedRestarts, survivorHolding } from './survivor-resume';
 import { WaitQueue } from './wait-queue';
 
 export interface GangSchedulerOptions extends BlacklistOptions {
@@ -31,6 +32,12 @@ export interface GangSchedulerOptions extends BlacklistOptions {
    * the default heartbeat TTL of 10 s).
    */
   lossGraceMs?: number;
+  /**
+   * After an automatic restart, how long its claim waits for survivors still busy with the old
+   * run (in a collective until its deadline) to report and go idle: they hold the newest state
+   * in memory (survivor-resume.ts). Default 30 s.
+   */
+  survivorWaitMs?: number;
   /** Where the scheduler says what it did. Default: nothing. */
   log?: (msg: string) => void;
 }
@@ -130,6 +137,7 @@ export class GangScheduler {
    */
   private async tryStart(job: JobRecord): Promise<boolean> {
     if (await this.outranked(job)) return false;
+    if (await this.survivorsStillStopping(job)) return false;
     const ids = await this.claim(job);
     if (!ids) return false;
     const n = ids.length;
@@ -157,10 +165,11 @@ export class GangScheduler {
       return true;
     }
     const resume = job.lastCheckpoint ? { checkpointKey: job.lastCheckpoint, step: stepOf(job.lastCheckpoint) } : undefined;
+    const memory = await this.survivorState(job, ids, resume?.step ?? 0);
     const commands = members.map((m) => {
       const assignment: Assignment = {
         jobId: job.id, runId, membershipEpoch, rank: m.rank, worldSize: n,
-        peers: members.map((p) => p.address), workers: ids, spec: job.spec, ...(resume ? { resume } : {}),
+        peers: members.map((p) => p.address), workers: ids, spec: job.spec, ...(resume ? { resume } : {}), ...(memory ? { memory } : {}),
       };
       return { workerId: m.workerId, cmd: { type: 'assign', assignment } as WorkerCommand };
     });
@@ -169,9 +178,44 @@ export class GangScheduler {
       await this.control.releaseWorkers(job.id, ids);
       return true;
     }
-    await this.stateEvent(job.id, 'running', `ranks ${members.map((m) => `${m.rank}=${m.workerId}`).join(', ')}${resume ? `, resuming from ${resume.checkpointKey}` : ''}`);
+    const from = memory ? `, resuming from the memory of worker ${memory.workerId} at step ${memory.step}${resume ? ` (else from ${resume.checkpointKey})` : ''}` : resume ? `, resuming from ${resume.checkpointKey}` : '';
+    await this.stateEvent(job.id, 'running', `ranks ${members.map((m) => `${m.rank}=${m.workerId}`).join(', ')}${from}`);
     this.log(`job ${job.id}: running on ${ids.join(', ')} (run ${runId})`);
     return true;
+  }
+
+  /**
+   * Right after an automatic restart: workers still busy with the job's old run (alive, not yet
+   * reported) hold its newest state; the claim waits for them, up to survivorWaitMs.
+   */
+  private async survivorsStillStopping(job: JobRecord): Promise<boolean> {
+    const r = pendingRestart(job);
+    if (!r || Date.now() - r.at > (this.opts.survivorWaitMs ?? 30_000)) return false;
+    return (await this.control.listWorkers()).some((w) => w.alive && w.state === 'busy' && w.jobId === job.id);
+  }
+
+  /** For an automatic restart: the newest step a claimed survivor of the last run holds in memory, if newer than the checkpoint. */
+  private async survivorState(job: JobRecord, ids: string[], checkpointStep: number): Promise<MemoryRef | null> {
+    if (!pendingRestart(job) || !job.eventsFrom) return null;
+    const events: JobEvent[] = [];
+    for (let from = job.eventsFrom; ;) {
+      const page = await this.control.readEvents(job.id, from);
+      events.push(...page);
+      if (page.length < 1000) break;
+      from = page[page.length - 1].id!;
+    }
+    return survivorHolding(events, ids, checkpointStep);
+  }
+
+  /** Rank 0 of a restarted run started: the restart's record says from where, and what it cost. */
+  private async noteResume(jobId: string, started: JobEvent): Promise<void> {
+    const job = await this.control.getJob(jobId);
+    const restarts = job && resumedRestarts(job, started);
+    if (!restarts) return;
+    await this.control.updateJob(jobId, { restarts });
+    const message = describeResume(restarts[restarts.length - 1]);
+    await this.stateEvent(jobId, 'running', message);
+    this.log(`job ${jobId}: ${message}`);
   }
 
   /** The job's workers: exactly its world size, or for an elastic job what its range allows (elasticClaim), its blacklist left out. */
@@ -282,10 +326,12 @@ export class GangScheduler {
     const worldSize = members.length;
     const ended = new Map<number, JobEvent>();
     let cursor = job.eventsFrom ?? '0';
+    let started: JobEvent | null = null;
     const take = (events: JobEvent[]): JobEvent | null => {
       for (const e of events) {
         cursor = e.id ?? cursor;
         if (e.runId !== undefined && e.runId !== job.runId) continue;
+        if (e.type === 'rank-started' && e.rank === 0) started = e;
         if (e.type === 'rank-failed') return e;
         if (e.type === 'rank-completed' || e.type === 'rank-paused' || e.type === 'rank-cancelled') ended.set(e.rank, e);
       }
@@ -298,6 +344,10 @@ export class GangScheduler {
     for (;;) {
       const failed = pending ?? take(await this.control.readEvents(job.id, cursor));
       pending = null;
+      if (started) {
+        await this.noteResume(job.id, started);
+        started = null;
+      }
       if (failed) {
         const who = members.find((m) => m.rank === failed.rank);
         const error = `rank ${failed.rank} (worker ${failed.workerId ?? who?.workerId ?? '?'}) failed: ${failed.message ?? 'no message'}`;
@@ -393,7 +443,8 @@ export class GangScheduler {
       return 'paused';
     }
     const fromStep = current.lastCheckpoint ? stepOf(current.lastCheckpoint) : 0;
-    const restart = { at: Date.now(), cause: lost[0].why, worker: lost[0].member.workerId, fromStep, lostSteps: Math.max(0, (current.step ?? 0) - fromStep) };
+    // fromStep and lostSteps are the checkpoint's until the restarted run says where it started (noteResume).
+    const restart = { at: Date.now(), cause: lost[0].why, worker: lost[0].member.workerId, fromStep, lostSteps: Math.max(0, (current.step ?? 0) - fromStep), stepReached: current.step ?? 0 };
     const r = await this.control.transitionJob(job.id, ['running'], { ...REQUEUED, restarts: [...done, restart] });
     if (!r.ok) return r.previous ?? 'gone';
     // Every member stops now instead of at its collective deadline, the lost ones too: one
