@@ -4,7 +4,7 @@ import type {
   Assignment, ControlPlane, JobEvent, JobMember, JobRecord, JobState, MemoryRef, WorkerCommand,
 } from '@tensorfleet/control';
 import { blacklistOf, elasticClaim, shouldGrow, type BlacklistOptions } from './elastic';
-import { describeResume, pendingRestart, resumedRestarts, survivorHolding } from './survivor-resume';
+import { describeResume, isStopEvent, pendingRestart, resumedRestarts, survivorHolding } from './survivor-resume';
 import { WaitQueue } from './wait-queue';
 
 export interface GangSchedulerOptions extends BlacklistOptions {
@@ -185,26 +185,35 @@ export class GangScheduler {
   }
 
   /**
-   * Right after an automatic restart: workers still busy with the job's old run (alive, not yet
-   * reported) hold its newest state; the claim waits for them, up to survivorWaitMs.
+   * Right after an automatic restart: members of the old run still busy with it (in a collective
+   * until its deadline) that have not reported yet may hold its newest state; the claim waits
+   * for their stop events, up to survivorWaitMs.
    */
   private async survivorsStillStopping(job: JobRecord): Promise<boolean> {
     const r = pendingRestart(job);
     if (!r || Date.now() - r.at > (this.opts.survivorWaitMs ?? 30_000)) return false;
-    return (await this.control.listWorkers()).some((w) => w.alive && w.state === 'busy' && w.jobId === job.id);
+    const busy = (await this.control.listWorkers()).filter((w) => w.alive && w.state === 'busy' && w.jobId === job.id).map((w) => w.id);
+    if (!busy.length) return false;
+    const reported = new Set((await this.lastRunEvents(job)).filter(isStopEvent).map((e) => e.workerId));
+    return busy.some((w) => !reported.has(w));
   }
 
   /** For an automatic restart: the newest step a claimed survivor of the last run holds in memory, if newer than the checkpoint. */
   private async survivorState(job: JobRecord, ids: string[], checkpointStep: number): Promise<MemoryRef | null> {
-    if (!pendingRestart(job) || !job.eventsFrom) return null;
+    if (!pendingRestart(job)) return null;
+    return survivorHolding(await this.lastRunEvents(job), ids, checkpointStep);
+  }
+
+  /** The events since the last run was dispatched (a queued job's eventsFrom is still that run's). */
+  private async lastRunEvents(job: JobRecord): Promise<JobEvent[]> {
     const events: JobEvent[] = [];
+    if (!job.eventsFrom) return events;
     for (let from = job.eventsFrom; ;) {
       const page = await this.control.readEvents(job.id, from);
       events.push(...page);
-      if (page.length < 1000) break;
+      if (page.length < 1000) return events;
       from = page[page.length - 1].id!;
     }
-    return survivorHolding(events, ids, checkpointStep);
   }
 
   /** Rank 0 of a restarted run started: the restart's record says from where, and what it cost. */

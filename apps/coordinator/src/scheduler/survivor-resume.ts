@@ -16,6 +16,11 @@ export function pendingRestart(job: Pick<JobRecord, 'restarts'>): JobRestart | n
   return last && last.resumedFrom === undefined ? last : null;
 }
 
+/** A rank's report that its run stopped before the end (where a survivor names the step it holds). */
+export function isStopEvent(e: JobEvent): boolean {
+  return e.type === 'rank-failed' || e.type === 'rank-cancelled';
+}
+
 /**
  * The newest step held by one of `workers` among the last run's stop events, if newer than
  * the checkpoint (`checkpointStep`); null otherwise.
@@ -26,7 +31,7 @@ export function survivorHolding(events: JobEvent[], workers: string[], checkpoin
   for (const e of events) {
     const step = e.heldStep;
     if (typeof step !== 'number' || !Number.isInteger(step) || !e.workerId || !claimed.has(e.workerId)) continue;
-    if (e.type !== 'rank-failed' && e.type !== 'rank-cancelled') continue;
+    if (!isStopEvent(e)) continue;
     if (step > checkpointStep && (!best || step > best.step)) best = { step, workerId: e.workerId };
   }
   return best;

@@ -214,7 +214,7 @@ describe('runTraining over any plan, in process', () => {
 
   it('memory resume: survivors stopped by a cancel hold their last completed step; the restart resumes from it, not the older checkpoint, and ends bit-identical', async () => {
     // Batch norm in training mode (its statistics averaged over the replicas), rank-order data.
-    const s = spec({ parallelism: { dataParallel: 2 }, steps: 8, checkpoint: { intervalSteps: 3, keep: 5 }, evaluation: { atEnd: false } });
+    const s = spec({ parallelism: { dataParallel: 2 }, steps: 8, checkpoint: { intervalSteps: 3, keep: 5, background: false }, evaluation: { atEnd: false } });
     const straight = await runAll(testId('mem-straight'), s);
 
     const job = testId('mem');
@@ -242,7 +242,7 @@ describe('runTraining over any plan, in process', () => {
   });
 
   it('elastic memory resume: rank 1 of 2 survives and goes on alone from its memory, within 1e-5 of the uninterrupted run', async (t) => {
-    const s = spec({ parallelism: { dataParallel: 2 }, recovery: { minDataParallel: 1, maxDataParallel: 2 }, steps: 9, freezeBatchNorm: true, augmentation: 'small', checkpoint: { intervalSteps: 4, keep: 5 }, evaluation: { atEnd: false } });
+    const s = spec({ parallelism: { dataParallel: 2 }, recovery: { minDataParallel: 1, maxDataParallel: 2 }, steps: 9, freezeBatchNorm: true, augmentation: 'small', checkpoint: { intervalSteps: 4, keep: 5, background: false }, evaluation: { atEnd: false } });
     const straightId = testId('emem-straight');
     const straight = await runAll(straightId, s);
     const want = await finalWeights(straightId);

@@ -28,7 +28,7 @@ export class JobView {
   @ApiPropertyOptional() runId?: string;
   @ApiPropertyOptional({ description: 'Set while a pause is being carried out' }) pauseRequested?: number;
   @ApiProperty() attempt!: number;
-  @ApiPropertyOptional({ description: 'Automatic restarts after a lost worker: { at, cause, worker, fromStep, lostSteps }' }) restarts?: JobRestart[];
+  @ApiPropertyOptional({ description: 'Automatic restarts after a lost worker: { at, cause, worker, fromStep, lostSteps, stepReached, resumedFrom (memory | checkpoint | start) }' }) restarts?: JobRestart[];
   @ApiProperty({ description: 'The validated spec with every default filled in' }) spec!: JobSpec;
 }
 
