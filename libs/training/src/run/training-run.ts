@@ -411,7 +411,7 @@ async function fromSurvivor(ctx: RunContext, a: RunAssignment, world: Communicat
   const globalBatch = globalBatchOf(a.spec);
   const fits = (s: HeldSummary) => (data.elastic ? s.position.data?.globalBatch === globalBatch : !s.position.data && s.position.cursors?.length === plan.replicas);
   const held = ctx.memory?.get(a.jobId, a.spec) ?? null;
-  const got = await resumeFromSurvivor(world, trainer, held && fits(held) ? held : null, a.resume?.step ?? 1);
+  const got = await resumeFromSurvivor(world, trainer, held && fits(held) ? held : null, a.resume?.step ?? 0);
   if (!got) {
     if (a.rank === 0) ctx.log(`job ${a.jobId}: the restart named step ${a.memory!.step} in a survivor's memory, but no rank holds a newer state than ${a.resume ? `checkpoint ${a.resume.step}` : 'step 0'}`);
     return null;
