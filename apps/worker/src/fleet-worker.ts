@@ -4,6 +4,7 @@ import { ControlPlane, logRedisConnection, openRedis, waitForRedis, type Assignm
 import { CollectiveError, CollectiveNode, type Refusal } from '@tensorfleet/collective';
 import { ObjectStore } from '@tensorfleet/data';
 import { initBackend, type BackendInfo } from '@tensorfleet/models';
+import { SurvivorMemory } from '@tensorfleet/training';
 import { JobLog } from './job-log';
 import type { WorkerConfig } from './config';
 import { HeartbeatThread } from './heartbeat-thread';
@@ -36,6 +37,8 @@ export class FleetWorker {
   private current: Assignment | null = null;
   private reregistering = false;
   private readonly refusalLoggedAt = new Map<string, number>();
+  /** The state of the last run that stopped here (a lost peer, a cancel), kept for the job's restart. */
+  private readonly memory = new SurvivorMemory();
 
   constructor(private readonly cfg: WorkerConfig, private readonly log: (msg: string) => void = defaultLog(cfg.workerId)) {}
 
@@ -138,23 +141,30 @@ export class FleetWorker {
           collectiveTimeoutMs: this.cfg.collectiveTimeoutMs,
           stopRequested: () => this.stopFor(a),
           log: log.info,
+          memory: this.memory,
           sampleLogDir: this.cfg.sampleLogDir,
         },
         a,
       );
       const type = outcome.status === 'completed' ? 'rank-completed' : outcome.status === 'paused' ? 'rank-paused' : 'rank-cancelled';
-      await this.control.appendEvent(a.jobId, { type, ...base, step: outcome.step, weightsHash: outcome.weightsHash, checkpointKey: outcome.checkpointKey });
+      await this.control.appendEvent(a.jobId, { type, ...base, step: outcome.step, weightsHash: outcome.weightsHash, checkpointKey: outcome.checkpointKey, ...this.held(a) });
       log.info(`job ${a.jobId}: ${outcome.status} at step ${outcome.step}${outcome.evalAccuracy !== undefined ? `, held-out accuracy ${(outcome.evalAccuracy * 100).toFixed(1)}%` : ''}`);
     } catch (e) {
       const err = e as Error;
       log.error(`job ${a.jobId}: rank ${a.rank} failed: ${err.stack ?? err.message}`);
-      await this.control.appendEvent(a.jobId, { type: 'rank-failed', ...base, message: describeFailure(err, a) }).catch(() => undefined);
+      await this.control.appendEvent(a.jobId, { type: 'rank-failed', ...base, message: describeFailure(err, a), ...this.held(a) }).catch(() => undefined);
     } finally {
       if (log.lost > 0) this.log(`job ${a.jobId}: ${log.lost} log lines of this run could not be stored in Redis`);
       this.stops.delete(stopKey(a.jobId, a.runId));
       this.stops.delete(stopKey(a.jobId));
       await this.control.markWorker(this.cfg.workerId, { state: 'idle', jobId: '', rank: -1 }).catch(() => undefined);
     }
+  }
+
+  /** `heldStep` for a stop event: the step this process keeps in memory for the job's restart (the coordinator names it). */
+  private held(a: Assignment): { heldStep?: number } {
+    const step = this.memory.heldStep(a.jobId);
+    return step === undefined ? {} : { heldStep: step };
   }
 
   private async readInbox(): Promise<void> {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Assignment, ControlPlane } from '@tensorfleet/control';
 import type { CollectiveNode } from '@tensorfleet/collective';
 import type { ObjectStore } from '@tensorfleet/data';
-import { runTraining, type RunOutcome, type StopRequest } from '@tensorfleet/training';
+import { runTraining, type RunOutcome, type StopRequest, type SurvivorMemory } from '@tensorfleet/training';
 
 export type { RunOutcome, StopRequest };
 
@@ -16,6 +16,8 @@ export interface RunContext {
   /** The latest stop request for this job seen in the worker's inbox. */
   stopRequested: () => StopRequest;
   log: (msg: string) => void;
+  /** This process's memory of its last stopped run, which outlives the run for its restart. */
+  memory: SurvivorMemory;
   /** FLEET_SAMPLE_LOG: where to append each step's sample keys. */
   sampleLogDir?: string;
 }
@@ -32,11 +34,12 @@ export function runAssignment(ctx: RunContext, a: Assignment): Promise<RunOutcom
       store: ctx.store,
       log: ctx.log,
       stopRequested: ctx.stopRequested,
+      memory: ctx.memory,
       ...(ctx.sampleLogDir ? { samplesSeen: sampleLogger(ctx.sampleLogDir, a) } : {}),
       joinWorld: () =>
         ctx.node.join({ runId: a.runId, epoch: a.membershipEpoch, rank: a.rank, worldSize: a.worldSize, peers: a.peers, timeoutMs: ctx.collectiveTimeoutMs, ...(a.curve ? { curve: a.curve } : {}) }),
       reporter: {
-        started: async (step) => void (await control.appendEvent(a.jobId, { type: 'rank-started', rank: a.rank, workerId, runId: a.runId, step })),
+        started: async (step, from) => void (await control.appendEvent(a.jobId, { type: 'rank-started', rank: a.rank, workerId, runId: a.runId, step, resumedFrom: from })),
         // The checkpoint event also records the job's lastCheckpoint (ControlPlane.appendEvent).
         checkpointed: async (key, step) => void (await control.appendEvent(a.jobId, { type: 'checkpoint', rank: a.rank, workerId, runId: a.runId, step, checkpointKey: key })),
         // Rank 0's metric also updates the job record's progress fields (ControlPlane.appendMetric).

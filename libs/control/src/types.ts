@@ -63,6 +63,18 @@ export interface Assignment {
   resume?: CheckpointRef;
   /** This rank's CURVE keys for this epoch (memberCurveKeys), when a member's node demands CURVE. */
   curve?: AssignmentCurve;
+  /**
+   * An automatic restart whose survivors reported holding a newer step than the checkpoint:
+   * the ranks resume from the newest state one of them holds in memory, else from `resume`.
+   */
+  memory?: MemoryRef;
+}
+
+/** A step a survivor of the last run said it holds in memory (its stop event's `heldStep`). */
+export interface MemoryRef {
+  step: number;
+  /** The worker that holds it. */
+  workerId: string;
 }
 
 /** `checkpoints/<job>/<step>`: the key prefix of a committed checkpoint. */
@@ -157,10 +169,17 @@ export interface JobRestart {
   /** Why the worker counts as lost, e.g. `stopped heartbeating`. */
   cause: string;
   worker: string;
-  /** The step the job goes on from (its last committed checkpoint; 0 without one). */
+  /**
+   * The step the job goes on from: its last committed checkpoint (0 without one) when the
+   * restart is recorded, then what the restarted run really started from (`resumedFrom`).
+   */
   fromStep: number;
-  /** Steps trained since that checkpoint and thrown away. */
+  /** Steps trained before the loss and thrown away: stepReached − fromStep. */
   lostSteps: number;
+  /** The job's step when the loss was seen (rank 0's last reported step). */
+  stepReached?: number;
+  /** Set once the restarted run started: from a survivor's memory, the S3 checkpoint, or step 0. */
+  resumedFrom?: 'memory' | 'checkpoint' | 'start';
 }
 
 /** Fields updateJob may write (id and createdAt are fixed at creation). */

@@ -39,7 +39,8 @@ export { PipelineStageTrainer, PipelineTrainerOptions } from './parallel/pipelin
 export { ColumnTrainer, ColumnTrainerOptions } from './parallel/column-trainer';
 export { DataParallelTrainer } from './parallel/data-parallel-trainer';
 export { profileSections } from './parallel/profile';
-export { runTraining, RunAssignment, RunContext, RunOutcome, RunReporter, StopRequest } from './run/training-run';
+export { runTraining, RunAssignment, RunContext, RunOutcome, RunReporter, ResumeSource, StopRequest } from './run/training-run';
+export { SurvivorMemory, StepCommit, HeldState, HeldPosition, HeldSummary } from './run/survivor-state';
 export { runCheckpointBench, formatCheckpointBench, CheckpointBenchOptions, CheckpointBenchResult, CheckpointBenchRow, CheckpointMode } from './bench/checkpoint-bench';
 export { RunCheckpointer, RunCheckpointerOptions, SnapshotPart } from './run/run-checkpointer';
 export { writeCheckpointPartsInThread } from './checkpoint/part-upload';

@@ -1,7 +1,9 @@
 // Elastic recovery with real processes: a 2-worker elastic job whose rank 1 is SIGKILLed goes
 // on by itself on the survivor, grows back to 2 when a new worker registers, and ends with the
 // weights of the same job run on 2 workers throughout (within 1e-5), every step having trained
-// on the same samples, each sample of each epoch once (the workers' FLEET_SAMPLE_LOG).
+// on the same samples, each sample of each epoch once (the workers' FLEET_SAMPLE_LOG). The
+// restart resumes from the survivor's memory at its last completed step, not from the older
+// checkpoint: it loses no step.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
@@ -100,6 +102,17 @@ describe('elastic recovery', { timeout: 20 * 60_000 }, () => {
     assert.equal(done.step, STEPS);
     assert.equal((done.restarts ?? []).length, 1, 'growing is not a restart');
     assert.equal((done.members ?? []).length, 2, 'it ended on 2 workers');
+
+    // The restart resumed from the survivor's memory at the last step it completed (its sample
+    // log's last step in the first run), losing at most one step of the job's progress.
+    const restart = done.restarts![0];
+    const survivorLines = readdirSync(sampleDir).filter((f) => f.startsWith(`${id}.1.`) && f.endsWith('.r0.jsonl'))
+      .flatMap((f) => readFileSync(join(sampleDir, f), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as SampleLine));
+    const survivorLast = Math.max(...survivorLines.map((l) => l.step));
+    t.diagnostic(`restart: ${JSON.stringify(restart)}; the survivor's last completed step ${survivorLast}; checkpoint interval 2`);
+    assert.equal(restart.resumedFrom, 'memory', `the restart resumed from ${restart.resumedFrom} (logs: ${cluster.logDir})`);
+    assert.equal(restart.fromStep, survivorLast, 'the resume step is the survivor\'s last completed step');
+    assert.ok(restart.lostSteps <= 1, `${restart.lostSteps} steps lost`);
 
     // Weights: every tensor within 1e-5 (relative, in the L2 norm) of the uninterrupted run's.
     const want = await weightsOf(s.lastCheckpoint!);

@@ -39,6 +39,10 @@ export interface RecoveryBenchRow {
   cause: string;
   lastStepBefore: number;
   fromStep: number;
+  /** What the next run started from: a survivor's memory, the checkpoint (or step 0). */
+  resumedFrom: string;
+  /** The newest checkpoint's step at the fault: what a resume from the checkpoint would have lost to. */
+  checkpointStep: number;
   stepsLost: number;
   /** Restarts of the job before the fault (a worker lost by itself on a busy machine). */
   restartsBefore: number;
@@ -143,7 +147,9 @@ async function oneFault(cluster: LocalCluster, bucket: string, kind: FaultKind, 
 
   // A busy machine can lose a worker on its own (a starved heartbeat): count those, and
   // measure only the restart that follows the fault.
-  const earlier = (await client.getJob(id)).restarts?.length ?? 0;
+  const atFault = await client.getJob(id);
+  const earlier = atFault.restarts?.length ?? 0;
+  const checkpointStep = atFault.lastCheckpoint ? Number(/\/(\d+)\/?$/.exec(atFault.lastCheckpoint)?.[1] ?? 0) : 0;
   const faultAt = Date.now();
   victim.kill(kind === 'sigkill' ? 'SIGKILL' : 'SIGSTOP');
   if (kind === 'stall') setTimeout(() => victim.kill('SIGCONT'), c.stallMs);
@@ -183,9 +189,18 @@ async function oneFault(cluster: LocalCluster, bucket: string, kind: FaultKind, 
     return !!first;
   }, 180_000, 100);
   const lastStepBefore = before.at(-1)?.step ?? 0;
+  // The restarted run's first report corrects the restart's fromStep (a survivor's memory, or the checkpoint).
+  let resumedFrom = resumedBy === 'automatic restart' ? '?' : 'checkpoint';
+  if (resumedBy === 'automatic restart') {
+    await until(`job ${id}'s restart to say where it resumed from`, async () => {
+      const now = (await client.getJob(id)).restarts?.[earlier];
+      if (now?.resumedFrom) ({ resumedFrom, fromStep } = { resumedFrom: now.resumedFrom, fromStep: now.fromStep });
+      return !!now?.resumedFrom;
+    }, 60_000, 100);
+  }
   const row = {
     kind, detectSeconds: (detectedAt - faultAt) / 1000, resumeSeconds: (first!.ts - faultAt) / 1000, resumedBy, cause,
-    lastStepBefore, fromStep, stepsLost: Math.max(0, lastStepBefore - fromStep), restartsBefore: earlier, ...stepFigures(before, c.interval),
+    lastStepBefore, fromStep, resumedFrom, checkpointStep, stepsLost: Math.max(0, lastStepBefore - fromStep), restartsBefore: earlier, ...stepFigures(before, c.interval),
   };
 
   await client.jobAction(id, 'cancel').catch(() => undefined);
@@ -243,9 +258,10 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs: num
 }
 
 export function formatRecoveryBench(r: RecoveryBenchResult): string {
-  const head = ['fault', 'heartbeat/deadline', 'detect s', 'training again s', 'resumed by', 'steps lost', 'step s', 'ckpt overhead/step', 'earlier restarts', 'cause'];
+  const head = ['fault', 'heartbeat/deadline', 'detect s', 'training again s', 'resumed by', 'resumed from', 'steps lost', 'lost from ckpt', 'step s', 'ckpt overhead/step', 'earlier restarts', 'cause'];
   const body = r.rows.map((x) => [
-    x.kind, `${x.heartbeatMs / 1000} s/${x.collectiveTimeoutMs / 1000} s`, x.detectSeconds.toFixed(1), x.resumeSeconds.toFixed(1), x.resumedBy, `${x.stepsLost} (${x.lastStepBefore}→${x.fromStep})`,
+    x.kind, `${x.heartbeatMs / 1000} s/${x.collectiveTimeoutMs / 1000} s`, x.detectSeconds.toFixed(1), x.resumeSeconds.toFixed(1), x.resumedBy, x.resumedFrom, `${x.stepsLost} (${x.lastStepBefore}→${x.fromStep})`,
+    String(Math.max(0, x.lastStepBefore - x.checkpointStep)),
     x.stepSeconds.toFixed(3), Number.isFinite(x.checkpointOverheadPct) ? `${x.checkpointOverheadPct.toFixed(1)}%` : '-', String(x.restartsBefore), x.cause.slice(0, 70),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
@@ -253,5 +269,6 @@ export function formatRecoveryBench(r: RecoveryBenchResult): string {
   const c = r.config;
   return [line(head), ...body.map(line), '',
     `${c.model} ${c.inputSize}px batch ${c.batch} ×2 workers (+1 spare), checkpoint every ${c.interval} steps, fault at step ${c.faultAtStep}; ` +
-    `a heartbeat key lives 3 periods; the stall freezes the worker ${c.stallMs / 1000} s`].join('\n');
+    `a heartbeat key lives 3 periods; the stall freezes the worker ${c.stallMs / 1000} s; ` +
+    "'lost from ckpt': the steps a resume from the newest checkpoint would have thrown away"].join('\n');
 }

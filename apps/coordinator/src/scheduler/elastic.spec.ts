@@ -112,11 +112,19 @@ test('scheduler: a lost worker shrinks the run to the survivor, a new worker gro
 
   // b dies: its heartbeat goes, the survivor reports the lost peer.
   await control.redis.del(control.keys.alive('b'));
-  await control.appendEvent('j', { type: 'rank-failed', rank: 0, workerId: 'a', runId: run1, message: 'PEER_LOST: rank 1' });
+  // It holds step 6 in memory (the checkpoint is step 4): the restart names it.
+  await control.updateJob('j', { step: 6 });
+  await control.appendEvent('j', { type: 'rank-failed', rank: 0, workerId: 'a', runId: run1, message: 'PEER_LOST: rank 1', heldStep: 6 });
   const [second] = await runOf(control, ['a'], 2, 1);
   assert.equal(second.assignment.worldSize, 1, 'the restarted run goes on with the one worker left');
   assert.deepEqual(second.assignment.resume, { checkpointKey: 'checkpoints/j/4', step: 4 });
+  assert.deepEqual(second.assignment.memory, { step: 6, workerId: 'a' });
   const run2 = second.assignment.runId;
+  // The run says it started from that memory: the restart's record follows.
+  await control.appendEvent('j', { type: 'rank-started', rank: 0, workerId: 'a', runId: run2, step: 6, resumedFrom: 'memory' });
+  for (let i = 0; i < 100 && !(await control.getJob('j'))!.restarts?.[0].resumedFrom; i++) await new Promise((r) => setTimeout(r, 20));
+  const rec = (await control.getJob('j'))!.restarts![0];
+  assert.deepEqual([rec.resumedFrom, rec.fromStep, rec.lostSteps, rec.stepReached], ['memory', 6, 0, 6]);
 
   // c registers: once it has been there growSettleMs, the scheduler asks this run (by its id) to pause at its next step.
   await register(control, ['c']);

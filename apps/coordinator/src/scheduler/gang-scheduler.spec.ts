@@ -128,7 +128,7 @@ test('a lost member re-queues the run from the last checkpoint while restarts ar
   assert.equal(second.assignment.membershipEpoch, 2);
   const restarted = (await control.getJob('j'))!;
   assert.equal(restarted.state, 'running');
-  assert.deepEqual(restarted.restarts?.map(({ at: _at, ...r }) => r), [{ cause: 'dropped the job (restarted or re-registered) without reporting', worker: 'solo', fromStep: 4, lostSteps: 2 }]);
+  assert.deepEqual(restarted.restarts?.map(({ at: _at, ...r }) => r), [{ cause: 'dropped the job (restarted or re-registered) without reporting', worker: 'solo', fromStep: 4, lostSteps: 2, stepReached: 6 }]);
   const events = await control.readEvents('j', '-', 100);
   assert.ok(events.some((e) => e.type === 'job-state' && e.state === 'queued' && /automatic restart 1 of 1, resumes from checkpoints\/j\/4/.test(String(e.message))));
   await workers(control, ['solo']);

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { memberCurveKeys, recoveryOf, worldSizeOf } from '@tensorfleet/control';
 import type {
-  Assignment, ControlPlane, JobEvent, JobMember, JobRecord, JobState, WorkerCommand,
+  Assignment, ControlPlane, JobEvent, JobMember, JobRecord, JobState, MemoryRef, WorkerCommand,
 } from '@tensorfleet/control';
 import { blacklistOf, elasticClaim, shouldGrow, type BlacklistOptions } from './elastic';
+import { describeResume, isStopEvent, pendingRestart, resumedRestarts, survivorHolding } from './survivor-resume';
 import { WaitQueue } from './wait-queue';
 import { Wakeup } from './wakeup';
 
@@ -32,6 +33,12 @@ export interface GangSchedulerOptions extends BlacklistOptions {
    * the default heartbeat TTL of 10 s).
    */
   lossGraceMs?: number;
+  /**
+   * After an automatic restart, how long its claim waits for survivors still busy with the old
+   * run (in a collective until its deadline) to report and go idle: they hold the newest state
+   * in memory (survivor-resume.ts). Default 30 s.
+   */
+  survivorWaitMs?: number;
   /** Where the scheduler says what it did. Default: nothing. */
   log?: (msg: string) => void;
 }
@@ -162,6 +169,7 @@ export class GangScheduler {
    */
   private async tryStart(job: JobRecord): Promise<boolean> {
     if (await this.outranked(job)) return false;
+    if (await this.survivorsStillStopping(job)) return false;
     const ids = await this.claim(job);
     if (!ids) return false;
     const n = ids.length;
@@ -193,10 +201,11 @@ export class GangScheduler {
     const resume = job.lastCheckpoint ? { checkpointKey: job.lastCheckpoint, step: stepOf(job.lastCheckpoint) } : undefined;
     // new CURVE keys per epoch, each secret only in its own rank's inbox (not the job record)
     const curve = members.some((m) => m.address.curve) ? memberCurveKeys(n) : null;
+    const memory = await this.survivorState(job, ids, resume?.step ?? 0);
     const commands = members.map((m) => {
       const assignment: Assignment = {
         jobId: job.id, runId, membershipEpoch, rank: m.rank, worldSize: n,
-        peers: members.map((p) => p.address), workers: ids, spec: job.spec, ...(resume ? { resume } : {}), ...(curve ? { curve: curve[m.rank] } : {}),
+        peers: members.map((p) => p.address), workers: ids, spec: job.spec, ...(resume ? { resume } : {}), ...(memory ? { memory } : {}), ...(curve ? { curve: curve[m.rank] } : {}),
       };
       return { workerId: m.workerId, cmd: { type: 'assign', assignment } as WorkerCommand };
     });
@@ -205,9 +214,53 @@ export class GangScheduler {
       await this.control.releaseWorkers(job.id, ids);
       return true;
     }
-    await this.stateEvent(job.id, 'running', `ranks ${members.map((m) => `${m.rank}=${m.workerId}`).join(', ')}${resume ? `, resuming from ${resume.checkpointKey}` : ''}`);
+    const from = memory ? `, resuming from the memory of worker ${memory.workerId} at step ${memory.step}${resume ? ` (else from ${resume.checkpointKey})` : ''}` : resume ? `, resuming from ${resume.checkpointKey}` : '';
+    await this.stateEvent(job.id, 'running', `ranks ${members.map((m) => `${m.rank}=${m.workerId}`).join(', ')}${from}`);
     this.log(`job ${job.id}: running on ${ids.join(', ')} (run ${runId})`);
     return true;
+  }
+
+  /**
+   * Right after an automatic restart: members of the old run still busy with it (in a collective
+   * until its deadline) that have not reported yet may hold its newest state; the claim waits
+   * for their stop events, up to survivorWaitMs.
+   */
+  private async survivorsStillStopping(job: JobRecord): Promise<boolean> {
+    const r = pendingRestart(job);
+    if (!r || Date.now() - r.at > (this.opts.survivorWaitMs ?? 30_000)) return false;
+    const busy = (await this.control.listWorkers()).filter((w) => w.alive && w.state === 'busy' && w.jobId === job.id).map((w) => w.id);
+    if (!busy.length) return false;
+    const reported = new Set((await this.lastRunEvents(job)).filter(isStopEvent).map((e) => e.workerId));
+    return busy.some((w) => !reported.has(w));
+  }
+
+  /** For an automatic restart: the newest step a claimed survivor of the last run holds in memory, if newer than the checkpoint. */
+  private async survivorState(job: JobRecord, ids: string[], checkpointStep: number): Promise<MemoryRef | null> {
+    if (!pendingRestart(job)) return null;
+    return survivorHolding(await this.lastRunEvents(job), ids, checkpointStep);
+  }
+
+  /** The events since the last run was dispatched (a queued job's eventsFrom is still that run's). */
+  private async lastRunEvents(job: JobRecord): Promise<JobEvent[]> {
+    const events: JobEvent[] = [];
+    if (!job.eventsFrom) return events;
+    for (let from = job.eventsFrom; ;) {
+      const page = await this.control.readEvents(job.id, from);
+      events.push(...page);
+      if (page.length < 1000) return events;
+      from = page[page.length - 1].id!;
+    }
+  }
+
+  /** Rank 0 of a restarted run started: the restart's record says from where, and what it cost. */
+  private async noteResume(jobId: string, started: JobEvent): Promise<void> {
+    const job = await this.control.getJob(jobId);
+    const restarts = job && resumedRestarts(job, started);
+    if (!restarts) return;
+    await this.control.updateJob(jobId, { restarts });
+    const message = describeResume(restarts[restarts.length - 1]);
+    await this.stateEvent(jobId, 'running', message);
+    this.log(`job ${jobId}: ${message}`);
   }
 
   /** The job's workers: exactly its world size, or for an elastic job what its range allows (elasticClaim), its blacklist left out. */
@@ -318,10 +371,12 @@ export class GangScheduler {
     const worldSize = members.length;
     const ended = new Map<number, JobEvent>();
     let cursor = job.eventsFrom ?? '0';
+    let started: JobEvent | null = null;
     const take = (events: JobEvent[]): JobEvent | null => {
       for (const e of events) {
         cursor = e.id ?? cursor;
         if (e.runId !== undefined && e.runId !== job.runId) continue;
+        if (e.type === 'rank-started' && e.rank === 0) started = e;
         if (e.type === 'rank-failed') return e;
         if (e.type === 'rank-completed' || e.type === 'rank-paused' || e.type === 'rank-cancelled') ended.set(e.rank, e);
       }
@@ -334,6 +389,10 @@ export class GangScheduler {
     for (;;) {
       const failed = pending ?? take(await this.control.readEvents(job.id, cursor));
       pending = null;
+      if (started) {
+        await this.noteResume(job.id, started);
+        started = null;
+      }
       if (failed) {
         const who = members.find((m) => m.rank === failed.rank);
         const error = `rank ${failed.rank} (worker ${failed.workerId ?? who?.workerId ?? '?'}) failed: ${failed.message ?? 'no message'}`;
@@ -429,7 +488,8 @@ export class GangScheduler {
       return 'paused';
     }
     const fromStep = current.lastCheckpoint ? stepOf(current.lastCheckpoint) : 0;
-    const restart = { at: Date.now(), cause: lost[0].why, worker: lost[0].member.workerId, fromStep, lostSteps: Math.max(0, (current.step ?? 0) - fromStep) };
+    // fromStep and lostSteps are the checkpoint's until the restarted run says where it started (noteResume).
+    const restart = { at: Date.now(), cause: lost[0].why, worker: lost[0].member.workerId, fromStep, lostSteps: Math.max(0, (current.step ?? 0) - fromStep), stepReached: current.step ?? 0 };
     const r = await this.control.transitionJob(job.id, ['running'], { ...REQUEUED, restarts: [...done, restart] }, fenceOf(job));
     if (!r.ok) return r.previous ?? 'gone';
     // Every member stops now instead of at its collective deadline, the lost ones too: one

@@ -45,8 +45,8 @@ export function layoutTable(j: JobView): HTMLTableElement {
 export function restartsTable(j: JobView): HTMLTableElement {
   const rows = (j.restarts ?? []).map((r) => h('tr', {},
     h('td', {}, clock(r.at)), h('td', {}, r.worker), h('td', { class: 'err' }, r.cause),
-    h('td', { class: 'num' }, r.fromStep), h('td', { class: 'num' }, r.lostSteps)));
-  return table(['At', 'Lost worker', 'Cause', 'From step', 'Lost steps'], rows, 'no automatic restarts');
+    h('td', { class: 'num' }, r.fromStep), h('td', { class: 'num' }, r.lostSteps), h('td', {}, r.resumedFrom ?? '…')));
+  return table(['At', 'Lost worker', 'Cause', 'From step', 'Lost steps', 'Resumed from'], rows, 'no automatic restarts');
 }
 
 export function checkpointsTable(cps: CheckpointView[] | null, error?: string): HTMLTableElement {

@@ -11,6 +11,7 @@ import { latestCheckpoint, listCheckpoints, loadCheckpoint } from '../checkpoint
 import { createInProcessWorld } from '../testing/in-process-comm';
 import { ParallelPlan } from '../parallel/plan';
 import { runTraining, type RunOutcome, type StopRequest } from './training-run';
+import { SurvivorMemory } from './survivor-state';
 
 let store: ObjectStore;
 let bucket: string;
@@ -44,24 +45,34 @@ interface Recorded {
   checkpoints: { key: string; step: number }[];
   layout: unknown;
   started: number[];
+  /** Where each rank's state came from (rank order). */
+  from: string[];
   /** Sample keys of each step, all ranks together (samplesSeen). */
   samples: Map<number, string[]>;
 }
 
 /** Every rank of `s`'s plan as a runTraining call in this process. */
-async function runAll(jobId: string, s: JobSpec, resume?: { checkpointKey: string; step: number }, stopAt?: { step: number; request: StopRequest }, worldSize?: number): Promise<Recorded> {
+async function runAll(
+  jobId: string, s: JobSpec, resume?: { checkpointKey: string; step: number }, stopAt?: { step: number; request: StopRequest }, worldSize?: number,
+  /** Each rank's process memory (survivor-state.ts), and the restart's memory hint. */
+  m?: { memories: SurvivorMemory[]; memory?: { step: number } },
+): Promise<Recorded> {
   const plan = new ParallelPlan(worldSize ? { ...s.parallelism, dataParallel: worldSize } : s.parallelism);
   const world = plan.worldSize > 1 ? createInProcessWorld(plan.worldSize) : [null];
-  const rec: Recorded = { outcomes: [], metrics: [], checkpoints: [], layout: null, started: [], samples: new Map() };
+  const rec: Recorded = { outcomes: [], metrics: [], checkpoints: [], layout: null, started: [], from: [], samples: new Map() };
   let step = 0;
   rec.outcomes = await Promise.all(world.map((comm, rank) => runTraining({
     store,
     joinWorld: async () => comm,
     log: () => undefined,
+    ...(m ? { memory: m.memories[rank] } : {}),
     samplesSeen: (e) => void rec.samples.set(e.step, [...(rec.samples.get(e.step) ?? []), ...e.keys]),
     stopRequested: () => (stopAt && step >= stopAt.step && rank === plan.worldSize - 1 ? stopAt.request : null),
     reporter: {
-      started: async (st) => void rec.started.push(st),
+      started: async (st, from) => {
+        rec.started.push(st);
+        rec.from[rank] = from;
+      },
       checkpointed: async (key, st) => void rec.checkpoints.push({ key, step: st }),
       metric: async (m) => {
         rec.metrics.push(m);
@@ -69,7 +80,7 @@ async function runAll(jobId: string, s: JobSpec, resume?: { checkpointKey: strin
       },
       updateJob: async (patch) => void (rec.layout = patch.layout),
     },
-  }, { jobId, runId: `${jobId}.1`, membershipEpoch: 1, rank, worldSize: plan.worldSize, spec: s, resume, workers: world.map((_, r) => `w${r}`) })));
+  }, { jobId, runId: `${jobId}.1`, membershipEpoch: 1, rank, worldSize: plan.worldSize, spec: s, resume, ...(m?.memory ? { memory: m.memory } : {}), workers: world.map((_, r) => `w${r}`) })));
   return rec;
 }
 
@@ -199,5 +210,55 @@ describe('runTraining over any plan, in process', () => {
     const at = p.checkpoints[p.checkpoints.length - 1];
     const q = await runAll(same, s, { checkpointKey: at.key, step: at.step });
     assert.equal(q.outcomes[0].weightsHash, st.outcomes[0].weightsHash);
+  });
+
+  it('memory resume: survivors stopped by a cancel hold their last completed step; the restart resumes from it, not the older checkpoint, and ends bit-identical', async () => {
+    // Batch norm in training mode (its statistics averaged over the replicas), rank-order data.
+    const s = spec({ parallelism: { dataParallel: 2 }, steps: 8, checkpoint: { intervalSteps: 3, keep: 5, background: false }, evaluation: { atEnd: false } });
+    const straight = await runAll(testId('mem-straight'), s);
+
+    const job = testId('mem');
+    const memories = [new SurvivorMemory(), new SurvivorMemory()];
+    const a = await runAll(job, s, undefined, { step: 4, request: 'cancel' }, undefined, { memories });
+    assert.deepEqual(a.outcomes.map((o) => o.status), ['cancelled', 'cancelled']);
+    const stoppedAt = a.outcomes[0].step;
+    assert.deepEqual(memories.map((x) => x.heldStep(job)), [stoppedAt, stoppedAt], 'every survivor holds the step it stopped at');
+    const ck = a.checkpoints[a.checkpoints.length - 1];
+    assert.ok(ck.step < stoppedAt, `checkpoint ${ck.step} is older than the held step ${stoppedAt}`);
+
+    const b = await runAll(job, s, { checkpointKey: ck.key, step: ck.step }, undefined, undefined, { memories, memory: { step: stoppedAt } });
+    assert.deepEqual(b.from, ['memory', 'memory']);
+    assert.deepEqual(b.started, [stoppedAt, stoppedAt], 'resumed at the survivors\' last completed step: nothing lost');
+    assert.deepEqual(b.outcomes.map((o) => o.status), ['completed', 'completed']);
+    assert.equal(b.outcomes[0].weightsHash, straight.outcomes[0].weightsHash, 'bit-identical to the uninterrupted run');
+    const resumed = new Map([...a.samples, ...b.samples]);
+    for (const [stepNo, keys] of straight.samples) assert.deepEqual(resumed.get(stepNo), keys, `step ${stepNo}`);
+    assert.deepEqual(memories.map((x) => x.heldStep(job)), [undefined, undefined], 'a run that started dropped what it held');
+
+    // Nothing held (another process, or a state taken already): the checkpoint.
+    const c = await runAll(job, s, { checkpointKey: ck.key, step: ck.step }, undefined, undefined, { memories, memory: { step: stoppedAt } });
+    assert.deepEqual(c.from, ['checkpoint', 'checkpoint']);
+    assert.deepEqual(c.started, [ck.step, ck.step]);
+  });
+
+  it('elastic memory resume: rank 1 of 2 survives and goes on alone from its memory, within 1e-5 of the uninterrupted run', async (t) => {
+    const s = spec({ parallelism: { dataParallel: 2 }, recovery: { minDataParallel: 1, maxDataParallel: 2 }, steps: 9, freezeBatchNorm: true, augmentation: 'small', checkpoint: { intervalSteps: 4, keep: 5, background: false }, evaluation: { atEnd: false } });
+    const straightId = testId('emem-straight');
+    const straight = await runAll(straightId, s);
+    const want = await finalWeights(straightId);
+    const job = testId('emem');
+    const memories = [new SurvivorMemory(), new SurvivorMemory()];
+    const a = await runAll(job, s, undefined, { step: 5, request: 'cancel' }, undefined, { memories });
+    const held = memories[1].heldStep(job)!;
+    assert.ok(held >= 5, `rank 1 holds step ${held}`);
+    const ck = a.checkpoints[a.checkpoints.length - 1];
+    const b = await runAll(job, s, { checkpointKey: ck.key, step: ck.step }, undefined, 1, { memories: [memories[1]], memory: { step: held } });
+    assert.deepEqual(b.from, ['memory']);
+    assert.deepEqual(b.started, [held]);
+    const err = worstRelativeError(await finalWeights(job), want);
+    t.diagnostic(`2 → 1 replicas through a survivor's memory at step ${held}: worst relative error ${err.toExponential(2)}`);
+    assert.ok(err < 1e-5, `worst relative error ${err}`);
+    const resumed = new Map([...a.samples, ...b.samples]);
+    for (const [stepNo, keys] of straight.samples) assert.deepEqual([...resumed.get(stepNo)!].sort(), [...keys].sort(), `step ${stepNo}`);
   });
 });

@@ -12,6 +12,10 @@ import { ParallelPlan } from '../parallel/plan';
 import { hashPart, planComms, type PlanTrainer } from '../parallel/plan-trainer';
 import { profileSections } from '../parallel/profile';
 import { RunCheckpointer, type SnapshotPart } from './run-checkpointer';
+import { resumeFromSurvivor, StepCommit, type HeldSummary, type SurvivorMemory } from './survivor-state';
+
+/** Where a run's starting state came from: a survivor's memory, the S3 checkpoint, or a fresh start. */
+export type ResumeSource = 'memory' | 'checkpoint' | 'start';
 
 /** Why a run stopped before its last step. */
 export type StopRequest = 'cancel' | 'pause' | null;
@@ -35,13 +39,19 @@ export interface RunAssignment {
   worldSize: number;
   spec: JobSpec;
   resume?: { checkpointKey: string; step: number };
+  /**
+   * Set by the coordinator's restart when a survivor of the last run said it holds a newer step
+   * than the checkpoint: the ranks resume from the newest state one of them holds (else `resume`).
+   */
+  memory?: { step: number };
   /** Worker ids by rank, for the layout. */
   workers?: string[];
 }
 
 /** What the run tells the rest of the system; the worker writes it to Redis, a test records it. */
 export interface RunReporter {
-  started(step: number): Promise<void>;
+  /** Every rank, once its state is loaded: the step it starts at and where that state came from. */
+  started(step: number, from: ResumeSource): Promise<void>;
   /** Rank 0, after each committed checkpoint. */
   checkpointed(key: string, step: number): Promise<void>;
   /** Rank 0: every step's training figures and every held-out evaluation, over all replicas. */
@@ -60,6 +70,8 @@ export interface RunContext {
   log(msg: string): void;
   /** Where checkpoint parts are uploaded from; default 'thread' (see RunCheckpointerOptions.uploads). */
   checkpointUploads?: 'thread' | 'inline';
+  /** The worker process's memory of its last stopped run (survivor-state.ts); without it no state survives a run. */
+  memory?: SurvivorMemory;
   /** Every data-reading rank, after each step: the sample keys it trained on (tests check exactly-once coverage). */
   samplesSeen?(e: { step: number; epoch: number; rank: number; keys: string[] }): void;
 }
@@ -100,6 +112,7 @@ export async function runTraining(ctx: RunContext, a: RunAssignment): Promise<Ru
 
   const world = a.worldSize > 1 ? await ctx.joinWorld() : null;
   let trainer: PlanTrainer | null = null;
+  let commit: StepCommit | null = null;
   try {
     const comms = planComms(world, plan, rank);
     const data = new RunData(ctx, spec, manifest, plan, place.replica, inputSize, elastic);
@@ -119,7 +132,12 @@ export async function runTraining(ctx: RunContext, a: RunAssignment): Promise<Ru
       await ctx.reporter.updateJob({ totalSteps, layout });
       data.warnUnused(stepsPerEpoch);
     }
-    return await train(ctx, a, plan, trainer, data, world, stepsPerEpoch, totalSteps, stageSections);
+    commit = new StepCommit(plan, spec, elastic);
+    return await train(ctx, a, plan, trainer, data, world, commit, stepsPerEpoch, totalSteps, stageSections);
+  } catch (e) {
+    // A survivor of a lost peer keeps its state at the last completed step for the restart.
+    if (trainer && commit) holdState(ctx, a, commit, trainer);
+    throw e;
   } finally {
     trainer?.dispose();
     await world?.close();
@@ -239,7 +257,7 @@ class RunData {
 
 async function train(
   ctx: RunContext, a: RunAssignment, plan: ParallelPlan, trainer: PlanTrainer, data: RunData, world: Communicator | null,
-  stepsPerEpoch: number, totalSteps: number, stageSections: string[][] | undefined,
+  commit: StepCommit, stepsPerEpoch: number, totalSteps: number, stageSections: string[][] | undefined,
 ): Promise<RunOutcome> {
   const { rank, jobId, spec } = a;
   const place = trainer.place;
@@ -253,6 +271,7 @@ async function train(
   // Resume: this rank's weights and optimizer slots (by name, from whichever parts hold them, so
   // a checkpoint of any plan fits), the step and schedule, and this replica's data cursor.
   let cursor: LoaderCursor | undefined;
+  let cursors: LoaderCursor[] | undefined;
   let step = 0;
   if (a.resume) {
     // A job reads only its own checkpoints: a key from elsewhere (another job's) is refused, not loaded.
@@ -260,6 +279,15 @@ async function train(
     if (!a.resume.checkpointKey.startsWith(own) || a.resume.checkpointKey.split('/').includes('..')) {
       throw new TrainingError('INVALID_OPTIONS', `job ${jobId} cannot resume from ${a.resume.checkpointKey}: its checkpoints are under ${own}`);
     }
+  }
+  let from: ResumeSource = 'start';
+  const survivor = a.memory && commit.enabled ? await fromSurvivor(ctx, a, world, trainer, plan, data) : null;
+  // What this process held is taken (or stale) now: its state moves on with this run.
+  ctx.memory?.clear();
+  if (survivor) {
+    ({ step, cursor, cursors } = survivor);
+    from = 'memory';
+  } else if (a.resume) {
     const ck = await loadCheckpointTensors(ctx.store, bucket, a.resume.checkpointKey, {
       weights: Object.keys(trainer.part.weightTensors()),
       optimizer: Object.keys(trainer.part.optimizerTensors()),
@@ -268,13 +296,17 @@ async function train(
     trainer.load(ck.weights, ck.optimizer, checkTrainerState(ck.state.trainer));
     step = ck.state.step;
     cursor = resumeCursor(ctx, a, plan, data, ck.state, place.replica);
-    ctx.log(`job ${jobId}: resumed from ${a.resume.checkpointKey} at step ${step}`);
+    if (!data.elastic && (ck.state.cursors as LoaderCursor[] | undefined)?.length === plan.replicas && !ck.state.data) cursors = ck.state.cursors as LoaderCursor[];
+    ctx.log(`job ${jobId}: resumed from ${a.resume.checkpointKey} at step ${step}${a.memory ? ' (no survivor holds a newer step)' : ''}`);
+    from = 'checkpoint';
   } else {
     await trainer.broadcastInitialState();
   }
+  trainer.part.markStatsCommitted();
 
-  await ctx.reporter.started(step);
+  await ctx.reporter.started(step, from);
   let epoch = cursor?.epoch ?? Math.floor(step / stepsPerEpoch);
+  commit.start(step, epoch, cursor, cursors);
   const interval = spec.checkpoint?.intervalSteps ?? 0;
   const checkpoints = new RunCheckpointer({
     store: ctx.store, bucket, jobId, rank, world, background: spec.checkpoint?.background ?? true, uploads: ctx.checkpointUploads ?? 'thread', keep: spec.checkpoint?.keep ?? 3,
@@ -323,6 +355,7 @@ async function train(
     cursor = undefined;
     for await (const batch of batches) {
       const t0 = performance.now();
+      commit.begin(batch?.cursor ?? null);
       const r = await trainer.step(batch);
       // The step has disposed its tensors of the batch: the loader may refill its array.
       if (batch) loader!.recycle(batch);
@@ -330,10 +363,12 @@ async function train(
       // [loss·n, correct, n, cancel, pause, uploading, upload failed] summed over ranks: global
       // metrics, the stop vote, and whether the checkpoint in flight is up on every rank.
       const mine = ctx.stopRequested();
-      const agg = Float32Array.of(r.loss * r.samples, r.accuracy * r.samples, r.samples, mine === 'cancel' ? 1 : 0, mine === 'pause' ? 1 : 0, ...(await checkpoints.flags()));
+      // Then each replica's loader position (StepCommit.voteSlots), for a survivor to know them all.
+      const agg = Float32Array.of(r.loss * r.samples, r.accuracy * r.samples, r.samples, mine === 'cancel' ? 1 : 0, mine === 'pause' ? 1 : 0, ...(await checkpoints.flags()), ...commit.voteSlots(rank));
       if (world) await world.allReduce(agg, { op: 'sum' });
-      await checkpoints.settle(agg[5], agg[6]);
       step++;
+      commit.completed(step, agg.subarray(7));
+      await checkpoints.settle(agg[5], agg[6]);
       const seconds = (performance.now() - t0) / 1000;
       if (rank === 0) {
         await ctx.reporter.metric({ kind: 'train', step, epoch, loss: agg[0] / agg[2], accuracy: agg[1] / agg[2], lr: r.lr, imagesPerSec: agg[2] / seconds, stepsPerSec: 1 / seconds, rank, ts: Date.now() });
@@ -350,10 +385,15 @@ async function train(
     if (interval === 0) await checkpoint({ epoch, position: 0 });
     const every = spec.evaluation?.everyEpochs;
     if (every && epoch % every === 0 && data.manifest.splits.val) await evaluate();
+    commit.epochStarted(epoch);
   }
 
   const weightsHash = () => hashPart(trainer.part);
-  if (stop === 'cancel') return { status: 'cancelled', step, weightsHash: weightsHash() };
+  if (stop === 'cancel') {
+    // A cancel is also how the coordinator stops the survivors of a lost peer: keep the state for its restart.
+    holdState(ctx, a, commit, trainer);
+    return { status: 'cancelled', step, weightsHash: weightsHash() };
+  }
   if (stop === 'pause') return { status: 'paused', step, weightsHash: weightsHash(), checkpointKey: checkpoints.lastKey };
 
   // Final checkpoint (so the run can be exported or fine-tuned), committed before the end, then held-out evaluation.
@@ -367,6 +407,43 @@ async function train(
     evalAccuracy = ev.accuracy;
   }
   return { status: 'completed', step, weightsHash: weightsHash(), evalLoss, evalAccuracy, checkpointKey: checkpoints.lastKey };
+}
+
+/**
+ * A memory resume (the coordinator named a survivor's step): the newest state a rank holds,
+ * broadcast from it, if it is newer than the checkpoint and its data position fits this run;
+ * null otherwise (the checkpoint, or a fresh start, follows).
+ */
+async function fromSurvivor(ctx: RunContext, a: RunAssignment, world: Communicator | null, trainer: PlanTrainer, plan: ParallelPlan, data: RunData): Promise<{ step: number; cursor: LoaderCursor; cursors?: LoaderCursor[] } | null> {
+  const globalBatch = globalBatchOf(a.spec);
+  const fits = (s: HeldSummary) => (data.elastic ? s.position.data?.globalBatch === globalBatch : !s.position.data && s.position.cursors?.length === plan.replicas);
+  const held = ctx.memory?.get(a.jobId, a.spec) ?? null;
+  const got = await resumeFromSurvivor(world, trainer, held && fits(held) ? held : null, a.resume?.step ?? 0);
+  if (!got) {
+    if (a.rank === 0) ctx.log(`job ${a.jobId}: the restart named step ${a.memory!.step} in a survivor's memory, but no rank holds a newer state than ${a.resume ? `checkpoint ${a.resume.step}` : 'step 0'}`);
+    return null;
+  }
+  const { root, summary } = got;
+  const p = summary.position;
+  const cursor = resumeCursor(ctx, a, plan, data, { epoch: p.epoch, cursors: p.cursors, data: p.data }, trainer.place.replica);
+  ctx.log(`job ${a.jobId}: resumed at step ${summary.step} from the memory of rank ${root} (run ${summary.runId})${a.resume ? `, not from checkpoint ${a.resume.step}` : ''}`);
+  return { step: summary.step, cursor, ...(p.cursors ? { cursors: p.cursors } : {}) };
+}
+
+/** Keeps this rank's state at the last completed step in the worker's memory, for the restart (or says why not). */
+function holdState(ctx: RunContext, a: RunAssignment, commit: StepCommit, trainer: PlanTrainer): void {
+  if (!ctx.memory) return;
+  try {
+    const r = commit.capture(trainer, a.jobId, a.runId);
+    if ('state' in r) {
+      ctx.memory.hold(r.state);
+      ctx.log(`job ${a.jobId}: rank ${a.rank} keeps its state at step ${r.state.step} in memory for a restart (${(r.state.bytes.byteLength / 1e6).toFixed(1)} MB)`);
+    } else {
+      ctx.log(`job ${a.jobId}: rank ${a.rank} keeps no state in memory (${r.why}); a restart resumes from the checkpoint`);
+    }
+  } catch (e) {
+    ctx.log(`job ${a.jobId}: rank ${a.rank} could not keep its state in memory: ${(e as Error).message}`);
+  }
 }
 
 /** Where an elastic checkpoint says the data stands: the loader's global cursor (or an epoch's start). */

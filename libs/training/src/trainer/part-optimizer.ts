@@ -32,6 +32,8 @@ export class PartOptimizer {
   readonly weights: { name: string; variable: tf.Variable }[];
   /** BN moving mean/variance variables synchronised after each update (empty when not needed). */
   private readonly bnStats: tf.Variable[];
+  /** bnStats as of the last completed step (their all-reduced values): what restoreStats() goes back to. */
+  private statsAtStep: Float32Array[] | null = null;
 
   constructor(models: tf.LayersModel[], private readonly opts: PartOptimizerOptions) {
     const seen = new Set<tf.Variable>();
@@ -92,13 +94,31 @@ export class PartOptimizer {
     const opts = { op: 'mean' as const, wire: this.opts.wire, bucketBytes: this.opts.bucketBytes };
     if (stats.length > 0 && this.opts.wire === 'fp32') {
       const all = await comm.allReduceMany([...this.gradBufs, ...stats], opts);
-      this.assignStats(all.slice(this.gradBufs.length));
+      this.assignStats((this.statsAtStep = all.slice(this.gradBufs.length)));
       return all.slice(0, this.gradBufs.length);
     }
     const reduced = await comm.allReduceMany(this.gradBufs, opts);
     // Moving variances are not worth rounding to 16 bits.
-    if (stats.length > 0) this.assignStats(await comm.allReduceMany(stats, { ...opts, wire: 'fp32' }));
+    if (stats.length > 0) this.assignStats((this.statsAtStep = await comm.allReduceMany(stats, { ...opts, wire: 'fp32' })));
     return reduced;
+  }
+
+  /** The BN statistics now are those of a completed step (a run's start: fresh, loaded or broadcast). */
+  markStatsCommitted(): void {
+    if (this.bnStats.length) this.statsAtStep = this.bnStats.map((v) => new Float32Array(v.dataSync() as Float32Array));
+  }
+
+  /**
+   * Undoes what an unfinished step did to the replica-averaged BN statistics (each replica
+   * updates them locally before the all-reduce averages them); false when there is no
+   * completed step to go back to. The weights and velocity need no undo: apply() runs only
+   * after the all-reduce.
+   */
+  restoreStats(): boolean {
+    if (!this.bnStats.length) return true;
+    if (!this.statsAtStep) return false;
+    this.assignStats(this.statsAtStep);
+    return true;
   }
 
   /** The SGD update with `grads` (what reduce() returned). */

@@ -31,7 +31,7 @@ export class JobViewDoc implements JobView {
   @ApiPropertyOptional() runId?: string;
   @ApiPropertyOptional({ description: 'Set while a pause is being carried out' }) pauseRequested?: number;
   @ApiProperty() attempt!: number;
-  @ApiPropertyOptional({ description: 'Automatic restarts after a lost worker: { at, cause, worker, fromStep, lostSteps }' }) restarts?: JobRestart[];
+  @ApiPropertyOptional({ description: 'Automatic restarts after a lost worker: { at, cause, worker, fromStep, lostSteps, stepReached, resumedFrom (memory | checkpoint | start) }' }) restarts?: JobRestart[];
   @ApiPropertyOptional({ description: 'Which worker holds which replica and stage, with its parameters and bytes' }) layout?: RankLayout[];
   @ApiPropertyOptional({ description: 'Token name of the submitter (scoped tokens see only their own jobs)' }) owner?: string;
   @ApiProperty({ allOf: [{ $ref: '#/components/schemas/JobSpec' }], description: 'The validated spec with every default filled in' }) spec!: JobSpec;
