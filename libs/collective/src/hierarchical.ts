@@ -24,12 +24,12 @@ export type { AllReduceAlgorithm } from './types';
 export interface TopologyAllReduceOptions extends AllReduceOptions {
   /** Below this many bytes the flat ring's fewer messages win. Default 256 KB. */
   hierarchicalMinBytes?: number;
-  /** Chunk of the pipeline, bytes. Default 4 MB (see docs/benchmarks.md, "Across hosts"). */
+  /** Chunk of the pipeline, bytes. Default 2 MB (see docs/benchmarks.md, "Across hosts"). */
   chunkBytes?: number;
 }
 
 export const DEFAULT_HIERARCHICAL_MIN_BYTES = 256 * 1024;
-export const DEFAULT_CHUNK_BYTES = 4 << 20;
+export const DEFAULT_CHUNK_BYTES = 2 << 20;
 /** Cross-host all-reduces in flight per local rank: the next chunk's starts before the last one's final acknowledgement. */
 const CROSS_WINDOW = 2;
 
