@@ -8,3 +8,4 @@ export { runAllreduceBench, formatBench, ceilings, AllreduceBenchOptions, Allred
 export { runTopologyBench, formatTopologyBench, interHostBytesPerByte, idealSpeedup, TopologyBenchOptions, TopologyRow } from './bench/topology-bench';
 export * from './cost-model/cost-model';
 export { costModelReport, formatCostModel, CostModelOptions, CostModelReport, CheckRow } from './cost-model/cost-model-report';
+export { withHostNetwork, netnsUnavailable, HostNetwork, SimulatedHost } from './testing/netns';
