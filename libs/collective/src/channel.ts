@@ -2,8 +2,8 @@ import type { Header } from './header';
 import type { Payload } from './peer-link';
 import { allGather, barrier, broadcast, p2pRecv, p2pSend } from './collectives';
 import { allReduceMany } from './bucketing';
-import { ringAllReduce } from './ring-allreduce';
-import { AllReduceManyOptions, AllReduceOptions, Communicator, FrameType, OpKind, WireType } from './types';
+import { chooseAlgorithm, topologyAllReduce } from './hierarchical';
+import { AllReduceAlgorithm, AllReduceManyOptions, AllReduceOptions, Communicator, FrameType, OpKind, WireType } from './types';
 
 export interface Frame {
   h: Header;
@@ -68,6 +68,8 @@ export abstract class ChannelApi implements OpChannel {
   abstract readonly epoch: number;
   abstract readonly runId: string;
   abstract readonly pieceElements: number;
+  abstract readonly hostOfRank: readonly string[];
+  readonly allReduceCalls: Record<AllReduceAlgorithm, number> = { ring: 0, hierarchical: 0 };
   abstract beginOp(op: OpKind, total: number, wire: WireType, timeoutMs?: number): OpCtx;
   abstract beginLooseOp(timeoutMs?: number): OpCtx;
   abstract endOp(ctx: OpCtx): void;
@@ -84,7 +86,10 @@ export abstract class ChannelApi implements OpChannel {
   abstract close(): Promise<void>;
 
   allReduce(buf: Float32Array, opts: AllReduceOptions = {}): Promise<Float32Array> {
-    return ringAllReduce(this, buf, opts);
+    const algorithm = opts.algorithm ?? 'ring';
+    const chosen = algorithm === 'auto' ? chooseAlgorithm(this.hostOfRank, buf.byteLength) : algorithm;
+    if (chosen in this.allReduceCalls) this.allReduceCalls[chosen]++;
+    return topologyAllReduce(this, buf, this.hostOfRank, { ...opts, algorithm: chosen });
   }
   allReduceMany(bufs: Float32Array[], opts: AllReduceManyOptions = {}): Promise<Float32Array[]> {
     return allReduceMany(this, bufs, opts);

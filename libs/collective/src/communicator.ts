@@ -66,6 +66,7 @@ export class CommunicatorImpl extends ChannelApi implements Communicator {
   readonly runHash: number;
   readonly pieceElements: number;
   readonly timeoutMs: number;
+  readonly hostOfRank: readonly string[];
   private readonly links: (PeerLink | null)[] = [];
   private readonly inbox = new Map<string, Frame[]>();
   private readonly waiters = new Map<string, Waiter>();
@@ -88,6 +89,7 @@ export class CommunicatorImpl extends ChannelApi implements Communicator {
     this.runHash = s.runHash;
     this.pieceElements = s.pieceElements;
     this.timeoutMs = s.timeoutMs;
+    this.hostOfRank = s.peers.map((p) => p.hostId);
     this.graceMs = Math.min(2000, Math.max(50, Math.round(s.timeoutMs * 0.1)));
     const heartbeatMs = Math.min(2000, Math.max(250, Math.round(s.timeoutMs / 8)));
     for (let r = 0; r < s.worldSize; r++) {

@@ -36,6 +36,28 @@ for (const [hosts, local] of [[2, 2], [2, 3], [3, 2]] as const) {
   });
 }
 
+test('pipelined: 2 hosts x 2 ranks, 64 KB chunks (96 of them), and overlapping bucketed calls chosen by allReduce({ algorithm: auto })', async () => {
+  const hostOf = ['h0', 'h0', 'h1', 'h1'];
+  await withRanks(4, async (procs) => {
+    await joinAll(procs, runId(), 1);
+    const len = 3 * 524288 + 5;
+    const cases = [{ len, op: 'sum', wire: 'fp32', algorithm: 'hierarchical' }, { len, op: 'mean', wire: 'fp32', algorithm: 'hierarchical' }, { len: 70001, op: 'sum', wire: 'bf16', algorithm: 'hierarchical' }];
+    assertAllReduce(ok(await runAll(procs, 'allreduce', () => ({ seed: 31, cases, hosts: hostOf, chunkBytes: 64 * 1024 }))));
+    // 4 buckets of 1 MB (hierarchical) and 2 small tensors (ring), all issued at once: every
+    // group must still see its operations in the same order on every rank
+    const lengths = [262144, 262144, 262144, 262144, 1000, 3];
+    const res = ok(await runAll(procs, 'many', () => ({ lengths, bucketBytes: 1 << 20, seed: 40, algorithm: 'auto' })));
+    const hashes = res[0].map((t: { hash: string }) => t.hash);
+    for (const [r, tensors] of res.entries()) {
+      tensors.forEach((t: { worst: number; hash: string; calls: { ring: number; hierarchical: number } }, k: number) => {
+        assert.ok(t.worst <= 1, `rank ${r} tensor ${k}: ${t.worst}x the tolerance`);
+        assert.equal(t.hash, hashes[k], `rank ${r} tensor ${k} differs from rank 0`);
+        assert.deepEqual(t.calls, { ring: 1, hierarchical: 4 }, 'four 1 MB buckets hierarchical, the small ones packed in one ring');
+      });
+    }
+  }, { env: (r) => ({ FLEET_HOST_ID: hostOf[r] }) });
+});
+
 test('hierarchical on an unequal topology is refused with the host sizes', async () => {
   const hostOf = ['a', 'a', 'b'];
   await withRanks(3, async (procs) => {

@@ -1,24 +1,37 @@
-import { AllReduceOptions, Communicator } from './types';
+import type { OpChannel } from './channel';
+import { divF32 } from './reduce';
+import { ringAllReduce } from './ring-allreduce';
+import { ownedSegment, ringAllGather, ringReduceScatter } from './ring-phases';
+import { RingLayout } from './partition';
+import { AllReduceAlgorithm, AllReduceOptions, Communicator } from './types';
+
+export type { AllReduceAlgorithm } from './types';
 
 /**
- * Hierarchical all-reduce over hosts of equal size (NCCL's "one ring per local rank"):
- *   1. all-reduce within the host (ipc, cheap),
- *   2. local rank l all-reduces shard l of the host sum with local rank l of every other host
- *      (tcp: each host sends 2 (H-1)/H of the buffer once, instead of the flat ring's traffic
- *      crossing the slow links on every hop),
- *   3. within the host, local rank l broadcasts its shard.
- * Every rank ends with the bytes of the same shard owners, so results are bitwise identical.
+ * Pipelined hierarchical all-reduce over hosts of equal size L (NCCL's rings per local rank).
+ * The buffer is cut into chunks; for each chunk
+ *   1. reduce-scatter within the host (ipc, fp32): local rank l holds the host's sum of shard l,
+ *   2. local rank l all-reduces that shard with local rank l of every other host (its own ring
+ *      of H ranks, tcp, the requested wire): each host sends 2(H-1)/H of the chunk across its
+ *      link, against 2(HL-1)/(HL) for a flat ring,
+ *   3. all-gather within the host (ipc, fp32).
+ * The three stages run as three loops over the chunks at once, so chunk k crosses the hosts
+ * while chunk k+1 is reduced and chunk k-1 gathered within them. Each sum is computed by one
+ * rank and copied by the others, in an order that depends only on the topology and the
+ * length, so every rank ends with the same bits (not those of the flat ring: the additions
+ * are grouped by host, see docs/benchmarks.md).
  */
-export type AllReduceAlgorithm = 'ring' | 'hierarchical';
-
 export interface TopologyAllReduceOptions extends AllReduceOptions {
-  /** Force an algorithm; by default chosen by topology and size (see chooseAlgorithm). */
-  algorithm?: AllReduceAlgorithm;
-  /** Below this many bytes the flat ring's fewer phases win. Default 256 KB. */
+  /** Below this many bytes the flat ring's fewer messages win. Default 256 KB. */
   hierarchicalMinBytes?: number;
+  /** Chunk of the pipeline, bytes. Default 2 MB (see docs/benchmarks.md, "Across hosts"). */
+  chunkBytes?: number;
 }
 
 export const DEFAULT_HIERARCHICAL_MIN_BYTES = 256 * 1024;
+export const DEFAULT_CHUNK_BYTES = 2 << 20;
+/** Cross-host all-reduces in flight per local rank: the next chunk's starts before the last one's final acknowledgement. */
+const CROSS_WINDOW = 2;
 
 /** The ranks of each host, hosts in order of first appearance, ranks ascending. */
 export function groupByHost(hostOfRank: readonly string[]): number[][] {
@@ -38,7 +51,22 @@ export function chooseAlgorithm(hostOfRank: readonly string[], bytes: number, mi
   return bytes >= minBytes ? 'hierarchical' : 'ring';
 }
 
-interface Groups { local: Communicator; cross: Communicator; localRank: number; localSize: number }
+type Stage = 'rs' | 'cross' | 'ag';
+
+interface Groups {
+  /** Two groups of the same ranks so that reduce-scatters and all-gathers, which overlap, keep sequence numbers of their own. */
+  rs: OpChannel;
+  ag: OpChannel;
+  cross: OpChannel;
+  localRank: number;
+  localSize: number;
+  /**
+   * Where each stage of the previous call ends. A stage of the next call starts after it, so
+   * every group sees its operations in the same order on every rank even when calls overlap
+   * (allReduceMany issues all buckets at once).
+   */
+  tails: Record<Stage, Promise<void>>;
+}
 const cache = new WeakMap<Communicator, Map<string, Groups>>();
 
 function groupsOf(comm: Communicator, hostOfRank: readonly string[]): Groups {
@@ -50,15 +78,37 @@ function groupsOf(comm: Communicator, hostOfRank: readonly string[]): Groups {
     const hosts = groupByHost(hostOfRank);
     const mine = hosts.find((h) => h.includes(comm.rank))!;
     const localRank = mine.indexOf(comm.rank);
+    // sub-communicators are ChannelApi objects, i.e. OpChannels (subgroup.ts)
+    const sub = (ranks: number[], name: string) => comm.subgroup(ranks, name) as unknown as OpChannel;
     g = {
-      local: comm.subgroup(mine, 'host'),
-      cross: comm.subgroup(hosts.map((h) => h[localRank]), `cross-${localRank}`),
+      rs: sub(mine, 'host-rs'),
+      ag: sub(mine, 'host-ag'),
+      cross: sub(hosts.map((h) => h[localRank]), `cross-${localRank}`),
       localRank,
       localSize: mine.length,
+      tails: { rs: Promise.resolve(), cross: Promise.resolve(), ag: Promise.resolve() },
     };
     byTopology.set(key, g);
   }
   return g;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  promise.catch(() => undefined); // a stage that never waits for it must not leave it unhandled
+  return { promise, resolve, reject };
+}
+
+/** [start, end) of chunk k of `chunks` over `length` elements. */
+function chunkRange(length: number, chunks: number, k: number): [number, number] {
+  return [Math.floor((k * length) / chunks), Math.floor(((k + 1) * length) / chunks)];
 }
 
 /** All-reduce of `buf` in place over `comm`, whose rank r lives on host `hostOfRank[r]`. */
@@ -66,24 +116,75 @@ export async function topologyAllReduce(comm: Communicator, buf: Float32Array, h
   if (hostOfRank.length !== comm.worldSize) {
     throw new RangeError(`hostOfRank must give a host id for each of the ${comm.worldSize} ranks, got ${hostOfRank.length}`);
   }
-  const { algorithm, hierarchicalMinBytes, op = 'sum', ...call } = opts;
-  const chosen = algorithm ?? chooseAlgorithm(hostOfRank, buf.byteLength, hierarchicalMinBytes);
-  if (chosen === 'ring') return comm.allReduce(buf, { ...call, op });
+  const { algorithm, hierarchicalMinBytes, chunkBytes, ...call } = opts;
+  if (algorithm !== undefined && !['ring', 'hierarchical', 'auto'].includes(algorithm)) {
+    throw new TypeError(`allReduce algorithm must be 'ring', 'hierarchical' or 'auto', got ${String(algorithm)}`);
+  }
+  const chosen = algorithm === undefined || algorithm === 'auto' ? chooseAlgorithm(hostOfRank, buf.byteLength, hierarchicalMinBytes) : algorithm;
+  if (chosen === 'ring') return ringAllReduce(comm as unknown as OpChannel, buf, call);
   if (chooseAlgorithm(hostOfRank, Infinity) !== 'hierarchical') {
     throw new RangeError(`algorithm 'hierarchical' needs several hosts with the same number (> 1) of ranks each: ${groupByHost(hostOfRank).map((h) => h.length).join(', ')}`);
   }
-  const g = groupsOf(comm, hostOfRank);
-  await g.local.allReduce(buf, { ...call, op: 'sum' });
-  const shard = (l: number) => {
-    const from = Math.floor((buf.length * l) / g.localSize);
-    return buf.subarray(from, Math.floor((buf.length * (l + 1)) / g.localSize));
+  return hierarchicalAllReduce(groupsOf(comm, hostOfRank), buf, comm.worldSize, call, chunkBytes ?? DEFAULT_CHUNK_BYTES);
+}
+
+async function hierarchicalAllReduce(g: Groups, buf: Float32Array, worldSize: number, call: AllReduceOptions, chunkBytes: number): Promise<Float32Array> {
+  if (!(buf instanceof Float32Array)) throw new TypeError('allReduce takes a Float32Array');
+  const op = call.op ?? 'sum';
+  if (op !== 'sum' && op !== 'mean') throw new TypeError(`allReduce op must be 'sum' or 'mean', got ${String(op)}`);
+  if (!(chunkBytes >= 4)) throw new RangeError(`chunkBytes must be at least 4, got ${chunkBytes}`);
+  const chunks = Math.max(1, Math.ceil(buf.byteLength / chunkBytes));
+  const chunk = (k: number) => buf.subarray(...chunkRange(buf.length, chunks, k));
+  // the shard local rank l reduces across hosts: the segment its reduce-scatter leaves it
+  const shard = (k: number) => {
+    const c = chunk(k);
+    const L = new RingLayout(c.length, g.localSize, 1);
+    const seg = ownedSegment(g.localRank, g.localSize);
+    return c.subarray(L.segmentStart(seg), L.segmentStart(seg + 1));
   };
-  await g.cross.allReduce(shard(g.localRank), { ...call, op: 'sum' });
-  for (let l = 0; l < g.localSize; l++) {
-    const part = shard(l);
-    const got = await g.local.broadcast(l === g.localRank ? part : null, l, { timeoutMs: call.timeoutMs });
-    if (l !== g.localRank) new Uint8Array(part.buffer, part.byteOffset, part.byteLength).set(got);
-  }
-  if (op === 'mean') for (let i = 0; i < buf.length; i++) buf[i] /= comm.worldSize;
+  const reduced = Array.from({ length: chunks }, deferred);
+  const crossed = Array.from({ length: chunks }, deferred);
+  const fail = (e: unknown) => {
+    for (const d of [...reduced, ...crossed]) d.reject(e);
+    throw e;
+  };
+  const { tails } = g;
+  const timeoutMs = call.timeoutMs;
+
+  const rs = (async () => {
+    await tails.rs;
+    for (let k = 0; k < chunks; k++) {
+      await ringReduceScatter(g.rs, chunk(k), timeoutMs);
+      reduced[k].resolve();
+    }
+  })().catch(fail);
+  const cross = (async () => {
+    await tails.cross;
+    const inFlight: Promise<void>[] = [];
+    for (let k = 0; k < chunks; k++) {
+      await reduced[k].promise;
+      if (inFlight.length >= CROSS_WINDOW) await inFlight.shift();
+      const s = shard(k);
+      const done = ringAllReduce(g.cross, s, { wire: call.wire, timeoutMs, op: 'sum' }).then(() => {
+        // every member of this ring holds the same bits of the sum, so the same quotient
+        if (op === 'mean') divF32(s, worldSize);
+        crossed[k].resolve();
+      });
+      done.catch(() => undefined); // awaited below; not unhandled while an earlier one is awaited
+      inFlight.push(done);
+    }
+    await Promise.all(inFlight);
+  })().catch(fail);
+  const ag = (async () => {
+    await tails.ag;
+    for (let k = 0; k < chunks; k++) {
+      await crossed[k].promise;
+      await ringAllGather(g.ag, chunk(k), timeoutMs);
+    }
+  })().catch(fail);
+
+  const settled = (p: Promise<void>) => p.catch(() => undefined);
+  g.tails = { rs: settled(rs), cross: settled(cross), ag: settled(ag) };
+  await Promise.all([rs, cross, ag]);
   return buf;
 }

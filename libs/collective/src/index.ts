@@ -5,8 +5,9 @@ export { encodeF16, encodeBF16, decodeF16Into, decodeBF16Into, toF16, fromF16 } 
 export * from './types';
 export { CurveKeyPair, CurveMode, CURVE_MODES, JoinCurve, curveMembers, curveModeFromEnv, newCurveKeyPair } from './curve';
 export { Refusal, RefusalReason } from './zap';
-export { topologyAllReduce, chooseAlgorithm, groupByHost, AllReduceAlgorithm, TopologyAllReduceOptions, DEFAULT_HIERARCHICAL_MIN_BYTES } from './hierarchical';
+export { topologyAllReduce, chooseAlgorithm, groupByHost, AllReduceAlgorithm, TopologyAllReduceOptions, DEFAULT_HIERARCHICAL_MIN_BYTES, DEFAULT_CHUNK_BYTES } from './hierarchical';
 export { runAllreduceBench, formatBench, ceilings, AllreduceBenchOptions, AllreduceBenchResult, AllreduceRow, P2PRow, RankCpu, Ceiling, BenchTransport, BenchSecurity } from './bench/allreduce-bench';
-export { runTopologyBench, formatTopologyBench, interHostBytesPerByte, TopologyBenchOptions, TopologyRow } from './bench/topology-bench';
+export { runTopologyBench, formatTopologyBench, interHostBytesPerByte, idealSpeedup, TopologyBenchOptions, TopologyRow } from './bench/topology-bench';
 export * from './cost-model/cost-model';
 export { costModelReport, formatCostModel, CostModelOptions, CostModelReport, CheckRow } from './cost-model/cost-model-report';
+export { withHostNetwork, netnsUnavailable, HostNetwork, SimulatedHost } from './testing/netns';

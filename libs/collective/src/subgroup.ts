@@ -40,6 +40,7 @@ export class SubCommunicator extends ChannelApi implements Communicator {
   readonly epoch: number;
   readonly runId: string;
   readonly pieceElements: number;
+  readonly hostOfRank: readonly string[];
   private seq = 0;
   private closed = false;
 
@@ -55,6 +56,7 @@ export class SubCommunicator extends ChannelApi implements Communicator {
     this.epoch = world.epoch;
     this.runId = world.runId;
     this.pieceElements = world.pieceElements;
+    this.hostOfRank = members.map((m) => world.hostOfRank[m]);
   }
 
   subgroup(ranks: number[], name = ''): Communicator {

@@ -19,6 +19,9 @@ export enum OpKind {
   Broadcast = 2,
   Barrier = 3,
   AllGather = 4,
+  /** The halves of a ring all-reduce on their own (ring-phases.ts, the hierarchical all-reduce within a host). */
+  ReduceScatter = 5,
+  GatherSegments = 6,
 }
 
 /** Element encoding of a payload on the wire. */
@@ -98,9 +101,17 @@ export interface CollectiveEvent {
   detail?: string;
 }
 
+/** How an all-reduce travels: one flat ring, or the pipelined hierarchical one (hierarchical.ts). */
+export type AllReduceAlgorithm = 'ring' | 'hierarchical';
+
 export interface AllReduceOptions {
   /** Default 'sum'. */
   op?: ReduceOp;
+  /**
+   * 'auto': chosen per call from the ranks' host ids and the size (hierarchical.ts,
+   * chooseAlgorithm), what the trainer uses. Default 'ring', the flat ring whatever the hosts.
+   */
+  algorithm?: AllReduceAlgorithm | 'auto';
   /** Encoding on the wire; additions always happen in fp32. Default 'fp32'. */
   wire?: Wire;
   /** Overrides the communicator's deadline for this call. */
@@ -133,5 +144,9 @@ export interface Communicator {
    * Closing it closes only the view.
    */
   subgroup(ranks: number[], name?: string): Communicator;
+  /** Host id of each rank (PeerAddress.hostId), which the topology-aware all-reduce groups by. */
+  readonly hostOfRank: readonly string[];
+  /** All-reduce calls made on this communicator so far, by the algorithm that ran them. */
+  readonly allReduceCalls: Readonly<Record<AllReduceAlgorithm, number>>;
   close(): Promise<void>;
 }

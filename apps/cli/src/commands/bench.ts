@@ -79,13 +79,14 @@ export function registerBench(program: Command): void {
     .option('--topology <HxL>', 'flat ring vs hierarchical on H network-namespace hosts of L ranks (needs root)')
     .option('--rate-mbit <n>', 'with --topology: inter-host link rate, tc tbf', (v) => parseInt(v, 10), 1000)
     .option('--rounds <n>', 'with --topology: interleaved rounds per algorithm', (v) => parseInt(v, 10), 2)
+    .option('--chunk-bytes <n>', 'with --topology: pipeline chunk of the hierarchical all-reduce (default 2 MB)', (v) => parseInt(v, 10))
     .option('--json', 'print JSON')
     .action(async (o) => {
       if (o.topology !== undefined) {
         const m = /^(\d+)x(\d+)$/.exec(String(o.topology));
         if (!m) throw new Error(`--topology must be HOSTSxRANKS_PER_HOST, e.g. 2x2; got ${o.topology}`);
         const rows = await runTopologyBench({
-          hosts: Number(m[1]), localRanks: Number(m[2]), rateMbit: o.rateMbit, rounds: o.rounds,
+          hosts: Number(m[1]), localRanks: Number(m[2]), rateMbit: o.rateMbit, rounds: o.rounds, chunkBytes: o.chunkBytes,
           ...(o.maxBytes !== 256 * 1024 * 1024 ? { sizes: [o.maxBytes] } : {}),
           onRow: o.json ? undefined : (r) => console.error(`  ${r.algorithm} ${r.bytes >> 20} MB round ${r.round}: busbw ${r.busbw.toFixed(4)} GB/s`),
         });

@@ -72,11 +72,11 @@ const scenarios = {
   },
 
   /** Times allReduce per size; every rank reports its mean time, rank 0 the max over ranks. */
-  async allreduce(env: ScenarioEnv, p: { sizes: number[]; iters?: number; warmup: number; wire?: Wire; hosts?: string[]; algorithm?: AllReduceAlgorithm }) {
+  async allreduce(env: ScenarioEnv, p: { sizes: number[]; iters?: number; warmup: number; wire?: Wire; hosts?: string[]; algorithm?: AllReduceAlgorithm; chunkBytes?: number }) {
     const c = env.comm!;
     // with hosts: the topology-aware call (forced to p.algorithm), as the trainer makes it
     const reduce = (buf: Float32Array) =>
-      p.hosts ? topologyAllReduce(c, buf, p.hosts, { wire: p.wire, algorithm: p.algorithm }) : c.allReduce(buf, { wire: p.wire });
+      p.hosts ? topologyAllReduce(c, buf, p.hosts, { wire: p.wire, algorithm: p.algorithm, chunkBytes: p.chunkBytes }) : c.allReduce(buf, { wire: p.wire });
     const rows = [];
     for (const bytes of p.sizes) {
       const buf = new Float32Array(Math.floor(bytes / 4)).fill(1);

@@ -18,6 +18,8 @@ export interface TopologyBenchOptions {
   iters?: number;
   /** Measurements per algorithm, interleaved ring/hierarchical; rows report each round. Default 2. */
   rounds?: number;
+  /** Pipeline chunk of the hierarchical all-reduce, bytes. Default its own (DEFAULT_CHUNK_BYTES). */
+  chunkBytes?: number;
   onRow?: (row: TopologyRow) => void;
 }
 
@@ -33,6 +35,8 @@ export interface TopologyRow {
   /** Bytes each host sends over its link per call / time, as a share of the shaped rate. */
   linkShare: number;
   rateMbit: number;
+  /** The most hierarchical/ring can be when both keep the link full (idealSpeedup). */
+  ideal: number;
 }
 
 const RANK = path.join(__dirname, 'bench-rank.js');
@@ -43,6 +47,17 @@ export function interHostBytesPerByte(algorithm: AllReduceAlgorithm, hosts: numb
   // flat ring: one ring edge leaves each host and carries 2(n-1)/n of the buffer;
   // hierarchical: L rings of H ranks over 1/L of the buffer each, 2(H-1)/H of it
   return algorithm === 'ring' ? (2 * (n - 1)) / n : (2 * (hosts - 1)) / hosts;
+}
+
+/**
+ * Bound on hierarchical/ring busbw (= time ratio) when the host links are the bottleneck and
+ * both algorithms keep them full: the ring's bytes per host over the hierarchical's,
+ * (HL-1)/(L(H-1)). 2(H-1)/H per host is the least any all-reduce of fp32 can send: host h
+ * must receive the other hosts' share of every element it ends with, and the links are full
+ * duplex, so using both directions (both algorithms already do) does not change it.
+ */
+export function idealSpeedup(hosts: number, localRanks: number): number {
+  return interHostBytesPerByte('ring', hosts, localRanks) / interHostBytesPerByte('hierarchical', hosts, localRanks);
 }
 
 export async function runTopologyBench(opts: TopologyBenchOptions): Promise<TopologyRow[]> {
@@ -62,7 +77,7 @@ export async function runTopologyBench(opts: TopologyBenchOptions): Promise<Topo
       for (let round = 1; round <= o.rounds; round++) {
         for (const algorithm of ['ring', 'hierarchical'] as const) {
           const seen = procs[0].events.length;
-          const replies = await runAll(procs, 'allreduce', () => ({ sizes: o.sizes, iters: o.iters, warmup: 1, hosts, algorithm }));
+          const replies = await runAll(procs, 'allreduce', () => ({ sizes: o.sizes, iters: o.iters, warmup: 1, hosts, algorithm, chunkBytes: o.chunkBytes }));
           const bad = replies.find((r) => !r.ok);
           if (bad) throw new Error(`bench rank failed (${algorithm}): ${bad.error?.message}`);
           for (const e of procs[0].events.slice(seen) as { bytes: number; seconds: number }[]) {
@@ -71,6 +86,7 @@ export async function runTopologyBench(opts: TopologyBenchOptions): Promise<Topo
             const row: TopologyRow = {
               algorithm, topology, round, bytes: e.bytes, timeUs: e.seconds * 1e6, algbw,
               busbw: (algbw * 2 * (n - 1)) / n, linkShare: (linkBytesPerSec * 8) / (o.rateMbit * 1e6), rateMbit: o.rateMbit,
+              ideal: idealSpeedup(o.hosts, o.localRanks),
             };
             rows.push(row);
             o.onRow?.(row);
@@ -90,13 +106,14 @@ export function formatTopologyBench(rows: TopologyRow[]): string {
   const lines = [
     `# all-reduce sum fp32, ${rows[0].topology} (hosts x ranks per host) on network namespaces, inter-host links tc tbf ${rows[0].rateMbit} Mbit/s`,
     '# busbw = algbw * 2(n-1)/n for both; link = bytes each host sends across its link per second / the shaped rate',
-    '#    size  round   ring time(ms)  busbw(GB/s)   link   hier time(ms)  busbw(GB/s)   link   hier/ring',
+    `# ideal = the most hier/ring can be with both links full: ring bytes per host / hierarchical's = (HL-1)/(L(H-1)) = ${rows[0].ideal.toFixed(2)}x here`,
+    '#    size  round   ring time(ms)  busbw(GB/s)   link   hier time(ms)  busbw(GB/s)   link   hier/ring   ideal',
   ];
   for (const ring of rows.filter((r) => r.algorithm === 'ring')) {
     const hier = rows.find((r) => r.algorithm === 'hierarchical' && r.bytes === ring.bytes && r.round === ring.round);
     if (!hier) continue;
     const f = (r: TopologyRow) => `${(r.timeUs / 1000).toFixed(1).padStart(14)} ${r.busbw.toFixed(4).padStart(12)} ${(100 * r.linkShare).toFixed(0).padStart(5)}%`;
-    lines.push(`  ${`${ring.bytes >> 20} MB`.padStart(6)} ${String(ring.round).padStart(6)} ${f(ring)} ${f(hier)} ${(hier.busbw / ring.busbw).toFixed(2).padStart(10)}x`);
+    lines.push(`  ${`${ring.bytes >> 20} MB`.padStart(6)} ${String(ring.round).padStart(6)} ${f(ring)} ${f(hier)} ${(hier.busbw / ring.busbw).toFixed(2).padStart(10)}x ${ring.ideal.toFixed(2).padStart(6)}x`);
   }
   return lines.join('\n');
 }

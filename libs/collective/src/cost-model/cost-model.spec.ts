@@ -44,14 +44,19 @@ describe('cost model', () => {
     assert.throws(() => fitRing(samples.slice(0, 1)), /at least 2/);
   });
 
-  it('hierarchical: one host is the local ring plus a broadcast; one rank per host is the cross ring', () => {
+  it('hierarchical (pipelined): one host is a reduce-scatter plus an all-gather; one rank per host is the cross ring; stages overlap', () => {
     const intra = { alpha: 5e-6, beta: 1 / 5e9 };
     const n = 64 << 20;
-    assert.ok(Math.abs(hierarchicalAllreduce(1, 4, n, intra, link) - (ringAllreduce(4, n, intra) + intra.alpha + (3 / 4) * n * intra.beta)) < 1e-12);
-    assert.ok(Math.abs(hierarchicalAllreduce(4, 1, n, intra, link) - ringAllreduce(4, n, link)) < 1e-12);
-    // 2 hosts of 2: the link carries the buffer once (2(H-1)/H = 1), the flat ring 1.5 times.
+    // one chunk: nothing overlaps, the three stages add up
+    assert.ok(Math.abs(hierarchicalAllreduce(1, 4, n, intra, link, n) - ringAllreduce(4, n, intra)) < 1e-12);
+    assert.ok(Math.abs(hierarchicalAllreduce(4, 1, n, intra, link, n) - ringAllreduce(4, n, link)) < 1e-12);
+    // 2 hosts of 2: the link carries the buffer once (2(H-1)/H = 1), the flat ring 1.5 times;
+    // with free intra-host stages 32 chunks cost 32 cross-host latencies
     const cross = hierarchicalAllreduce(2, 2, n, { alpha: 0, beta: 0 }, link);
-    assert.ok(Math.abs(cross - (2 * link.alpha + n * link.beta)) < 1e-12);
+    assert.ok(Math.abs(cross - (32 * 2 * link.alpha + n * link.beta)) < 1e-9);
+    // intra stages slower than nothing but faster than the link: hidden but for one chunk each
+    const hidden = hierarchicalAllreduce(2, 2, n, { alpha: 0, beta: link.beta / 4 }, { alpha: 0, beta: link.beta });
+    assert.ok(Math.abs(hidden - (n * link.beta + 2 * (n / 32) * 0.5 * (link.beta / 4))) < 1e-9);
   });
 
   it('predictStep: communication hides behind the backward pass except the last bucket', () => {

@@ -52,19 +52,24 @@ export function ringAllreduce(p: number, bytes: number, link: LinkCost): number 
 }
 
 /**
- * The hierarchical all-reduce as libs/collective implements it (hierarchical.ts), its three
- * phases one after another: the whole buffer all-reduced within each host (L ranks, intra
- * link), then L concurrent rings of H ranks over 1/L of it each, sharing the host's link
- * (which carries 2(H-1)/H of the buffer), then each local rank broadcasting its shard
- * within the host.
+ * The pipelined hierarchical all-reduce of libs/collective (hierarchical.ts): C chunks of
+ * `chunkBytes`; per chunk a reduce-scatter within the host (L ranks, intra link), L concurrent
+ * rings of H ranks over 1/L of the chunk each, sharing the host's link (which carries 2(H-1)/H
+ * of it), and an all-gather within the host. The three stages overlap across chunks, so the
+ * time is the slowest stage over all chunks plus the other two for one chunk (filling and
+ * draining the pipeline).
  */
-export function hierarchicalAllreduce(hosts: number, localRanks: number, bytes: number, intra: LinkCost, inter: LinkCost): number {
+export function hierarchicalAllreduce(hosts: number, localRanks: number, bytes: number, intra: LinkCost, inter: LinkCost, chunkBytes = 2 << 20): number {
   const L = localRanks;
   const H = hosts;
-  const local = ringAllreduce(L, bytes, intra);
-  const cross = H <= 1 ? 0 : 2 * (H - 1) * inter.alpha + ((2 * (H - 1)) / H) * bytes * inter.beta;
-  const bcast = L <= 1 ? 0 : intra.alpha + ((L - 1) / L) * bytes * intra.beta;
-  return local + cross + bcast;
+  const C = Math.max(1, Math.ceil(bytes / chunkBytes));
+  const c = bytes / C;
+  // reduce-scatter and all-gather: (L-1) steps of 1/L of the chunk each
+  const half = L <= 1 ? 0 : (L - 1) * intra.alpha + ((L - 1) / L) * c * intra.beta;
+  const cross = H <= 1 ? 0 : 2 * (H - 1) * inter.alpha + ((2 * (H - 1)) / H) * c * inter.beta;
+  const stages = [half, cross, half];
+  const slowest = Math.max(...stages);
+  return C * slowest + stages.reduce((a, t) => a + t, 0) - slowest;
 }
 
 export interface StepModelOptions {
@@ -82,7 +87,7 @@ export interface StepModelOptions {
   bucketBytes?: number;
   intra: LinkCost;
   inter: LinkCost;
-  /** 'ring': one flat ring over all GPUs; 'hierarchical': the three-phase all-reduce. Default the faster. */
+  /** 'ring': one flat ring over all GPUs; 'hierarchical': the pipelined hierarchical all-reduce. Default the faster. */
   algorithm?: 'ring' | 'hierarchical';
 }
 

@@ -19,7 +19,7 @@ function commOf(env: ScenarioEnv) {
 
 const scenarios = {
   /** params: { cases: { len, op, wire, algorithm? }[], seed, hosts? (host id per rank: topology-aware all-reduce) } */
-  async allreduce(env: ScenarioEnv, p: { cases: { len: number; op: 'sum' | 'mean'; wire: Wire; algorithm?: AllReduceAlgorithm }[]; seed: number; hosts?: string[] }) {
+  async allreduce(env: ScenarioEnv, p: { cases: { len: number; op: 'sum' | 'mean'; wire: Wire; algorithm?: AllReduceAlgorithm }[]; seed: number; hosts?: string[]; chunkBytes?: number }) {
     const c = commOf(env);
     const out = [];
     for (const [k, cs] of p.cases.entries()) {
@@ -27,7 +27,7 @@ const scenarios = {
       const buf = fill(new Float32Array(cs.len), seed, c.rank);
       const t0 = performance.now();
       const res = p.hosts
-        ? await topologyAllReduce(c, buf, p.hosts, { op: cs.op, wire: cs.wire, algorithm: cs.algorithm })
+        ? await topologyAllReduce(c, buf, p.hosts, { op: cs.op, wire: cs.wire, algorithm: cs.algorithm, chunkBytes: p.chunkBytes })
         : await c.allReduce(buf, { op: cs.op, wire: cs.wire });
       const ms = performance.now() - t0;
       const [rel, abs] = tolerance(cs.wire, c.worldSize);
@@ -60,12 +60,14 @@ const scenarios = {
   },
 
   /** Bucketed all-reduce of many tensors; checked per tensor. */
-  async many(env: ScenarioEnv, p: { lengths: number[]; bucketBytes: number; seed: number }) {
+  async many(env: ScenarioEnv, p: { lengths: number[]; bucketBytes: number; seed: number; algorithm?: AllReduceAlgorithm | 'auto' }) {
     const c = commOf(env);
     const bufs = p.lengths.map((len, k) => fill(new Float32Array(len), p.seed + k, c.rank));
-    const res = await c.allReduceMany(bufs, { bucketBytes: p.bucketBytes });
+    const before = { ...c.allReduceCalls };
+    const res = await c.allReduceMany(bufs, { bucketBytes: p.bucketBytes, algorithm: p.algorithm });
     const [rel] = tolerance('fp32', c.worldSize);
-    return res.map((b, k) => ({ inPlace: b === bufs[k], ...check(b, p.seed + k, c.worldSize, false, rel, 0) }));
+    const calls = { ring: c.allReduceCalls.ring - before.ring, hierarchical: c.allReduceCalls.hierarchical - before.hierarchical };
+    return res.map((b, k) => ({ inPlace: b === bufs[k], calls, ...check(b, p.seed + k, c.worldSize, false, rel, 0) }));
   },
 
   /** Broadcast (small and multi-piece), barrier, all-gather and tagged point-to-point around the ring. */

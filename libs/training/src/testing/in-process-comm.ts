@@ -36,6 +36,9 @@ class FakeComm implements Communicator {
   readonly epoch = 1;
   readonly runId = 'in-process';
   readonly worldSize: number;
+  readonly hostOfRank: readonly string[];
+  /** Every call is one in-process exchange, counted as a ring. */
+  readonly allReduceCalls = { ring: 0, hierarchical: 0 };
   private round = 0;
   private closed = false;
 
@@ -47,6 +50,7 @@ class FakeComm implements Communicator {
     readonly rank: number,
   ) {
     this.worldSize = members.length;
+    this.hostOfRank = members.map(() => 'in-process');
   }
 
   private meet<T>(input: unknown, combine: (inputs: unknown[]) => (r: number) => T): Promise<T> {
@@ -73,6 +77,7 @@ class FakeComm implements Communicator {
   }
 
   allReduceMany(bufs: Float32Array[], opts: AllReduceManyOptions = {}): Promise<Float32Array[]> {
+    this.allReduceCalls.ring++;
     return this.meet(bufs, (inputs) => {
       const all = inputs as Float32Array[][];
       const result = all[0].map((_, b) => {

@@ -10,7 +10,7 @@ export interface TrainerComm {
   allReduce(buf: Float32Array, opts?: { op?: 'sum' | 'mean'; wire?: WireFormat }): Promise<Float32Array>;
   allReduceMany(
     bufs: Float32Array[],
-    opts?: { op?: 'sum' | 'mean'; wire?: WireFormat; bucketBytes?: number },
+    opts?: { op?: 'sum' | 'mean'; wire?: WireFormat; bucketBytes?: number; algorithm?: 'ring' | 'hierarchical' | 'auto' },
   ): Promise<Float32Array[]>;
   broadcast(buf: Uint8Array | Float32Array | null, root: number): Promise<Uint8Array>;
 }

@@ -10,6 +10,8 @@ export interface PartOptimizerOptions {
   comm: TrainerComm | null;
   wire: WireFormat;
   bucketBytes?: number;
+  /** How gradient buckets travel (Communicator allReduce `algorithm`). Default 'auto'. */
+  allReduceAlgorithm?: 'ring' | 'hierarchical' | 'auto';
   /** Whether the models run with BN in training mode (their moving statistics move). */
   training: boolean;
   /** 'mean': BN moving statistics averaged across the replicas after each update (see Trainer). */
@@ -91,7 +93,9 @@ export class PartOptimizer {
     const comm = this.opts.comm;
     if (!comm || comm.worldSize <= 1) return this.gradBufs;
     const stats = this.bnStats.map((v) => new Float32Array(v.dataSync() as Float32Array));
-    const opts = { op: 'mean' as const, wire: this.opts.wire, bucketBytes: this.opts.bucketBytes };
+    // 'auto': per bucket, the hierarchical all-reduce when the replicas span hosts of equal
+    // size (the bucket's sum is then grouped by host, not the flat ring's order), else the ring
+    const opts = { op: 'mean' as const, wire: this.opts.wire, bucketBytes: this.opts.bucketBytes, algorithm: this.opts.allReduceAlgorithm ?? ('auto' as const) };
     if (stats.length > 0 && this.opts.wire === 'fp32') {
       const all = await comm.allReduceMany([...this.gradBufs, ...stats], opts);
       this.assignStats((this.statsAtStep = all.slice(this.gradBufs.length)));

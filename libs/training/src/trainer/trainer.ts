@@ -27,6 +27,13 @@ export interface TrainerOptions {
   bucketBytes?: number;
   /** Gradient wire format for the all-reduce. Default 'fp32'. */
   wire?: WireFormat;
+  /**
+   * How the gradient buckets are all-reduced: 'auto' picks, per bucket, the hierarchical
+   * all-reduce when the ranks span several hosts with the same number (> 1) of ranks each
+   * and the bucket is at least 256 KB, else the flat ring (@tensorfleet/collective
+   * chooseAlgorithm). Default 'auto'.
+   */
+  allReduceAlgorithm?: 'ring' | 'hierarchical' | 'auto';
   /** How to read the model output. Default: detected (softmax last layer → probabilities). */
   output?: OutputKind;
   /**
@@ -125,6 +132,9 @@ export class Trainer {
     if (!['fp32', 'fp16', 'bf16'].includes(wire)) {
       throw new TrainingError('INVALID_OPTIONS', `wire must be fp32, fp16 or bf16, got ${String(wire)}`);
     }
+    if (opts.allReduceAlgorithm !== undefined && !['ring', 'hierarchical', 'auto'].includes(opts.allReduceAlgorithm)) {
+      throw new TrainingError('INVALID_OPTIONS', `allReduceAlgorithm must be 'ring', 'hierarchical' or 'auto', got ${String(opts.allReduceAlgorithm)}`);
+    }
     if (opts.bucketBytes !== undefined && !(Number.isInteger(opts.bucketBytes) && opts.bucketBytes > 0)) {
       throw new TrainingError('INVALID_OPTIONS', `bucketBytes must be a positive integer, got ${opts.bucketBytes}`);
     }
@@ -141,7 +151,7 @@ export class Trainer {
     this.outputKind = opts.output ?? detectOutputKind(opts.model);
     this.observeEvaluation = opts.observeEvaluation ?? true;
     this.part = new PartOptimizer([opts.model], {
-      optimizer: opts.optimizer, comm: this.comm, wire, bucketBytes: opts.bucketBytes, training: this.training, syncBatchNormStats: opts.syncBatchNormStats ?? 'mean',
+      optimizer: opts.optimizer, comm: this.comm, wire, bucketBytes: opts.bucketBytes, allReduceAlgorithm: opts.allReduceAlgorithm, training: this.training, syncBatchNormStats: opts.syncBatchNormStats ?? 'mean',
     });
     this.vars = this.part.vars;
     this.sgd = this.part.sgd;
