@@ -29,3 +29,18 @@ export const WASM_HEAP_BACKENDS: readonly string[] = ['wasm', 'onednn'];
 export function onWasmHeap(): boolean {
   return WASM_HEAP_BACKENDS.includes(tf.getBackend());
 }
+
+/**
+ * Adds `t`'s values into `into` (copies them when `overwrite`), in index order: what
+ * `into[i] += (await t.data())[i]` does, bitwise. On the wasm-heap backends it reads a view
+ * of the heap instead of `data()`'s copy, so accumulating a gradient allocates nothing: no
+ * ArrayBuffer per micro-batch (for AlexNet's fc6 108 MB each), no page faults, and no
+ * external memory for V8 to answer with a mark-compact that, in a pipeline, stalls the
+ * neighbouring stage too. The view is used before any other allocation could grow the heap.
+ */
+export function accumulateInto(into: Float32Array, t: tf.Tensor, overwrite: boolean): void {
+  if (t.dtype !== 'float32' || t.size !== into.length) throw new RangeError(`accumulateInto: a float32 tensor of ${into.length} values, got ${t.dtype} of ${t.size}`);
+  const values = onWasmHeap() ? (tf.backend() as WasmBackend).typedArrayFromHeap(t) : (t.dataSync() as Float32Array);
+  if (overwrite) into.set(values);
+  else for (let i = 0; i < into.length; i++) into[i] += values[i];
+}

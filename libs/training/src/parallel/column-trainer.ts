@@ -135,7 +135,7 @@ export class ColumnTrainer extends PartTrainer {
       const y = tf.tensor1d(b.labels.subarray(mb * this.microSize, (mb + 1) * this.microSize), 'int32');
       const addInOrder = async (k: number, grads: (tf.Tensor | null)[]) => {
         if (mb > 0) await added[k][mb - 1].promise;
-        await this.addSegmentGrads(k, grads, mb === 0);
+        this.addSegmentGrads(k, grads, mb === 0);
         added[k][mb].resolve();
       };
       const { recs, ins, logits } = await this.forward(x, mb, true, io);
@@ -219,17 +219,8 @@ export class ColumnTrainer extends PartTrainer {
   }
 
   /** Adds segment k's weight gradients into the part's buffers (first pass of a step: overwrite). */
-  private async addSegmentGrads(k: number, grads: (tf.Tensor | null)[], first: boolean): Promise<void> {
-    const data = await Promise.all(grads.map((g) => (g ? (g.data() as Promise<Float32Array>) : Promise.resolve(null))));
-    tf.dispose(grads.filter((g): g is tf.Tensor => g !== null));
-    this.varIndex[k].forEach((vi, j) => {
-      const buf = this.part.gradBufs[vi];
-      const d = data[j];
-      if (first) {
-        if (d) buf.set(d);
-        else buf.fill(0);
-      } else if (d) for (let i = 0; i < buf.length; i++) buf[i] += d[i];
-    });
+  private addSegmentGrads(k: number, grads: (tf.Tensor | null)[], first: boolean): void {
+    this.varIndex[k].forEach((vi, j) => this.part.addGradTensor(vi, grads[j], first));
   }
 
   async evaluate(batches: AsyncIterable<TrainBatch> | Iterable<TrainBatch> | null): Promise<EvalResult> {

@@ -154,7 +154,7 @@ export class PipelineStageTrainer extends PartTrainer {
             }
           }
           tf.dispose([x, ...dy.filter((d): d is tf.Tensor => d !== null)]);
-          await this.part.addGradTensors(grads, mb === 0);
+          this.part.addGradTensors(grads, mb === 0);
         }
       }
       await Promise.all(sends);

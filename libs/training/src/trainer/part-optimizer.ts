@@ -1,4 +1,4 @@
-import { tf, tensorsFromBytes, tensorsToBytes } from '@tensorfleet/models';
+import { accumulateInto, tf, tensorsFromBytes, tensorsToBytes } from '@tensorfleet/models';
 import { TrainingError } from '../errors';
 import { Sgd, SgdOptions } from '../optim/sgd';
 import { decodeTensors, encodeTensors, NamedArray } from './state-bytes';
@@ -81,11 +81,26 @@ export class PartOptimizer {
     });
   }
 
-  /** Adds tensor gradients (index = variable index, null for none) into the buffers, then disposes them. */
-  async addGradTensors(grads: (tf.Tensor | null)[], first: boolean): Promise<void> {
-    const data = await Promise.all(grads.map((g) => (g ? (g.data() as Promise<Float32Array>) : Promise.resolve(null))));
-    tf.dispose(grads.filter((g): g is tf.Tensor => g !== null));
-    this.addGrads(data, first);
+  /**
+   * Adds tensor gradients (index = variable index, null for none) into the buffers, then
+   * disposes them: the same sums as addGrads() over their data(), read in place (accumulateInto).
+   */
+  addGradTensors(grads: (tf.Tensor | null)[], first: boolean): void {
+    grads.forEach((g, i) => this.addGradTensor(i, g, first));
+  }
+
+  /** One variable's gradient (null: none reached it) into its buffer: overwritten when `first`, else added; disposes it. */
+  addGradTensor(index: number, g: tf.Tensor | null, first: boolean): void {
+    const buf = this.gradBufs[index];
+    if (!g) {
+      if (first) buf.fill(0);
+      return;
+    }
+    try {
+      accumulateInto(buf, g, first);
+    } finally {
+      g.dispose();
+    }
   }
 
   /** Mean of the gradient buffers (and BN statistics) over the replicas; returns the reduced gradients. */

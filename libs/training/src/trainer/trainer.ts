@@ -229,12 +229,8 @@ export class Trainer {
       if (logits) held.push(logits);
       const correct = tf.tidy(() => topKCorrect(logits as tf.Tensor, y, 1));
       held.push(correct);
-      const [lossV, correctV, ...data] = await Promise.all([
-        value.data(),
-        correct.data(),
-        ...this.vars.map((v) => (grads[v.name] ? grads[v.name].data() : Promise.resolve(null))),
-      ]);
-      this.part.addGrads(data as (Float32Array | null)[], first);
+      const [lossV, correctV] = await Promise.all([value.data(), correct.data()]);
+      this.part.addGradTensors(this.vars.map((v) => grads[v.name] ?? null), first);
       return [(lossV as Float32Array)[0], (correctV as Float32Array)[0]];
     } finally {
       tf.dispose(held);
