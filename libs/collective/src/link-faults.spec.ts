@@ -1,0 +1,87 @@
+// Collectives over faulty links between simulated hosts (network namespaces, see
+// testing/netns.ts): a shaped link that also drops packets (iptables `statistic`, no netem
+// here) still gives the exact result; a link cut mid-all-reduce (`ip link set down`) gives
+// every rank a typed error within the deadline and lets go of its connections, and once the
+// link is back a new membership epoch all-reduces correctly. Skipped, with the reason, where
+// namespaces cannot be made (not root).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { joinAll, RankProcess, runAll } from './testing/harness';
+import { clearLinkLoss, cutLink, droppedPackets, hostPlacement, linkIsUp, netnsUnavailable, restoreLink, setLinkLoss, withHostNetwork } from './testing/netns';
+import { assertAllReduce, ok, withRanks } from './testing/spec-helpers';
+
+const unavailable = netnsUnavailable();
+const skip = unavailable ? `network namespaces are not available: ${unavailable}` : false;
+let runCounter = 0;
+const runId = () => `linkfault-${process.pid}-${++runCounter}`;
+// unique per test and process: other engineers run namespace tests on this machine at once
+const tag = (t: string) => `${t}${process.pid % 10000}`;
+
+test('a shaped link losing 2% of packets each way: ring and hierarchical all-reduce exact and bitwise equal on every rank', { skip }, async () => {
+  await withHostNetwork({ hosts: 2, rateMbit: 200, tag: tag('l') }, async (net) => {
+    // 2% in each direction on both hosts: a packet between the hosts is dropped with ~4%
+    for (const h of net.hosts) setLinkLoss(h, 0.02);
+    await withRanks(4, async (procs) => {
+      await joinAll(procs, runId(), 1, 20_000);
+      const hosts = procs.map((p) => p.address.hostId);
+      const lens = [1, 7919, 2 ** 20 + 3];
+      const cases = lens.flatMap((len) => (['sum', 'mean'] as const).flatMap((op) => (['ring', 'hierarchical'] as const).map((algorithm) => ({ len, op, wire: 'fp32', algorithm }))));
+      const before = net.hosts.map(droppedPackets);
+      assertAllReduce(ok(await runAll(procs, 'allreduce', () => ({ seed: 21, cases, hosts }))));
+      // the flat ring without host ids too (the path a single-algorithm caller takes)
+      assertAllReduce(ok(await runAll(procs, 'allreduce', () => ({ seed: 22, cases: [{ len: 3 * 524288 + 5, op: 'sum', wire: 'fp32' }] }))));
+      const dropped = net.hosts.map((h, i) => droppedPackets(h) - before[i]);
+      assert.ok(dropped.every((d) => d > 0), `the loss rules dropped ${dropped.join(' and ')} packets: loss is not applied`);
+    }, hostPlacement(net, 2));
+    for (const h of net.hosts) clearLinkLoss(h);
+    assert.equal(droppedPackets(net.hosts[0]), 0, 'clearLinkLoss removes the rules');
+  });
+});
+
+for (const algorithm of ['ring', 'hierarchical'] as const) {
+  test(`${algorithm} all-reduce, link cut mid-operation: typed error on every rank within the deadline, connections released; restored, a new epoch is correct`, { skip }, async (t) => {
+    await withHostNetwork({ hosts: 2, rateMbit: 500, tag: tag(algorithm === 'ring' ? 'r' : 'h') }, async (net) => {
+      await withRanks(4, async (procs) => {
+        const timeoutMs = 3000;
+        const run = runId();
+        await joinAll(procs, run, 1, timeoutMs);
+        const hosts = procs.map((p) => p.address.hostId);
+        const established = await outgoingTcp(procs);
+        assert.ok(established.every((n) => n > 0), `every rank has tcp connections to the other host before the cut: ${established}`);
+
+        const loops = procs.map((p) => p.request({ cmd: 'run', scenario: 'loop', params: { len: 1_000_000, iters: 100000, hosts, algorithm } }));
+        while (!procs.every((p) => p.events.length > 0)) await new Promise((r) => setTimeout(r, 10));
+        const t0 = Date.now();
+        cutLink(net.hosts[1]);
+        const res = await Promise.all(loops);
+        const elapsed = Date.now() - t0;
+        t.diagnostic(`${res.map((r) => `${r.result?.code} after ${r.result?.opMs?.toFixed(0)} ms`).join(', ')}; all within ${elapsed} ms of the cut (deadline ${timeoutMs} ms)`);
+        for (const [r, x] of res.entries()) {
+          assert.ok(x.ok, `rank ${r}: ${x.error?.message}`);
+          assert.ok(['PEER_LOST', 'TIMEOUT'].includes(x.result.code), `rank ${r}: not a typed error: ${JSON.stringify(x.result)}`);
+          assert.ok(x.result.ranks.length > 0, `rank ${r}: the error names no rank`);
+        }
+        // one deadline (the op in flight started before the cut) plus the suspicion grace,
+        // plus slack for a loaded machine; a hang would take the whole 100000 iterations
+        const bound = timeoutMs + 3000;
+        assert.ok(elapsed < bound, `errors took ${elapsed} ms after the cut, bound ${bound} ms (deadline ${timeoutMs} ms)`);
+
+        ok(await Promise.all(procs.map((p) => p.request({ cmd: 'close' }))));
+        const left = await outgoingTcp(procs);
+        assert.deepEqual(left, [0, 0, 0, 0], 'closing the failed communicator closes its outgoing tcp connections on every rank');
+
+        restoreLink(net.hosts[1]);
+        assert.ok(linkIsUp(net.hosts[1]));
+        await joinAll(procs, run, 2, 20_000);
+        const cases = [7919, 2 ** 20 + 3].flatMap((len) => [{ len, op: 'sum', wire: 'fp32', algorithm }, { len, op: 'mean', wire: 'fp32', algorithm }]);
+        assertAllReduce(ok(await runAll(procs, 'allreduce', () => ({ seed: 31, cases, hosts }))));
+      }, hostPlacement(net, 2));
+    });
+  });
+}
+
+/** Per rank: tcp sockets it opened itself (not its listening socket or connections accepted on it). */
+async function outgoingTcp(procs: RankProcess[]): Promise<number[]> {
+  const replies = ok(await runAll(procs, 'tcpSockets'));
+  return replies.map((r: { listenPort: number; sockets: { localPort: number; state: string }[] }) => r.sockets.filter((s) => s.localPort !== r.listenPort).length);
+}
