@@ -5,6 +5,7 @@
 // link is back a new membership epoch all-reduces correctly. Skipped, with the reason, where
 // namespaces cannot be made (not root).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { joinAll, RankProcess, runAll } from './testing/harness';
 import { clearLinkLoss, cutLink, droppedPackets, hostPlacement, linkIsUp, netnsUnavailable, restoreLink, setLinkLoss, withHostNetwork } from './testing/netns';
@@ -40,7 +41,8 @@ test('a shaped link losing 2% of packets each way: ring and hierarchical all-red
 
 for (const algorithm of ['ring', 'hierarchical'] as const) {
   test(`${algorithm} all-reduce, link cut mid-operation: typed error on every rank within the deadline, connections released; restored, a new epoch is correct`, { skip }, async (t) => {
-    await withHostNetwork({ hosts: 2, rateMbit: 500, tag: tag(algorithm === 'ring' ? 'r' : 'h') }, async (net) => {
+    const netTag = tag(algorithm === 'ring' ? 'r' : 'h');
+    await withHostNetwork({ hosts: 2, rateMbit: 500, tag: netTag }, async (net) => {
       await withRanks(4, async (procs) => {
         const timeoutMs = 3000;
         const run = runId();
@@ -77,6 +79,10 @@ for (const algorithm of ['ring', 'hierarchical'] as const) {
         assertAllReduce(ok(await runAll(procs, 'allreduce', () => ({ seed: 31, cases, hosts }))));
       }, hostPlacement(net, 2));
     });
+    // the old epoch's closed connections may still retransmit in a namespace that has lost its
+    // name; its links must be gone from the root namespace all the same
+    const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
+    assert.ok(!links.includes(`tf${netTag}`) && !links.includes(`tfbr${netTag}`), `links of ${netTag} left behind:\n${links}`);
   });
 }
 

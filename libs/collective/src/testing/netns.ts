@@ -82,7 +82,13 @@ export function createHostNetwork(opts: HostNetworkOptions): HostNetwork {
   const made = { bridge: false, control: false };
   let control: { prefix: string; rootIp: string } | null = null;
   const destroy = () => {
-    for (const h of hosts) spawnSync('ip', ['netns', 'del', h.name]); // deletes its veth pairs (and iptables rules) too
+    hosts.forEach((h, i) => {
+      // the root ends first: a namespace outlives its name while orphaned tcp sockets (a closed
+      // connection whose peer was cut off) still retransmit, and its veths with it
+      spawnSync('ip', ['link', 'del', `tf${tag}v${i}`], { stdio: 'ignore' });
+      spawnSync('ip', ['link', 'del', `tf${tag}c${i}`], { stdio: 'ignore' });
+      spawnSync('ip', ['netns', 'del', h.name]); // its iptables rules go with it
+    });
     if (made.bridge) spawnSync('ip', ['link', 'del', bridge]);
     if (made.control) spawnSync('ip', ['link', 'del', controlBridge]);
     hosts.length = 0;
@@ -184,10 +190,11 @@ export function clearLinkLoss(host: SimulatedHost): void {
   run(['-X', LOSS_CHAIN]);
 }
 
-/** Packets the loss rules of `host` dropped so far (both directions). */
+/** Packets the loss rules of `host` dropped so far (both directions); 0 without loss rules. */
 export function droppedPackets(host: SimulatedHost): number {
-  const out = execFileSync('ip', ['netns', 'exec', host.name, 'iptables', '-w', '5', '-L', LOSS_CHAIN, '-n', '-v', '-x'], { encoding: 'utf8' });
-  const rule = out.split('\n').find((l) => /DROP/.test(l));
+  const r = spawnSync('ip', ['netns', 'exec', host.name, 'iptables', '-w', '5', '-L', LOSS_CHAIN, '-n', '-v', '-x'], { encoding: 'utf8' });
+  if (r.status !== 0) return 0; // no such chain (iptables-nft words it "incompatible")
+  const rule = r.stdout.split('\n').find((l) => /DROP/.test(l));
   return rule ? Number(rule.trim().split(/\s+/)[0]) : 0;
 }
 
