@@ -5,10 +5,12 @@
 // link is back a new membership epoch all-reduces correctly. Skipped, with the reason, where
 // namespaces cannot be made (not root).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { joinAll, RankProcess, runAll } from './testing/harness';
-import { clearLinkLoss, cutLink, droppedPackets, hostPlacement, linkIsUp, netnsUnavailable, restoreLink, setLinkLoss, withHostNetwork } from './testing/netns';
+import { clearLinkLoss, cutLink, droppedPackets, hostPlacement, linkIsUp, netnsUnavailable, restoreLink, setLinkLoss, SimulatedHost, withHostNetwork } from './testing/netns';
 import { assertAllReduce, ok, withRanks } from './testing/spec-helpers';
 
 const unavailable = netnsUnavailable();
@@ -18,7 +20,36 @@ const runId = () => `linkfault-${process.pid}-${++runCounter}`;
 // unique per test and process: other engineers run namespace tests on this machine at once
 const tag = (t: string) => `${t}${process.pid % 10000}`;
 
-test('a shaped link losing 2% of packets each way: ring and hierarchical all-reduce exact and bitwise equal on every rank', { skip }, async () => {
+test('the control link: hosts reach the root namespace on it with their data link cut, and not each other; bad loss settings are refused', { skip }, async () => {
+  await withHostNetwork({ hosts: 2, rateMbit: 100, tag: tag('p'), controlPlane: true }, async (net) => {
+    const [a, b] = net.hosts;
+    assert.match(net.rootIp!, /^10\.(7[89]|8\d|9[0-7])\.\d{1,3}\.254$/);
+    assert.equal(a.controlIp, net.rootIp!.replace(/254$/, '1'));
+    const server = createServer((s) => s.end('pong'));
+    await new Promise<void>((res) => server.listen(0, net.rootIp, () => res()));
+    const port = (server.address() as { port: number }).port;
+    // a peer's data address, listened on inside that host
+    const peer = execFile(b.exec[0], [...b.exec.slice(1), process.execPath, '-e', `require('net').createServer((s) => s.end('peer')).listen(7000, '${b.ip}', () => console.log('up'))`]);
+    await new Promise<void>((res) => peer.stdout!.once('data', () => res()));
+    try {
+      assert.equal(await reach(a, net.rootIp!, port), 'pong');
+      assert.equal(await reach(a, b.ip, 7000), 'peer');
+      cutLink(a);
+      assert.equal(linkIsUp(a), false);
+      assert.equal(await reach(a, net.rootIp!, port), 'pong', 'the control plane stays up when the data link is cut');
+      assert.equal(await reach(a, b.ip, 7000), 'unreachable', 'a cut data link carries nothing to the other host');
+      restoreLink(a);
+      assert.equal(await reach(a, b.ip, 7000), 'peer', 'the restored link carries traffic again');
+    } finally {
+      peer.kill();
+      server.close();
+    }
+    assert.throws(() => setLinkLoss(a, 0), /probability must be in \(0, 1\), got 0/);
+    assert.throws(() => setLinkLoss(a, 1.5), /probability must be in \(0, 1\)/);
+  });
+});
+
+test('a shaped link losing 2% of packets each way: ring and hierarchical all-reduce exact and bitwise equal on every rank', { skip }, async (t) => {
   await withHostNetwork({ hosts: 2, rateMbit: 200, tag: tag('l') }, async (net) => {
     // 2% in each direction on both hosts: a packet between the hosts is dropped with ~4%
     for (const h of net.hosts) setLinkLoss(h, 0.02);
@@ -32,6 +63,7 @@ test('a shaped link losing 2% of packets each way: ring and hierarchical all-red
       // the flat ring without host ids too (the path a single-algorithm caller takes)
       assertAllReduce(ok(await runAll(procs, 'allreduce', () => ({ seed: 22, cases: [{ len: 3 * 524288 + 5, op: 'sum', wire: 'fp32' }] }))));
       const dropped = net.hosts.map((h, i) => droppedPackets(h) - before[i]);
+      t.diagnostic(`the loss rules dropped ${dropped.join(' and ')} packets on the two hosts`);
       assert.ok(dropped.every((d) => d > 0), `the loss rules dropped ${dropped.join(' and ')} packets: loss is not applied`);
     }, hostPlacement(net, 2));
     for (const h of net.hosts) clearLinkLoss(h);
@@ -84,6 +116,13 @@ for (const algorithm of ['ring', 'hierarchical'] as const) {
     const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
     assert.ok(!links.includes(`tf${netTag}`) && !links.includes(`tfbr${netTag}`), `links of ${netTag} left behind:\n${links}`);
   });
+}
+
+/** What a tcp connection from inside `host` to `ip:port` reads, or 'unreachable' (1.5 s to connect). */
+async function reach(host: SimulatedHost, ip: string, port: number): Promise<string> {
+  const script = `const s = require('net').connect(${port}, '${ip}'); let d = ''; s.setTimeout(1500, () => { console.log('unreachable'); process.exit(0); }); s.on('data', (x) => (d += x)); s.on('end', () => { console.log(d); process.exit(0); }); s.on('error', () => { console.log('unreachable'); process.exit(0); });`;
+  const { stdout } = await promisify(execFile)(host.exec[0], [...host.exec.slice(1), process.execPath, '-e', script]);
+  return stdout.trim();
 }
 
 /** Per rank: tcp sockets it opened itself (not its listening socket or connections accepted on it). */

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
-import { createHostNetwork, cutLink, linkIsUp, netnsUnavailable, restoreLink, type HostNetwork, type SimulatedHost } from '@tensorfleet/collective';
+import { createHostNetwork, cutLink, destroyOnExit, linkIsUp, netnsUnavailable, restoreLink, type HostNetwork, type SimulatedHost } from '@tensorfleet/collective';
 import { ControlPlane, type JobEvent } from '@tensorfleet/control';
 import { ObjectStore, writeSyntheticDataset } from '@tensorfleet/data';
 import { appEntry, followJob, ManagedProcess, serviceEnv, waitUntil, type LocalCluster } from '@tensorfleet/cli';
@@ -32,11 +32,11 @@ describe('two hosts in network namespaces, the link between them cut mid-run', {
   const workers: ManagedProcess[] = [];
   const bucket = uniqueBucket('linkcut');
   const prefix = 'datasets/synthetic';
-  const destroyNet = () => net?.destroy();
+  let forgetNet = () => undefined as void;
 
   before(async () => {
     net = createHostNetwork({ hosts: 2, rateMbit: 200, tag: `k${process.pid % 10000}`, controlPlane: true });
-    process.once('exit', destroyNet); // an interrupted run still removes its namespaces
+    forgetNet = destroyOnExit(net); // an interrupted run still removes its namespaces
     cluster = await startTestCluster({ name: 'linkcut', workers: 0 });
     const redisUrl = new URL(cluster.redisUrl);
     const redisFwd = await forwardTcp(net.rootIp!, redisUrl.hostname, Number(redisUrl.port));
@@ -61,7 +61,7 @@ describe('two hosts in network namespaces, the link between them cut mid-run', {
     await Promise.all(forwards.map((f) => f.close()));
     await cluster?.stop();
     net?.destroy();
-    process.off('exit', destroyNet);
+    forgetNet();
   });
 
   it('both ranks fail with PEER_LOST/TIMEOUT within the deadline, the run restarts on the restored link and completes', async (t) => {

@@ -220,14 +220,36 @@ export function linkIsUp(host: SimulatedHost): boolean {
  */
 export async function withHostNetwork<T>(opts: HostNetworkOptions, fn: (net: HostNetwork) => Promise<T>): Promise<T> {
   const net = createHostNetwork(opts);
-  const cleanup = () => net.destroy();
-  process.once('exit', cleanup);
+  const forget = destroyOnExit(net);
   try {
     return await fn(net);
   } finally {
     net.destroy();
-    process.off('exit', cleanup);
+    forget();
   }
+}
+
+/**
+ * Removes `net` when the process exits before its owner does: on exit, and on SIGINT/SIGTERM
+ * (an interrupted test runner), after which the signal is raised again so the process still
+ * ends as it would have. Returns the function that stops watching.
+ */
+export function destroyOnExit(net: HostNetwork): () => void {
+  const onExit = () => net.destroy();
+  const onSignal = (signal: NodeJS.Signals) => {
+    forget();
+    net.destroy();
+    process.kill(process.pid, signal);
+  };
+  const forget = () => {
+    process.off('exit', onExit);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  process.once('exit', onExit);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return forget;
 }
 
 /**
