@@ -21,7 +21,9 @@ import { forwardTcp, type TcpForward } from '../support/tcp-forward';
 
 const unavailable = netnsUnavailable();
 const skip = unavailable ? `network namespaces are not available: ${unavailable}` : false;
-const COLLECTIVE_TIMEOUT_MS = 5000;
+// as the other fault tests: a step's all-reduce also waits for the slower rank's compute,
+// which on a loaded 2-core machine can take seconds
+const COLLECTIVE_TIMEOUT_MS = 8000;
 
 describe('two hosts in network namespaces, the link between them cut mid-run', { timeout: 6 * 60_000, skip }, () => {
   let net: HostNetwork | undefined;
@@ -71,7 +73,8 @@ describe('two hosts in network namespaces, the link between them cut mid-run', {
       model: { name: 'resnet8' },
       dataset: { bucket, prefix },
       parallelism: { dataParallel: 2 },
-      recovery: { maxRestarts: 2 },
+      // restarts for other reasons (a heartbeat starved by load) must not spend the budget the cut needs
+      recovery: { maxRestarts: 4 },
       batchSize: 8,
       steps,
       optimizer: { type: 'sgd', lr: 0.05, momentum: 0.9 },
@@ -107,14 +110,15 @@ describe('two hosts in network namespaces, the link between them cut mid-run', {
     const done = await followJob(cluster!.client, id, undefined, { timeoutMs: 3 * 60_000, intervalMs: 250 });
     assert.equal(done.state, 'completed', `the job ended ${done.state}: ${done.error ?? ''} (logs: ${cluster!.logDir})`);
     assert.equal(Number(done.step), steps);
-    const restarts = done.restarts ?? [];
-    assert.equal(restarts.length, 1, `expected one restart, got ${JSON.stringify(restarts)}`);
+    const restarts = (done.restarts ?? []).filter((r) => r.at >= cutAt);
+    assert.ok(restarts.length >= 1, `no restart after the cut: ${JSON.stringify(done.restarts)}`);
+    t.diagnostic(`restarts after the cut: ${JSON.stringify(restarts)}`);
     assert.match(restarts[0].cause, /stalled a collective/, 'both workers kept heartbeating over the control link: the cut reads as a broken collective, not a lost worker');
     assert.ok(restarts[0].fromStep >= 2, `the restart went back to step ${restarts[0].fromStep}, not to a checkpoint`);
     assert.notEqual(done.runId, firstRun, 'the restart is a new run');
     assert.deepEqual((done.members ?? []).map((m) => m.workerId).sort(), firstMembers, 'the restarted run is on the same two hosts, over the restored link');
     const events = await control.readEvents(id, '-', 10_000);
-    assert.ok(events.some((e) => e.type === 'job-state' && /automatic restart 1 of 2/.test(String(e.message))), 'no restart event');
+    assert.ok(events.some((e) => e.type === 'job-state' && /automatic restart \d of 4/.test(String(e.message)) && /PEER_LOST|TIMEOUT/.test(String(e.message))), 'no restart event naming the collective error');
   });
 });
 
@@ -131,7 +135,7 @@ function startWorkerIn(host: SimulatedHost, logDir: string, env: NodeJS.ProcessE
       FLEET_BIND_HOST: host.ip,
       FLEET_HOST_ID: host.name,
       FLEET_COLLECTIVE_TIMEOUT_MS: String(COLLECTIVE_TIMEOUT_MS),
-      FLEET_HEARTBEAT_MS: '500',
+      FLEET_HEARTBEAT_MS: '1000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
