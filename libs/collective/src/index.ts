@@ -10,4 +10,5 @@ export { runAllreduceBench, formatBench, ceilings, AllreduceBenchOptions, Allred
 export { runTopologyBench, formatTopologyBench, interHostBytesPerByte, idealSpeedup, TopologyBenchOptions, TopologyRow } from './bench/topology-bench';
 export * from './cost-model/cost-model';
 export { costModelReport, formatCostModel, CostModelOptions, CostModelReport, CheckRow } from './cost-model/cost-model-report';
-export { withHostNetwork, netnsUnavailable, HostNetwork, SimulatedHost } from './testing/netns';
+// simulated hosts (network namespaces) and link faults, for the cross-process tests of test/
+export { createHostNetwork, withHostNetwork, destroyOnExit, hostPlacement, netnsUnavailable, shapeLink, setLinkLoss, clearLinkLoss, droppedPackets, cutLink, restoreLink, linkIsUp, HostNetwork, HostNetworkOptions, SimulatedHost } from './testing/netns';

@@ -13,6 +13,13 @@ export interface HostNetworkOptions {
   rateMbit?: number;
   /** Short unique tag, so parallel runs do not collide on namespace and link names. */
   tag?: string;
+  /**
+   * Also give every host a second, unshaped link (`ctl0`) to a bridge that has an address in
+   * the root namespace, for the control plane (Redis, S3, the coordinator, reached through
+   * forwards on that address). Cutting or degrading the data link (`eth0`) then leaves the
+   * control plane up, as on a cluster with a management network.
+   */
+  controlPlane?: boolean;
 }
 
 export interface SimulatedHost {
@@ -24,11 +31,15 @@ export interface SimulatedHost {
   device: string;
   /** Command prefix that runs a program inside the host. */
   exec: string[];
+  /** The host's address on the control bridge (with `controlPlane`). */
+  controlIp?: string;
 }
 
 export interface HostNetwork {
   hosts: SimulatedHost[];
   bridge: string;
+  /** The root namespace's address on the control bridge, which every host reaches (with `controlPlane`). */
+  rootIp?: string;
   /** Removes every namespace, veth and the bridge; safe to call twice. */
   destroy(): void;
 }
@@ -66,18 +77,34 @@ export function createHostNetwork(opts: HostNetworkOptions): HostNetwork {
   }
   const tag = opts.tag ?? (process.pid % 100000).toString(36);
   const bridge = `tfbr${tag}`;
+  const controlBridge = `tfcb${tag}`;
   const hosts: SimulatedHost[] = [];
-  const made = { bridge: false };
+  const made = { bridge: false, control: false };
+  let control: { prefix: string; rootIp: string } | null = null;
   const destroy = () => {
-    for (const h of hosts) spawnSync('ip', ['netns', 'del', h.name]); // deletes its veth pair too
+    hosts.forEach((h, i) => {
+      // the root ends first: a namespace outlives its name while orphaned tcp sockets (a closed
+      // connection whose peer was cut off) still retransmit, and its veths with it
+      spawnSync('ip', ['link', 'del', `tf${tag}v${i}`], { stdio: 'ignore' });
+      spawnSync('ip', ['link', 'del', `tf${tag}c${i}`], { stdio: 'ignore' });
+      spawnSync('ip', ['netns', 'del', h.name]); // its iptables rules go with it
+    });
     if (made.bridge) spawnSync('ip', ['link', 'del', bridge]);
+    if (made.control) spawnSync('ip', ['link', 'del', controlBridge]);
     hosts.length = 0;
     made.bridge = false;
+    made.control = false;
   };
   try {
     ip(['link', 'add', bridge, 'type', 'bridge']);
     made.bridge = true;
     ip(['link', 'set', bridge, 'up']);
+    if (opts.controlPlane) {
+      ip(['link', 'add', controlBridge, 'type', 'bridge']);
+      made.control = true;
+      control = addControlAddress(controlBridge, tag);
+      ip(['link', 'set', controlBridge, 'up']);
+    }
     for (let i = 0; i < opts.hosts; i++) {
       const name = `tf${tag}h${i}`;
       const outer = `tf${tag}v${i}`;
@@ -89,6 +116,14 @@ export function createHostNetwork(opts: HostNetworkOptions): HostNetwork {
       ip(['netns', 'exec', name, 'ip', 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0']);
       ip(['netns', 'exec', name, 'ip', 'link', 'set', 'eth0', 'up']);
       ip(['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
+      if (control) {
+        const ctlOuter = `tf${tag}c${i}`;
+        host.controlIp = `${control.prefix}.${i + 1}`;
+        ip(['link', 'add', ctlOuter, 'type', 'veth', 'peer', 'name', 'ctl0', 'netns', name]);
+        ip(['link', 'set', ctlOuter, 'master', controlBridge, 'up']);
+        ip(['netns', 'exec', name, 'ip', 'addr', 'add', `${host.controlIp}/24`, 'dev', 'ctl0']);
+        ip(['netns', 'exec', name, 'ip', 'link', 'set', 'ctl0', 'up']);
+      }
       if (opts.rateMbit !== undefined) {
         shapeLink(name, 'eth0', opts.rateMbit);
         // shape the bridge side too, so traffic into the host is capped like traffic out of it
@@ -99,7 +134,84 @@ export function createHostNetwork(opts: HostNetworkOptions): HostNetwork {
     destroy();
     throw new Error(`could not build the host network: ${(err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message}`);
   }
-  return { hosts, bridge, destroy };
+  return { hosts, bridge, ...(control ? { rootIp: control.rootIp } : {}), destroy };
+}
+
+/**
+ * Puts a root-namespace address on the control bridge, in a /24 of 10.78-10.97 picked from the
+ * tag that no interface of the root namespace uses yet: unlike the data bridges (isolated, so
+ * every network can use 10.77.0.0/24), this subnet is routed in the root namespace and must
+ * not overlap another test's. Only private 10.x addresses on links made here are touched.
+ */
+function addControlAddress(bridge: string, tag: string): { prefix: string; rootIp: string } {
+  let h = 0;
+  for (const ch of tag) h = (Math.imul(h, 31) + ch.charCodeAt(0)) >>> 0;
+  for (let k = 0; k < 64; k++) {
+    const n = (h + k * 7919) % (20 * 256);
+    const prefix = `10.${78 + (n >> 8)}.${n & 255}`;
+    const used = execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8' });
+    if (used.includes(` ${prefix}.`)) continue;
+    const rootIp = `${prefix}.254`;
+    ip(['addr', 'add', `${rootIp}/24`, 'dev', bridge]);
+    return { prefix, rootIp };
+  }
+  throw new Error('no free 10.78-10.97 /24 for the control bridge');
+}
+
+/** A host's data link (eth0) inside its namespace. */
+function inHost(host: SimulatedHost, args: string[]): void {
+  ip(['netns', 'exec', host.name, ...args]);
+}
+
+const LOSS_CHAIN = 'TF_LOSS';
+
+/**
+ * Drops `probability` (0..1) of the packets into and out of `host` on its data link with
+ * iptables' `statistic` match (no netem here): the rules live in the host's own namespace, so
+ * nothing outside it is touched, and they go with the namespace. Replaces an earlier loss.
+ */
+export function setLinkLoss(host: SimulatedHost, probability: number): void {
+  if (!(probability > 0 && probability < 1)) throw new Error(`probability must be in (0, 1), got ${probability}`);
+  clearLinkLoss(host);
+  const ipt = ['iptables', '-w', '5'];
+  inHost(host, [...ipt, '-N', LOSS_CHAIN]);
+  inHost(host, [...ipt, '-A', LOSS_CHAIN, '-m', 'statistic', '--mode', 'random', '--probability', probability.toFixed(4), '-j', 'DROP']);
+  inHost(host, [...ipt, '-I', 'INPUT', '-i', host.device, '-j', LOSS_CHAIN]);
+  inHost(host, [...ipt, '-I', 'OUTPUT', '-o', host.device, '-j', LOSS_CHAIN]);
+}
+
+/** Removes the loss of setLinkLoss (no-op when there is none). */
+export function clearLinkLoss(host: SimulatedHost): void {
+  const ipt = ['ip', 'netns', 'exec', host.name, 'iptables', '-w', '5'];
+  const run = (args: string[]) => spawnSync(ipt[0], [...ipt.slice(1), ...args], { stdio: 'ignore' }).status === 0;
+  while (run(['-D', 'INPUT', '-i', host.device, '-j', LOSS_CHAIN]));
+  while (run(['-D', 'OUTPUT', '-o', host.device, '-j', LOSS_CHAIN]));
+  run(['-F', LOSS_CHAIN]);
+  run(['-X', LOSS_CHAIN]);
+}
+
+/** Packets the loss rules of `host` dropped so far (both directions); 0 without loss rules. */
+export function droppedPackets(host: SimulatedHost): number {
+  const r = spawnSync('ip', ['netns', 'exec', host.name, 'iptables', '-w', '5', '-L', LOSS_CHAIN, '-n', '-v', '-x'], { encoding: 'utf8' });
+  if (r.status !== 0) return 0; // no such chain (iptables-nft words it "incompatible")
+  const rule = r.stdout.split('\n').find((l) => /DROP/.test(l));
+  return rule ? Number(rule.trim().split(/\s+/)[0]) : 0;
+}
+
+/** Cuts a host's data link (`ip link set down` inside its namespace): its tcp peers see nothing more. */
+export function cutLink(host: SimulatedHost): void {
+  inHost(host, ['ip', 'link', 'set', host.device, 'down']);
+}
+
+/** Brings a cut data link back up (address, route and shaping stay as they were). */
+export function restoreLink(host: SimulatedHost): void {
+  inHost(host, ['ip', 'link', 'set', host.device, 'up']);
+}
+
+/** Whether a host's data link is up. */
+export function linkIsUp(host: SimulatedHost): boolean {
+  const out = execFileSync('ip', ['netns', 'exec', host.name, 'ip', '-o', 'link', 'show', host.device], { encoding: 'utf8' });
+  return /[<,]UP[,>]/.test(out);
 }
 
 /**
@@ -108,14 +220,36 @@ export function createHostNetwork(opts: HostNetworkOptions): HostNetwork {
  */
 export async function withHostNetwork<T>(opts: HostNetworkOptions, fn: (net: HostNetwork) => Promise<T>): Promise<T> {
   const net = createHostNetwork(opts);
-  const cleanup = () => net.destroy();
-  process.once('exit', cleanup);
+  const forget = destroyOnExit(net);
   try {
     return await fn(net);
   } finally {
     net.destroy();
-    process.off('exit', cleanup);
+    forget();
   }
+}
+
+/**
+ * Removes `net` when the process exits before its owner does: on exit, and on SIGINT/SIGTERM
+ * (an interrupted test runner), after which the signal is raised again so the process still
+ * ends as it would have. Returns the function that stops watching.
+ */
+export function destroyOnExit(net: HostNetwork): () => void {
+  const onExit = () => net.destroy();
+  const onSignal = (signal: NodeJS.Signals) => {
+    forget();
+    net.destroy();
+    process.kill(process.pid, signal);
+  };
+  const forget = () => {
+    process.off('exit', onExit);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  process.once('exit', onExit);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return forget;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import * as zmq from 'zeromq';
 import { encodeHeader, hashRunId } from '../header';
@@ -98,8 +99,8 @@ const scenarios = {
     return { gotSmall, bigHash: hashOf(gotBig), bigLen: gotBig.length, emptyLen: empty.length, gathered, ring };
   },
 
-  /** All-reduces a large buffer in a loop until something fails; reports the error and its latency. */
-  async loop(env: ScenarioEnv, p: { len: number; iters: number }) {
+  /** All-reduces a large buffer in a loop until something fails; reports the error and its latency. `hosts`: topology-aware (see allreduce). */
+  async loop(env: ScenarioEnv, p: { len: number; iters: number; hosts?: string[]; algorithm?: AllReduceAlgorithm }) {
     const c = commOf(env);
     const buf = new Float32Array(p.len).fill(1);
     let t0 = 0;
@@ -107,7 +108,8 @@ const scenarios = {
       t0 = performance.now();
       buf.fill(1);
       try {
-        await c.allReduce(buf);
+        if (p.hosts) await topologyAllReduce(c, buf, p.hosts, { algorithm: p.algorithm });
+        else await c.allReduce(buf);
       } catch (e: any) {
         return { iter: i, code: e.code, ranks: e.ranks, opMs: performance.now() - t0 };
       }
@@ -229,6 +231,41 @@ const scenarios = {
   async stats(env: ScenarioEnv) {
     return env.node.stats;
   },
+
+  /**
+   * This process's tcp sockets: its socket fds matched by inode against its namespace's tcp
+   * tables, so a spec can tell that a failed communicator let go of its connections.
+   */
+  async tcpSockets(env: ScenarioEnv) {
+    const inodes = new Set<string>();
+    for (const fd of readdirSync('/proc/self/fd')) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+        if (m) inodes.add(m[1]);
+      } catch {
+        // closed between the listing and the read
+      }
+    }
+    const sockets: { localPort: number; remote: string; state: string }[] = [];
+    for (const table of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
+      for (const line of readFileSync(table, 'utf8').trim().split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (!inodes.has(f[9])) continue;
+        const [, localPort] = f[1].split(':');
+        const [remoteHex, remotePort] = f[2].split(':');
+        sockets.push({ localPort: parseInt(localPort, 16), remote: `${hexIPv4(remoteHex)}:${parseInt(remotePort, 16)}`, state: TCP_STATES[f[3]] ?? f[3] });
+      }
+    }
+    return { listenPort: Number(env.node.address.tcp.slice(env.node.address.tcp.lastIndexOf(':') + 1)), sockets };
+  },
 };
+
+const TCP_STATES: Record<string, string> = { '01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2', '06': 'TIME_WAIT', '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING' };
+
+/** /proc/net/tcp writes an IPv4 address as one little-endian hex word (tcp6 rows: shown as is). */
+function hexIPv4(hex: string): string {
+  if (hex.length !== 8) return hex;
+  return [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join('.');
+}
 
 void serveRank(scenarios);
