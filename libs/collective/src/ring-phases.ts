@@ -34,14 +34,7 @@ export async function ringReduceScatter(c: OpChannel, buf: Float32Array, timeout
   const ctx = c.beginOp(OpKind.ReduceScatter, buf.length, WireType.F32, timeoutMs);
   try {
     if (n === 1) return;
-    const L = new RingLayout(buf.length, n, c.pieceElements);
-    const K = L.pieces;
-    const right = (r + 1) % n;
-    const left = (r - 1 + n) % n;
-    const piece = (seg: number, j: number) => {
-      const [s, e] = L.piece(seg, j);
-      return buf.subarray(s, e);
-    };
+    const { K, right, left, piece } = ringOf(c, buf);
     const send = (step: number, j: number, v: Float32Array) => c.sendFrame(right, FrameType.Data, ctx, step, j, 0, ctx.total, v);
     const window = Math.min(K, WINDOW_PIECES);
     for (let j = 0; j < window; j++) send(0, j, piece(r, j));
@@ -71,14 +64,7 @@ export async function ringAllGather(c: OpChannel, buf: Float32Array, timeoutMs?:
   const ctx = c.beginOp(OpKind.GatherSegments, buf.length, WireType.F32, timeoutMs);
   try {
     if (n === 1) return;
-    const L = new RingLayout(buf.length, n, c.pieceElements);
-    const K = L.pieces;
-    const right = (r + 1) % n;
-    const left = (r - 1 + n) % n;
-    const piece = (seg: number, j: number) => {
-      const [s, e] = L.piece(seg, j);
-      return buf.subarray(s, e);
-    };
+    const { K, right, left, piece } = ringOf(c, buf);
     const mine = ownedSegment(r, n);
     for (let j = 0; j < K; j++) c.sendFrame(right, FrameType.Data, ctx, 0, j, 0, ctx.total, piece(mine, j).slice());
     // step s receives the segment the left neighbour got at step s-1: owned by rank r-1-s
@@ -95,4 +81,15 @@ export async function ringAllGather(c: OpChannel, buf: Float32Array, timeoutMs?:
   } finally {
     c.endOp(ctx);
   }
+}
+
+/** The ring around `c` over `buf`: its pieces, the neighbours, and piece j of segment seg as a view. */
+function ringOf(c: OpChannel, buf: Float32Array) {
+  const n = c.worldSize;
+  const L = new RingLayout(buf.length, n, c.pieceElements);
+  const piece = (seg: number, j: number) => {
+    const [s, e] = L.piece(seg, j);
+    return buf.subarray(s, e);
+  };
+  return { K: L.pieces, right: (c.rank + 1) % n, left: (c.rank - 1 + n) % n, piece };
 }

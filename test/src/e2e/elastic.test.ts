@@ -10,10 +10,9 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ObjectStore, writeSyntheticDataset } from '@tensorfleet/data';
-import { tensorsFromBytes } from '@tensorfleet/models';
-import { loadCheckpoint } from '@tensorfleet/training';
 import { followJob, type LocalCluster } from '@tensorfleet/cli';
 import { startTestCluster, uniqueBucket } from '../support/test-cluster';
+import { worstWeightError } from '../support/training-checks';
 
 interface SampleLine { runId: string; worldSize: number; step: number; epoch: number; rank: number; keys: string[] }
 
@@ -55,7 +54,6 @@ describe('elastic recovery', { timeout: 20 * 60_000 }, () => {
     await cluster?.stop();
   });
 
-  const weightsOf = async (key: string) => tensorsFromBytes((await loadCheckpoint(store, bucket, key)).weights);
 
   /** Each step's sample keys (all ranks) as the job's history kept them: a step trained again after a restart counts from its last run. */
   const historyOf = (jobId: string) => {
@@ -115,20 +113,7 @@ describe('elastic recovery', { timeout: 20 * 60_000 }, () => {
     assert.ok(restart.lostSteps <= 1, `${restart.lostSteps} steps lost`);
 
     // Weights: every tensor within 1e-5 (relative, in the L2 norm) of the uninterrupted run's.
-    const want = await weightsOf(s.lastCheckpoint!);
-    const got = await weightsOf(done.lastCheckpoint!);
-    assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort());
-    let worst = 0;
-    for (const [name, w] of Object.entries(want)) {
-      const g = got[name].data;
-      let d = 0;
-      let n = 0;
-      for (let i = 0; i < w.data.length; i++) {
-        d += (g[i] - w.data[i]) ** 2;
-        n += w.data[i] ** 2;
-      }
-      worst = Math.max(worst, Math.sqrt(d) / Math.max(Math.sqrt(n), 1e-12));
-    }
+    const worst = await worstWeightError(store, bucket, s.lastCheckpoint!, done.lastCheckpoint!);
     t.diagnostic(`2 → 1 → 2 workers vs 2 throughout, after ${STEPS} steps: worst relative weight error ${worst.toExponential(2)}`);
     assert.ok(worst < 1e-5, `worst relative weight error ${worst}`);
 
