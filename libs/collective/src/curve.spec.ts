@@ -58,10 +58,12 @@ test('a foreign process cannot inject frames: refused and counted (unknown key, 
       const own = newCurveKeyPair();
       const tries = curveOff
         ? [frames]
-        : [{ ...frames, curve: { serverKey: m0.address.curve!.key, ...own }, waitMs: 1500 }, frames]; // an unknown key waits 500 ms (TF_TEST_CURVE_HOLD_MS) for a join
+        // an unknown key waits 500 ms (TF_TEST_CURVE_HOLD_MS) for a join; both clients stay
+        // connected 1.5 s so that a starved server still gets to refuse them before they leave
+        : [{ ...frames, curve: { serverKey: m0.address.curve!.key, ...own }, waitMs: 1500 }, { ...frames, waitMs: 1500 }];
       const seen = ok(await Promise.all(tries.map((params) => foreign.request({ cmd: 'run', scenario: 'inject', params }))));
       if (!curveOff) {
-        await until('both refusals counted', 5000, async () => {
+        await until('both refusals counted', 15_000, async () => {
           const r = await refusedOf(m0);
           return r['unknown-key'] >= 1 && r.handshake >= 1;
         });
