@@ -49,7 +49,7 @@ describe('createTrainerFromSpec', () => {
     const before = weightsOf(t.model)[bn];
     await Promise.all(trainers.map((tr, r) => tr.step(randomBatch(r, 4, [8, 8, 3], 5))));
     assert.deepEqual(weightsOf(t.model)[bn], before, 'freezeBatchNorm keeps the moving stats');
-    assert.deepEqual(seen[0], { op: 'mean', wire: 'fp16', bucketBytes: 1 << 16 });
+    assert.deepEqual(seen[0], { op: 'mean', wire: 'fp16', bucketBytes: 1 << 16, algorithm: 'auto' });
     trainers.forEach((tr) => tr.dispose());
   });
 

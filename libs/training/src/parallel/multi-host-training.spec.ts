@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { netnsUnavailable, withHostNetwork, type HostNetwork } from '@tensorfleet/collective';
+import { curveMembers, netnsUnavailable, withHostNetwork, type HostNetwork } from '@tensorfleet/collective';
 
 const RANK = path.join(__dirname, '..', 'testing', 'dp-rank-main.js');
 const unavailable = netnsUnavailable();
@@ -34,7 +34,9 @@ async function train(net: HostNetwork, algorithm: 'ring' | 'auto', runId: string
   });
   try {
     const peers = (await Promise.all(procs.map((p) => p.next()))).map((m) => m.address);
-    procs.forEach((p, rank) => p.child.stdin!.write(JSON.stringify({ runId, rank, worldSize: 4, peers, algorithm, steps: 3 }) + '\n'));
+    // the epoch's CURVE keys, as the coordinator's assignment carries them (tcp demands CURVE by default)
+    const curve = curveMembers(4);
+    procs.forEach((p, rank) => p.child.stdin!.write(JSON.stringify({ runId, rank, worldSize: 4, peers, algorithm, steps: 3, curve: curve[rank] }) + '\n'));
     return (await Promise.all(procs.map((p) => p.next()))).map((m) => m.result);
   } finally {
     for (const p of procs) if (p.child.exitCode === null) p.child.kill();

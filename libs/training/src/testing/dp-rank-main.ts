@@ -2,7 +2,7 @@
 // network-namespace host), prints its address, reads one JSON line (peers, rank, algorithm),
 // trains a few steps with the Trainer and prints the weights it ends with.
 import { createInterface } from 'node:readline';
-import { CollectiveNode } from '@tensorfleet/collective';
+import { CollectiveNode, type JoinCurve } from '@tensorfleet/collective';
 import { createModel, initBackend, tf } from '@tensorfleet/models';
 import { createLrSchedule } from '../schedule/lr-schedule';
 import { Trainer } from '../trainer/trainer';
@@ -15,6 +15,8 @@ interface Config {
   peers: never[];
   algorithm: 'ring' | 'auto';
   steps: number;
+  /** This rank's CURVE keys for the epoch (curveMembers), as an assignment carries them. */
+  curve: JoinCurve;
 }
 
 async function main(): Promise<void> {
@@ -24,7 +26,7 @@ async function main(): Promise<void> {
   out({ address: node.address });
   const line = await createInterface({ input: process.stdin })[Symbol.asyncIterator]().next();
   const c = JSON.parse(line.value as string) as Config;
-  const world = await node.join({ runId: c.runId, epoch: 1, rank: c.rank, worldSize: c.worldSize, peers: c.peers, timeoutMs: 120_000 });
+  const world = await node.join({ runId: c.runId, epoch: 1, rank: c.rank, worldSize: c.worldSize, peers: c.peers, timeoutMs: 120_000, curve: c.curve });
   const model = createModel('resnet8', { numClasses: 4, inputSize: 16, seed: 3 });
   const trainer = new Trainer({
     model, comm: world, allReduceAlgorithm: c.algorithm, optimizer: { momentum: 0.9 },
