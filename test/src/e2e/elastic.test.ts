@@ -22,8 +22,10 @@ describe('elastic recovery', { timeout: 20 * 60_000 }, () => {
   const bucket = uniqueBucket('elastic');
   const prefix = 'datasets/synthetic';
   const sampleDir = mkdtempSync(join(tmpdir(), 'elastic-samples-'));
-  // 128 samples, global batch 16: 8 steps an epoch; 36 steps = 4.5 epochs, time for the new worker to start.
-  const STEPS = 36;
+  // 128 samples, global batch 16: 8 steps an epoch; 100 steps = 12.5 epochs. The run on one
+  // worker must outlast a new worker's start and the grow's 5 s settling: with the resume from
+  // memory (no S3 load) 36 steps were over before the new worker was in, on a quiet host.
+  const STEPS = 100;
   const PER_EPOCH = 8;
 
   const spec = (name: string) => ({
