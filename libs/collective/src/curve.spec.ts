@@ -63,11 +63,12 @@ test('a foreign process cannot inject frames: refused and counted (unknown key, 
         : [{ ...frames, curve: { serverKey: m0.address.curve!.key, ...own }, waitMs: 1500 }, { ...frames, waitMs: 1500 }];
       const seen = ok(await Promise.all(tries.map((params) => foreign.request({ cmd: 'run', scenario: 'inject', params }))));
       if (!curveOff) {
-        await until('both refusals counted', 15_000, async () => {
-          const r = await refusedOf(m0);
-          return r['unknown-key'] >= 1 && r.handshake >= 1;
-        });
+        await until('the unknown key refused and counted', 15_000, async () => (await refusedOf(m0))['unknown-key'] >= 1);
         assert.equal(seen[0].handshake, 0, 'the foreign key never completed a handshake');
+        // The client without CURVE is refused by the mechanism mismatch, seen from its side. The
+        // server counts it ('handshake') only when it detects the mismatch before the client hangs
+        // up, a race it lost on every full CI run here (it wins when the spec runs alone).
+        assert.equal(seen[1].handshake, 0, `the client without CURVE never completed a handshake: ${JSON.stringify(seen[1])}`);
         assert.ok(seen[0].authError >= 1, `the foreign CURVE client was told no: ${JSON.stringify(seen[0])}`);
       }
       const res = await runAll([m0, m1], 'allreduce', () => ({ seed: 9, cases: [{ len: 1000, op: 'sum', wire: 'fp32' }] }));
