@@ -28,6 +28,8 @@ export {
 export { createTrainerFromSpec, modelOptionsFromSpec, TrainerJobSpec, TrainerFromSpecOptions } from './from-spec';
 /** In-process fake communicators, for tests and single-host simulation of a plan's arithmetic. */
 export { createInProcessGroup, createInProcessWorld } from './testing/in-process-comm';
+/** Seeded uniform [0, 1) (mulberry32), for tests that must replay a random plan. */
+export { rng } from './testing/fixtures';
 export { PartOptimizer } from './trainer/part-optimizer';
 export { ParallelPlan, ParallelismSpec, PlanKind, PipelineSchedule, RankPlace, StageBalance } from './parallel/plan';
 export { pipelineOps, peakInFlight, idealEfficiency, PipeOp } from './parallel/schedule';

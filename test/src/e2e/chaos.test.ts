@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ObjectStore } from '@tensorfleet/data';
+import { rng } from '@tensorfleet/training';
 import { followJob, type LocalCluster } from '@tensorfleet/cli';
 import { startTestCluster, uniqueBucket } from '../support/test-cluster';
 import { processOfRank, smallJobSpec, writeSmallDataset } from '../support/small-job';
@@ -20,18 +21,6 @@ const SEED = 20261207;
 const STEPS = 36;
 const PER_EPOCH = 12;
 const GLOBAL_BATCH = 12;
-
-/** mulberry32: a small seeded generator, so a failing plan can be run again as it was. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('chaos: random kills of workers and the coordinator', { timeout: 10 * 60_000 }, () => {
   let cluster: LocalCluster;
@@ -84,7 +73,7 @@ describe('chaos: random kills of workers and the coordinator', { timeout: 10 * 6
 
     // The plan: two worker kills and one coordinator kill in a seeded order, each at a seeded
     // step of its third of the run and a seeded moment within that step.
-    const rnd = random(SEED);
+    const rnd = rng(SEED); // mulberry32: a failing plan can be run again as it was
     const kinds: ('worker' | 'coordinator')[] = ['worker', 'worker', 'coordinator'];
     for (let i = kinds.length - 1; i > 0; i--) {
       const k = Math.floor(rnd() * (i + 1));

@@ -12,9 +12,8 @@ import { join } from 'node:path';
 import { ObjectStore, writeSyntheticDataset } from '@tensorfleet/data';
 import { followJob, type LocalCluster } from '@tensorfleet/cli';
 import { startTestCluster, uniqueBucket } from '../support/test-cluster';
-import { worstWeightError } from '../support/training-checks';
+import { assertSamplesExactlyOnce, sampleHistory, worstWeightError, type SampleLine } from '../support/training-checks';
 
-interface SampleLine { runId: string; worldSize: number; step: number; epoch: number; rank: number; keys: string[] }
 
 describe('elastic recovery', { timeout: 20 * 60_000 }, () => {
   let cluster: LocalCluster;
@@ -56,22 +55,6 @@ describe('elastic recovery', { timeout: 20 * 60_000 }, () => {
     await cluster?.stop();
   });
 
-
-  /** Each step's sample keys (all ranks) as the job's history kept them: a step trained again after a restart counts from its last run. */
-  const historyOf = (jobId: string) => {
-    const runs = readdirSync(sampleDir).filter((f) => f.startsWith(`${jobId}.`)).map((f) => readFileSync(join(sampleDir, f), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as SampleLine));
-    const lines = runs.flat();
-    const epochOf = (runId: string) => Number(runId.split('.')[1]);
-    const byStep = new Map<number, { run: number; keys: string[] }>();
-    for (const l of lines.sort((a, b) => epochOf(a.runId) - epochOf(b.runId) || a.rank - b.rank)) {
-      const at = byStep.get(l.step);
-      const run = epochOf(l.runId);
-      if (!at || at.run < run) byStep.set(l.step, { run, keys: [...l.keys] });
-      else if (at.run === run) at.keys.push(...l.keys);
-    }
-    const sizes = [...new Map(lines.map((l) => [epochOf(l.runId), l.worldSize])).entries()].sort((a, b) => a[0] - b[0]).map(([, n]) => n);
-    return { byStep, sizes };
-  };
 
   it('a killed worker: the run goes on on 1, grows back to 2, and ends within 1e-5 of the uninterrupted run, each sample of an epoch once', async (t) => {
     const straight = await cluster.client.submitJob(spec('straight'));
@@ -120,21 +103,13 @@ describe('elastic recovery', { timeout: 20 * 60_000 }, () => {
     assert.ok(worst < 1e-5, `worst relative weight error ${worst}`);
 
     // Samples: runs of sizes 2, 1, 2; each step on the uninterrupted run's samples; each epoch's samples once.
-    const el = historyOf(id);
-    const ref = historyOf(straight.id);
+    const el = sampleHistory(sampleDir, id);
+    const ref = sampleHistory(sampleDir, straight.id);
     // [2, 1, 2]; on a loaded machine the new worker's first heartbeats can lag its registration,
     // so a grow may find it gone and go on on 1 once more before it grows: [2, 1, 1, 2].
     assert.deepEqual(el.sizes.slice(0, 2), [2, 1], `run sizes ${JSON.stringify(el.sizes)}`);
     assert.equal(el.sizes[el.sizes.length - 1], 2, `run sizes ${JSON.stringify(el.sizes)}`);
     assert.ok(el.sizes.every((n) => n === 1 || n === 2));
-    assert.deepEqual([...el.byStep.keys()].sort((a, b) => a - b), Array.from({ length: STEPS }, (_, i) => i + 1));
-    for (const [step, { keys }] of ref.byStep) assert.deepEqual(el.byStep.get(step)!.keys.sort(), [...keys].sort(), `step ${step}`);
-    for (let e = 0; e * PER_EPOCH < STEPS; e++) {
-      const steps = Array.from({ length: Math.min(PER_EPOCH, STEPS - e * PER_EPOCH) }, (_, i) => e * PER_EPOCH + i + 1);
-      const keys = steps.flatMap((k) => el.byStep.get(k)!.keys);
-      assert.equal(new Set(keys).size, keys.length, `epoch ${e}: a sample seen twice`);
-      assert.equal(keys.length, steps.length * 16);
-      if (steps.length === PER_EPOCH) assert.equal(new Set(keys).size, 128, `epoch ${e} misses samples`);
-    }
+    assertSamplesExactlyOnce(el, ref, { steps: STEPS, perEpoch: PER_EPOCH, globalBatch: 16, epochSamples: 128 });
   });
 });
