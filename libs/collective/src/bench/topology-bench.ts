@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { AllReduceAlgorithm } from '../hierarchical';
 import { joinAll, runAll, spawnRanks } from '../testing/harness';
@@ -43,6 +44,14 @@ export interface TopologyRow {
    * timed and warm-up calls, frames with headers) / time, as a share of the shaped rate.
    */
   railShare: number[];
+  /**
+   * CPU the n rank processes spent per call / its time, in cores (the machine has
+   * os.cpus().length): near that count, the CPU and not the link bounds the call.
+   * `mainCores` is the JavaScript threads' part, `zmqCores` ZeroMQ's I/O threads'.
+   */
+  cpuCores: number;
+  mainCores: number | null;
+  zmqCores: number | null;
   rateMbit: number;
   /** Links per host. Absent in rows from before rails (= 1). */
   rails: number;
@@ -105,14 +114,17 @@ export async function runTopologyBench(opts: TopologyBenchOptions): Promise<Topo
             const tx1 = railTxBytes(net);
             const bad = replies.find((r) => !r.ok);
             if (bad) throw new Error(`bench rank failed (${algorithm}): ${bad.error?.message}`);
-            const e = procs[0].events[seen] as { bytes: number; seconds: number };
+            const e = procs[0].events[seen] as { bytes: number; seconds: number; cpu: { total: number; main: number | null; zmq: number | null } };
+            // e.cpu: the mean over ranks of each rank's CPU per call, µs
+            const cores = (us: number | null) => (us === null ? null : (us * n) / 1e6 / e.seconds);
             const algbw = e.bytes / e.seconds / 1e9;
             const linkBytesPerSec = (interHostBytesPerByte(algorithm, o.hosts, o.localRanks, o.rails) * e.bytes) / e.seconds;
             const perCall = (h: number, k: number) => (tx1[h][k] - tx0[h][k]) / (o.iters + warmup);
             const railShare = Array.from({ length: o.rails }, (_, k) => Math.max(...tx0.map((_h, h) => perCall(h, k))) / e.seconds * 8 / (o.rateMbit * 1e6));
             const row: TopologyRow = {
               algorithm, topology, round, bytes: e.bytes, timeUs: e.seconds * 1e6, algbw,
-              busbw: (algbw * 2 * (n - 1)) / n, linkShare: (linkBytesPerSec * 8) / (o.rateMbit * 1e6), railShare, rateMbit: o.rateMbit, rails: o.rails,
+              busbw: (algbw * 2 * (n - 1)) / n, linkShare: (linkBytesPerSec * 8) / (o.rateMbit * 1e6), railShare,
+              cpuCores: cores(e.cpu.total)!, mainCores: cores(e.cpu.main), zmqCores: cores(e.cpu.zmq), rateMbit: o.rateMbit, rails: o.rails,
               ideal: idealSpeedup(o.hosts, o.localRanks, o.rails),
             };
             rows.push(row);
@@ -135,14 +147,15 @@ export function formatTopologyBench(rows: TopologyRow[]): string {
     `# all-reduce sum fp32, ${rows[0].topology} (hosts x ranks per host) on network namespaces, ${rails} inter-host link(s) per host (rails), each tc tbf ${rows[0].rateMbit} Mbit/s`,
     '# busbw = algbw * 2(n-1)/n for both; link = bytes each host sends across its busiest link per second / the shaped rate (from the algorithm)',
     '# rails = measured: most any host sent on rail 0, 1, ... per second (veth counters, frames with headers) / the shaped rate',
+    `# cpu = cores the ${rows[0].topology} rank processes kept busy during the call (thread CPU / time; this machine has ${os.cpus().length})`,
     `# ideal = the most hier/ring can be with the busiest links full: ring bytes on it / hierarchical's = ${rows[0].ideal.toFixed(2)}x here`,
-    '#    size  round   ring time(ms)  busbw(GB/s)   link  rails      hier time(ms)  busbw(GB/s)   link  rails      hier/ring   ideal',
+    '#    size  round   ring time(ms)  busbw(GB/s)   link     rails  cpu    hier time(ms)  busbw(GB/s)   link     rails  cpu    hier/ring   ideal',
   ];
   const railCol = (r: TopologyRow) => (r.railShare ?? []).map((x) => (100 * x).toFixed(0)).join('/').padStart(9);
   for (const ring of rows.filter((r) => r.algorithm === 'ring')) {
     const hier = rows.find((r) => r.algorithm === 'hierarchical' && r.bytes === ring.bytes && r.round === ring.round);
     if (!hier) continue;
-    const f = (r: TopologyRow) => `${(r.timeUs / 1000).toFixed(1).padStart(14)} ${r.busbw.toFixed(4).padStart(12)} ${(100 * r.linkShare).toFixed(0).padStart(5)}% ${railCol(r)}%`;
+    const f = (r: TopologyRow) => `${(r.timeUs / 1000).toFixed(1).padStart(14)} ${r.busbw.toFixed(4).padStart(12)} ${(100 * r.linkShare).toFixed(0).padStart(5)}% ${railCol(r)}% ${r.cpuCores === undefined ? '   -' : r.cpuCores.toFixed(2)}`;
     lines.push(`  ${`${ring.bytes >> 20} MB`.padStart(6)} ${String(ring.round).padStart(6)} ${f(ring)} ${f(hier)} ${(hier.busbw / ring.busbw).toFixed(2).padStart(10)}x ${ring.ideal.toFixed(2).padStart(6)}x`);
   }
   return lines.join('\n');
