@@ -11,4 +11,4 @@ export { runTopologyBench, formatTopologyBench, interHostBytesPerByte, idealSpee
 export * from './cost-model/cost-model';
 export { costModelReport, formatCostModel, CostModelOptions, CostModelReport, CheckRow } from './cost-model/cost-model-report';
 // simulated hosts (network namespaces) and link faults, for the cross-process tests of test/
-export { createHostNetwork, withHostNetwork, destroyOnExit, hostPlacement, netnsUnavailable, shapeLink, setLinkLoss, clearLinkLoss, droppedPackets, cutLink, restoreLink, linkIsUp, HostNetwork, HostNetworkOptions, SimulatedHost } from './testing/netns';
+export { createHostNetwork, withHostNetwork, destroyOnExit, hostPlacement, railOf, railTxBytes, netnsUnavailable, shapeLink, setLinkLoss, clearLinkLoss, droppedPackets, cutLink, restoreLink, linkIsUp, HostNetwork, HostNetworkOptions, HostRail, SimulatedHost } from './testing/netns';

@@ -78,6 +78,7 @@ export function registerBench(program: Command): void {
     .option('--p2p-bytes <n>', 'bytes each raw point-to-point test moves per direction', (v) => parseInt(v, 10), 2 ** 30)
     .option('--topology <HxL>', 'flat ring vs hierarchical on H network-namespace hosts of L ranks (needs root)')
     .option('--rate-mbit <n>', 'with --topology: inter-host link rate, tc tbf', (v) => parseInt(v, 10), 1000)
+    .option('--rails <n>', 'with --topology: inter-host links per host, each at --rate-mbit; local rank l uses rail l mod n (n = ranks per host: a rail-optimised cluster)', (v) => parseInt(v, 10), 1)
     .option('--rounds <n>', 'with --topology: interleaved rounds per algorithm', (v) => parseInt(v, 10), 2)
     .option('--chunk-bytes <n>', 'with --topology: pipeline chunk of the hierarchical all-reduce (default 2 MB)', (v) => parseInt(v, 10))
     .option('--json', 'print JSON')
@@ -86,7 +87,7 @@ export function registerBench(program: Command): void {
         const m = /^(\d+)x(\d+)$/.exec(String(o.topology));
         if (!m) throw new Error(`--topology must be HOSTSxRANKS_PER_HOST, e.g. 2x2; got ${o.topology}`);
         const rows = await runTopologyBench({
-          hosts: Number(m[1]), localRanks: Number(m[2]), rateMbit: o.rateMbit, rounds: o.rounds, chunkBytes: o.chunkBytes,
+          hosts: Number(m[1]), localRanks: Number(m[2]), rateMbit: o.rateMbit, rails: o.rails, rounds: o.rounds, chunkBytes: o.chunkBytes,
           ...(o.maxBytes !== 256 * 1024 * 1024 ? { sizes: [o.maxBytes] } : {}),
           onRow: o.json ? undefined : (r) => console.error(`  ${r.algorithm} ${r.bytes >> 20} MB round ${r.round}: busbw ${r.busbw.toFixed(4)} GB/s`),
         });
@@ -117,6 +118,7 @@ export function registerBench(program: Command): void {
     .option('--link-efficiency <x>', 'share of the line rate a ring reaches on it', Number, 0.9)
     .option('--intra-gbyte <n>', 'intra-host bandwidth of the predicted cluster, GB/s', Number, 10)
     .option('--intra-alpha-us <n>', 'intra-host latency per message, µs', Number, 10)
+    .option('--rails <n>', 'inter-host links per host of the predicted cluster, each at --link-gbit (the hierarchical rings spread over them)', (v) => parseInt(v, 10), 1)
     .option('--json', 'print JSON')
     .action(async (o) => {
       const readJson = (f: string, what: string) => {
@@ -137,7 +139,7 @@ export function registerBench(program: Command): void {
       }
       const holdout = (o.holdoutJson as string[]).flatMap((f) => readJson(f, '--holdout-json').rows as TopologyRow[]);
       const report = costModelReport({
-        allreduce, topology, holdout, gpus: o.gpus, gpusPerHost: o.gpusPerHost, stepMs: o.stepMs, linkGbit: o.linkGbit, alphaUs: o.alphaUs, linkEfficiency: o.linkEfficiency, intraGbyte: o.intraGbyte, intraAlphaUs: o.intraAlphaUs,
+        allreduce, topology, holdout, gpus: o.gpus, gpusPerHost: o.gpusPerHost, stepMs: o.stepMs, linkGbit: o.linkGbit, alphaUs: o.alphaUs, linkEfficiency: o.linkEfficiency, intraGbyte: o.intraGbyte, intraAlphaUs: o.intraAlphaUs, rails: o.rails,
       });
       console.log(o.json ? JSON.stringify(report, null, 2) : formatCostModel(report));
     });

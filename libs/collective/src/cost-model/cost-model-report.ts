@@ -30,9 +30,11 @@ export interface CostModelOptions {
   intraGbyte?: number;
   /** Intra-host latency per message, µs. Default 10 (the fitted ipc α is ZeroMQ on a shared machine). */
   intraAlphaUs?: number;
+  /** Inter-host links per host of the predicted cluster, each at `linkGbit` (one per GPU: rail-optimised). Default 1. */
+  rails?: number;
 }
 
-export interface CheckRow { topology: string; algorithm: string; bytes: number; measuredMs: number; predictedMs: number; error: number; fitted: boolean }
+export interface CheckRow { topology: string; rails: number; algorithm: string; bytes: number; measuredMs: number; predictedMs: number; error: number; fitted: boolean }
 
 export interface CostModelReport {
   intra: LinkCost & { rmsRelError: number; samples: number };
@@ -63,16 +65,20 @@ export function costModelReport(o: CostModelOptions): CostModelReport {
   const lineShare = 8 / (rateMbit * 1e6) / interFit.beta;
   const check = (rows: TopologyRow[], fitted: boolean): CheckRow[] => rows.map((r) => {
     const [H, L] = n(r.topology);
-    const predicted = r.algorithm === 'ring' ? ringAllreduce(H * L, r.bytes, interFit) : hierarchicalAllreduce(H, L, r.bytes, intraFit, interFit);
+    // a row at another shaped rate: the same share of its line rate, the same per-message α
+    const inter = { alpha: interFit.alpha, beta: (interFit.beta * rateMbit) / r.rateMbit };
+    // the flat ring crosses on one link whatever the rails (topology-bench.ts, interHostBytesPerByte)
+    const predicted = r.algorithm === 'ring' ? ringAllreduce(H * L, r.bytes, inter) : hierarchicalAllreduce(H, L, r.bytes, intraFit, inter, undefined, r.rails ?? 1);
     const measured = r.timeUs / 1e6;
     // Fitted: ring rows of the fitted topology; the hierarchical rows use the ipc fit and the ring's inter fit.
-    return { topology: r.topology, algorithm: r.algorithm, bytes: r.bytes, measuredMs: measured * 1e3, predictedMs: predicted * 1e3, error: predicted / measured - 1, fitted: fitted && r.algorithm === 'ring' };
+    return { topology: r.topology, rails: r.rails ?? 1, algorithm: r.algorithm, bytes: r.bytes, measuredMs: measured * 1e3, predictedMs: predicted * 1e3, error: predicted / measured - 1, fitted: fitted && r.algorithm === 'ring' };
   });
   const alphaUs = o.alphaUs ?? 25;
   const eff = o.linkEfficiency ?? 0.9;
   const inter = linkOf(o.linkGbit ?? 25, alphaUs, eff);
   const intra: LinkCost = { alpha: (o.intraAlphaUs ?? 10) * 1e-6, beta: 1 / ((o.intraGbyte ?? 10) * 1e9) };
-  const predictions = gpus.map((g) => predictStep({ gpus: g, gpusPerHost, computeSec: stepSec, gradientBytes: RESNET50_GRADIENT_BYTES, intra, inter }));
+  const rails = o.rails ?? 1;
+  const predictions = gpus.map((g) => predictStep({ gpus: g, gpusPerHost, computeSec: stepSec, gradientBytes: RESNET50_GRADIENT_BYTES, intra, inter, rails }));
   const published = [
     {
       name: 'Horovod (Sergeev & Del Balso 2018)', setting: 'ResNet-101, 512 GPUs, 4 per server, 25 Gbit/s RoCE, per-GPU step 0.5 s (assumed: Pascal-class, batch 64)',
@@ -92,7 +98,7 @@ export function costModelReport(o: CostModelOptions): CostModelReport {
     predictions,
     assumptions: {
       model: 'resnet50', gradientMB: +(RESNET50_GRADIENT_BYTES / 1e6).toFixed(1), stepMs: stepSec * 1e3, gpusPerHost,
-      linkGbit: o.linkGbit ?? 25, alphaUs, linkShare: eff, intraGbyte: o.intraGbyte ?? 10, intraAlphaUs: o.intraAlphaUs ?? 10,
+      linkGbit: o.linkGbit ?? 25, alphaUs, linkShare: eff, intraGbyte: o.intraGbyte ?? 10, intraAlphaUs: o.intraAlphaUs ?? 10, rails,
     },
     published,
   };
@@ -110,11 +116,11 @@ export function formatCostModel(r: CostModelReport): string {
     `  inter-host tcp:  α ${us(r.inter.alpha)} µs  β⁻¹ ${gbs(r.inter.beta)} GB/s = ${pct(r.inter.lineShare)} of the ${r.inter.rateMbit} Mbit/s shaped link   (${r.inter.samples} timings, rms error ${pct(r.inter.rmsRelError)})`,
     '',
     'check against the namespace measurements (fitted = the ring rows the inter fit came from)',
-    'topology algorithm      size MB  measured ms  predicted ms   error',
-    ...r.checks.map((c) => `${c.topology.padEnd(8)} ${c.algorithm.padEnd(13)} ${(c.bytes / 2 ** 20).toFixed(0).padStart(7)} ${c.measuredMs.toFixed(1).padStart(12)} ${c.predictedMs.toFixed(1).padStart(13)} ${((c.error >= 0 ? '+' : '') + pct(c.error)).padStart(8)}${c.fitted ? '  (fitted)' : ''}`),
+    'topology rails algorithm      size MB  measured ms  predicted ms   error',
+    ...r.checks.map((c) => `${c.topology.padEnd(8)} ${String(c.rails).padStart(5)} ${c.algorithm.padEnd(13)} ${(c.bytes / 2 ** 20).toFixed(0).padStart(7)} ${c.measuredMs.toFixed(1).padStart(12)} ${c.predictedMs.toFixed(1).padStart(13)} ${((c.error >= 0 ? '+' : '') + pct(c.error)).padStart(8)}${c.fitted ? '  (fitted)' : ''}`),
     '',
     `ResNet-50 data parallel (${a.gradientMB} MB fp32 gradients, 25 MB buckets overlapped with the backward pass = 2/3 of a ${a.stepMs} ms per-GPU step),`,
-    `${a.gpusPerHost} GPUs per host at ${a.intraGbyte} GB/s and α ${a.intraAlphaUs} µs, ${a.linkGbit} Gbit/s between hosts at ${pct(Number(a.linkShare))} of line rate, α ${a.alphaUs} µs:`,
+    `${a.gpusPerHost} GPUs per host at ${a.intraGbyte} GB/s and α ${a.intraAlphaUs} µs, ${a.rails} x ${a.linkGbit} Gbit/s between hosts at ${pct(Number(a.linkShare))} of line rate, α ${a.alphaUs} µs:`,
     ' gpus hosts  algorithm    bkt   comm ms exposed ms  step ms    eff',
     ...r.predictions.map(row),
     '',

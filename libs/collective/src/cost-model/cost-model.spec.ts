@@ -59,6 +59,21 @@ describe('cost model', () => {
     assert.ok(Math.abs(hidden - (n * link.beta + 2 * (n / 32) * 0.5 * (link.beta / 4))) < 1e-9);
   });
 
+  it('hierarchical with rails: a link per local rank divides the cross-host stage by L; more rails than ranks change nothing', () => {
+    const n = 64 << 20;
+    const free = { alpha: 0, beta: 0 };
+    const oneLink = hierarchicalAllreduce(2, 2, n, free, link);
+    const twoRails = hierarchicalAllreduce(2, 2, n, free, link, undefined, 2);
+    // 2 hosts of 2: 32 chunks; each rail carries the buffer's half once, the latencies stay
+    assert.ok(Math.abs(twoRails - (32 * 2 * link.alpha + (n / 2) * link.beta)) < 1e-9, `two rails ${twoRails}`);
+    assert.ok(twoRails < oneLink);
+    assert.equal(hierarchicalAllreduce(2, 2, n, free, link, undefined, 4), twoRails);
+    // 4 ranks on 2 rails: two rings per rail, half of the single link's load
+    const four = hierarchicalAllreduce(2, 4, n, free, { alpha: 0, beta: link.beta }, undefined, 2);
+    assert.ok(Math.abs(four - hierarchicalAllreduce(2, 4, n, free, { alpha: 0, beta: link.beta }) / 2) < 1e-9);
+    assert.throws(() => hierarchicalAllreduce(2, 2, n, free, link, undefined, 0), /rails must be a positive integer/);
+  });
+
   it('predictStep: communication hides behind the backward pass except the last bucket', () => {
     const fast = linkOf(1e6, 0);
     const p = predictStep({ gpus: 8, gpusPerHost: 8, computeSec: 0.3, gradientBytes: 100e6, intra: fast, inter: fast });

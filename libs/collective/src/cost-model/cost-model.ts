@@ -54,19 +54,23 @@ export function ringAllreduce(p: number, bytes: number, link: LinkCost): number 
 /**
  * The pipelined hierarchical all-reduce of libs/collective (hierarchical.ts): C chunks of
  * `chunkBytes`; per chunk a reduce-scatter within the host (L ranks, intra link), L concurrent
- * rings of H ranks over 1/L of the chunk each, sharing the host's link (which carries 2(H-1)/H
- * of it), and an all-gather within the host. The three stages overlap across chunks, so the
- * time is the slowest stage over all chunks plus the other two for one chunk (filling and
- * draining the pipeline).
+ * rings of H ranks over 1/L of the chunk each, and an all-gather within the host. With one
+ * link per host (`rails` 1) the L rings share it, so it carries 2(H-1)/H of the chunk; with
+ * `rails` links per host (the ring of local rank l on link l mod rails) the busiest carries
+ * ceil(L/rails) of the L rings. The three stages overlap across chunks, so the time is the
+ * slowest stage over all chunks plus the other two for one chunk (filling and draining the
+ * pipeline).
  */
-export function hierarchicalAllreduce(hosts: number, localRanks: number, bytes: number, intra: LinkCost, inter: LinkCost, chunkBytes = 2 << 20): number {
+export function hierarchicalAllreduce(hosts: number, localRanks: number, bytes: number, intra: LinkCost, inter: LinkCost, chunkBytes = 2 << 20, rails = 1): number {
   const L = localRanks;
   const H = hosts;
+  if (!Number.isInteger(rails) || rails < 1) throw new RangeError(`rails must be a positive integer, got ${rails}`);
   const C = Math.max(1, Math.ceil(bytes / chunkBytes));
   const c = bytes / C;
   // reduce-scatter and all-gather: (L-1) steps of 1/L of the chunk each
   const half = L <= 1 ? 0 : (L - 1) * intra.alpha + ((L - 1) / L) * c * intra.beta;
-  const cross = H <= 1 ? 0 : 2 * (H - 1) * inter.alpha + ((2 * (H - 1)) / H) * c * inter.beta;
+  const ringsOnBusiestLink = Math.ceil(L / Math.min(rails, L));
+  const cross = H <= 1 ? 0 : 2 * (H - 1) * inter.alpha + ((2 * (H - 1)) / H) * c * (ringsOnBusiestLink / L) * inter.beta;
   const stages = [half, cross, half];
   const slowest = Math.max(...stages);
   return C * slowest + stages.reduce((a, t) => a + t, 0) - slowest;
@@ -87,6 +91,8 @@ export interface StepModelOptions {
   bucketBytes?: number;
   intra: LinkCost;
   inter: LinkCost;
+  /** Inter-host links per host, each of `inter` (one per GPU on rail-optimised clusters). Default 1. */
+  rails?: number;
   /** 'ring': one flat ring over all GPUs; 'hierarchical': the pipelined hierarchical all-reduce. Default the faster. */
   algorithm?: 'ring' | 'hierarchical';
 }
@@ -123,7 +129,7 @@ export function predictStep(o: StepModelOptions): StepPrediction {
     if (hosts === 1) return ringAllreduce(local, b, o.intra);
     // A flat ring crossing hosts runs at its slowest link: the inter-host one.
     return alg === 'ring' ? ringAllreduce(o.gpus, b, { alpha: Math.max(o.intra.alpha, o.inter.alpha), beta: Math.max(o.intra.beta, o.inter.beta) })
-      : hierarchicalAllreduce(hosts, local, b, o.intra, o.inter);
+      : hierarchicalAllreduce(hosts, local, b, o.intra, o.inter, undefined, o.rails ?? 1);
   };
   const one = (alg: 'ring' | 'hierarchical') => {
     const times = sizes.map((b) => cost(alg, b));

@@ -1,9 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /**
  * Makes "hosts" on one machine: one network namespace per host, each joined to a bridge in
- * the root namespace by a veth pair, with the host's egress shaped by `tc` tbf to a chosen
- * rate (no netem here). Workers run inside a host with `ip netns exec`; tcp crosses the
+ * the root namespace by a veth pair (a pair and a bridge per rail with `rails`), with the
+ * host's egress shaped by `tc` tbf to a chosen rate (no netem here). Workers run inside a host with `ip netns exec`; tcp crosses the
  * shaped veths, ipc stays within a host. Needs root (CAP_NET_ADMIN): see `netnsUnavailable`.
  */
 export interface HostNetworkOptions {
@@ -20,15 +21,35 @@ export interface HostNetworkOptions {
    * control plane up, as on a cluster with a management network.
    */
   controlPlane?: boolean;
+  /**
+   * Data links per host (default 1). Rail k of every host is its own veth (`eth<k>`, shaped
+   * like eth0) on its own bridge and subnet 10.77.k.0/24, as on rail-optimised clusters where
+   * each local GPU has a NIC and NIC k of every host hangs off the same leaf switch. A rank
+   * bound to its host's rail-k address receives its tcp over rail k, and a host's traffic to a
+   * rail-k address leaves on rail k (the only route to that subnet).
+   */
+  rails?: number;
+}
+
+/** One data link of a host. */
+export interface HostRail {
+  /** The host's address on this rail. */
+  ip: string;
+  /** Veth end inside the namespace (shaped). */
+  device: string;
+  /** Veth end in the root namespace, on the rail's bridge; its rx counters are the host's egress on the rail. */
+  outer: string;
 }
 
 export interface SimulatedHost {
   /** Namespace name, also used as FLEET_HOST_ID. */
   name: string;
-  /** The host's address on the bridge. */
+  /** The host's address on the bridge (rail 0). */
   ip: string;
-  /** Veth end inside the namespace (shaped). */
+  /** Veth end inside the namespace (shaped), rail 0's. */
   device: string;
+  /** Every data link, rail 0 first (`ip` and `device` are rails[0]'s). */
+  rails: HostRail[];
   /** Command prefix that runs a program inside the host. */
   exec: string[];
   /** The host's address on the control bridge (with `controlPlane`). */
@@ -37,7 +58,10 @@ export interface SimulatedHost {
 
 export interface HostNetwork {
   hosts: SimulatedHost[];
+  /** Rail 0's bridge. */
   bridge: string;
+  /** Data links per host. */
+  rails: number;
   /** The root namespace's address on the control bridge, which every host reaches (with `controlPlane`). */
   rootIp?: string;
   /** Removes every namespace, veth and the bridge; safe to call twice. */
@@ -75,30 +99,37 @@ export function createHostNetwork(opts: HostNetworkOptions): HostNetwork {
   if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > 200) {
     throw new Error(`hosts must be an integer from 1 to 200, got ${opts.hosts}`);
   }
+  const rails = opts.rails ?? 1;
+  if (!Number.isInteger(rails) || rails < 1 || rails > 8) throw new Error(`rails must be an integer from 1 to 8, got ${opts.rails}`);
   const tag = opts.tag ?? (process.pid % 100000).toString(36);
   const bridge = `tfbr${tag}`;
+  // rail 0 keeps the names of the single-link network (other specs and tools know them)
+  const railBridge = (k: number) => (k === 0 ? bridge : `tfbr${tag}r${k}`);
+  const railOuter = (i: number, k: number) => (k === 0 ? `tf${tag}v${i}` : `tf${tag}v${i}r${k}`);
   const controlBridge = `tfcb${tag}`;
   const hosts: SimulatedHost[] = [];
-  const made = { bridge: false, control: false };
+  const made = { bridges: 0, control: false };
   let control: { prefix: string; rootIp: string } | null = null;
   const destroy = () => {
     hosts.forEach((h, i) => {
       // the root ends first: a namespace outlives its name while orphaned tcp sockets (a closed
       // connection whose peer was cut off) still retransmit, and its veths with it
-      spawnSync('ip', ['link', 'del', `tf${tag}v${i}`], { stdio: 'ignore' });
+      for (let k = 0; k < rails; k++) spawnSync('ip', ['link', 'del', railOuter(i, k)], { stdio: 'ignore' });
       spawnSync('ip', ['link', 'del', `tf${tag}c${i}`], { stdio: 'ignore' });
       spawnSync('ip', ['netns', 'del', h.name]); // its iptables rules go with it
     });
-    if (made.bridge) spawnSync('ip', ['link', 'del', bridge]);
+    for (let k = 0; k < made.bridges; k++) spawnSync('ip', ['link', 'del', railBridge(k)]);
     if (made.control) spawnSync('ip', ['link', 'del', controlBridge]);
     hosts.length = 0;
-    made.bridge = false;
+    made.bridges = 0;
     made.control = false;
   };
   try {
-    ip(['link', 'add', bridge, 'type', 'bridge']);
-    made.bridge = true;
-    ip(['link', 'set', bridge, 'up']);
+    for (let k = 0; k < rails; k++) {
+      ip(['link', 'add', railBridge(k), 'type', 'bridge']);
+      made.bridges = k + 1;
+      ip(['link', 'set', railBridge(k), 'up']);
+    }
     if (opts.controlPlane) {
       ip(['link', 'add', controlBridge, 'type', 'bridge']);
       made.control = true;
@@ -107,15 +138,17 @@ export function createHostNetwork(opts: HostNetworkOptions): HostNetwork {
     }
     for (let i = 0; i < opts.hosts; i++) {
       const name = `tf${tag}h${i}`;
-      const outer = `tf${tag}v${i}`;
-      const host: SimulatedHost = { name, ip: `10.77.0.${i + 1}`, device: 'eth0', exec: ['ip', 'netns', 'exec', name] };
+      const railsOf: HostRail[] = Array.from({ length: rails }, (_, k) => ({ ip: `10.77.${k}.${i + 1}`, device: `eth${k}`, outer: railOuter(i, k) }));
+      const host: SimulatedHost = { name, ip: railsOf[0].ip, device: railsOf[0].device, rails: railsOf, exec: ['ip', 'netns', 'exec', name] };
       ip(['netns', 'add', name]);
       hosts.push(host);
-      ip(['link', 'add', outer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', name]);
-      ip(['link', 'set', outer, 'master', bridge, 'up']);
-      ip(['netns', 'exec', name, 'ip', 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0']);
-      ip(['netns', 'exec', name, 'ip', 'link', 'set', 'eth0', 'up']);
       ip(['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
+      railsOf.forEach((rail, k) => {
+        ip(['link', 'add', rail.outer, 'type', 'veth', 'peer', 'name', rail.device, 'netns', name]);
+        ip(['link', 'set', rail.outer, 'master', railBridge(k), 'up']);
+        ip(['netns', 'exec', name, 'ip', 'addr', 'add', `${rail.ip}/24`, 'dev', rail.device]);
+        ip(['netns', 'exec', name, 'ip', 'link', 'set', rail.device, 'up']);
+      });
       if (control) {
         const ctlOuter = `tf${tag}c${i}`;
         host.controlIp = `${control.prefix}.${i + 1}`;
@@ -125,16 +158,18 @@ export function createHostNetwork(opts: HostNetworkOptions): HostNetwork {
         ip(['netns', 'exec', name, 'ip', 'link', 'set', 'ctl0', 'up']);
       }
       if (opts.rateMbit !== undefined) {
-        shapeLink(name, 'eth0', opts.rateMbit);
-        // shape the bridge side too, so traffic into the host is capped like traffic out of it
-        shapeLink(null, outer, opts.rateMbit);
+        for (const rail of railsOf) {
+          shapeLink(name, rail.device, opts.rateMbit);
+          // shape the bridge side too, so traffic into the host is capped like traffic out of it
+          shapeLink(null, rail.outer, opts.rateMbit);
+        }
       }
     }
   } catch (err) {
     destroy();
     throw new Error(`could not build the host network: ${(err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message}`);
   }
-  return { hosts, bridge, ...(control ? { rootIp: control.rootIp } : {}), destroy };
+  return { hosts, bridge, rails, ...(control ? { rootIp: control.rootIp } : {}), destroy };
 }
 
 /**
@@ -254,12 +289,29 @@ export function destroyOnExit(net: HostNetwork): () => void {
 
 /**
  * Spawn options (see spawnRanks) that place `localRanks` ranks on each host, host-major:
- * rank r runs inside host floor(r / localRanks), binds tcp on its address and reports its id.
+ * rank r runs inside host floor(r / localRanks), binds tcp on the address of its rail (local
+ * rank l on rail l mod rails, rail 0 with one link) and reports its host's id. So with one rail
+ * per local rank, the cross-host ring of local rank l (hierarchical.ts) runs on rail l, and a
+ * flat ring's hop into local rank 0 of the next host runs on rail 0.
  */
 export function hostPlacement(net: HostNetwork, localRanks: number): { prefix: (rank: number) => string[]; env: (rank: number) => Record<string, string> } {
   const hostOf = (r: number) => net.hosts[Math.floor(r / localRanks)];
   return {
     prefix: (r) => hostOf(r).exec,
-    env: (r) => ({ FLEET_HOST_ID: hostOf(r).name, FLEET_COLLECTIVE_HOST: hostOf(r).ip }),
+    env: (r) => ({ FLEET_HOST_ID: hostOf(r).name, FLEET_COLLECTIVE_HOST: railOf(net, localRanks, r).ip }),
   };
+}
+
+/** The data link rank r binds on under hostPlacement. */
+export function railOf(net: HostNetwork, localRanks: number, rank: number): HostRail {
+  const host = net.hosts[Math.floor(rank / localRanks)];
+  return host.rails[(rank % localRanks) % host.rails.length];
+}
+
+/**
+ * Bytes each host has sent on each of its rails so far, [host][rail]: the rx counter of the
+ * rail's root-namespace veth end (what leaves the host on it, Ethernet frames with headers).
+ */
+export function railTxBytes(net: HostNetwork): number[][] {
+  return net.hosts.map((h) => h.rails.map((r) => Number(readFileSync(`/sys/class/net/${r.outer}/statistics/rx_bytes`, 'utf8'))));
 }
