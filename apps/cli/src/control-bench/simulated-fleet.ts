@@ -79,6 +79,7 @@ export class SimulatedFleet {
     }
     await Promise.all(batch);
     if (this.loops.length === 0) this.startLoops();
+    else await this.wakeInboxReaders(ids);
     return ids;
   }
 
@@ -140,16 +141,35 @@ export class SimulatedFleet {
     this.timers.push(setInterval(() => this.tick(), Math.max(20, Math.round(this.o.stepMs / 5))));
   }
 
-  /** BLPOP over the inboxes of the living workers that hash to connection `i`, 1 s timeout like FleetWorker. */
+  /**
+   * A BLPOP in flight reads the inboxes it was given: a worker that joins meanwhile (churn) is
+   * registered, idle and claimable at once, but its inbox would be read only when that BLPOP
+   * returns, up to its 1 s timeout later (a real worker reads its own inbox right after it
+   * registers). So a join pushes to the wake key of the connection that reads the new inbox,
+   * and that connection's BLPOP returns and starts again with the new inbox in its keys.
+   */
+  private async wakeInboxReaders(ids: string[]): Promise<void> {
+    const n = this.inboxConns.length;
+    const conns = new Set(ids.map((id) => Number(id.slice(4)) % n));
+    await Promise.all([...conns].map((i) => this.redis.rpush(this.wakeKey(i), '1')));
+  }
+
+  private wakeKey(i: number): string {
+    return `${this.control.keys.prefix}sim:inbox-wake:${i}`;
+  }
+
+  /** BLPOP over the inboxes of the living workers that hash to connection `i` (and its wake key), 1 s timeout like FleetWorker. */
   private async readInboxes(i: number): Promise<void> {
     const conn = this.inboxConns[i];
     const n = this.inboxConns.length;
+    const wake = this.wakeKey(i);
     while (!this.closing) {
       const keys = this.alive().filter((w) => Number(w.id.slice(4)) % n === i).map((w) => this.control.keys.inbox(w.id));
       if (!keys.length) {
         await new Promise((r) => setTimeout(r, 200));
         continue;
       }
+      keys.push(wake);
       let r: [string, string] | null;
       try {
         r = await conn.blpop(...keys, 1);
@@ -159,7 +179,7 @@ export class SimulatedFleet {
         await new Promise((res) => setTimeout(res, 200));
         continue;
       }
-      if (!r) continue;
+      if (!r || r[0] === wake) continue;
       const id = r[0].slice(this.control.keys.prefix.length + 'worker:'.length, -':inbox'.length);
       const w = this.workers.get(id);
       if (!w || w.dead) continue;

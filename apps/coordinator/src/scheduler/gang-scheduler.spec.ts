@@ -482,3 +482,31 @@ test('a waiting job claims as soon as a worker is freed, not at the end of its b
   for (const [rank, workerId] of ['a', 'b'].entries()) await control.appendEvent('j', { type: 'rank-completed', rank, workerId });
   assert.equal(await running, 'completed');
 });
+
+test('a job held back by a higher-priority one claims as soon as that one starts, not at the end of its backoff', async () => {
+  const prefix = testId('gang');
+  const control = new ControlPlane(new Redis(url), { prefix });
+  conns.push(control.redis);
+  const r = new Redis(url);
+  conns.push(r);
+  // A minute of backoff and no workers-freed subscription: only the wake-up of a job that
+  // stops waiting can start the low one within the test.
+  const g = new GangScheduler(new ControlPlane(r, { prefix }), { claimBackoffMs: 60_000, claimMaxBackoffMs: 60_000, followPollMs: 30, staleBusyMs: 60_000, reserveAfterMs: 120_000 });
+  schedulers.push(g);
+  await workers(control, ['a', 'b']);
+  await submitted(control, { ...spec(1), priority: 10 }, 'high');
+  await submitted(control, { ...spec(1), priority: 0 }, 'low');
+  const low = g.run('low');
+  await new Promise((res) => setTimeout(res, 200));
+  assert.equal((await control.getJob('low'))!.state, 'queued', 'outranked by the waiting high job: it waits');
+  const t0 = Date.now();
+  const high = g.run('high');
+  const [x, y] = await assignsOf(control, ['a', 'b']);
+  const ms = Date.now() - t0;
+  assert.deepEqual([x.assignment.jobId, y.assignment.jobId].sort(), ['high', 'low']);
+  assert.ok(ms < 10_000, `low assigned ${ms} ms after high started, under its 60 s backoff`);
+  for (const [id, w] of [['high', x.assignment.jobId === 'high' ? 'a' : 'b'], ['low', x.assignment.jobId === 'low' ? 'a' : 'b']]) {
+    await control.appendEvent(id, { type: 'rank-completed', rank: 0, workerId: w });
+  }
+  assert.deepEqual([await high, await low], ['completed', 'completed']);
+});

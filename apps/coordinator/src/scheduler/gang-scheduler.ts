@@ -111,8 +111,12 @@ export class GangScheduler {
     let waitingAs: string | null = null;
     let seenScheduled: string | null = null;
     const stopWaiting = async () => {
-      if (waitingAs) await this.waiting.remove(waitingAs);
+      if (!waitingAs) return;
+      await this.waiting.remove(waitingAs);
       waitingAs = null;
+      // The jobs behind this one may have been held back by it (outranked): they look again
+      // now, as when workers are freed, instead of at the end of their backoff.
+      this.freed.signal();
     };
     try {
       let backoff = this.opts.claimBackoffMs;
