@@ -19,7 +19,7 @@ async function run(node: CollectiveNode, c: BenchRankConfig): Promise<BenchRankR
   const opts = { inputSize: c.inputSize, numClasses: c.numClasses, seed: 1, ...(c.model === 'alexnet_paper' ? { dropout: 0 } : {}) };
   const schedule = () => createLrSchedule({ type: 'constant', lr: 0.01 }, { stepsPerEpoch: 100, totalSteps: 100 });
   const before = tf.memory().numBytes;
-  let step: (b: TrainBatch | null) => Promise<{ waitMs: number; computeMs: number; sentBytes: number }>;
+  let step: (b: TrainBatch | null) => Promise<{ waitMs: number; computeMs: number; updateMs: number; sentBytes: number }>;
   let dispose: () => void;
   let reads = true;
   // The single-process baseline never joins: run on several processes at once it measures one
@@ -30,7 +30,7 @@ async function run(node: CollectiveNode, c: BenchRankConfig): Promise<BenchRankR
       const trainer = new Trainer({ model: createModel(c.model, opts), optimizer, schedule: schedule(), microBatchSize: c.batch / c.microBatches, deferBatchNormStats: true });
       step = async (b) => {
         const r = await trainer.step(b!);
-        return { waitMs: 0, computeMs: r.timings.computeMs + r.timings.updateMs, sentBytes: 0 };
+        return { waitMs: 0, computeMs: r.timings.computeMs, updateMs: r.timings.updateMs, sentBytes: 0 };
       };
       dispose = () => {
         trainer.dispose();
@@ -56,7 +56,7 @@ async function run(node: CollectiveNode, c: BenchRankConfig): Promise<BenchRankR
     // one step under tf.profile for the peak of tensor memory (profiling is not timed)
     const prof = await tf.profile(() => step(batch).then(() => undefined) as unknown as tf.TensorContainer);
     if (world) await world.barrier();
-    const times: { stepMs: number; waitMs: number; computeMs: number; sentBytes: number }[] = [];
+    const times: { stepMs: number; waitMs: number; computeMs: number; updateMs: number; sentBytes: number }[] = [];
     for (let i = 0; i < c.steps; i++) {
       const t0 = performance.now();
       const r = await step(batch);
@@ -65,7 +65,7 @@ async function run(node: CollectiveNode, c: BenchRankConfig): Promise<BenchRankR
     if (world) await world.barrier();
     dispose();
     const mean = (k: keyof (typeof times)[number]) => times.reduce((a, t) => a + t[k], 0) / times.length;
-    return { stepMs: mean('stepMs'), waitMs: mean('waitMs'), computeMs: mean('computeMs'), sentBytes: mean('sentBytes'), peakBytes: prof.peakBytes - before, weightBytes };
+    return { stepMs: mean('stepMs'), waitMs: mean('waitMs'), computeMs: mean('computeMs'), updateMs: mean('updateMs'), sentBytes: mean('sentBytes'), peakBytes: prof.peakBytes - before, weightBytes };
   } finally {
     await world?.close();
   }

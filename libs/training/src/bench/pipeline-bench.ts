@@ -30,7 +30,10 @@ export interface BenchRankConfig {
 export interface BenchRankResult {
   stepMs: number;
   waitMs: number;
+  /** Forward and backward, without the waits. */
   computeMs: number;
+  /** The SGD update of the rank's weights (after the micro-batches; no all-reduce with one replica). */
+  updateMs: number;
   sentBytes: number;
   /** Peak of tensor memory during a step (weights, optimizer, activations, gradients), bytes. */
   peakBytes: number;
@@ -76,6 +79,8 @@ export interface PipelineBenchRow {
   balance?: StageBalance;
   /** Stage sections (first..last) per rank. */
   stages?: string[];
+  /** Multiply-adds per image of each rank's part (from the layer configs): how even the cut is. */
+  macsPerImage?: number[];
   imagesPerSec: number;
   stepMs: number;
   /**
@@ -94,6 +99,7 @@ export interface PipelineBenchRow {
   /** Share of each rank's step spent waiting for its neighbours (the measured bubble + transfers). */
   bubble?: number[];
   computeMs: number[];
+  updateMs: number[];
   waitMs: number[];
   sentBytesPerStep: number[];
   peakBytes: number[];
@@ -193,12 +199,14 @@ export async function runPipelineBench(opts: PipelineBenchOptions = {}): Promise
       for (const balance of o.balances) {
         const plan = new ParallelPlan({ dataParallel: 1, modelParallel: { kind: 'pipeline', stages: o.stages, microBatches: m, balance } });
         const stageSections = pipelineStages(sections, plan, balance === 'time' ? times! : undefined);
-        const share = planLayout(o.model, modelOpts, plan, 0.9, stageSections).map((l) => l.weightBytes + l.optimizerBytes);
+        const layout = planLayout(o.model, modelOpts, plan, 0.9, stageSections);
+        const share = layout.map((l) => l.weightBytes + l.optimizerBytes);
+        const macs = layout.map((l) => l.macs);
         for (const schedule of o.schedules) {
           if (schedule === '1f1b' && m < o.stages) continue;
           cases.push({
             configs: Array.from({ length: o.stages }, () => ({ ...common, plan: 'pipeline' as const, model: o.model, inputSize: o.inputSize, batch: o.batch, microBatches: m, schedule, stageSections })),
-            row: (rs, base) => row('pipeline', o.model, o.inputSize, o.batch, m, rs, base, idealEfficiency(o.stages, m), schedule, balance, stageSections.map(sectionsOf), share),
+            row: (rs, base) => ({ ...row('pipeline', o.model, o.inputSize, o.batch, m, rs, base, idealEfficiency(o.stages, m), schedule, balance, stageSections.map(sectionsOf), share), macsPerImage: macs }),
           });
         }
       }
@@ -207,13 +215,15 @@ export async function runPipelineBench(opts: PipelineBenchOptions = {}): Promise
     if (o.columns) {
       const cOpts = { inputSize: o.columnsInputSize, numClasses: o.numClasses };
       const plan = new ParallelPlan({ dataParallel: 1, modelParallel: { kind: 'alexnet-columns', stages: 2, microBatches: 1 } });
-      const share = planLayout('alexnet_paper', cOpts, plan, 0.9).map((l) => l.weightBytes + l.optimizerBytes);
+      const layout = planLayout('alexnet_paper', cOpts, plan, 0.9);
+      const share = layout.map((l) => l.weightBytes + l.optimizerBytes);
+      const macs = layout.map((l) => l.macs);
       for (const m of o.columnsMicroBatches) {
         if (o.columnsBatch % m) continue;
         const cfg = { ...common, model: 'alexnet_paper', inputSize: o.columnsInputSize, batch: o.columnsBatch, microBatches: m };
         await inRounds(pool, o.rounds, { ...cfg, plan: 'single' }, 2, ['whole'], describeBytes('alexnet_paper', cOpts), [{
           configs: [{ ...cfg, plan: 'columns' }, { ...cfg, plan: 'columns' }],
-          row: (rs, base) => row('columns', 'alexnet_paper', o.columnsInputSize, o.columnsBatch, m, rs, base, 1, undefined, undefined, ['column 0', 'column 1'], share),
+          row: (rs, base) => ({ ...row('columns', 'alexnet_paper', o.columnsInputSize, o.columnsBatch, m, rs, base, 1, undefined, undefined, ['column 0', 'column 1'], share), macsPerImage: macs }),
         }], emit);
       }
     }
@@ -293,7 +303,7 @@ function row(
     imagesPerSec, stepMs,
     ...(efficiency !== undefined ? { efficiency, ideal, ofIdeal: efficiency / ideal! } : {}),
     ...(plan !== 'single' ? { bubble: rs.map((r) => r.waitMs / r.stepMs) } : {}),
-    computeMs: rs.map((r) => r.computeMs), waitMs: rs.map((r) => r.waitMs), sentBytesPerStep: rs.map((r) => r.sentBytes),
+    computeMs: rs.map((r) => r.computeMs), updateMs: rs.map((r) => r.updateMs), waitMs: rs.map((r) => r.waitMs), sentBytesPerStep: rs.map((r) => r.sentBytes),
     peakBytes: rs.map((r) => r.peakBytes), weightBytes: rs.map((r) => r.weightBytes), weightOfShare: rs.map((r, i) => r.weightBytes / share[i]),
   };
 }
@@ -302,13 +312,14 @@ function row(
 export function formatPipelineBench(r: PipelineBenchResult): string {
   const mb = (b: number) => (b / 1e6).toFixed(1);
   const pct = (x?: number) => (x === undefined ? '' : `${(x * 100).toFixed(1)}%`);
-  const head = ['plan', 'model', 'm', 'schedule', 'balance', 'img/s', 'step ms', 'alone ms', 'efficiency', 'ideal', 'of ideal', 'rounds %', 'wait/step per rank', 'compute ms per rank', 'sent MB/step', 'peak MB', 'weights MB (of share)', 'stages'];
+  const head = ['plan', 'model', 'm', 'schedule', 'balance', 'img/s', 'step ms', 'alone ms', 'efficiency', 'ideal', 'of ideal', 'rounds %', 'wait/step per rank', 'compute ms per rank', 'update ms', 'sent MB/step', 'peak MB', 'weights MB (of share)', 'M MACs/img per rank', 'stages'];
   const lines = r.rows.map((x) => [
     x.plan === 'single' ? '1 worker' : `${x.plan} ×${x.workers}`, `${x.model} ${x.inputSize}px b${x.batch}`, String(x.microBatches), x.schedule ?? '', x.balance ?? '',
     x.imagesPerSec.toFixed(1), x.stepMs.toFixed(0), x.aloneStepMs === undefined ? '' : `${x.aloneStepMs.toFixed(0)} (×${x.interference!.toFixed(2)})`, pct(x.efficiency), pct(x.ideal), pct(x.ofIdeal),
     (x.roundsOfIdeal ?? []).map((v) => (v * 100).toFixed(0)).join(' '),
-    (x.bubble ?? []).map(pct).join(' / '), x.computeMs.map((v) => v.toFixed(0)).join(' / '), x.sentBytesPerStep.map(mb).join(' / '),
-    x.peakBytes.map(mb).join(' / '), x.weightBytes.map((b, i) => `${mb(b)} (${(x.weightOfShare[i] * 100).toFixed(0)}%)`).join(' / '), (x.stages ?? []).join(' | '),
+    (x.bubble ?? []).map(pct).join(' / '), x.computeMs.map((v) => v.toFixed(0)).join(' / '), x.updateMs.map((v) => v.toFixed(0)).join(' / '), x.sentBytesPerStep.map(mb).join(' / '),
+    x.peakBytes.map(mb).join(' / '), x.weightBytes.map((b, i) => `${mb(b)} (${(x.weightOfShare[i] * 100).toFixed(0)}%)`).join(' / '),
+    (x.macsPerImage ?? []).map((v) => (v / 1e6).toFixed(1)).join(' / '), (x.stages ?? []).join(' | '),
   ]);
   const width = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i])).join('  ');
