@@ -454,15 +454,21 @@ test('members whose nodes demand CURVE get keys with their assignment (made at e
   for (const c of [c0, c1]) assert.ok(!record.includes(c.secretKey), 'no secret key in the job record');
 });
 
-test('a waiting job claims as soon as a worker is freed, not at the end of its backoff', async () => {
+/** A scheduler with a minute of claim backoff: only a wake-up can start a waiting job within a test. */
+function patientScheduler(): { control: ControlPlane; g: GangScheduler } {
   const prefix = testId('gang');
   const control = new ControlPlane(new Redis(url), { prefix });
   conns.push(control.redis);
   const r = new Redis(url);
   conns.push(r);
-  // A minute of backoff: only the workers-freed wake-up can start the job within the test.
   const g = new GangScheduler(new ControlPlane(r, { prefix }), { claimBackoffMs: 60_000, claimMaxBackoffMs: 60_000, followPollMs: 30, staleBusyMs: 60_000, reserveAfterMs: 120_000 });
   schedulers.push(g);
+  return { control, g };
+}
+
+test('a waiting job claims as soon as a worker is freed, not at the end of its backoff', async () => {
+  // Only the workers-freed wake-up can start the job within the test.
+  const { control, g } = patientScheduler();
   const sub = new Redis(url);
   conns.push(sub);
   const unsubscribe = await control.onWorkersFreed(sub, () => g.workersFreed());
@@ -484,15 +490,9 @@ test('a waiting job claims as soon as a worker is freed, not at the end of its b
 });
 
 test('a job held back by a higher-priority one claims as soon as that one starts, not at the end of its backoff', async () => {
-  const prefix = testId('gang');
-  const control = new ControlPlane(new Redis(url), { prefix });
-  conns.push(control.redis);
-  const r = new Redis(url);
-  conns.push(r);
-  // A minute of backoff and no workers-freed subscription: only the wake-up of a job that
-  // stops waiting can start the low one within the test.
-  const g = new GangScheduler(new ControlPlane(r, { prefix }), { claimBackoffMs: 60_000, claimMaxBackoffMs: 60_000, followPollMs: 30, staleBusyMs: 60_000, reserveAfterMs: 120_000 });
-  schedulers.push(g);
+  // No workers-freed subscription: only the wake-up of a job that stops waiting can start the
+  // low one within the test.
+  const { control, g } = patientScheduler();
   await workers(control, ['a', 'b']);
   await submitted(control, { ...spec(1), priority: 10 }, 'high');
   await submitted(control, { ...spec(1), priority: 0 }, 'low');
