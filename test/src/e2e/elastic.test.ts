@@ -6,14 +6,13 @@
 // checkpoint: it loses no step.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ObjectStore, writeSyntheticDataset } from '@tensorfleet/data';
 import { followJob, type LocalCluster } from '@tensorfleet/cli';
 import { startTestCluster, uniqueBucket } from '../support/test-cluster';
-import { assertSamplesExactlyOnce, sampleHistory, worstWeightError, type SampleLine } from '../support/training-checks';
-
+import { assertSamplesExactlyOnce, sampleHistory, sampleLines, worstWeightError } from '../support/training-checks';
 
 describe('elastic recovery', { timeout: 20 * 60_000 }, () => {
   let cluster: LocalCluster;
@@ -89,8 +88,7 @@ describe('elastic recovery', { timeout: 20 * 60_000 }, () => {
     // The restart resumed from the survivor's memory at the last step it completed (its sample
     // log's last step in the first run), losing at most one step of the job's progress.
     const restart = done.restarts![0];
-    const survivorLines = readdirSync(sampleDir).filter((f) => f.startsWith(`${id}.1.`) && f.endsWith('.r0.jsonl'))
-      .flatMap((f) => readFileSync(join(sampleDir, f), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as SampleLine));
+    const survivorLines = sampleLines(sampleDir, (f) => f.startsWith(`${id}.1.`) && f.endsWith('.r0.jsonl'));
     const survivorLast = Math.max(...survivorLines.map((l) => l.step));
     t.diagnostic(`restart: ${JSON.stringify(restart)}; the survivor's last completed step ${survivorLast}; checkpoint interval 2`);
     assert.equal(restart.resumedFrom, 'memory', `the restart resumed from ${restart.resumedFrom} (logs: ${cluster.logDir})`);

@@ -10,14 +10,19 @@ import { loadCheckpoint } from '@tensorfleet/training';
 
 export interface SampleLine { runId: string; worldSize: number; step: number; epoch: number; rank: number; keys: string[] }
 
+/** The sample-log lines of the files in `dir` whose names pass `keep`. */
+export function sampleLines(dir: string, keep: (file: string) => boolean): SampleLine[] {
+  return readdirSync(dir).filter(keep)
+    .flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as SampleLine));
+}
+
 /**
  * Each step's sample keys (all ranks) as the job's history kept them: a step trained again
  * after a restart counts from its last run (the run with the highest membership epoch), and
  * the world size of each run in epoch order.
  */
 export function sampleHistory(dir: string, jobId: string): { byStep: Map<number, { run: number; keys: string[] }>; sizes: number[] } {
-  const lines = readdirSync(dir).filter((f) => f.startsWith(`${jobId}.`))
-    .flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as SampleLine));
+  const lines = sampleLines(dir, (f) => f.startsWith(`${jobId}.`));
   const epochOf = (runId: string) => Number(runId.split('.')[1]);
   const byStep = new Map<number, { run: number; keys: string[] }>();
   for (const l of lines.sort((a, b) => epochOf(a.runId) - epochOf(b.runId) || a.rank - b.rank)) {

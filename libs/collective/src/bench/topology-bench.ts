@@ -1,5 +1,6 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ringsOnBusiestRail } from '../cost-model/cost-model';
 import { AllReduceAlgorithm } from '../hierarchical';
 import { joinAll, runAll, spawnRanks } from '../testing/harness';
 import { hostPlacement, railTxBytes, withHostNetwork } from '../testing/netns';
@@ -72,7 +73,7 @@ export function interHostBytesPerByte(algorithm: AllReduceAlgorithm, hosts: numb
   // hierarchical: L rings of H ranks over 1/L of the buffer each, 2(H-1)/H of it, the ring of
   // local rank l on rail l mod rails, so the busiest rail carries ceil(L/rails) of them
   if (algorithm === 'ring') return (2 * (n - 1)) / n;
-  return ((2 * (hosts - 1)) / hosts) * (Math.ceil(localRanks / Math.min(rails, localRanks)) / localRanks);
+  return ((2 * (hosts - 1)) / hosts) * (ringsOnBusiestRail(localRanks, rails) / localRanks);
 }
 
 /**

@@ -61,6 +61,14 @@ export function ringAllreduce(p: number, bytes: number, link: LinkCost): number 
  * slowest stage over all chunks plus the other two for one chunk (filling and draining the
  * pipeline).
  */
+/**
+ * How many of a host's L cross-host rings share its busiest link when the ring of local rank l
+ * runs on link l mod rails (rails beyond L carry nothing).
+ */
+export function ringsOnBusiestRail(localRanks: number, rails: number): number {
+  return Math.ceil(localRanks / Math.min(rails, localRanks));
+}
+
 export function hierarchicalAllreduce(hosts: number, localRanks: number, bytes: number, intra: LinkCost, inter: LinkCost, chunkBytes = 2 << 20, rails = 1): number {
   const L = localRanks;
   const H = hosts;
@@ -69,8 +77,7 @@ export function hierarchicalAllreduce(hosts: number, localRanks: number, bytes: 
   const c = bytes / C;
   // reduce-scatter and all-gather: (L-1) steps of 1/L of the chunk each
   const half = L <= 1 ? 0 : (L - 1) * intra.alpha + ((L - 1) / L) * c * intra.beta;
-  const ringsOnBusiestLink = Math.ceil(L / Math.min(rails, L));
-  const cross = H <= 1 ? 0 : 2 * (H - 1) * inter.alpha + ((2 * (H - 1)) / H) * c * (ringsOnBusiestLink / L) * inter.beta;
+  const cross = H <= 1 ? 0 : 2 * (H - 1) * inter.alpha + ((2 * (H - 1)) / H) * c * (ringsOnBusiestRail(L, rails) / L) * inter.beta;
   const stages = [half, cross, half];
   const slowest = Math.max(...stages);
   return C * slowest + stages.reduce((a, t) => a + t, 0) - slowest;

@@ -295,16 +295,20 @@ export function destroyOnExit(net: HostNetwork): () => void {
  * flat ring's hop into local rank 0 of the next host runs on rail 0.
  */
 export function hostPlacement(net: HostNetwork, localRanks: number): { prefix: (rank: number) => string[]; env: (rank: number) => Record<string, string> } {
-  const hostOf = (r: number) => net.hosts[Math.floor(r / localRanks)];
   return {
-    prefix: (r) => hostOf(r).exec,
-    env: (r) => ({ FLEET_HOST_ID: hostOf(r).name, FLEET_COLLECTIVE_HOST: railOf(net, localRanks, r).ip }),
+    prefix: (r) => hostOfRank(net, localRanks, r).exec,
+    env: (r) => ({ FLEET_HOST_ID: hostOfRank(net, localRanks, r).name, FLEET_COLLECTIVE_HOST: railOf(net, localRanks, r).ip }),
   };
+}
+
+/** The host rank r runs on under hostPlacement (host-major). */
+function hostOfRank(net: HostNetwork, localRanks: number, rank: number): SimulatedHost {
+  return net.hosts[Math.floor(rank / localRanks)];
 }
 
 /** The data link rank r binds on under hostPlacement. */
 export function railOf(net: HostNetwork, localRanks: number, rank: number): HostRail {
-  const host = net.hosts[Math.floor(rank / localRanks)];
+  const host = hostOfRank(net, localRanks, rank);
   return host.rails[(rank % localRanks) % host.rails.length];
 }
 

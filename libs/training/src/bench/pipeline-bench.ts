@@ -199,14 +199,12 @@ export async function runPipelineBench(opts: PipelineBenchOptions = {}): Promise
       for (const balance of o.balances) {
         const plan = new ParallelPlan({ dataParallel: 1, modelParallel: { kind: 'pipeline', stages: o.stages, microBatches: m, balance } });
         const stageSections = pipelineStages(sections, plan, balance === 'time' ? times! : undefined);
-        const layout = planLayout(o.model, modelOpts, plan, 0.9, stageSections);
-        const share = layout.map((l) => l.weightBytes + l.optimizerBytes);
-        const macs = layout.map((l) => l.macs);
+        const parts = partsOf(planLayout(o.model, modelOpts, plan, 0.9, stageSections));
         for (const schedule of o.schedules) {
           if (schedule === '1f1b' && m < o.stages) continue;
           cases.push({
             configs: Array.from({ length: o.stages }, () => ({ ...common, plan: 'pipeline' as const, model: o.model, inputSize: o.inputSize, batch: o.batch, microBatches: m, schedule, stageSections })),
-            row: (rs, base) => ({ ...row('pipeline', o.model, o.inputSize, o.batch, m, rs, base, idealEfficiency(o.stages, m), schedule, balance, stageSections.map(sectionsOf), share), macsPerImage: macs }),
+            row: (rs, base) => row('pipeline', o.model, o.inputSize, o.batch, m, rs, base, idealEfficiency(o.stages, m), schedule, balance, stageSections.map(sectionsOf), parts),
           });
         }
       }
@@ -215,15 +213,13 @@ export async function runPipelineBench(opts: PipelineBenchOptions = {}): Promise
     if (o.columns) {
       const cOpts = { inputSize: o.columnsInputSize, numClasses: o.numClasses };
       const plan = new ParallelPlan({ dataParallel: 1, modelParallel: { kind: 'alexnet-columns', stages: 2, microBatches: 1 } });
-      const layout = planLayout('alexnet_paper', cOpts, plan, 0.9);
-      const share = layout.map((l) => l.weightBytes + l.optimizerBytes);
-      const macs = layout.map((l) => l.macs);
+      const parts = partsOf(planLayout('alexnet_paper', cOpts, plan, 0.9));
       for (const m of o.columnsMicroBatches) {
         if (o.columnsBatch % m) continue;
         const cfg = { ...common, model: 'alexnet_paper', inputSize: o.columnsInputSize, batch: o.columnsBatch, microBatches: m };
         await inRounds(pool, o.rounds, { ...cfg, plan: 'single' }, 2, ['whole'], describeBytes('alexnet_paper', cOpts), [{
           configs: [{ ...cfg, plan: 'columns' }, { ...cfg, plan: 'columns' }],
-          row: (rs, base) => ({ ...row('columns', 'alexnet_paper', o.columnsInputSize, o.columnsBatch, m, rs, base, 1, undefined, undefined, ['column 0', 'column 1'], share), macsPerImage: macs }),
+          row: (rs, base) => row('columns', 'alexnet_paper', o.columnsInputSize, o.columnsBatch, m, rs, base, 1, undefined, undefined, ['column 0', 'column 1'], parts),
         }], emit);
       }
     }
@@ -276,7 +272,7 @@ async function baseline(pool: RankPool, cfg: RankConfig, copies: number, stages:
   const loaded = await pool.run(Array.from({ length: copies }, () => cfg));
   const stepMs = loaded.reduce((a, r) => a + r.stepMs, 0) / loaded.length;
   const base = cfg.batch / (stepMs / 1000);
-  const r = row('single', cfg.model, cfg.inputSize, cfg.batch, cfg.microBatches, [{ ...alone, stepMs }], base, undefined, undefined, undefined, stages, [bytes]);
+  const r = row('single', cfg.model, cfg.inputSize, cfg.batch, cfg.microBatches, [{ ...alone, stepMs }], base, undefined, undefined, undefined, stages, { share: [bytes] });
   return { ...r, aloneStepMs: alone.stepMs, interference: stepMs / alone.stepMs };
 }
 
@@ -290,10 +286,18 @@ function sectionsOf(names: string[]): string {
   return names.length === 1 ? names[0] : `${names[0]}..${names[names.length - 1]}`;
 }
 
+/** Per rank: the bytes of weights + velocity it should hold, and its part's multiply-adds per image. */
+interface RankParts { share: number[]; macs?: number[] }
+
+function partsOf(layout: { weightBytes: number; optimizerBytes: number; macs: number }[]): RankParts {
+  return { share: layout.map((l) => l.weightBytes + l.optimizerBytes), macs: layout.map((l) => l.macs) };
+}
+
 function row(
   plan: PipelineBenchRow['plan'], model: string, inputSize: number, batch: number, microBatches: number, rs: BenchRankResult[], baseImagesPerSec: number,
-  ideal: number | undefined, schedule: PipelineSchedule | undefined, balance: StageBalance | undefined, stages: string[], share: number[],
+  ideal: number | undefined, schedule: PipelineSchedule | undefined, balance: StageBalance | undefined, stages: string[], parts: RankParts,
 ): PipelineBenchRow {
+  const { share, macs } = parts;
   const stepMs = Math.max(...rs.map((r) => r.stepMs));
   const imagesPerSec = batch / (stepMs / 1000);
   const workers = rs.length;
@@ -305,6 +309,7 @@ function row(
     ...(plan !== 'single' ? { bubble: rs.map((r) => r.waitMs / r.stepMs) } : {}),
     computeMs: rs.map((r) => r.computeMs), updateMs: rs.map((r) => r.updateMs), waitMs: rs.map((r) => r.waitMs), sentBytesPerStep: rs.map((r) => r.sentBytes),
     peakBytes: rs.map((r) => r.peakBytes), weightBytes: rs.map((r) => r.weightBytes), weightOfShare: rs.map((r, i) => r.weightBytes / share[i]),
+    ...(macs ? { macsPerImage: macs } : {}),
   };
 }
 
