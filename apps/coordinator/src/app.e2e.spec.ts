@@ -272,6 +272,53 @@ describe('coordinator e2e', () => {
     assert.deepEqual((await control.listWorkers()).map((w) => w.state), ['idle', 'idle']);
   });
 
+  test('pause at a step: 400s naming atStep; a queued job\'s assignments and a running job\'s ranks carry it; cleared once paused', async () => {
+    // Queued (three workers wanted, two here): the step goes into the record, and into the assignments once it runs.
+    const posted = await http('POST', '/jobs', validSpec({ parallelism: { dataParallel: 3 } }));
+    assert.equal(posted.status, 201, posted.text);
+    const id: string = posted.body.id;
+    for (const [body, why] of [[{ atStep: 0 }, /atStep/], [{ atStep: 'ten' }, /atStep/], [{ atStep: 50 }, /atStep: the job ends at step 50/]] as const) {
+      const r = await http('POST', `/jobs/${id}/pause`, body);
+      assert.equal(r.status, 400, r.text);
+      assert.match(JSON.stringify(r.body.message), why);
+      assert.deepEqual(r.body.fields, ['atStep']);
+    }
+    const later = await http('POST', `/jobs/${id}/pause`, { atStep: 10 });
+    assert.equal(later.status, 200, later.text);
+    assert.equal(later.body.state, 'queued', 'a pause at a step does not pause a queued job now');
+    assert.equal(later.body.pauseAtStep, 10);
+    await fakeWorker('wd');
+    const assigns = await until('assignments', async () => {
+      const c = await Promise.all(['wa', 'wc', 'wd'].map((w) => control.peekCommands(w)));
+      return c.every((x) => x.length) ? (await Promise.all(['wa', 'wc', 'wd'].map((w) => drain(w)))).flat() : null;
+    });
+    for (const c of assigns) assert.ok(c.type === 'assign' && c.assignment.pauseAtStep === 10, JSON.stringify(c));
+    const runId = (assigns[0] as Extract<WorkerCommand, { type: 'assign' }>).assignment.runId;
+
+    // Running at step 12: a step already reached is refused; a later one goes to every rank.
+    await control.updateJob(id, { step: 12 });
+    const reached = await http('POST', `/jobs/${id}/pause`, { atStep: 12 });
+    assert.equal(reached.status, 400, reached.text);
+    assert.match(JSON.stringify(reached.body.message), /atStep: the job is at step 12 already/);
+    const moved = await http('POST', `/jobs/${id}/pause`, { atStep: 20 });
+    assert.equal(moved.status, 200, moved.text);
+    assert.equal(moved.body.pauseAtStep, 20);
+    assert.equal(moved.body.pauseRequested, undefined, 'not a pause now');
+    for (const w of ['wa', 'wc', 'wd']) assert.deepEqual(await drain(w), [{ type: 'pause', jobId: id, runId, reason: 'pause after step 20 (through the API)', atStep: 20 }]);
+    for (const [rank, w] of [[0, 'wa'], [1, 'wc'], [2, 'wd']] as const) {
+      await control.appendEvent(id, { type: 'rank-paused', rank, workerId: w, runId, step: 20 });
+      await control.markWorker(w, { state: 'idle', jobId: '', rank: -1 });
+    }
+    const paused = await until('paused', async () => {
+      const j = await control.getJob(id);
+      return j?.state === 'paused' ? j : null;
+    });
+    assert.equal(paused.pauseAtStep, undefined, 'cleared once paused');
+    assert.equal((await http('POST', `/jobs/${id}/pause`, { atStep: 30 })).status, 409, 'a paused job is not paused again');
+    assert.equal((await http('POST', `/jobs/${id}/cancel`)).status, 200);
+    stopBeating('wd');
+  });
+
   test('dashboard, OpenAPI, SSE, metrics history, checkpoints', async () => {
     const page = await http('GET', '/');
     assert.equal(page.status, 200);

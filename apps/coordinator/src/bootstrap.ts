@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import type { INestApplication, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { jobSpecSchema, resumeJobSchema } from '@tensorfleet/control';
+import { jobSpecSchema, pauseJobSchema, resumeJobSchema } from '@tensorfleet/control';
 import { AppModule } from './app.module';
 import { resolveCoordinatorConfig, type CoordinatorConfig, type CoordinatorOptions } from './config/coordinator-config';
 
@@ -31,7 +31,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       .build());
     // The request bodies' schemas come from @tensorfleet/control's declarations (with their
     // nesting, defaults and descriptions); the handlers refer to them by name.
-    const specSchemas = { ...jobSpecSchema.openApiComponents(), ...resumeJobSchema.openApiComponents() } as NonNullable<typeof doc.components>['schemas'];
+    const specSchemas = { ...jobSpecSchema.openApiComponents(), ...resumeJobSchema.openApiComponents(), ...pauseJobSchema.openApiComponents() } as NonNullable<typeof doc.components>['schemas'];
     doc.components = { ...doc.components, schemas: { ...doc.components?.schemas, ...specSchemas } };
     SwaggerModule.setup('docs', app, doc, { jsonDocumentUrl: 'docs-json' });
   }

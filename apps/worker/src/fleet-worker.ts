@@ -31,7 +31,8 @@ export class FleetWorker {
    * that a stop for the next run of a job, read while this worker still finishes the previous
    * one, is neither taken by the previous run nor dropped when it ends.
    */
-  private stops = new Map<string, 'cancel' | 'pause'>();
+  /** Stop requests by job and run; a pause may wait for its step (`atStep`). */
+  private stops = new Map<string, { type: 'cancel' | 'pause'; atStep?: number }>();
   private wake?: () => void;
   private runs = 0;
   private current: Assignment | null = null;
@@ -139,7 +140,7 @@ export class FleetWorker {
           store: this.store,
           node: this.node,
           collectiveTimeoutMs: this.cfg.collectiveTimeoutMs,
-          stopRequested: () => this.stopFor(a),
+          stopRequested: (step) => this.stopFor(a, step),
           log: log.info,
           memory: this.memory,
           sampleLogDir: this.cfg.sampleLogDir,
@@ -185,12 +186,12 @@ export class FleetWorker {
           // The coordinator restarted the job (it read this worker or a peer as lost): the run
           // still going here is over, and its peers may be in the new one already.
           this.log(`job ${stale.jobId}: a new run ${cmd.assignment.runId} is assigned; stopping run ${stale.runId}`);
-          this.stops.set(stopKey(stale.jobId, stale.runId), 'cancel');
+          this.stops.set(stopKey(stale.jobId, stale.runId), { type: 'cancel' });
         }
         this.queue.push(cmd.assignment);
         this.wake?.();
       } else if (cmd.type === 'cancel' || cmd.type === 'pause') {
-        this.stops.set(stopKey(cmd.jobId, cmd.runId), cmd.type);
+        this.stops.set(stopKey(cmd.jobId, cmd.runId), { type: cmd.type, ...(cmd.atStep !== undefined ? { atStep: cmd.atStep } : {}) });
         const before = this.queue.length;
         this.queue = this.queue.filter((q) => q.jobId !== cmd!.jobId || cmd!.type !== 'cancel' || (cmd!.runId !== undefined && q.runId !== cmd!.runId));
         // The coordinator's claim marked this worker busy; a dropped assignment must free it, unless
@@ -202,9 +203,15 @@ export class FleetWorker {
     }
   }
 
-  /** A stop for this run, or for the job without a run named; one naming another run of it is not ours. */
-  private stopFor(a: Assignment): 'cancel' | 'pause' | null {
-    return this.stops.get(stopKey(a.jobId, a.runId)) ?? this.stops.get(stopKey(a.jobId)) ?? null;
+  /**
+   * Whether to stop after `step`: a stop for this run, or for the job without a run named (one
+   * naming another run of it is not ours); a pause at a step, once the run has reached it (the
+   * assignment's pauseAtStep, or a pause command's atStep).
+   */
+  private stopFor(a: Assignment, step: number): 'cancel' | 'pause' | null {
+    const s = this.stops.get(stopKey(a.jobId, a.runId)) ?? this.stops.get(stopKey(a.jobId));
+    if (s && (s.atStep === undefined || step >= s.atStep)) return s.type;
+    return a.pauseAtStep !== undefined && step >= a.pauseAtStep ? 'pause' : null;
   }
 
   async close(): Promise<void> {

@@ -14,7 +14,7 @@ export interface RunContext {
   node: CollectiveNode;
   collectiveTimeoutMs: number;
   /** The latest stop request for this job seen in the worker's inbox. */
-  stopRequested: () => StopRequest;
+  stopRequested: (step: number) => StopRequest;
   log: (msg: string) => void;
   /** This process's memory of its last stopped run, which outlives the run for its restart. */
   memory: SurvivorMemory;

@@ -30,7 +30,7 @@ const JSON_JOB_FIELDS = new Set(['spec', 'members', 'layout', 'restarts']);
 const NUMERIC_JOB_FIELDS = new Set([
   'stepsPerSec', 'lastCheckpointAt',
   'createdAt', 'startedAt', 'finishedAt', 'step', 'totalSteps', 'epoch', 'loss', 'accuracy', 'evalLoss',
-  'evalAccuracy', 'imagesPerSec', 'membershipEpoch', 'pauseRequested', 'growRequested', 'attempt',
+  'evalAccuracy', 'imagesPerSec', 'membershipEpoch', 'pauseRequested', 'pauseAtStep', 'growRequested', 'attempt',
 ]);
 
 /**
@@ -236,8 +236,8 @@ export class ControlPlane {
    * `cancel`/`pause` to these members of the job's run, naming the run: a stop read late (after
    * an automatic restart or a resize) must not stop the next run of the job.
    */
-  async stopRun(job: { id: string; runId?: string | null }, members: { workerId: string }[], type: 'cancel' | 'pause', reason: string): Promise<void> {
-    for (const m of members) await this.pushCommand(m.workerId, { type, jobId: job.id, reason, ...(job.runId ? { runId: job.runId } : {}) });
+  async stopRun(job: { id: string; runId?: string | null }, members: { workerId: string }[], type: 'cancel' | 'pause', reason: string, atStep?: number): Promise<void> {
+    for (const m of members) await this.pushCommand(m.workerId, { type, jobId: job.id, reason, ...(job.runId ? { runId: job.runId } : {}), ...(atStep !== undefined ? { atStep } : {}) });
   }
 
   /**

@@ -139,6 +139,15 @@ export const resumeJobSchema = s.object('ResumeJob', {
   parallelism: parallelismSpec.optional().describe('Resume on this plan instead (the micro-batch size is kept unless given)'),
 });
 
+/**
+ * The optional body of POST /jobs/:id/pause. `atStep`: the ranks checkpoint and stop after that
+ * step (the step's stop vote), not at their next one: a pause at an epoch's end, or a resize at a
+ * step of your choosing (pause there, resume with `parallelism`).
+ */
+export const pauseJobSchema = s.object('PauseJob', {
+  atStep: s.int().min(1).optional().describe('Pause after this step (the job must not have reached it yet); default: after the step under way'),
+});
+
 /** A validated job spec with every default filled in: what job records and assignments carry. */
 export type JobSpec = Infer<typeof jobSpecSchema>;
 /** What a client may send as a job spec (POST /jobs, `fleet submit`). */
@@ -146,3 +155,4 @@ export type JobSpecInput = InferInput<typeof jobSpecSchema>;
 export type ParallelismSpec = Infer<typeof parallelismSpec>;
 export type ParallelismSpecInput = InferInput<typeof parallelismSpec>;
 export type ResumeJobInput = InferInput<typeof resumeJobSchema>;
+export type PauseJobInput = InferInput<typeof pauseJobSchema>;

@@ -68,6 +68,8 @@ export interface Assignment {
    * the ranks resume from the newest state one of them holds in memory, else from `resume`.
    */
   memory?: MemoryRef;
+  /** The job's pending POST /jobs/:id/pause `atStep`: the run pauses after that step. */
+  pauseAtStep?: number;
 }
 
 /** A step a survivor of the last run said it holds in memory (its stop event's `heldStep`). */
@@ -88,7 +90,13 @@ export interface CheckpointRef {
 
 export type WorkerCommand =
   | { type: 'assign'; assignment: Assignment }
-  | { type: 'cancel' | 'pause'; jobId: string; reason?: string; /** Only this run of the job (absent: whichever runs). */ runId?: string };
+  | {
+    type: 'cancel' | 'pause'; jobId: string; reason?: string;
+    /** Only this run of the job (absent: whichever runs). */
+    runId?: string;
+    /** A pause: after this step's stop vote, not the next one (POST /jobs/:id/pause `atStep`). */
+    atStep?: number;
+  };
 
 export type JobState = 'queued' | 'scheduled' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
 export const JOB_STATES: readonly JobState[] = ['queued', 'scheduled', 'running', 'paused', 'completed', 'failed', 'cancelled'];
@@ -155,6 +163,8 @@ export interface JobRecord {
   eventsFrom?: string;
   /** Set by POST /jobs/:id/pause while the ranks are checkpointing. */
   pauseRequested?: number;
+  /** POST /jobs/:id/pause `atStep`: the ranks pause after this step; cleared when the job pauses or is resumed or cancelled. */
+  pauseAtStep?: number;
   /** Elastic jobs: when the scheduler asked the run to checkpoint and stop so that it restarts on more workers. */
   growRequested?: number;
   /** How many times the job was put on the queue (1 at creation, +1 per resume). */

@@ -64,12 +64,21 @@ export function registerJobs(program: Command): void {
     }
   });
 
-  for (const action of ['cancel', 'pause'] as const) {
-    coordinatorOption(program.command(`${action} <id>`).description(`${action} a job`)).action(async (id: string, o) => {
-      const job = await new CoordinatorClient(o.coordinator).jobAction(id, action).catch(explain);
-      console.log(`job ${job.id}: ${job.state}`);
-    });
-  }
+  coordinatorOption(program.command('cancel <id>').description('cancel a job')).action(async (id: string, o) => {
+    const job = await new CoordinatorClient(o.coordinator).jobAction(id, 'cancel').catch(explain);
+    console.log(`job ${job.id}: ${job.state}`);
+  });
+
+  coordinatorOption(
+    program
+      .command('pause <id>')
+      .description('pause a job: its ranks checkpoint and stop, after the step under way or after --at-step')
+      .option('--at-step <n>', 'pause after this step (a later one than the job has reached)', (v) => Number(v)),
+  ).action(async (id: string, o) => {
+    const body = o.atStep !== undefined ? { atStep: o.atStep as number } : undefined;
+    const job = await new CoordinatorClient(o.coordinator).jobAction(id, 'pause', body).catch(explain);
+    console.log(`job ${job.id}: ${job.state}${job.pauseAtStep ? `, pausing after step ${job.pauseAtStep}` : ''}`);
+  });
 
   coordinatorOption(
     program

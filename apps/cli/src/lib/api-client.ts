@@ -29,8 +29,8 @@ export class CoordinatorClient {
   async forgetWorker(id: string): Promise<void> {
     await this.request('DELETE', `/workers/${encodeURIComponent(id)}`);
   }
-  /** `resume` may take `{ parallelism }`: resume on another plan. */
-  async jobAction(id: string, action: 'cancel' | 'pause' | 'resume', body?: { parallelism?: ParallelismSpecInput }): Promise<JobView> {
+  /** `resume` may take `{ parallelism }` (resume on another plan), `pause` `{ atStep }` (pause after that step). */
+  async jobAction(id: string, action: 'cancel' | 'pause' | 'resume', body?: { parallelism?: ParallelismSpecInput } | { atStep?: number }): Promise<JobView> {
     return this.request('POST', `/jobs/${encodeURIComponent(id)}/${action}`, body);
   }
   async metrics(id: string, from = '-'): Promise<{ entries: MetricView[]; next: string }> {

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Sse, type MessageEvent } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBody, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Observable } from 'rxjs';
-import { JOB_STATES, jobSpecSchema, resumeJobSchema, toJobView, type JobSpecInput, type JobState, type JobView, type LogPageView, type ResumeJobInput } from '@tensorfleet/control';
+import { JOB_STATES, jobSpecSchema, pauseJobSchema, resumeJobSchema, toJobView, type JobSpecInput, type JobState, type JobView, type LogPageView, type PauseJobInput, type ResumeJobInput } from '@tensorfleet/control';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { JobViewDoc } from './dto/job-view';
 import { LogPageDoc, parseLogQuery } from './dto/log-page';
@@ -54,10 +54,12 @@ export class JobsController {
 
   @Post(':id/pause')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Pause: the ranks checkpoint and stop; state becomes paused when they have' })
+  @ApiOperation({ summary: 'Pause: the ranks checkpoint and stop (after the step under way, or after `atStep`); state becomes paused when they have' })
+  @ApiBody({ schema: schemaRef(pauseJobSchema.def.name!), required: false })
   @ApiOkResponse({ type: JobViewDoc })
-  async pause(@Param('id') id: string, @CurrentPrincipal() who: Principal | null): Promise<JobView> {
-    return toJobView(await this.jobs.pause(id, who));
+  @ApiBadRequestResponse({ description: '`atStep` is not after the job\'s step or not before its end: `fields` is ["atStep"]' })
+  async pause(@Param('id') id: string, @Body(schemaPipe(pauseJobSchema, { optional: true })) body: PauseJobInput, @CurrentPrincipal() who: Principal | null): Promise<JobView> {
+    return toJobView(await this.jobs.pause(id, who, body ?? {}));
   }
 
   @Post(':id/resume')

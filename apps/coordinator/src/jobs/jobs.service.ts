@@ -1,7 +1,7 @@
 import { BadGatewayException, ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { COORDINATOR_CONFIG, type CoordinatorConfig } from '../config/coordinator-config';
 import {
-  applyJobSpecDefaults, ControlPlane, defaultAugmentation, evalPipeline, respecParallelism, specErrors, worldSizeOf, type JobRecord, type JobSpec, type JobSpecInput, type JobState, type ResumeJobInput,
+  applyJobSpecDefaults, ControlPlane, defaultAugmentation, evalPipeline, respecParallelism, specErrors, worldSizeOf, type JobRecord, type JobSpec, type JobSpecInput, type JobState, type PauseJobInput, type ResumeJobInput,
 } from '@tensorfleet/control';
 import { mayAccess, pathErrors, type Principal } from '../auth/principal';
 import { isNotFound, ObjectStore, readManifest, type DatasetManifest } from '@tensorfleet/data';
@@ -99,7 +99,7 @@ export class JobsService {
   /** Any job not yet ended; the running ranks get `cancel`. */
   async cancel(id: string, who: Principal | null = null): Promise<JobRecord> {
     const job = await this.get(id, who);
-    const r = await this.control.transitionJob(id, ['queued', 'scheduled', 'running', 'paused'], { state: 'cancelled', finishedAt: Date.now(), pauseRequested: null });
+    const r = await this.control.transitionJob(id, ['queued', 'scheduled', 'running', 'paused'], { state: 'cancelled', finishedAt: Date.now(), pauseRequested: null, pauseAtStep: null });
     if (!r.ok) throw new ConflictException(`job ${id} is ${r.previous}: nothing to cancel`);
     if (r.previous === 'running') await this.tell(job, 'cancel', 'cancelled through the API');
     await this.control.appendEvent(id, { type: 'job-state', rank: -1, state: 'cancelled', message: 'cancelled through the API' });
@@ -109,10 +109,14 @@ export class JobsService {
   /**
    * A queued job is paused at once. A running one gets `pause`: its ranks checkpoint and
    * stop, and the scheduler marks it paused when all of them have (pauseRequested meanwhile).
+   * With `atStep`, a queued or running job goes on until that step and pauses after it: the
+   * record keeps the step (pauseAtStep) for every run's assignment, and the ranks of a run
+   * under way are told.
    */
-  async pause(id: string, who: Principal | null = null): Promise<JobRecord> {
+  async pause(id: string, who: Principal | null = null, body: PauseJobInput = {}): Promise<JobRecord> {
     const job = await this.get(id, who);
-    const now = await this.control.transitionJob(id, ['queued', 'scheduled'], { state: 'paused', pauseRequested: null });
+    if (body.atStep != null) return this.pauseAt(job, body.atStep);
+    const now = await this.control.transitionJob(id, ['queued', 'scheduled'], { state: 'paused', pauseRequested: null, pauseAtStep: null });
     if (now.ok) {
       await this.control.appendEvent(id, { type: 'job-state', rank: -1, state: 'paused', message: 'paused before it started' });
       return this.get(id);
@@ -121,6 +125,22 @@ export class JobsService {
     if (!later.ok) throw new ConflictException(`job ${id} is ${later.previous}: only queued or running jobs can be paused`);
     await this.tell(job, 'pause', 'paused through the API');
     return this.get(id);
+  }
+
+  private async pauseAt(job: JobRecord, atStep: number): Promise<JobRecord> {
+    const reached = job.step ?? 0;
+    if (atStep <= reached) throw fieldErrors([{ field: 'atStep', message: `the job is at step ${reached} already: give a later step, or leave atStep out to pause after the step under way` }]);
+    if (job.totalSteps !== undefined && atStep >= job.totalSteps) {
+      throw fieldErrors([{ field: 'atStep', message: `the job ends at step ${job.totalSteps}: give a step before it` }]);
+    }
+    const r = await this.control.transitionJob(job.id, ['queued', 'scheduled', 'running'], { pauseAtStep: atStep });
+    if (!r.ok) throw new ConflictException(`job ${job.id} is ${r.previous}: only queued or running jobs can be paused`);
+    const now = await this.get(job.id);
+    // A run under way learns it now; a run yet to start, from its assignment (the scheduler reads
+    // the record again once the job is scheduled, so a run scheduled before it is told here).
+    if (now.state === 'running' || now.state === 'scheduled') await this.control.stopRun(now, now.members ?? [], 'pause', `pause after step ${atStep} (through the API)`, atStep);
+    await this.control.appendEvent(job.id, { type: 'job-state', rank: -1, state: now.state, message: `pausing after step ${atStep}` });
+    return now;
   }
 
   /**
@@ -150,7 +170,7 @@ export class JobsService {
       };
     }
     const r = await this.control.transitionJob(id, ['paused', 'failed'], {
-      ...REQUEUED, attempt: job.attempt + 1, ...(reshaped ?? {}),
+      ...REQUEUED, pauseAtStep: null, attempt: job.attempt + 1, ...(reshaped ?? {}),
     });
     if (!r.ok) {
       const why = r.previous === 'running' && job.pauseRequested ? ' (still pausing: wait for state paused)' : '';

@@ -206,10 +206,13 @@ export class GangScheduler {
     // new CURVE keys per epoch, each secret only in its own rank's inbox (not the job record)
     const curve = members.some((m) => m.address.curve) ? memberCurveKeys(n) : null;
     const memory = await this.survivorState(job, ids, resume?.step ?? 0);
+    // Read after the job is scheduled: a pause-at-step set since the claim's read (see JobsService.pauseAt).
+    const pauseAtStep = (await this.control.getJob(job.id))?.pauseAtStep;
     const commands = members.map((m) => {
       const assignment: Assignment = {
         jobId: job.id, runId, membershipEpoch, rank: m.rank, worldSize: n,
         peers: members.map((p) => p.address), workers: ids, spec: job.spec, ...(resume ? { resume } : {}), ...(memory ? { memory } : {}), ...(curve ? { curve: curve[m.rank] } : {}),
+        ...(pauseAtStep !== undefined ? { pauseAtStep } : {}),
       };
       return { workerId: m.workerId, cmd: { type: 'assign', assignment } as WorkerCommand };
     });
@@ -483,7 +486,7 @@ export class GangScheduler {
     if (current.pauseRequested) {
       // The user asked for a pause and the run cannot finish it: pause at the last checkpoint
       // rather than start a run that would have to be paused again.
-      const p = await this.control.transitionJob(job.id, ['running'], { state: 'paused', pauseRequested: null, finishedAt: Date.now() }, fenceOf(job));
+      const p = await this.control.transitionJob(job.id, ['running'], { state: 'paused', pauseRequested: null, pauseAtStep: null, finishedAt: Date.now() }, fenceOf(job));
       if (!p.ok) return p.previous ?? 'gone';
       await this.control.stopRun(job, members, 'cancel', error);
       const message = `${error}; a pause was pending: paused, ${resumeWhere(current)}`;
@@ -510,7 +513,7 @@ export class GangScheduler {
   private async endAll(job: JobRecord, events: JobEvent[]): Promise<RunOutcome> {
     const kinds = new Set(events.map((e) => e.type));
     const state: JobState = kinds.has('rank-cancelled') ? 'cancelled' : kinds.has('rank-paused') ? 'paused' : 'completed';
-    const done = await this.control.transitionJob(job.id, ['running'], { state, finishedAt: Date.now(), pauseRequested: null, growRequested: null }, fenceOf(job));
+    const done = await this.control.transitionJob(job.id, ['running'], { state, finishedAt: Date.now(), pauseRequested: null, pauseAtStep: null, growRequested: null }, fenceOf(job));
     if (!done.ok) return done.previous ?? 'gone';
     await this.stateEvent(job.id, state);
     this.log(`job ${job.id}: ${state}`);

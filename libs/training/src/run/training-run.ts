@@ -66,7 +66,8 @@ export interface RunContext {
   joinWorld(): Promise<Communicator | null>;
   reporter: RunReporter;
   /** The latest stop request for this job seen in the worker's inbox. */
-  stopRequested(): StopRequest;
+  /** Whether to stop after `step`, the step whose stop vote this is (a pause may name its step). */
+  stopRequested(step: number): StopRequest;
   log(msg: string): void;
   /** Where checkpoint parts are uploaded from; default 'thread' (see RunCheckpointerOptions.uploads). */
   checkpointUploads?: 'thread' | 'inline';
@@ -362,7 +363,7 @@ async function train(
       if (batch && ctx.samplesSeen) ctx.samplesSeen({ step: step + 1, epoch, rank, keys: batch.keys });
       // [loss·n, correct, n, cancel, pause, uploading, upload failed] summed over ranks: global
       // metrics, the stop vote, and whether the checkpoint in flight is up on every rank.
-      const mine = ctx.stopRequested();
+      const mine = ctx.stopRequested(step + 1);
       // Then each replica's loader position (StepCommit.voteSlots), for a survivor to know them all.
       const agg = Float32Array.of(r.loss * r.samples, r.accuracy * r.samples, r.samples, mine === 'cancel' ? 1 : 0, mine === 'pause' ? 1 : 0, ...(await checkpoints.flags()), ...commit.voteSlots(rank));
       if (world) await world.allReduce(agg, { op: 'sum' });

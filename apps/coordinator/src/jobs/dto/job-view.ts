@@ -30,6 +30,7 @@ export class JobViewDoc implements JobView {
   @ApiProperty() membershipEpoch!: number;
   @ApiPropertyOptional() runId?: string;
   @ApiPropertyOptional({ description: 'Set while a pause is being carried out' }) pauseRequested?: number;
+  @ApiPropertyOptional({ description: 'POST /jobs/:id/pause atStep: the run pauses after this step' }) pauseAtStep?: number;
   @ApiProperty() attempt!: number;
   @ApiPropertyOptional({ description: 'Automatic restarts after a lost worker: { at, cause, worker, fromStep, lostSteps, stepReached, resumedFrom (memory | checkpoint | start) }' }) restarts?: JobRestart[];
   @ApiPropertyOptional({ description: 'Which worker holds which replica and stage, with its parameters and bytes' }) layout?: RankLayout[];
