@@ -45,12 +45,39 @@ export async function runUntilStep(cluster: LocalCluster, id: string, step: numb
 
 /** The worker process holding `rank` of the job's current run, and its registry id. */
 export async function processOfRank(cluster: LocalCluster, jobId: string, rank: number): Promise<{ workerId: string; proc: ManagedProcess }> {
-  // Alive only: a worker killed earlier keeps its last job and rank in the registry.
-  const w = (await cluster.client.listWorkers()).find((x) => x.alive && x.jobId === jobId && Number(x.rank) === rank);
-  assert.ok(w, `no worker holds rank ${rank} of ${jobId}`);
-  const proc = cluster.workers.find((p) => p.running && w.id.includes(`-${p.name}-`));
-  assert.ok(proc, `no process for ${w.id}`);
-  return { workerId: w.id, proc };
+  const held = (await liveRanks(cluster, jobId)).find((x) => x.rank === rank);
+  assert.ok(held, `no running worker holds rank ${rank} of ${jobId}`);
+  return held;
+}
+
+/**
+ * The ranks of the job's current run held by worker processes still running, rank order. A
+ * worker killed earlier keeps its last job and rank in the registry, alive until its heartbeat
+ * expires, and the job's member list may already name the next run's ranks.
+ */
+export async function liveRanks(cluster: LocalCluster, jobId: string): Promise<{ rank: number; workerId: string; proc: ManagedProcess }[]> {
+  const out: { rank: number; workerId: string; proc: ManagedProcess }[] = [];
+  for (const w of await cluster.client.listWorkers()) {
+    if (!w.alive || w.jobId !== jobId || w.rank === null) continue;
+    const proc = cluster.workers.find((p) => p.running && w.id.includes(`-${p.name}-`));
+    if (proc) out.push({ rank: Number(w.rank), workerId: w.id, proc });
+  }
+  return out.sort((a, b) => a.rank - b.rank);
+}
+
+/**
+ * Makes the cluster's idle fleet exactly `n` live workers: starts workers, or stops idle ones
+ * (SIGTERM: a worker unregisters as it exits), then waits until the registry shows `n` alive and
+ * idle and no other alive (a SIGKILLed worker stays alive in it until its heartbeat expires).
+ */
+export async function idleFleetOf(cluster: LocalCluster, n: number, timeoutMs = 60_000): Promise<void> {
+  const live = () => cluster.workers.filter((p) => p.running);
+  while (live().length < n) cluster.addWorker();
+  for (const p of live().slice(n)) await p.stop();
+  await waitFor(async () => {
+    const alive = (await cluster.client.listWorkers()).filter((w) => w.alive);
+    return alive.length === n && alive.every((w) => w.state === 'idle');
+  }, timeoutMs, `the registry never showed exactly ${n} alive idle workers (logs: ${cluster.logDir})`);
 }
 
 export async function waitFor(probe: () => Promise<boolean>, timeoutMs: number, message: string): Promise<void> {
