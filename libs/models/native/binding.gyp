@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "fleet_dnnl",
-      "sources": ["dnnl-kernels.cc", "dnnl-batch-norm.cc", "dnnl-pooling.cc"],
+      "sources": ["dnnl-kernels.cc", "dnnl-batch-norm.cc", "dnnl-pooling.cc", "sgd.cc"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-O3", "-Wall", "-std=c++17", "-fexceptions"],
       "libraries": ["-ldnnl", "-lgomp"],

@@ -156,5 +156,6 @@ struct Fn {
 void export_fns(napi_env env, napi_value exports, const Fn* fns, size_t n);
 void export_batch_norm(napi_env env, napi_value exports);
 void export_pooling(napi_env env, napi_value exports);
+void export_sgd(napi_env env, napi_value exports);
 
 }  // namespace fleet

@@ -345,6 +345,7 @@ napi_value Init(napi_env env, napi_value exports) {
   export_fns(env, exports, fns, sizeof fns / sizeof fns[0]);
   export_batch_norm(env, exports);
   export_pooling(env, exports);
+  export_sgd(env, exports);
   return exports;
 }
 

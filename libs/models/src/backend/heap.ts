@@ -31,6 +31,17 @@ export function onWasmHeap(): boolean {
 }
 
 /**
+ * A writable view of `t`'s values on the wasm heap when nothing else holds them (the backend's
+ * reference count is 1: no reshape, clone or second tensor shares the buffer), else null. What an
+ * in-place update may write through; the view is valid until the next allocation.
+ */
+export function soleHeapView(t: tf.Tensor): Float32Array | null {
+  if (t.dtype !== 'float32' || !onWasmHeap()) return null;
+  const b = tf.backend() as WasmBackend & { refCount(dataId: object): number };
+  return b.refCount(t.dataId) === 1 ? b.typedArrayFromHeap(t) : null;
+}
+
+/**
  * Adds `t`'s values into `into` (copies them when `overwrite`), in index order: what
  * `into[i] += (await t.data())[i]` does, bitwise. On the wasm-heap backends it reads a view
  * of the heap instead of `data()`'s copy, so accumulating a gradient allocates nothing: no

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { tf } from './tf';
 
 /**
  * The oneDNN addon (libs/models/native, built by `npm ci` when libdnnl-dev is installed). Its
@@ -40,6 +41,11 @@ export interface DnnlAddon {
    * (AVX-512), else its blocked layout with a reorder each way (AVX2). 'blocked': always blocked.
    */
   setLayout(mode: 'auto' | 'blocked'): void;
+  /**
+   * One SGD step in place (Sgd.applyArrays): w, v (null without momentum) and g of one weight;
+   * weightDecay NaN for a weight that is not decayed. The same fp32 operations as Sgd.apply().
+   */
+  sgdStep(w: Float32Array, v: Float32Array | null, g: Float32Array, lr: number, momentum: number, weightDecay: number, nesterov: boolean): boolean;
   /** Bytes of the addon's own scratch (blocked copies, oneDNN scratchpads), outside the wasm heap. */
   scratchBytes(): number;
 }
@@ -78,4 +84,14 @@ export function dnnlThreadsSetting(env: NodeJS.ProcessEnv = process.env): number
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new Error(`FLEET_DNNL_THREADS=${raw}: expected a whole number of threads, at least 1`);
   return n;
+}
+
+/**
+ * The addon's in-place SGD step when the `onednn` backend runs (its tensors on the wasm heap, the
+ * addon loaded), else null: the trainers then update with tfjs ops.
+ */
+export function nativeSgdStep(): DnnlAddon['sgdStep'] | null {
+  if (tf.getBackend() !== 'onednn') return null;
+  const addon = dnnlAddon();
+  return addon && typeof addon.sgdStep === 'function' ? addon.sgdStep.bind(addon) : null;
 }

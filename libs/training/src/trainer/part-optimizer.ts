@@ -142,7 +142,7 @@ export class PartOptimizer {
 
   /** The SGD update with `grads` (what reduce() returned). */
   apply(grads: Float32Array[], lr: number): void {
-    tf.tidy(() => this.sgd.apply(this.vars.map((v, i) => tf.tensor(grads[i], v.shape, 'float32')), lr));
+    this.sgd.applyArrays(grads, lr);
   }
 
   /** The end of every plan's step: reduce() over the replicas, then apply(); how long each took. */
