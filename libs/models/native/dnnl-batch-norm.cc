@@ -126,12 +126,6 @@ bool shape_key(napi_env env, napi_value v, double eps, BnKey* k) {
   return true;
 }
 
-double number(napi_env env, napi_value v) {
-  double out = 0;
-  napi_get_value_double(env, v, &out);
-  return out;
-}
-
 // batchNormForward(shape, eps, training, x, scale, shift, mean, variance, y) → ran. Training:
 // mean and variance are outputs (this batch's); otherwise inputs (the moving statistics).
 napi_value BatchNormForward(napi_env env, napi_callback_info info) {

@@ -141,6 +141,12 @@ inline int32_t int_arg(napi_env env, napi_value v) {
   return out;
 }
 
+inline double number(napi_env env, napi_value v) {
+  double out = 0;
+  napi_get_value_double(env, v, &out);
+  return out;
+}
+
 inline napi_value Str(napi_env env, const std::string& s) {
   napi_value out;
   napi_create_string_utf8(env, s.c_str(), s.size(), &out);

@@ -8,12 +8,6 @@
 namespace fleet {
 namespace {
 
-double num(napi_env env, napi_value v) {
-  double out = 0;
-  napi_get_value_double(env, v, &out);
-  return out;
-}
-
 // sgdStep(w, v | null, g, lr, momentum, weightDecay | NaN, nesterov): w and v updated in place.
 napi_value SgdStep(napi_env env, napi_callback_info info) {
   napi_value a[7];
@@ -25,9 +19,9 @@ napi_value SgdStep(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, nullptr, "sgdStep: weight, velocity and gradient must have the same length");
     return nullptr;
   }
-  const float lr = static_cast<float>(num(env, a[3]));
-  const float mu = static_cast<float>(num(env, a[4]));
-  const double wd_arg = num(env, a[5]);
+  const float lr = static_cast<float>(number(env, a[3]));
+  const float mu = static_cast<float>(number(env, a[4]));
+  const double wd_arg = number(env, a[5]);
   const bool decay = wd_arg == wd_arg;  // NaN: this weight is not decayed
   const float wd = static_cast<float>(decay ? wd_arg : 0);
   bool nesterov = false;
