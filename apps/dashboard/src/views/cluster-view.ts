@@ -1,7 +1,7 @@
 import { h, section, table } from '../dom';
 import { ago, fixed, percent } from '../format';
 import type { JobView, WorkerView } from '../api/client';
-import { jobLink, progressBar, ranksWanted, stateCell } from './job-cells';
+import { jobLink, pausingNote, progressBar, ranksWanted, stateCell } from './job-cells';
 
 /** The cluster page: workers, the queue, and every job. */
 export function renderCluster(root: HTMLElement, workers: WorkerView[], jobs: JobView[], now = Date.now()): void {
@@ -41,7 +41,7 @@ function jobsTable(jobs: JobView[]): HTMLTableElement {
   const rows = [...jobs].sort((a, b) => b.createdAt - a.createdAt).map((j) => h('tr', { 'data-job': j.id },
     h('td', {}, jobLink(j.id, j.name ?? j.id), j.name ? h('div', { class: 'sub' }, j.id) : null),
     h('td', {}, j.spec.model.name),
-    stateCell(j.state, j.pauseRequested ? '(pausing)' : undefined),
+    stateCell(j.state, pausingNote(j)),
     h('td', {}, progressBar(j)),
     h('td', { class: 'num' }, j.epoch ?? ''),
     h('td', { class: 'num' }, fixed(j.loss, 4)),

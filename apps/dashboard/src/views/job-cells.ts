@@ -10,6 +10,12 @@ export function stateCell(state: string, extra?: string): HTMLTableCellElement {
   return h('td', { class: `state s-${state}` }, state, extra ? h('span', { class: 'sub' }, ` ${extra}`) : null);
 }
 
+/** What a job's state cell adds while a pause is pending: now, or after a given step (POST /jobs/:id/pause atStep). */
+export function pausingNote(job: Pick<JobView, 'pauseRequested' | 'pauseAtStep'>): string | undefined {
+  if (job.pauseRequested) return '(pausing)';
+  return job.pauseAtStep ? `(pausing after step ${job.pauseAtStep})` : undefined;
+}
+
 export function progressBar(job: Pick<JobView, 'progress' | 'state' | 'step' | 'totalSteps'>): HTMLElement {
   const p = typeof job.progress === 'number' ? job.progress : job.state === 'completed' ? 1 : 0;
   return h('span', {},

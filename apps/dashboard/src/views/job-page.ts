@@ -3,7 +3,7 @@ import { MetricSeries } from '../charts/metric-series';
 import { h, section } from '../dom';
 import { allowedActions, LOG_PAGE, TERMINAL_STATES, type CheckpointView, type DashboardApi, type EventView, type JobAction, type JobBrief, type JobView, type LogLine, type MetricView } from '../api/client';
 import { checkpointsTable, eventsTable, jobCards, layoutTable, logsBlock, restartsTable, specBlock } from './job-sections';
-import { stateCell } from './job-cells';
+import { pausingNote, stateCell } from './job-cells';
 
 const SIDE_POLL_MS = 5000;
 const MAX_LOG_LINES = 500;
@@ -151,7 +151,7 @@ export class JobPage {
       h('h2', {}, j.name ?? j.id),
       j.name ? h('span', { class: 'sub' }, j.id) : '',
       h('span', { class: 'sub' }, `${j.spec.model.name} · ${j.spec.parallelism.modelParallel ? j.spec.parallelism.modelParallel.kind : 'data parallel'} · ${j.spec.parallelism.dataParallel} replica(s)`),
-      h('table', { style: 'width:auto' }, h('tbody', {}, h('tr', {}, stateCell(j.state, j.pauseRequested ? '(pausing)' : undefined)))),
+      h('table', { style: 'width:auto' }, h('tbody', {}, h('tr', {}, stateCell(j.state, pausingNote(j))))),
       j.error ? h('span', { class: 'err', id: 'job-error' }, j.error) : '',
       h('div', { class: 'actions' }, button('pause', 'Pause'), button('resume', 'Resume'), button('cancel', 'Cancel', 'danger')),
     );
