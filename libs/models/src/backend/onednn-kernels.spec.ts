@@ -91,7 +91,10 @@ for (const layout of ['auto', 'blocked'] as const) {
 
 const MATMULS: [number[], number[], boolean, boolean][] = [
   [[5, 300], [5, 40], true, false], // dense dW: xᵀ·dy
-  [[5, 40], [300, 40], false, true], // dense dx: dy·Wᵀ
+  [[5, 40], [300, 40], false, true], // dense dx: dy·Wᵀ (a short A: as (W·dyᵀ)ᵀ, productByTransposes)
+  [[33, 17], [301, 17], false, true], // the same at odd sizes
+  [[70, 40], [300, 40], false, true], // A too tall for it: the direct product
+  [[2, 5, 40], [2, 300, 40], false, true], // batched: the direct product
   [[7, 9], [9, 4], false, false],
   [[9, 7], [4, 9], true, true],
   [[2, 9, 7], [2, 9, 4], true, false], // batched
