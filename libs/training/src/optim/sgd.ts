@@ -85,17 +85,15 @@ export class Sgd {
   applyArrays(grads: Float32Array[], lr: number): void {
     const { momentum, weightDecay, nesterov } = this.options;
     const step = nativeSgdStep();
-    const inPlace = step && this.vars.every((w, i) => grads[i].length === w.size && soleHeapView(w) && (momentum === 0 || soleHeapView(this.slots[i])));
+    // Every weight's (and velocity's) view, or none: nothing between here and the last step()
+    // allocates on the heap, so the views stay valid.
+    const views = step ? this.vars.map((w, i) => [soleHeapView(w), momentum > 0 ? soleHeapView(this.slots[i]) : null] as const) : [];
+    const inPlace = step && views.every(([W, V], i) => W && W.length === grads[i].length && (momentum === 0 || V));
     if (!inPlace) {
       tf.tidy(() => this.apply(this.vars.map((v, i) => tf.tensor(grads[i], v.shape, 'float32')), lr));
       return;
     }
-    this.vars.forEach((w, i) => {
-      // Views taken here, one weight at a time: nothing allocates between them and their use.
-      const W = soleHeapView(w)!;
-      const V = momentum > 0 ? soleHeapView(this.slots[i])! : null;
-      step(W, V, grads[i], lr, momentum, this.decay[i] ? weightDecay : NaN, nesterov);
-    });
+    views.forEach(([W, V], i) => step(W!, V, grads[i], lr, momentum, this.decay[i] ? weightDecay : NaN, nesterov));
   }
 
   /** Which variables get weight decay (same order as the variables). */
