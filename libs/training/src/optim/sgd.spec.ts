@@ -86,6 +86,32 @@ describe('Sgd.applyArrays', () => {
     });
   }
 
+  it('some weights now and the others later (a column\'s update segment by segment): the bits of one call, in place and through apply()', (t) => {
+    if (!native(t)) return;
+    const [a, b] = pair();
+    const [c] = pair();
+    const opts = { momentum: 0.9, weightDecay: 1e-3 };
+    const [whole, parts, ops] = [new Sgd(a, opts), new Sgd(b, opts), new Sgd(c, opts)];
+    for (let step = 0; step < 3; step++) {
+      const grads = a.map((v, i) => randoms(v.size, 60 + 3 * step + i));
+      whole.applyArrays(grads, 0.05);
+      parts.applyArrays(grads, 0.05, [1]);
+      parts.applyArrays(grads, 0.05, [0]);
+      tf.tidy(() => {
+        const gs = grads.map((g, i) => tf.tensor(g, c[i].shape));
+        ops.apply(gs, 0.05, [1]);
+        ops.apply([gs[0], null], 0.05, [0]);
+      });
+    }
+    a.forEach((v, i) => {
+      assert.deepEqual(b[i].dataSync(), v.dataSync(), `weight ${i}, in place in two calls`);
+      assert.deepEqual(c[i].dataSync(), v.dataSync(), `weight ${i}, apply() in two calls`);
+      assert.deepEqual(parts.slots[i].dataSync(), whole.slots[i].dataSync(), `velocity ${i}`);
+    });
+    for (const s of [whole, parts, ops]) s.dispose();
+    tf.dispose([...a, ...b, ...c]);
+  });
+
   it('a weight whose buffer is shared is not written in place: apply()\'s new buffer, and the sharer keeps its values', (t) => {
     if (!native(t)) return;
     const [, b] = pair();

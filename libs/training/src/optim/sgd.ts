@@ -53,15 +53,20 @@ export class Sgd {
     this.slots = this.options.momentum > 0 ? vars.map((v) => zeroVariable(v)) : [];
   }
 
-  /** w ← w − lr·update(g), for every variable; `grads[i]` pairs with `vars[i]`. */
-  apply(grads: tf.Tensor[], lr: number): void {
+  /**
+   * w ← w − lr·update(g), for every variable (or only those at `only`); `grads[i]` pairs with
+   * `vars[i]`. Each variable's update reads only its own weight, velocity and gradient, so a
+   * subset now and the rest later gives the same bits as all at once.
+   */
+  apply(grads: (tf.Tensor | null)[], lr: number, only?: readonly number[]): void {
     const { momentum, weightDecay, nesterov } = this.options;
     tf.tidy(() => {
       const lrT = tf.scalar(lr);
       const muT = tf.scalar(momentum);
       const wdT = tf.scalar(weightDecay);
-      this.vars.forEach((w, i) => {
-        let g = grads[i];
+      for (const i of only ?? this.vars.keys()) {
+        const w = this.vars[i];
+        let g = grads[i]!;
         if (this.decay[i]) g = tf.add(g, tf.mul(w, wdT));
         if (momentum > 0) {
           const v = tf.add(tf.mul(this.slots[i], muT), g);
@@ -69,7 +74,7 @@ export class Sgd {
           g = nesterov ? tf.add(g, tf.mul(v, muT)) : v;
         }
         w.assign(tf.sub(w, tf.mul(g, lrT)));
-      });
+      }
     });
   }
 
@@ -82,18 +87,19 @@ export class Sgd {
    * loop in JavaScript, Math.fround per operation, was measured at 3.9 ns per parameter against
    * the tfjs ops' 1.8: V8 does not vectorise it.)
    */
-  applyArrays(grads: Float32Array[], lr: number): void {
+  applyArrays(grads: Float32Array[], lr: number, only?: readonly number[]): void {
     const { momentum, weightDecay, nesterov } = this.options;
+    const which = only ?? [...this.vars.keys()];
     const step = nativeSgdStep();
     // Every weight's (and velocity's) view, or none: nothing between here and the last step()
     // allocates on the heap, so the views stay valid.
-    const views = step ? this.vars.map((w, i) => [soleHeapView(w), momentum > 0 ? soleHeapView(this.slots[i]) : null] as const) : [];
-    const inPlace = step && views.every(([W, V], i) => W && W.length === grads[i].length && (momentum === 0 || V));
+    const views = step ? which.map((i) => [soleHeapView(this.vars[i]), momentum > 0 ? soleHeapView(this.slots[i]) : null] as const) : [];
+    const inPlace = step && views.every(([W, V], j) => W && W.length === grads[which[j]].length && (momentum === 0 || V));
     if (!inPlace) {
-      tf.tidy(() => this.apply(this.vars.map((v, i) => tf.tensor(grads[i], v.shape, 'float32')), lr));
+      tf.tidy(() => this.apply(this.vars.map((v, i) => (which.includes(i) ? tf.tensor(grads[i], v.shape, 'float32') : null)), lr, which));
       return;
     }
-    views.forEach(([W, V], i) => step(W!, V, grads[i], lr, momentum, this.decay[i] ? weightDecay : NaN, nesterov));
+    views.forEach(([W, V], j) => step(W!, V, grads[which[j]], lr, momentum, this.decay[which[j]] ? weightDecay : NaN, nesterov));
   }
 
   /** Which variables get weight decay (same order as the variables). */

@@ -130,12 +130,22 @@ export class ColumnTrainer extends PartTrainer {
     // column's half, the next computes. Each segment's weight gradients are still added in
     // micro-batch order (the sum a single process accumulating them makes).
     const added = this.segments.map(() => Array.from({ length: m }, () => deferred()));
+    // With nothing to reduce across replicas, a segment's weights are updated as soon as the
+    // last micro-batch's gradients reach them: fc7's and fc6's while the other column's
+    // gradient is still on its way, instead of every weight after the last exchange.
+    const eachSegment = this.part.updatesEachWeight;
+    let updateMs = 0;
     const microBatch = async (mb: number) => {
       const x = tf.tensor(b.images.subarray(mb * this.microSize * per, (mb + 1) * this.microSize * per), [this.microSize, ...this.inShape], 'float32');
       const y = tf.tensor1d(b.labels.subarray(mb * this.microSize, (mb + 1) * this.microSize), 'int32');
       const addInOrder = async (k: number, grads: (tf.Tensor | null)[]) => {
         if (mb > 0) await added[k][mb - 1].promise;
         this.addSegmentGrads(k, grads, mb === 0);
+        if (eachSegment && mb === m - 1) {
+          const tu = performance.now();
+          this.part.applyEach(this.varIndex[k], lr);
+          updateMs += performance.now() - tu;
+        }
         added[k][mb].resolve();
       };
       const { recs, ins, logits } = await this.forward(x, mb, true, io);
@@ -171,11 +181,13 @@ export class ColumnTrainer extends PartTrainer {
             throw e;
           }
           dOut!.dispose();
+          // Every use of this segment's weights by this micro-batch is over: its gradients (and
+          // at the last micro-batch its update) go in before the wait for the other column's.
+          await addInOrder(k, varGrads);
           const back = tf.tensor(floats(await io.recv(tagOf(MsgKind.Gradient, mb, k))), gOwn.shape, 'float32');
           dOut = tf.add(gOwn, back);
           tf.dispose([gOwn, back]);
           tf.dispose(inputs.filter((t) => t !== x));
-          await addInOrder(k, varGrads);
           continue;
         }
         const sources = [...(k > 0 ? inputs : []), ...weights];
@@ -205,7 +217,8 @@ export class ColumnTrainer extends PartTrainer {
     const correct = hits.reduce((a, v) => a + v, 0);
     await io.flush();
     const t1 = performance.now();
-    const { allReduceMs, updateMs } = await this.part.reduceAndApply(lr);
+    let allReduceMs = 0;
+    if (!eachSegment) ({ allReduceMs, updateMs } = await this.part.reduceAndApply(lr));
     this.steps += 1;
     const reports = this.column === 0;
     return {
@@ -214,7 +227,7 @@ export class ColumnTrainer extends PartTrainer {
       samples: reports ? b.size : 0,
       lr,
       step: this.steps,
-      timings: { computeMs: t1 - t0 - io.waitMs, waitMs: io.waitMs, allReduceMs, updateMs, sentBytes: io.sentBytes, inFlight: m },
+      timings: { computeMs: t1 - t0 - io.waitMs - (eachSegment ? updateMs : 0), waitMs: io.waitMs, allReduceMs, updateMs, sentBytes: io.sentBytes, inFlight: m },
     };
   }
 

@@ -145,6 +145,21 @@ export class PartOptimizer {
     this.sgd.applyArrays(grads, lr);
   }
 
+  /**
+   * Whether a weight may be updated as soon as its gradient is complete, before the step's other
+   * gradients are: true when there is nothing to reduce across replicas (one replica, no BN
+   * statistics to average), so each weight's update depends on its own gradient alone.
+   */
+  get updatesEachWeight(): boolean {
+    return this.replicas <= 1 && this.bnStats.length === 0;
+  }
+
+  /** The SGD update of only the variables at `indices`, with their gradient buffers as they are (updatesEachWeight). */
+  applyEach(indices: readonly number[], lr: number): void {
+    if (!this.updatesEachWeight) throw new TrainingError('INVALID_OPTIONS', 'a part with replicas to reduce (or BN statistics to average) updates all its weights at once: use reduceAndApply');
+    this.sgd.applyArrays(this.gradBufs, lr, indices);
+  }
+
   /** The end of every plan's step: reduce() over the replicas, then apply(); how long each took. */
   async reduceAndApply(lr: number): Promise<{ allReduceMs: number; updateMs: number }> {
     const t0 = performance.now();
