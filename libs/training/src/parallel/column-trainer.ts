@@ -132,7 +132,9 @@ export class ColumnTrainer extends PartTrainer {
     const added = this.segments.map(() => Array.from({ length: m }, () => deferred()));
     // With nothing to reduce across replicas, a segment's weights are updated as soon as the
     // last micro-batch's gradients reach them: fc7's and fc6's while the other column's
-    // gradient is still on its way, instead of every weight after the last exchange.
+    // gradient is still on its way, instead of every weight after the last exchange. A step
+    // that fails later leaves some segments updated: nothing reads them, since a column run
+    // resumes only from its checkpoint (StepCommit holds no model-parallel state).
     const eachSegment = this.part.updatesEachWeight;
     let updateMs = 0;
     const microBatch = async (mb: number) => {
