@@ -8,17 +8,8 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { ObjectStore, writeSyntheticDataset } from '@tensorfleet/data';
 import type { LocalCluster } from '@tensorfleet/cli';
+import { until } from '../support/poll';
 import { startTestCluster, uniqueBucket } from '../support/test-cluster';
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000}s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('CURVE between workers, keys from the coordinator', { timeout: 8 * 60_000 }, () => {
   let cluster: LocalCluster;
@@ -43,10 +34,10 @@ describe('CURVE between workers, keys from the coordinator', { timeout: 8 * 60_0
       name: 'curve', model: { name: 'resnet8' }, dataset: { bucket, prefix: 'd' }, parallelism: { dataParallel: 2 },
       batchSize: 8, steps: 6, optimizer: { type: 'sgd', lr: 0.05 }, augmentation: 'none', checkpoint: { intervalSteps: 0, keep: 1 }, seed: 1,
     });
-    const done = await until('the job to end', 5 * 60_000, async () => {
+    const done = await until('the job to end', async () => {
       const j = await cluster.client.getJob(id);
       return ['completed', 'failed', 'cancelled'].includes(j.state) ? j : null;
-    });
+    }, 5 * 60_000);
     assert.equal(done.state, 'completed', done.error);
     assert.equal(done.step, 6);
 
@@ -61,8 +52,8 @@ describe('CURVE between workers, keys from the coordinator', { timeout: 8 * 60_0
     const sock = connect(Number(url.port), url.hostname, () => sock.write(greeting));
     sock.on('error', () => undefined);
     const log = cluster.workers.map((w) => w.logFile);
-    const line = await until('the refusal in a worker log', 20_000, async () =>
-      log.map((f) => readFileSync(f, 'utf8')).join('\n').split('\n').find((l) => l.includes('collective: refused a connection')));
+    const line = await until('the refusal in a worker log', async () =>
+      log.map((f) => readFileSync(f, 'utf8')).join('\n').split('\n').find((l) => l.includes('collective: refused a connection')), 20_000);
     sock.destroy();
     assert.match(line, /\(handshake: .*\); refused so far: unknown-key 0, stale-key 0, handshake [1-9]/);
   });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import type { S3Config } from '@tensorfleet/infra';
 import { ObjectStore, writeSyntheticDataset } from '@tensorfleet/data';
 import { followJob, type CoordinatorClient, type JobView, type LocalCluster, type ManagedProcess } from '@tensorfleet/cli';
+import { until } from './poll';
 
 export const SYNTHETIC_PREFIX = 'datasets/synthetic';
 
@@ -80,11 +81,7 @@ export async function idleFleetOf(cluster: LocalCluster, n: number, timeoutMs = 
   }, timeoutMs, `the registry never showed exactly ${n} alive idle workers (logs: ${cluster.logDir})`);
 }
 
+/** until() for a yes/no probe whose errors count as "not yet"; a timeout fails the test with `message`. */
 export async function waitFor(probe: () => Promise<boolean>, timeoutMs: number, message: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(message);
+  await until(message, () => probe().catch(() => false), timeoutMs, 100).catch(() => assert.fail(message));
 }
