@@ -106,7 +106,7 @@ describe('pipeline stages equal the single-process run with the same micro-batch
 });
 
 describe("AlexNet's two columns equal the single-process alexnet_paper", () => {
-  it('2 columns and 2 × 2 columns, with micro-batches: every weight within 1e-5, fc8 bitwise equal on both columns', async () => {
+  it('2 columns and 2 × 2 columns, with micro-batches: every weight within 1e-5, fc8 bitwise equal on both columns', async (ctx) => {
     const model = 'alexnet_paper';
     const inputSize = minInputSize(model);
     const opts = { inputSize, numClasses: 4, seed: 5, dropout: 0 };
@@ -126,6 +126,7 @@ describe("AlexNet's two columns equal the single-process alexnet_paper", () => {
       const { worst, moved } = compare(ranks, reference.map((t) => t.model), createModel(model, opts));
       assert.ok(moved > 1e-3, `training moved the weights (${moved})`);
       assert.ok(worst < 1e-5, `${replicas} × columns: worst relative error ${worst}`);
+      ctx.diagnostic(`${replicas} × columns, ${microBatches} micro-batch(es): worst relative error ${worst.toExponential(2)}`);
       const fc8 = ranks.slice(0, 2).map((r) => r.part.weightTensors()['fc8/kernel'].dataSync());
       assert.deepEqual(fc8[1], fc8[0], 'both columns hold the same fc8');
       const written = ranks.map((r) => Object.keys(r.checkpointTensors().weights));
