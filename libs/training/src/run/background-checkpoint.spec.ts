@@ -61,7 +61,7 @@ interface Run {
   logs: string[];
 }
 
-async function runAll(jobId: string, s: JobSpec, o: { store?: ObjectStore; resume?: { checkpointKey: string; step: number }; onStep?: (step: number) => void } = {}): Promise<Run> {
+async function runAll(jobId: string, s: JobSpec, o: { store?: ObjectStore; resume?: { checkpointKey: string; step: number }; onStep?: (step: number) => unknown } = {}): Promise<Run> {
   const plan = new ParallelPlan(s.parallelism);
   const world = plan.worldSize > 1 ? createInProcessWorld(plan.worldSize) : [null];
   const run: Run = { outcomes: [], events: [], logs: [] };
@@ -78,7 +78,7 @@ async function runAll(jobId: string, s: JobSpec, o: { store?: ObjectStore; resum
       metric: async (m) => {
         if (m.kind !== 'train') return;
         run.events.push(`step ${m.step}`);
-        o.onStep?.(m.step);
+        await o.onStep?.(m.step);
       },
       updateJob: async () => undefined,
     },
@@ -143,8 +143,12 @@ describe('background checkpoints of the run loop', () => {
     const job = testId('bg-killed');
     const killed = runAll(job, s, {
       store: gatedStore((key) => (key.includes(`${job}/6/optimizer-`) ? held : null)),
-      onStep: (st) => {
-        if (st === 8) throw new Error('killed at step 8');
+      onStep: async (st) => {
+        if (st !== 8) return;
+        // The kill comes once step 3's checkpoint is committed: its upload runs beside the
+        // steps, which on a loaded machine can reach step 8 first.
+        for (let i = 0; i < 200 && (await latestCheckpoint(store, bucket, job))?.step !== 3; i++) await new Promise((r) => setTimeout(r, 50));
+        throw new Error('killed at step 8');
       },
     });
     await assert.rejects(killed, /killed at step 8/);
