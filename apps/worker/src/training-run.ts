@@ -13,7 +13,7 @@ export interface RunContext {
   store: ObjectStore;
   node: CollectiveNode;
   collectiveTimeoutMs: number;
-  /** The latest stop request for this job seen in the worker's inbox. */
+  /** The stop request for this job seen in the worker's inbox that applies after `step` (a pause may name a later step). */
   stopRequested: (step: number) => StopRequest;
   log: (msg: string) => void;
   /** This process's memory of its last stopped run, which outlives the run for its restart. */

@@ -96,7 +96,11 @@ export class Sgd {
     const views = step ? which.map((i) => [soleHeapView(this.vars[i]), momentum > 0 ? soleHeapView(this.slots[i]) : null] as const) : [];
     const inPlace = step && views.every(([W, V], j) => W && W.length === grads[which[j]].length && (momentum === 0 || V));
     if (!inPlace) {
-      tf.tidy(() => this.apply(this.vars.map((v, i) => (which.includes(i) ? tf.tensor(grads[i], v.shape, 'float32') : null)), lr, which));
+      tf.tidy(() => {
+        const tensors = new Array<tf.Tensor | null>(this.vars.length).fill(null);
+        for (const i of which) tensors[i] = tf.tensor(grads[i], this.vars[i].shape, 'float32');
+        this.apply(tensors, lr, which);
+      });
       return;
     }
     views.forEach(([W, V], j) => step(W!, V, grads[which[j]], lr, momentum, this.decay[which[j]] ? weightDecay : NaN, nesterov));
@@ -118,4 +122,3 @@ function zeroVariable(like: tf.Tensor): tf.Variable {
   zeros.dispose();
   return v;
 }
-

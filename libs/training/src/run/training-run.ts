@@ -65,8 +65,10 @@ export interface RunContext {
   /** The run's communicator over all its ranks (the worker joins it over ZeroMQ); null with one rank. */
   joinWorld(): Promise<Communicator | null>;
   reporter: RunReporter;
-  /** The latest stop request for this job seen in the worker's inbox. */
-  /** Whether to stop after `step`, the step whose stop vote this is (a pause may name its step). */
+  /**
+   * The stop request for this job seen in the worker's inbox that applies after `step`, the step
+   * whose stop vote this is (a pause may name a later step).
+   */
   stopRequested(step: number): StopRequest;
   log(msg: string): void;
   /** Where checkpoint parts are uploaded from; default 'thread' (see RunCheckpointerOptions.uploads). */
