@@ -86,6 +86,11 @@ async function runAll(jobId: string, s: JobSpec, o: { store?: ObjectStore; resum
   return run;
 }
 
+/** Checks `done` up to `tries` times, 50 ms apart; what follows asserts the outcome. */
+async function pollFor(tries: number, done: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < tries && !(await done()); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
 async function tensorsAt(jobId: string, step: number) {
   const m = (await listCheckpoints(store, bucket, jobId)).find((c) => c.step === step);
   assert.ok(m, `no committed checkpoint ${step} of ${jobId}`);
@@ -147,7 +152,7 @@ describe('background checkpoints of the run loop', () => {
         if (st !== 8) return;
         // The kill comes once step 3's checkpoint is committed: its upload runs beside the
         // steps, which on a loaded machine can reach step 8 first.
-        for (let i = 0; i < 200 && (await latestCheckpoint(store, bucket, job))?.step !== 3; i++) await new Promise((r) => setTimeout(r, 50));
+        await pollFor(200, async () => (await latestCheckpoint(store, bucket, job))?.step === 3);
         throw new Error('killed at step 8');
       },
     });
@@ -158,7 +163,7 @@ describe('background checkpoints of the run loop', () => {
     assert.equal(latest?.step, 3, 'the half-written step 6 is not a checkpoint');
     // The dead run's held part lands late (as from a zombie uploader), before the resumed run saves step 6 again.
     releaseHeld();
-    for (let i = 0; i < 100 && !(await store.list(bucket, `checkpoints/${job}/6/`)).some((o) => o.key.includes('/optimizer-r0-')); i++) await new Promise((r) => setTimeout(r, 50));
+    await pollFor(100, async () => (await store.list(bucket, `checkpoints/${job}/6/`)).some((o) => o.key.includes('/optimizer-r0-')));
 
     const resumed = await runAll(job, s, { resume: { checkpointKey: latest.key, step: 3 } });
     assert.equal(resumed.outcomes[0].status, 'completed');
