@@ -59,7 +59,7 @@ test('tcp between "hosts" (FLEET_HOST_ID) and a mixed ipc/tcp world, fp16 and bf
   }
 });
 
-test('young GCs free received frames: few full GCs over eight 64 MB all-reduces, many without them', async () => {
+test('young GCs free received frames: few full GCs over eight 64 MB all-reduces, many without them', async (t) => {
   const run = (minorGcBytes?: string) =>
     withRanks(
       2,
@@ -77,6 +77,7 @@ test('young GCs free received frames: few full GCs over eight 64 MB all-reduces,
   // machine; (2, 7), (6, 13) and (7, 20) on a loaded one, where V8 merges pressure signals and
   // finalisers lag. So the check is the difference, not a ratio or a ceiling.
   const counts = `${majors(on)} full GCs with young GCs on, ${majors(off)} with them off`;
+  t.diagnostic(counts);
   assert.ok(majors(off) >= majors(on) + 4, counts);
   for (const res of on) assert.ok(res.minor >= 8, `only ${res.minor} young GCs`);
 });
